@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'git-sync',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/apps/git-sync',
+};

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'policy',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/apps/policy',
+};

@@ -1,0 +1,3 @@
+export * from './lib/schema';
+export * from './lib/load';
+export * from './lib/secrets';

@@ -1,0 +1,176 @@
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, "-" and "_", starting with a letter or digit');
+
+/** `env:NAME` or `file:/path`: secrets are never written into rungate.yaml itself. */
+export const SecretRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'must be a secret reference: env:NAME or file:/path (never a literal secret)');
+export type SecretRef = z.infer<typeof SecretRef>;
+
+const duration = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 10s, 5m or 1h')])
+  .transform((v) => (typeof v === 'number' ? v : parseDuration(v)));
+
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text);
+  if (!match) throw new Error(`not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+
+export const RepositoryConfig = z.strictObject({
+  name,
+  url: z.string().min(1),
+  branch: z.string().min(1).default('main'),
+  path: z.string().optional(),
+  pollInterval: duration.default(10_000),
+  auth: z
+    .strictObject({
+      token: SecretRef.optional(),
+      sshKey: SecretRef.optional(),
+      knownHosts: SecretRef.optional(),
+    })
+    .optional(),
+  webhookSecret: SecretRef.optional(),
+});
+export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
+
+const PostgresConnection = z.strictObject({
+  name,
+  type: z.literal('postgres'),
+  url: SecretRef,
+  pool: z.strictObject({ max: z.number().int().positive().max(200).default(10), idleTimeout: duration.optional() }).default({ max: 10 }),
+  maxRows: z.number().int().positive().default(1000),
+  maxBytes: z.number().int().positive().default(1024 * 1024),
+});
+const SshConnection = z.strictObject({
+  name,
+  type: z.literal('ssh'),
+  host: z.string(),
+  port: z.number().int().positive().max(65535).default(22),
+  user: z.string(),
+  privateKey: SecretRef.optional(),
+  password: SecretRef.optional(),
+  hostKey: z.string(),
+  shell: z.string().optional(),
+  maxBytes: z.number().int().positive().default(1024 * 1024),
+});
+const KubernetesConnection = z.strictObject({
+  name,
+  type: z.literal('kubernetes'),
+  kubeconfig: SecretRef.optional(),
+  inCluster: z.boolean().optional(),
+  namespace: z.string().default('default'),
+  exec: z.strictObject({ selector: z.string(), container: z.string().optional() }).optional(),
+  maxBytes: z.number().int().positive().default(1024 * 1024),
+});
+const ShellConnection = z.strictObject({
+  name,
+  type: z.literal('shell'),
+  shell: z.string().default('/bin/sh'),
+  env: z.record(z.string(), z.string()).default({}),
+  maxBytes: z.number().int().positive().default(1024 * 1024),
+});
+export const ConnectionConfig = z.discriminatedUnion('type', [
+  PostgresConnection,
+  SshConnection,
+  KubernetesConnection,
+  ShellConnection,
+]);
+export type ConnectionConfig = z.infer<typeof ConnectionConfig>;
+export type PostgresConnectionConfig = z.infer<typeof PostgresConnection>;
+
+export const UserConfig = z.strictObject({
+  name: z.string().min(1),
+  groups: z.array(z.string().min(1)).default([]),
+});
+
+export const StaticTokenConfig = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the lowercase hex sha256 of the token (never the token itself)'),
+  user: z.string().min(1),
+  agent: z.string().min(1),
+  runbooks: z.array(z.string()).optional(),
+  connections: z.array(z.string()).optional(),
+});
+export type StaticTokenConfig = z.infer<typeof StaticTokenConfig>;
+
+export const RuleConfig = z.strictObject({
+  name: z.string().min(1),
+  groups: z.array(z.string().min(1)).min(1),
+  connections: z.array(z.string().min(1)).min(1),
+  runbooks: z.array(z.string().min(1)).min(1),
+  params: z.record(z.string(), z.union([z.array(z.string()), z.strictObject({ pattern: z.string() })])).optional(),
+  approval: z
+    .strictObject({ groups: z.array(z.string()).min(1), count: z.number().int().positive().default(1), ttl: duration.default(3_600_000) })
+    .optional(),
+});
+export type RuleConfig = z.infer<typeof RuleConfig>;
+
+export const RungateConfig = z
+  .strictObject({
+    repositories: z.array(RepositoryConfig).min(1, 'at least one repository of runbooks is needed'),
+    connections: z.array(ConnectionConfig).default([]),
+    users: z.array(UserConfig).default([]),
+    tokens: z.array(StaticTokenConfig).default([]),
+    rules: z.array(RuleConfig).default([]),
+    guardrails: z.array(z.unknown()).default([]),
+    masking: z.array(z.unknown()).default([]),
+    gateway: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        maxBodyBytes: z.number().int().positive().default(1024 * 1024),
+        callTimeout: duration.default(60_000),
+      })
+      .default({ host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 * 1024, callTimeout: 60_000 }),
+    gitSync: z
+      .strictObject({ cacheDir: z.string().default('.rungate/git'), port: z.number().int().min(0).max(65535).default(8081) })
+      .default({ cacheDir: '.rungate/git', port: 8081 }),
+    tickets: z
+      .strictObject({
+        signingKey: SecretRef.optional(),
+        verifyKeys: z.array(SecretRef).default([]),
+        ttl: duration.refine((ms) => ms <= 60_000, 'a run ticket lives at most 60s').default(30_000),
+      })
+      .default({ verifyKeys: [], ttl: 30_000 }),
+    audit: z
+      .strictObject({
+        port: z.number().int().min(0).max(65535).default(8082),
+        sinks: z.array(z.unknown()).default([]),
+      })
+      .default({ port: 8082, sinks: [] }),
+  })
+  .superRefine((config, ctx) => {
+    const unique = (items: { name: string }[], key: string) => {
+      const seen = new Set<string>();
+      items.forEach((item, index) => {
+        if (seen.has(item.name)) {
+          ctx.addIssue({ code: 'custom', path: [key, index, 'name'], message: `duplicate name "${item.name}"` });
+        }
+        seen.add(item.name);
+      });
+    };
+    unique(config.repositories, 'repositories');
+    unique(config.connections, 'connections');
+    unique(config.users, 'users');
+    unique(config.rules, 'rules');
+    const users = new Set(config.users.map((u) => u.name));
+    config.tokens.forEach((token, index) => {
+      if (!users.has(token.user)) {
+        ctx.addIssue({ code: 'custom', path: ['tokens', index, 'user'], message: `unknown user "${token.user}" (not in users:)` });
+      }
+    });
+    const connections = new Set(config.connections.map((c) => c.name));
+    config.rules.forEach((rule, index) => {
+      rule.connections.forEach((c, ci) => {
+        if (!c.includes('*') && !connections.has(c)) {
+          ctx.addIssue({ code: 'custom', path: ['rules', index, 'connections', ci], message: `unknown connection "${c}"` });
+        }
+      });
+    });
+  });
+export type RungateConfig = z.infer<typeof RungateConfig>;
+export type RungateConfigInput = z.input<typeof RungateConfig>;

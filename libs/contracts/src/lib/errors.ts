@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+/**
+ * The closed set of error codes that cross the bus. Each edge (MCP result, HTTP status,
+ * CLI exit code) maps them once; messages are written to be safe to show an agent.
+ */
+export const ErrorCode = z.enum([
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'UNKNOWN_TOOL',
+  'INVALID_PARAMS',
+  'GUARDRAIL_BLOCKED',
+  'APPROVAL_REQUIRED',
+  'CATALOG_UNAVAILABLE',
+  'AUDIT_UNAVAILABLE',
+  'TICKET_INVALID',
+  'TICKET_EXPIRED',
+  'TICKET_REPLAYED',
+  'BODY_MISMATCH',
+  'CONNECTION_UNKNOWN',
+  'TARGET_UNAVAILABLE',
+  'EXECUTION_FAILED',
+  'TIMEOUT',
+  'OUTCOME_UNKNOWN',
+  'BAD_REQUEST',
+  'INTERNAL',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const ErrorBody = z.object({
+  code: ErrorCode,
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export class RungateError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'RungateError';
+  }
+
+  toBody(): ErrorBody {
+    return { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) };
+  }
+
+  static from(body: ErrorBody): RungateError {
+    return new RungateError(body.code, body.message, body.details);
+  }
+}
+
+/** A reply on the bus is either a value or a typed error; never a thrown stack trace. */
+export function replySchema<T extends z.ZodTypeAny>(value: T) {
+  return z.discriminatedUnion('ok', [
+    z.object({ ok: z.literal(true), value }),
+    z.object({ ok: z.literal(false), error: ErrorBody }),
+  ]);
+}
+export type Reply<T> = { ok: true; value: T } | { ok: false; error: ErrorBody };

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { ConnectionRef } from './tools';
+
+export const RunLimits = z.object({
+  timeoutMs: z.number().int().positive(),
+  maxRows: z.number().int().positive(),
+  maxBytes: z.number().int().positive(),
+});
+export type RunLimits = z.infer<typeof RunLimits>;
+
+/**
+ * What policy signs. Executors act on these claims and nothing else: a run ticket names
+ * exactly one body (by hash) on exactly one connection, once, for a few seconds.
+ */
+export const RunTicketClaims = z.object({
+  v: z.literal(1),
+  runId: z.string(),
+  iat: z.number().int(),
+  exp: z.number().int(),
+  identity: z.object({
+    user: z.string(),
+    groups: z.array(z.string()),
+    agent: z.string().optional(),
+    tokenId: z.string().optional(),
+  }),
+  runbook: z.object({
+    repository: z.string(),
+    path: z.string(),
+    commit: z.string(),
+    sha256: z.string(),
+  }),
+  bodySha256: z.string(),
+  connection: ConnectionRef,
+  /** Validated parameters for the audit record; password-typed values are redacted. */
+  params: z.record(z.string(), z.string()),
+  /** `asenv` parameters, exported to the script's environment by shell-like executors. */
+  env: z.record(z.string(), z.string()).default({}),
+  limits: RunLimits,
+  readOnly: z.boolean(),
+  dryRun: z.boolean().default(false),
+  rule: z.string().optional(),
+});
+export type RunTicketClaims = z.infer<typeof RunTicketClaims>;
+
+export const ExecRequest = z.object({
+  ticket: z.string().min(1).max(65536),
+  body: z.string().max(1024 * 1024),
+});
+export type ExecRequest = z.infer<typeof ExecRequest>;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export const JsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
+);
+
+export const SqlColumn = z.object({ name: z.string(), type: z.string() });
+export type SqlColumn = z.infer<typeof SqlColumn>;
+
+export const SqlOutput = z.object({
+  kind: z.literal('sql'),
+  columns: z.array(SqlColumn),
+  rows: z.array(z.record(z.string(), JsonValue)),
+  rowCount: z.number().int(),
+  statements: z.array(z.object({ command: z.string(), rowCount: z.number().int().nullable() })),
+  truncated: z.boolean(),
+});
+export type SqlOutput = z.infer<typeof SqlOutput>;
+
+export const ProcessOutput = z.object({
+  kind: z.literal('process'),
+  exitCode: z.number().int().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  truncated: z.boolean(),
+});
+export type ProcessOutput = z.infer<typeof ProcessOutput>;
+
+export const RunOutput = z.discriminatedUnion('kind', [SqlOutput, ProcessOutput]);
+export type RunOutput = z.infer<typeof RunOutput>;
+
+export const ExecResult = z.object({
+  runId: z.string(),
+  status: z.enum(['succeeded', 'failed']),
+  durationMs: z.number(),
+  dryRun: z.boolean(),
+  output: RunOutput,
+});
+export type ExecResult = z.infer<typeof ExecResult>;

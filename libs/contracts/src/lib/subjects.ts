@@ -1,0 +1,26 @@
+import type { ConnectionType } from './catalog';
+
+/**
+ * Every subject carries its schema version in its name; a breaking change gets a new
+ * subject so old and new services can run side by side during a rollout.
+ */
+export const Subjects = {
+  policyAuthenticate: 'rungate.policy.authenticate.v1',
+  policyAuthorize: 'rungate.policy.authorize.v1',
+  policyTools: 'rungate.policy.tools.v1',
+  catalogGet: 'rungate.catalog.get.v1',
+  catalogContent: 'rungate.catalog.content.v1',
+  catalogUpdated: 'rungate.catalog.updated.v1',
+} as const;
+
+export function execSubject(type: ConnectionType): string {
+  return `rungate.exec.${type}.v1`;
+}
+
+/** Replicas of one executor type share a NATS queue group, so each run goes to exactly one. */
+export function executorQueue(type: ConnectionType): string {
+  return `executors.${type}`;
+}
+
+export const AUDIT_STREAM = 'AUDIT';
+export const AUDIT_SUBJECTS = 'audit.>';

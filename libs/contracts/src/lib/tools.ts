@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { ConnectionType } from './catalog';
+import { Identity, RequestMeta } from './identity';
+
+export const JsonSchemaObject = z.record(z.string(), z.unknown());
+
+export const ToolAnnotations = z.object({
+  title: z.string().optional(),
+  readOnlyHint: z.boolean().optional(),
+  destructiveHint: z.boolean().optional(),
+  idempotentHint: z.boolean().optional(),
+  openWorldHint: z.boolean().optional(),
+});
+
+/** A runbook as one MCP tool, already narrowed to what this caller may run. */
+export const ToolDefinition = z.object({
+  name: z.string(),
+  title: z.string().optional(),
+  description: z.string(),
+  inputSchema: JsonSchemaObject,
+  outputSchema: JsonSchemaObject.optional(),
+  annotations: ToolAnnotations,
+});
+export type ToolDefinition = z.infer<typeof ToolDefinition>;
+
+export const ToolsRequest = z.object({ identity: Identity });
+export const ToolsReply = z.object({ tools: z.array(ToolDefinition) });
+export type ToolsReply = z.infer<typeof ToolsReply>;
+
+export const AuthorizeRequest = z.object({
+  identity: Identity,
+  tool: z.string().min(1).max(512),
+  arguments: z.record(z.string(), z.unknown()),
+  idempotencyKey: z.string().min(1).max(256).optional(),
+  meta: RequestMeta.default({}),
+});
+export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
+
+export const ConnectionRef = z.object({ name: z.string(), type: ConnectionType });
+export type ConnectionRef = z.infer<typeof ConnectionRef>;
+
+export const AuthorizeReply = z.discriminatedUnion('effect', [
+  z.object({
+    effect: z.literal('allow'),
+    runId: z.string(),
+    connection: ConnectionRef,
+    ticket: z.string(),
+    body: z.string(),
+    timeoutMs: z.number().int().positive(),
+  }),
+  z.object({
+    effect: z.literal('approval_required'),
+    runId: z.string(),
+    reason: z.string(),
+  }),
+]);
+export type AuthorizeReply = z.infer<typeof AuthorizeReply>;

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'runbooks',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/runbooks',
+};

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'tickets',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/tickets',
+};
