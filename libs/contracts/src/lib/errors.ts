@@ -23,6 +23,7 @@ export const ErrorCode = z.enum([
   'TIMEOUT',
   'OUTCOME_UNKNOWN',
   'BAD_REQUEST',
+  'SERVICE_UNAVAILABLE',
   'INTERNAL',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

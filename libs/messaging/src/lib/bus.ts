@@ -1,0 +1,74 @@
+import { ErrorCode, RungateError, replySchema, type Reply } from '@rungate/contracts';
+import type { NatsConnection, NatsError } from 'nats';
+import type { z } from 'zod';
+
+export interface RequestOptions {
+  timeoutMs: number;
+  /** Extra headers, e.g. trace context. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Request/reply between services. Payloads are plain JSON validated by zod on both ends;
+ * replies are `Reply<T>` so typed errors cross the bus instead of stack traces.
+ */
+export interface Bus {
+  request<S extends z.ZodTypeAny>(subject: string, payload: unknown, schema: S, options: RequestOptions): Promise<z.infer<S>>;
+  emit(subject: string, payload: unknown): void;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+export function decodeJson(data: Uint8Array): unknown {
+  return JSON.parse(decoder.decode(data));
+}
+
+/** Parses a reply and turns `{ok:false}` into a thrown RungateError. */
+export function unwrapReply<S extends z.ZodTypeAny>(subject: string, raw: unknown, schema: S): z.infer<S> {
+  const parsed = replySchema(schema).safeParse(raw);
+  if (!parsed.success) {
+    throw new RungateError('INTERNAL', `malformed reply on ${subject}`);
+  }
+  const reply = parsed.data as Reply<z.infer<S>>;
+  if (!reply.ok) {
+    const code = ErrorCode.safeParse(reply.error.code);
+    throw new RungateError(code.success ? code.data : 'INTERNAL', reply.error.message, reply.error.details);
+  }
+  return reply.value;
+}
+
+export class NatsBus implements Bus {
+  constructor(private readonly nc: NatsConnection) {}
+
+  async request<S extends z.ZodTypeAny>(subject: string, payload: unknown, schema: S, options: RequestOptions): Promise<z.infer<S>> {
+    let message;
+    try {
+      message = await this.nc.request(subject, encodeJson(payload), { timeout: options.timeoutMs });
+    } catch (error) {
+      const code = (error as NatsError).code;
+      if (code === '503') {
+        throw new RungateError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
+      }
+      if (code === 'TIMEOUT') {
+        throw new RungateError('TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`);
+      }
+      throw new RungateError('SERVICE_UNAVAILABLE', `the message bus is unavailable (${code ?? 'error'})`);
+    }
+    let raw: unknown;
+    try {
+      raw = decodeJson(message.data);
+    } catch {
+      throw new RungateError('INTERNAL', `reply on ${subject} is not JSON`);
+    }
+    return unwrapReply(subject, raw, schema);
+  }
+
+  emit(subject: string, payload: unknown): void {
+    this.nc.publish(subject, encodeJson(payload));
+  }
+}

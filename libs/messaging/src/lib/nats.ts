@@ -1,0 +1,25 @@
+import { connect, type NatsConnection } from 'nats';
+
+export interface NatsConnectOptions {
+  url?: string;
+  name: string;
+}
+
+export function natsUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+}
+
+/**
+ * One connection per process that reconnects forever: a NATS restart is an outage of
+ * seconds, not a reason for every service to exit.
+ */
+export async function connectNats({ url = natsUrl(), name }: NatsConnectOptions): Promise<NatsConnection> {
+  return connect({
+    servers: url.split(','),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+    pingInterval: 10_000,
+  });
+}

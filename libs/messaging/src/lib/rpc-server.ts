@@ -1,0 +1,94 @@
+import { Logger } from '@nestjs/common';
+import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
+import { RungateError, type Reply } from '@rungate/contracts';
+import type { Msg, NatsConnection, Subscription } from 'nats';
+import { lastValueFrom } from 'rxjs';
+import { decodeJson, encodeJson } from './bus';
+
+export interface RpcServerOptions {
+  /** The queue group replicas share, e.g. `executors.postgres`; events ignore it (fan-out). */
+  queue: string;
+  connection: () => Promise<NatsConnection>;
+}
+
+/**
+ * A NestJS transport strategy over NATS with plain JSON on the wire. Handlers declared with
+ * `@MessagePattern(subject)` answer in a queue group; `@EventPattern(subject)` handlers see
+ * every event. A handler that throws answers with a typed error instead of a stack trace.
+ */
+export class NatsRpcServer extends Server implements CustomTransportStrategy {
+  private readonly log = new Logger(NatsRpcServer.name);
+  private subscriptions: Subscription[] = [];
+  private nc?: NatsConnection;
+
+  constructor(private readonly options: RpcServerOptions) {
+    super();
+  }
+
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    try {
+      this.nc = await this.options.connection();
+      for (const [subject, handler] of this.messageHandlers) {
+        this.subscriptions.push(
+          this.nc.subscribe(subject, {
+            queue: handler.isEventHandler ? undefined : this.options.queue,
+            callback: (error, msg) => {
+              if (error) return;
+              void this.dispatch(subject, handler, msg);
+            },
+          }),
+        );
+      }
+      await this.nc.flush();
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  private async dispatch(subject: string, handler: MessageHandler, msg: Msg): Promise<void> {
+    let payload: unknown;
+    try {
+      payload = decodeJson(msg.data);
+    } catch {
+      this.respond(msg, { ok: false, error: new RungateError('BAD_REQUEST', 'the request is not JSON').toBody() });
+      return;
+    }
+    try {
+      const result = await lastValueFrom(this.transformToObservable(await handler(payload, { subject, headers: msg.headers })), {
+        defaultValue: undefined,
+      });
+      if (!handler.isEventHandler) this.respond(msg, result as Reply<unknown>);
+    } catch (error) {
+      const body =
+        error instanceof RungateError ? error.toBody() : new RungateError('INTERNAL', 'internal error; see the service log').toBody();
+      if (!(error instanceof RungateError)) this.log.error(`handler for ${subject} failed: ${describe(error)}`);
+      if (!handler.isEventHandler) this.respond(msg, { ok: false, error: body });
+    }
+  }
+
+  private respond(msg: Msg, reply: Reply<unknown> | undefined): void {
+    if (!msg.reply) return;
+    msg.respond(encodeJson(reply ?? { ok: false, error: { code: 'INTERNAL', message: 'handler returned nothing' } }));
+  }
+
+  async close(): Promise<void> {
+    for (const sub of this.subscriptions) sub.unsubscribe();
+    this.subscriptions = [];
+    await this.nc?.flush().catch(() => undefined);
+  }
+
+  on(): void {
+    // Connection status is watched where the connection is owned (NatsModule).
+  }
+
+  unwrap<T>(): T {
+    if (!this.nc) throw new Error('the server is not listening yet');
+    return this.nc as T;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error && typeof error === 'object' && 'message' in error) return String((error as { message: unknown }).message);
+  return String(error);
+}

@@ -1,0 +1,36 @@
+import { RungateError } from '@rungate/contracts';
+import type { JetStreamClient, KV } from 'nats';
+
+export const RUN_LEDGER_BUCKET = 'rungate_runs';
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The replay guard: a run id is claimed atomically (KV create fails when the key exists)
+ * before anything touches a target, so a ticket replayed or a run retried with the same
+ * idempotency key never executes twice, whichever executor replica receives it.
+ */
+export interface RunLedger {
+  claim(runId: string, holder: string): Promise<void>;
+}
+
+export class KvRunLedger implements RunLedger {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(js: JetStreamClient, ttlMs = DAY_MS): Promise<KvRunLedger> {
+    const kv = await js.views.kv(RUN_LEDGER_BUCKET, { ttl: ttlMs, history: 1 });
+    return new KvRunLedger(kv);
+  }
+
+  async claim(runId: string, holder: string): Promise<void> {
+    if (!/^[A-Za-z0-9_=-]{1,200}$/.test(runId)) throw new RungateError('TICKET_INVALID', 'malformed run id');
+    try {
+      await this.kv.create(runId, new TextEncoder().encode(JSON.stringify({ holder, at: new Date().toISOString() })));
+    } catch (error) {
+      const message = (error as Error).message ?? '';
+      if (/wrong last sequence|key exists/i.test(message)) {
+        throw new RungateError('TICKET_REPLAYED', `run ${runId} was already executed; it will not run again`);
+      }
+      throw new RungateError('SERVICE_UNAVAILABLE', `cannot record run ${runId} in the run ledger; nothing was executed`);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { RungateError, type RunTicketClaims } from '@rungate/contracts';
+import {
+  assertBodyMatches,
+  generateTicketKeyPair,
+  sha256Hex,
+  signTicket,
+  signingKeyFromPem,
+  verifyKeyFromPem,
+  verifyTicket,
+} from './tickets';
+
+const body = "SELECT 1 WHERE 'a' = 'a'";
+const now = 1_800_000_000_000;
+
+function claims(overrides: Partial<RunTicketClaims> = {}): RunTicketClaims {
+  const iat = Math.floor(now / 1000);
+  return {
+    v: 1,
+    runId: 'run-1',
+    iat,
+    exp: iat + 30,
+    identity: { user: 'alice@example.com', groups: ['engineering'], agent: 'claude-code', tokenId: 't1' },
+    runbook: { repository: 'demo', path: 'postgres/get_user.runbook.sql', commit: 'abc', sha256: 'def' },
+    bodySha256: sha256Hex(body),
+    connection: { name: 'db', type: 'postgres' },
+    params: { id: '1' },
+    env: {},
+    limits: { timeoutMs: 30000, maxRows: 100, maxBytes: 1000 },
+    readOnly: true,
+    dryRun: false,
+    ...overrides,
+  };
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return error instanceof RungateError ? error.code : 'UNTYPED';
+  }
+  return undefined;
+}
+
+describe('run tickets', () => {
+  const pair = generateTicketKeyPair();
+  const signing = signingKeyFromPem(pair.privatePem);
+  const verifying = verifyKeyFromPem(pair.publicPem);
+
+  it('round-trips claims signed by policy', () => {
+    const token = signTicket(claims(), signing);
+    expect(verifyTicket(token, [verifying], now)).toEqual(claims());
+  });
+
+  it('accepts tickets from either key during rotation', () => {
+    const next = generateTicketKeyPair();
+    const token = signTicket(claims(), signingKeyFromPem(next.privatePem));
+    expect(verifyTicket(token, [verifying, verifyKeyFromPem(next.publicPem)], now).runId).toBe('run-1');
+  });
+
+  it('refuses a ticket forged with another key', () => {
+    const forger = signingKeyFromPem(generateTicketKeyPair().privatePem);
+    const forged = signTicket(claims(), { ...forger, kid: signing.kid });
+    expect(codeOf(() => verifyTicket(forged, [verifying], now))).toBe('TICKET_INVALID');
+  });
+
+  it('refuses an expired ticket', () => {
+    const token = signTicket(claims(), signing);
+    expect(codeOf(() => verifyTicket(token, [verifying], now + 31_000))).toBe('TICKET_EXPIRED');
+  });
+
+  it('refuses a ticket whose claims were altered after signing', () => {
+    const [header, , signature] = signTicket(claims(), signing).split('.');
+    const payload = Buffer.from(JSON.stringify(claims({ params: { id: '2' } }))).toString('base64url');
+    expect(codeOf(() => verifyTicket(`${header}.${payload}.${signature}`, [verifying], now))).toBe('TICKET_INVALID');
+  });
+
+  it('refuses garbage and unknown algorithms', () => {
+    expect(codeOf(() => verifyTicket('not-a-ticket', [verifying], now))).toBe('TICKET_INVALID');
+    const none = `${Buffer.from('{"alg":"none","typ":"rungate-ticket+jws"}').toString('base64url')}.e30.`;
+    expect(codeOf(() => verifyTicket(none, [verifying], now))).toBe('TICKET_INVALID');
+  });
+
+  it('never signs a ticket that lives longer than 60 seconds', () => {
+    expect(() => signTicket(claims({ exp: Math.floor(now / 1000) + 120 }), signing)).toThrow(/60s/);
+  });
+
+  it('refuses a body that differs from the authorized hash', () => {
+    expect(() => assertBodyMatches(claims(), body)).not.toThrow();
+    expect(codeOf(() => assertBodyMatches(claims(), `${body}; DROP TABLE users`))).toBe('BODY_MISMATCH');
+  });
+});

@@ -1,0 +1,98 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { RungateError, RunTicketClaims } from '@rungate/contracts';
+
+const HEADER_TYPE = 'rungate-ticket+jws';
+const MAX_CLOCK_SKEW_S = 5;
+export const MAX_TICKET_TTL_S = 60;
+
+export interface SigningKey {
+  kid: string;
+  privateKey: KeyObject;
+}
+
+export interface VerifyKey {
+  kid: string;
+  publicKey: KeyObject;
+}
+
+function base64url(input: Buffer | string): string {
+  return Buffer.from(input).toString('base64url');
+}
+
+/** A key id derived from the public key, so rotation needs no separate naming scheme. */
+export function keyId(publicKey: KeyObject): string {
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('base64url').slice(0, 16);
+}
+
+export function signingKeyFromPem(pem: string): SigningKey {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('the ticket signing key must be an Ed25519 private key');
+  return { kid: keyId(createPublicKey(privateKey)), privateKey };
+}
+
+export function verifyKeyFromPem(pem: string): VerifyKey {
+  const publicKey = createPublicKey(pem);
+  if (publicKey.asymmetricKeyType !== 'ed25519') throw new Error('a ticket verify key must be an Ed25519 public key');
+  return { kid: keyId(publicKey), publicKey };
+}
+
+export function generateTicketKeyPair(): { privatePem: string; publicPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+export function sha256Hex(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Signs claims as a compact JWS (EdDSA). Expiry is capped at 60 s whatever the caller asks. */
+export function signTicket(claims: RunTicketClaims, key: SigningKey): string {
+  if (claims.exp - claims.iat > MAX_TICKET_TTL_S) throw new Error(`a run ticket lives at most ${MAX_TICKET_TTL_S}s`);
+  const header = base64url(JSON.stringify({ alg: 'EdDSA', typ: HEADER_TYPE, kid: key.kid }));
+  const payload = base64url(JSON.stringify(RunTicketClaims.parse(claims)));
+  const signature = sign(null, Buffer.from(`${header}.${payload}`), key.privateKey);
+  return `${header}.${payload}.${base64url(signature)}`;
+}
+
+/**
+ * Verifies signature (against any of the current keys, for rotation), header, expiry and
+ * shape. Every failure is a typed error; nothing about the ticket is trusted before this.
+ */
+export function verifyTicket(token: string, keys: readonly VerifyKey[], nowMs = Date.now()): RunTicketClaims {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new RungateError('TICKET_INVALID', 'malformed run ticket');
+  const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+  let header: { alg?: unknown; typ?: unknown; kid?: unknown };
+  try {
+    header = JSON.parse(Buffer.from(headerPart, 'base64url').toString('utf8'));
+  } catch {
+    throw new RungateError('TICKET_INVALID', 'malformed run ticket header');
+  }
+  if (header.alg !== 'EdDSA' || header.typ !== HEADER_TYPE) throw new RungateError('TICKET_INVALID', 'unsupported run ticket type');
+  const key = keys.find((k) => k.kid === header.kid);
+  if (!key) throw new RungateError('TICKET_INVALID', 'run ticket signed by an unknown key');
+  const valid = verify(null, Buffer.from(`${headerPart}.${payloadPart}`), key.publicKey, Buffer.from(signaturePart, 'base64url'));
+  if (!valid) throw new RungateError('TICKET_INVALID', 'run ticket signature does not verify');
+  let claims: RunTicketClaims;
+  try {
+    claims = RunTicketClaims.parse(JSON.parse(Buffer.from(payloadPart, 'base64url').toString('utf8')));
+  } catch {
+    throw new RungateError('TICKET_INVALID', 'run ticket claims are malformed');
+  }
+  const now = Math.floor(nowMs / 1000);
+  if (claims.exp - claims.iat > MAX_TICKET_TTL_S) throw new RungateError('TICKET_INVALID', 'run ticket lifetime exceeds 60s');
+  if (claims.iat > now + MAX_CLOCK_SKEW_S) throw new RungateError('TICKET_INVALID', 'run ticket issued in the future');
+  if (claims.exp < now) throw new RungateError('TICKET_EXPIRED', 'run ticket expired; ask again');
+  return claims;
+}
+
+/** The executor runs exactly the body that was authorized, byte for byte. */
+export function assertBodyMatches(claims: RunTicketClaims, body: string): void {
+  if (sha256Hex(body) !== claims.bodySha256) {
+    throw new RungateError('BODY_MISMATCH', 'the body does not match the one the run ticket authorized');
+  }
+}
