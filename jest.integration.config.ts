@@ -1,0 +1,16 @@
+import type { Config } from 'jest';
+
+// Integration tests talk to the real NATS and PostgreSQL on loopback. Each test file makes
+// its own database and its own subjects/streams, so files run in parallel safely.
+const preset = require('./jest.preset.js');
+
+const config: Config = {
+  ...preset,
+  displayName: 'integration',
+  rootDir: '.',
+  testMatch: ['<rootDir>/{apps,libs}/**/*.integration-spec.ts'],
+  testTimeout: 60_000,
+  maxWorkers: 2,
+};
+
+export default config;

@@ -1,0 +1,4 @@
+export * from './lib/context';
+export * from './lib/readiness';
+export * from './lib/runtime.module';
+export * from './lib/bootstrap';

@@ -1,0 +1,83 @@
+import { Logger, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError, configPath, loadConfig, type RungateConfig } from '@rungate/config';
+import { JetStreamAuditSink, NatsBus, NatsRpcServer, connectNats, ensureAuditStream } from '@rungate/messaging';
+import { ConfigHolder, type ServiceContext } from './context';
+import { RuntimeModule } from './runtime.module';
+
+export interface ServiceDefinition {
+  /** The service's name: logs, NATS connection name, audit `source`. */
+  name: string;
+  /** The app's root module, given the runtime module to import. */
+  module: (runtime: DynamicModule, ctx: ServiceContext) => DynamicModule;
+  /** NATS queue group for its request handlers; omitted when it serves none. */
+  queue?: string;
+  /** Where it listens for HTTP, if it is HTTP-facing. */
+  http?: (config: RungateConfig) => { host: string; port: number };
+}
+
+export interface RunningService {
+  app: INestApplicationContext;
+  ctx: ServiceContext;
+  url?: string;
+  close(): Promise<void>;
+}
+
+export async function createServiceContext(name: string, configFile = configPath()): Promise<ServiceContext> {
+  const config = new ConfigHolder(loadConfig(configFile));
+  const nc = await connectNats({ name: `rungate-${name}` });
+  await ensureAuditStream(await nc.jetstreamManager());
+  return { service: name, configFile, config, nc, bus: new NatsBus(nc), audit: new JetStreamAuditSink(nc.jetstream()) };
+}
+
+/** Starts one service: config, NATS, the audit stream, then Nest with its transports. */
+export async function startService(definition: ServiceDefinition, ctx?: ServiceContext): Promise<RunningService> {
+  const context = ctx ?? (await createServiceContext(definition.name));
+  const runtime = RuntimeModule.forRoot(context, { http: Boolean(definition.http) });
+  const root = definition.module(runtime, context);
+  const server = definition.queue ? new NatsRpcServer({ queue: definition.queue, connection: async () => context.nc }) : undefined;
+  const logger = new Logger(definition.name);
+  let app: INestApplicationContext;
+  let url: string | undefined;
+  if (definition.http) {
+    const web = await NestFactory.create(root, { bufferLogs: false, logger: ['error', 'warn', 'log'] });
+    web.enableShutdownHooks();
+    if (server) web.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
+    await web.startAllMicroservices();
+    const { host, port } = definition.http(context.config.current);
+    await web.listen(port, host);
+    const address = web.getHttpServer().address();
+    url = typeof address === 'object' && address ? `http://${host}:${address.port}` : undefined;
+    app = web;
+  } else if (server) {
+    const micro = await NestFactory.createMicroservice(root, { strategy: server, logger: ['error', 'warn', 'log'] });
+    micro.enableShutdownHooks();
+    await micro.listen();
+    app = micro;
+  } else {
+    app = await NestFactory.createApplicationContext(root, { logger: ['error', 'warn', 'log'] });
+    app.enableShutdownHooks();
+  }
+  logger.log(`${definition.name} started${url ? ` on ${url}` : ''}`);
+  return {
+    app,
+    ctx: context,
+    url,
+    close: async () => {
+      await app.close();
+      await context.nc.drain().catch(() => undefined);
+    },
+  };
+}
+
+/** The `main.ts` of every service: start, or explain a bad config and exit non-zero. */
+export function runService(definition: ServiceDefinition): void {
+  startService(definition).catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${definition.name} failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,39 @@
+import type { RungateConfig } from '@rungate/config';
+import type { AuditSink, Bus } from '@rungate/messaging';
+import type { NatsConnection } from 'nats';
+
+/** The wiring every service shares, built once in bootstrap before Nest starts. */
+export interface ServiceContext {
+  readonly service: string;
+  readonly configFile: string;
+  readonly config: ConfigHolder;
+  readonly nc: NatsConnection;
+  readonly bus: Bus;
+  readonly audit: AuditSink;
+}
+
+/** Holds the current configuration; later reloads swap it atomically. */
+export class ConfigHolder {
+  private listeners: ((config: RungateConfig) => void)[] = [];
+
+  constructor(private value: RungateConfig) {}
+
+  get current(): RungateConfig {
+    return this.value;
+  }
+
+  replace(next: RungateConfig): void {
+    this.value = next;
+    for (const listener of this.listeners) listener(next);
+  }
+
+  onChange(listener: (config: RungateConfig) => void): void {
+    this.listeners.push(listener);
+  }
+}
+
+export const SERVICE_CONTEXT = Symbol('SERVICE_CONTEXT');
+export const CONFIG = Symbol('CONFIG');
+export const BUS = Symbol('BUS');
+export const AUDIT_SINK = Symbol('AUDIT_SINK');
+export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
