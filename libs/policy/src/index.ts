@@ -1,1 +1,4 @@
-export * from './lib/policy-engine';
+export * from './lib/glob';
+export * from './lib/decide';
+export * from './lib/identity';
+export * from './lib/tools';

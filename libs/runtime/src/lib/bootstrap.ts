@@ -14,6 +14,8 @@ export interface ServiceDefinition {
   queue?: string;
   /** Where it listens for HTTP, if it is HTTP-facing. */
   http?: (config: RungateConfig) => { host: string; port: number };
+  /** False when the service reads raw bodies itself (the MCP endpoint does, to bound and parse them). */
+  bodyParser?: boolean;
 }
 
 export interface RunningService {
@@ -40,7 +42,10 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
   let app: INestApplicationContext;
   let url: string | undefined;
   if (definition.http) {
-    const web = await NestFactory.create(root, { bufferLogs: false, logger: ['error', 'warn', 'log'] });
+    const web = await NestFactory.create(root, {
+      bodyParser: definition.bodyParser ?? true,
+      logger: ['error', 'warn', 'log'],
+    });
     web.enableShutdownHooks();
     if (server) web.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
     await web.startAllMicroservices();

@@ -1,0 +1,11 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { Authenticator } from './identity.guard';
+import { McpController } from './mcp.controller';
+import { ToolCalls } from './tool-calls';
+
+@Module({})
+export class GatewayModule {
+  static register(runtime: DynamicModule): DynamicModule {
+    return { module: GatewayModule, imports: [runtime], controllers: [McpController], providers: [Authenticator, ToolCalls] };
+  }
+}

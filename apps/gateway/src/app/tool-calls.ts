@@ -1,0 +1,83 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  AuthorizeReply,
+  ExecResult,
+  RungateError,
+  Subjects,
+  ToolsReply,
+  execSubject,
+  type Identity,
+  type RequestMeta,
+  type ToolDefinition,
+} from '@rungate/contracts';
+import type { Bus } from '@rungate/messaging';
+import { BUS } from '@rungate/runtime';
+import { renderText, structured } from './render';
+
+export type ToolCallResult = CallToolResult;
+
+/** Grace beyond a runbook's own timeout for the executor to report a timed-out run. */
+const EXEC_GRACE_MS = 5000;
+
+/** The path of one call (DESIGN.md §2): authorize with policy, then run on an executor. */
+@Injectable()
+export class ToolCalls {
+  private readonly log = new Logger(ToolCalls.name);
+
+  constructor(@Inject(BUS) private readonly bus: Bus) {}
+
+  async list(identity: Identity): Promise<ToolDefinition[]> {
+    const reply = await this.bus.request(Subjects.policyTools, { identity }, ToolsReply, { timeoutMs: 10_000 });
+    return reply.tools;
+  }
+
+  /** Domain failures come back as `isError` results; UNKNOWN_TOOL is rethrown for a protocol error. */
+  async call(identity: Identity, meta: RequestMeta, tool: string, args: Record<string, unknown>, idempotencyKey?: string): Promise<ToolCallResult> {
+    let decision: AuthorizeReply;
+    try {
+      decision = await this.bus.request(
+        Subjects.policyAuthorize,
+        { identity, tool, arguments: args, idempotencyKey, meta },
+        AuthorizeReply,
+        { timeoutMs: 10_000 },
+      );
+    } catch (error) {
+      if (error instanceof RungateError && error.code === 'UNKNOWN_TOOL') throw error;
+      return failure(error);
+    }
+    if (decision.effect === 'approval_required') {
+      return { isError: true, content: [{ type: 'text', text: `APPROVAL_REQUIRED: run ${decision.runId} waits for approval: ${decision.reason}` }] };
+    }
+    try {
+      const result = await this.bus.request(
+        execSubject(decision.connection.type),
+        { ticket: decision.ticket, body: decision.body },
+        ExecResult,
+        { timeoutMs: decision.timeoutMs + EXEC_GRACE_MS },
+      );
+      return {
+        isError: result.status === 'failed',
+        content: [{ type: 'text', text: renderText(tool, result) }],
+        structuredContent: structured(result),
+      };
+    } catch (error) {
+      if (error instanceof RungateError && (error.code === 'TIMEOUT' || error.code === 'SERVICE_UNAVAILABLE')) {
+        const idempotent = idempotencyKey ? ' A retry with the same idempotency key will not run it again.' : '';
+        this.log.warn(`run ${decision.runId}: outcome unknown (${error.message})`);
+        return failure(
+          new RungateError(
+            'OUTCOME_UNKNOWN',
+            `the ${decision.connection.type} executor did not report run ${decision.runId} (${error.message}); its outcome is unknown — check the audit log before retrying.${idempotent}`,
+          ),
+        );
+      }
+      return failure(error);
+    }
+  }
+}
+
+function failure(error: unknown): ToolCallResult {
+  const body = error instanceof RungateError ? error : new RungateError('INTERNAL', 'internal error');
+  return { isError: true, content: [{ type: 'text', text: `${body.code}: ${body.message}` }] };
+}

@@ -1,0 +1,150 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { ConnectionConfig } from '@rungate/config';
+import {
+  RunEventTypes,
+  RungateError,
+  type AuditEventInput,
+  type AuthorizeReply,
+  type AuthorizeRequest,
+  type Identity,
+  type RunbookEntry,
+} from '@rungate/contracts';
+import type { AuditSink } from '@rungate/messaging';
+import { allowedConnections, decide, runbookKey } from '@rungate/policy';
+import { redactParams, envFor, renderRunbook, validateArguments } from '@rungate/runbooks';
+import { AUDIT_SINK, CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { sha256Hex } from '@rungate/tickets';
+import { CatalogStore } from './catalog.store';
+import { TicketSigner } from './ticket-signer';
+
+const DEFAULT_MAX_ROWS = 1000;
+
+/**
+ * A retried call (same human, same tool, same idempotency key) gets the same run id, and
+ * the executors' run ledger refuses a run id it has seen: the retry never executes twice.
+ */
+export function runIdFor(identity: Identity, tool: string, idempotencyKey?: string): string {
+  if (!idempotencyKey) return randomUUID();
+  const digest = createHash('sha256').update(`${identity.user}\u0000${tool}\u0000${idempotencyKey}`).digest('hex');
+  return `${digest.slice(0, 8)}-${digest.slice(8, 12)}-4${digest.slice(13, 16)}-a${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
+}
+
+function parseDryRun(value: unknown): boolean {
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new RungateError('INVALID_PARAMS', 'dryRun: must be true or false', { parameter: 'dryRun', constraint: 'type' });
+}
+
+@Injectable()
+export class Authorizer {
+  constructor(
+    @Inject(CONFIG) private readonly config: ConfigHolder,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    private readonly catalog: CatalogStore,
+    private readonly signer: TicketSigner,
+  ) {}
+
+  async authorize(request: AuthorizeRequest): Promise<AuthorizeReply> {
+    const { identity } = request;
+    const entry = this.catalog.find(request.tool);
+    const { connection: connectionArg, dryRun: dryRunArg, ...args } = request.arguments;
+    const connection = this.chooseConnection(identity, entry, connectionArg);
+    const runId = runIdFor(identity, request.tool, request.idempotencyKey);
+    const { runbook, commit } = await this.catalog.load(entry);
+    const auditBase: AuditEventInput = {
+      type: RunEventTypes.decided,
+      source: 'policy',
+      runId,
+      tool: entry.tool,
+      actor: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId, ...request.meta },
+      runbook: { repository: entry.repository, path: entry.path, commit, sha256: entry.sha256 },
+      connection: { name: connection.name, type: connection.type },
+    };
+
+    const validation = validateArguments(runbook, args);
+    if (!validation.ok) {
+      const message = validation.errors.map((e) => `${e.parameter}: ${e.message}`).join('; ');
+      await this.deny(auditBase, 'invalid-params', message);
+      throw new RungateError('INVALID_PARAMS', message, { errors: validation.errors });
+    }
+    const dryRun = parseDryRun(dryRunArg);
+    if (dryRun && entry.language !== 'sql') {
+      throw new RungateError('INVALID_PARAMS', 'dryRun: only SQL runbooks support a dry run', { parameter: 'dryRun', constraint: 'language' });
+    }
+    const params = redactParams(runbook, validation.values);
+    const decision = decide(
+      { identity, runbook: runbookKey(entry), connection: connection.name, params: validation.values },
+      this.config.current.rules,
+    );
+    if (decision.effect === 'deny') {
+      await this.deny({ ...auditBase, params }, decision.family, decision.reason);
+      throw new RungateError('FORBIDDEN', decision.reason, { family: decision.family });
+    }
+    if (decision.approval) {
+      await this.deny({ ...auditBase, params }, 'approval', 'approval required but approvals are not enabled');
+      throw new RungateError(
+        'APPROVAL_REQUIRED',
+        `rule ${decision.rule} requires approval by ${decision.approval.groups.join(', ')}; approvals are not enabled on this gateway, so the run was not executed`,
+      );
+    }
+
+    const body = renderRunbook(runbook, validation.values);
+    const now = Math.floor(Date.now() / 1000);
+    const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
+    await this.audit.publish({
+      ...auditBase,
+      params,
+      decision: { effect: 'allow', rule: decision.rule },
+      details: { dryRun, idempotencyKey: request.idempotencyKey },
+    });
+    const ticket = this.signer.sign({
+      v: 1,
+      runId,
+      iat: now,
+      exp: now + ttlSeconds,
+      identity: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId },
+      runbook: { repository: entry.repository, path: entry.path, commit, sha256: entry.sha256 },
+      bodySha256: sha256Hex(body),
+      connection: { name: connection.name, type: connection.type },
+      params,
+      env: envFor(runbook, validation.values),
+      limits: {
+        timeoutMs: entry.metadata.timeoutMs,
+        maxRows: connection.type === 'postgres' ? connection.maxRows : DEFAULT_MAX_ROWS,
+        maxBytes: connection.maxBytes,
+      },
+      readOnly: entry.metadata.readOnly,
+      dryRun,
+      rule: decision.rule,
+    });
+    return { effect: 'allow', runId, connection: { name: connection.name, type: connection.type }, ticket, body, timeoutMs: entry.metadata.timeoutMs };
+  }
+
+  private chooseConnection(identity: Identity, entry: RunbookEntry, requested: unknown): ConnectionConfig {
+    const { connections, rules } = this.config.current;
+    const allowed = allowedConnections(identity, entry, connections, rules);
+    if (requested !== undefined) {
+      if (typeof requested !== 'string') {
+        throw new RungateError('INVALID_PARAMS', 'connection: must be a connection name', { parameter: 'connection', constraint: 'type' });
+      }
+      const chosen = allowed.find((c) => c.name === requested);
+      if (!chosen) {
+        throw new RungateError('FORBIDDEN', `you may not run ${entry.tool} on connection ${requested}`, { family: 'no-rule' });
+      }
+      return chosen;
+    }
+    if (allowed.length === 1) return allowed[0] as ConnectionConfig;
+    if (allowed.length === 0) {
+      throw new RungateError('FORBIDDEN', `no rule allows ${identity.user} to run ${entry.tool}`, { family: 'no-rule' });
+    }
+    throw new RungateError('INVALID_PARAMS', `connection: required; one of ${allowed.map((c) => c.name).join(', ')}`, {
+      parameter: 'connection',
+      constraint: 'required',
+    });
+  }
+
+  private async deny(base: AuditEventInput, family: string, reason: string): Promise<void> {
+    await this.audit.publish({ ...base, decision: { effect: 'deny', reason }, outcome: { status: 'denied', errorCode: family } });
+  }
+}

@@ -1,0 +1,58 @@
+import { Controller, Inject } from '@nestjs/common';
+import { EventPattern, MessagePattern } from '@nestjs/microservices';
+import {
+  AuthenticateRequest,
+  AuthorizeRequest,
+  CatalogUpdatedEvent,
+  Subjects,
+  ToolsRequest,
+  type AuthenticateReply,
+  type AuthorizeReply,
+  type Reply,
+  type ToolsReply,
+} from '@rungate/contracts';
+import { answer, parsePayload } from '@rungate/messaging';
+import { authenticateStaticToken, listTools } from '@rungate/policy';
+import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { Authorizer } from './authorizer';
+import { CatalogStore } from './catalog.store';
+
+/** Authenticated identities are re-checked every call; this bounds how long one is trusted. */
+const IDENTITY_TTL_MS = 60_000;
+
+@Controller()
+export class PolicyController {
+  constructor(
+    @Inject(CONFIG) private readonly config: ConfigHolder,
+    private readonly catalog: CatalogStore,
+    private readonly authorizer: Authorizer,
+  ) {}
+
+  @MessagePattern(Subjects.policyAuthenticate)
+  authenticate(payload: unknown): Promise<Reply<AuthenticateReply>> {
+    return answer(() => {
+      const { bearer } = parsePayload(AuthenticateRequest, payload);
+      return { identity: authenticateStaticToken(this.config.current, bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
+    });
+  }
+
+  @MessagePattern(Subjects.policyTools)
+  tools(payload: unknown): Promise<Reply<ToolsReply>> {
+    return answer(() => {
+      const { identity } = parsePayload(ToolsRequest, payload);
+      const { connections, rules } = this.config.current;
+      return { tools: listTools(identity, this.catalog.entries(), connections, rules) };
+    });
+  }
+
+  @MessagePattern(Subjects.policyAuthorize)
+  authorize(payload: unknown): Promise<Reply<AuthorizeReply>> {
+    return answer(() => this.authorizer.authorize(parsePayload(AuthorizeRequest, payload)));
+  }
+
+  @EventPattern(Subjects.catalogUpdated)
+  async catalogUpdated(payload: unknown): Promise<void> {
+    const event = CatalogUpdatedEvent.safeParse(payload);
+    await this.catalog.refresh(event.success ? event.data.repository : undefined).catch(() => undefined);
+  }
+}

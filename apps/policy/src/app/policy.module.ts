@@ -1,0 +1,17 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { Authorizer } from './authorizer';
+import { CatalogStore } from './catalog.store';
+import { PolicyController } from './policy.controller';
+import { TicketSigner } from './ticket-signer';
+
+@Module({})
+export class PolicyModule {
+  static register(runtime: DynamicModule): DynamicModule {
+    return {
+      module: PolicyModule,
+      imports: [runtime],
+      controllers: [PolicyController],
+      providers: [CatalogStore, TicketSigner, Authorizer],
+    };
+  }
+}

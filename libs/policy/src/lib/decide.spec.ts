@@ -1,0 +1,62 @@
+import type { RuleConfig } from '@rungate/config';
+import type { Identity } from '@rungate/contracts';
+import { decide } from './decide';
+import { globMatch } from './glob';
+
+const alice: Identity = { user: 'alice@example.com', groups: ['engineering'], agent: 'claude', scope: {} };
+const rules: RuleConfig[] = [
+  { name: 'eng-read', groups: ['engineering'], connections: ['replica-*'], runbooks: ['demo/postgres/**'] },
+  { name: 'eng-region', groups: ['engineering'], connections: ['primary'], runbooks: ['demo/postgres/update_*.runbook.sql'], params: { region: ['eu', 'us'] } },
+];
+
+describe('globs', () => {
+  it.each([
+    ['demo/**', 'demo/a/b/c.runbook.sql', true],
+    ['demo/*', 'demo/a/b.runbook.sql', false],
+    ['demo/*/b.runbook.sql', 'demo/a/b.runbook.sql', true],
+    ['demo/**/b.runbook.sql', 'demo/b.runbook.sql', true],
+    ['replica-?', 'replica-1', true],
+    ['demo.x', 'demoax', false],
+    ['a+b', 'a+b', true],
+  ])('%s matches %s: %s', (glob, value, expected) => {
+    expect(globMatch(glob, value)).toBe(expected);
+  });
+});
+
+describe('decide', () => {
+  it('allows when group, connection and runbook all match a rule', () => {
+    expect(decide({ identity: alice, runbook: 'demo/postgres/get_user.runbook.sql', connection: 'replica-1' }, rules)).toEqual({
+      effect: 'allow',
+      rule: 'eng-read',
+    });
+  });
+
+  it('denies by default, including when there are no rules', () => {
+    const subject = { identity: alice, runbook: 'demo/postgres/get_user.runbook.sql', connection: 'replica-1' };
+    expect(decide(subject, [])).toMatchObject({ effect: 'deny', family: 'no-rule' });
+    expect(decide({ ...subject, connection: 'primary' }, rules)).toMatchObject({ effect: 'deny' });
+    expect(decide({ ...subject, identity: { ...alice, groups: ['sales'] } }, rules)).toMatchObject({ effect: 'deny', family: 'no-rule' });
+  });
+
+  it('narrows by the token scope, never widens', () => {
+    const scoped = { ...alice, scope: { runbooks: ['demo/postgres/other*'] } };
+    expect(decide({ identity: scoped, runbook: 'demo/postgres/get_user.runbook.sql', connection: 'replica-1' }, rules)).toMatchObject({
+      effect: 'deny',
+      family: 'token-scope',
+    });
+    const wide = { ...alice, scope: { connections: ['*'] } };
+    expect(decide({ identity: wide, runbook: 'demo/postgres/get_user.runbook.sql', connection: 'primary' }, rules).effect).toBe('deny');
+  });
+
+  it('checks parameter conditions on call, and lists the tool when values are unknown', () => {
+    const subject = { identity: alice, runbook: 'demo/postgres/update_email.runbook.sql', connection: 'primary' };
+    expect(decide(subject, rules).effect).toBe('allow');
+    expect(decide({ ...subject, params: { region: 'eu' } }, rules).effect).toBe('allow');
+    expect(decide({ ...subject, params: { region: 'apac' } }, rules)).toMatchObject({ effect: 'deny', family: 'params' });
+  });
+
+  it('never names another rule in a denial', () => {
+    const denial = decide({ identity: alice, runbook: 'demo/ssh/x.runbook.sh', connection: 'replica-1' }, rules);
+    expect(denial.effect === 'deny' && denial.reason).not.toMatch(/eng-read|eng-region/);
+  });
+});

@@ -1,0 +1,115 @@
+import type { ConnectionConfig } from '@rungate/config';
+import type { Identity, RunbookEntry, ToolDefinition } from '@rungate/contracts';
+import { inputSchema, type ParsedRunbook } from '@rungate/runbooks';
+import { decide } from './decide';
+import type { RuleConfig } from '@rungate/config';
+
+/** Arguments every tool may take besides the runbook's own parameters. */
+export const RESERVED_ARGUMENTS = ['connection', 'dryRun'] as const;
+
+export function runbookKey(entry: Pick<RunbookEntry, 'repository' | 'path'>): string {
+  return `${entry.repository}/${entry.path}`;
+}
+
+/** The connections this identity may run this runbook on, by the one decision function. */
+export function allowedConnections(
+  identity: Identity,
+  entry: RunbookEntry,
+  connections: readonly ConnectionConfig[],
+  rules: readonly RuleConfig[],
+): ConnectionConfig[] {
+  const key = runbookKey(entry);
+  return connections.filter(
+    (connection) =>
+      entry.metadata.connectionTypes.includes(connection.type) &&
+      decide({ identity, runbook: key, connection: connection.name }, rules).effect === 'allow',
+  );
+}
+
+const sqlOutputSchema = {
+  type: 'object',
+  properties: {
+    runId: { type: 'string' },
+    kind: { const: 'sql' },
+    columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } } } },
+    rows: { type: 'array', items: { type: 'object' } },
+    rowCount: { type: 'integer' },
+    statements: { type: 'array', items: { type: 'object' } },
+    truncated: { type: 'boolean' },
+    dryRun: { type: 'boolean' },
+    durationMs: { type: 'number' },
+  },
+  required: ['runId', 'kind', 'columns', 'rows', 'rowCount', 'truncated'],
+};
+
+const processOutputSchema = {
+  type: 'object',
+  properties: {
+    runId: { type: 'string' },
+    kind: { const: 'process' },
+    exitCode: { type: ['integer', 'null'] },
+    stdout: { type: 'string' },
+    stderr: { type: 'string' },
+    truncated: { type: 'boolean' },
+    dryRun: { type: 'boolean' },
+    durationMs: { type: 'number' },
+  },
+  required: ['runId', 'kind', 'exitCode', 'stdout', 'stderr', 'truncated'],
+};
+
+export function outputSchemaFor(entry: RunbookEntry): Record<string, unknown> {
+  return entry.language === 'sql' ? sqlOutputSchema : processOutputSchema;
+}
+
+/** One MCP tool for one runbook, with the connections this caller may use. */
+export function toolDefinition(entry: RunbookEntry, connections: readonly ConnectionConfig[]): ToolDefinition {
+  const schema = inputSchema(entry as ParsedRunbook) as { properties?: Record<string, unknown>; required?: string[] };
+  const properties: Record<string, unknown> = { ...(schema.properties ?? {}) };
+  const required = [...(schema.required ?? [])];
+  const names = connections.map((c) => c.name);
+  properties['connection'] =
+    names.length === 1
+      ? { type: 'string', enum: names, default: names[0], description: 'Connection to run on' }
+      : { type: 'string', enum: names, description: 'Connection to run on (required: this runbook is allowed on several)' };
+  if (names.length > 1) required.push('connection');
+  if (entry.language === 'sql') {
+    properties['dryRun'] = {
+      type: 'boolean',
+      default: false,
+      description: 'Run inside a transaction, report what would change, then roll back',
+    };
+  }
+  const description = [
+    entry.metadata.description ?? `Runs the runbook ${entry.path} from repository ${entry.repository}.`,
+    `Source: ${entry.repository}/${entry.path} (reviewed in Git).`,
+  ].join('\n');
+  return {
+    name: entry.tool,
+    title: entry.metadata.description,
+    description,
+    inputSchema: { ...schema, type: 'object', properties, ...(required.length > 0 ? { required } : {}), additionalProperties: false },
+    outputSchema: outputSchemaFor(entry),
+    annotations: {
+      ...(entry.metadata.description ? { title: entry.metadata.description } : {}),
+      readOnlyHint: entry.metadata.readOnly,
+      destructiveHint: entry.metadata.destructive,
+      idempotentHint: entry.metadata.idempotent,
+      openWorldHint: false,
+    },
+  };
+}
+
+/** Every tool this identity may call, across all catalogs. */
+export function listTools(
+  identity: Identity,
+  entries: readonly RunbookEntry[],
+  connections: readonly ConnectionConfig[],
+  rules: readonly RuleConfig[],
+): ToolDefinition[] {
+  const tools: ToolDefinition[] = [];
+  for (const entry of entries) {
+    const allowed = allowedConnections(identity, entry, connections, rules);
+    if (allowed.length > 0) tools.push(toolDefinition(entry, allowed));
+  }
+  return tools;
+}
