@@ -1,21 +1,35 @@
-/**
- * This is not a production server yet!
- * This is only a minimal backend to get started.
- */
+import { configCommand } from './commands/config';
+import { keysCommand } from './commands/keys';
+import { runServiceCommand } from './commands/run';
 
-import { Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { AppModule } from './app/app.module';
+const USAGE = `rungate — runbooks as the only write path for AI agents
 
-async function bootstrap() {
-  const app = await NestFactory.create(AppModule);
-  const globalPrefix = 'api';
-  app.setGlobalPrefix(globalPrefix);
-  const port = process.env.PORT || 3000;
-  await app.listen(port);
-  Logger.log(
-    `🚀 Application is running on: http://localhost:${port}/${globalPrefix}`,
-  );
+usage:
+  rungate run <gateway|git-sync|policy|audit|executor-postgres>   start one service
+  rungate config check [--config FILE]                           validate rungate.yaml
+  rungate keys generate [--out DIR]                              new run-ticket signing keys
+`;
+
+function main(argv: string[]): number | undefined {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runServiceCommand(rest);
+    case 'config':
+      return configCommand(rest);
+    case 'keys':
+      return keysCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command: ${command}\n${USAGE}`);
+      return 2;
+  }
 }
 
-bootstrap();
+const code = main(process.argv.slice(2));
+if (code !== undefined) process.exitCode = code;

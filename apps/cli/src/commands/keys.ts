@@ -1,0 +1,25 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { generateTicketKeyPair } from '@rungate/tickets';
+import { option } from './args';
+
+/** `rungate keys generate --out DIR`: a fresh Ed25519 pair for signing run tickets. */
+export function keysCommand(args: string[]): number {
+  if (args[0] !== 'generate') {
+    process.stderr.write('usage: rungate keys generate [--out DIR] [--name NAME]\n');
+    return 2;
+  }
+  const dir = resolve(option(args, '--out') ?? '.rungate/keys');
+  const name = option(args, '--name') ?? 'policy';
+  const privatePath = join(dir, `${name}.ed25519`);
+  if (existsSync(privatePath)) {
+    process.stderr.write(`${privatePath} exists; refusing to overwrite a signing key\n`);
+    return 1;
+  }
+  const pair = generateTicketKeyPair();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(privatePath, pair.privatePem, { mode: 0o600 });
+  writeFileSync(`${privatePath}.pub`, pair.publicPem, { mode: 0o644 });
+  process.stdout.write(`signingKey: file:${privatePath}\nverifyKeys: [file:${privatePath}.pub]\n`);
+  return 0;
+}

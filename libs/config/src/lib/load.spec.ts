@@ -1,0 +1,91 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, configPath, loadConfig, parseConfig } from './load';
+import { resolveSecret } from './secrets';
+
+const minimal = `
+repositories:
+  - name: demo
+    url: /srv/runbooks
+connections:
+  - name: app-db
+    type: postgres
+    url: env:APP_DATABASE_URL
+users:
+  - name: alice@example.com
+    groups: [engineering]
+tokens:
+  - sha256: "${'a'.repeat(64)}"
+    user: alice@example.com
+    agent: claude-code
+rules:
+  - name: eng
+    groups: [engineering]
+    connections: [app-db]
+    runbooks: ["demo/**"]
+`;
+
+function problems(text: string): { key: string; message: string }[] {
+  try {
+    parseConfig(text, 'rungate.yaml');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('rungate.yaml', () => {
+  it('parses a minimal configuration with defaults', () => {
+    const config = parseConfig(minimal);
+    expect(config.repositories[0]).toMatchObject({ name: 'demo', branch: 'main', pollInterval: 10_000 });
+    expect(config.gateway).toMatchObject({ host: '127.0.0.1', port: 8080 });
+    expect(config.connections[0]).toMatchObject({ type: 'postgres', pool: { max: 10 } });
+  });
+
+  it('refuses a literal secret where a reference is required, naming the key', () => {
+    const text = minimal.replace('env:APP_DATABASE_URL', 'postgres://app:hunter2@db/app');
+    expect(problems(text)).toEqual([{ key: 'connections[0].url', message: expect.stringContaining('secret reference') }]);
+  });
+
+  it('names unknown keys, unknown users and unknown connections', () => {
+    const text = minimal.replace('agent: claude-code', 'agent: claude-code\n    user_name: x').replace('connections: [app-db]', 'connections: [app-db, nope]');
+    const found = problems(text);
+    expect(found).toContainEqual({ key: 'tokens[0]', message: 'unknown key(s): user_name' });
+    expect(found).toContainEqual({ key: 'rules[0].connections[1]', message: 'unknown connection "nope"' });
+    expect(problems(minimal.replace('user: alice@example.com', 'user: mallory@example.com'))).toContainEqual({
+      key: 'tokens[0].user',
+      message: 'unknown user "mallory@example.com" (not in users:)',
+    });
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    expect(problems('repositories: [\n')[0]?.key).toMatch(/^line \d+$/);
+  });
+
+  it('reports a missing file with the path and how to point at another', () => {
+    expect(() => loadConfig('/nonexistent/rungate.yaml')).toThrow(/\/nonexistent\/rungate.yaml[\s\S]*file not found/);
+  });
+
+  it('takes the path from --config, then RUNGATE_CONFIG, then ./rungate.yaml', () => {
+    expect(configPath(['node', 'x', '--config', '/a.yaml'], {})).toBe('/a.yaml');
+    expect(configPath(['node', 'x', '--config=/b.yaml'], {})).toBe('/b.yaml');
+    expect(configPath(['node', 'x'], { RUNGATE_CONFIG: '/c.yaml' })).toBe('/c.yaml');
+    expect(configPath(['node', 'x'], {})).toMatch(/rungate\.yaml$/);
+  });
+});
+
+describe('secret references', () => {
+  it('resolves env: and file: references', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rg-secret-'));
+    writeFileSync(join(dir, 'key'), 'sekret\n');
+    expect(resolveSecret('env:DB', { DB: 'postgres://x' })).toBe('postgres://x');
+    expect(resolveSecret(`file:${join(dir, 'key')}`)).toBe('sekret');
+  });
+
+  it('fails without revealing anything when a reference cannot be resolved', () => {
+    expect(() => resolveSecret('env:MISSING', {})).toThrow('secret env:MISSING: environment variable is not set');
+    expect(() => resolveSecret('postgres://literal', {})).toThrow(/must be a reference/);
+  });
+});
