@@ -10,6 +10,7 @@ const config: Config = {
   rootDir: '.',
   testMatch: ['<rootDir>/{apps,libs}/**/*.integration-spec.ts'],
   testTimeout: 60_000,
+  setupFiles: ['<rootDir>/test/support/isolate-subjects.js'],
   maxWorkers: 2,
 };
 

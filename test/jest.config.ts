@@ -9,6 +9,7 @@ const config: Config = {
   rootDir: '..',
   testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
   testTimeout: 120_000,
+  setupFiles: ['<rootDir>/test/support/isolate-subjects.js'],
   maxWorkers: 1,
 };
 

@@ -17,6 +17,20 @@ export interface Bus {
   emit(subject: string, payload: unknown): void;
 }
 
+/**
+ * Several Rungate deployments (or parallel test runs) can share one NATS cluster: each one's
+ * request subjects live under its own prefix. The AUDIT stream is not prefixed.
+ */
+export function subjectPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  const prefix = env['RUNGATE_SUBJECT_PREFIX'] ?? '';
+  if (prefix && !/^[A-Za-z0-9_-]+$/.test(prefix)) throw new Error('RUNGATE_SUBJECT_PREFIX may hold only letters, digits, "-" and "_"');
+  return prefix;
+}
+
+export function scopedSubject(subject: string, prefix: string): string {
+  return prefix ? `${prefix}.${subject}` : subject;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -43,12 +57,15 @@ export function unwrapReply<S extends z.ZodTypeAny>(subject: string, raw: unknow
 }
 
 export class NatsBus implements Bus {
-  constructor(private readonly nc: NatsConnection) {}
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly prefix = subjectPrefix(),
+  ) {}
 
   async request<S extends z.ZodTypeAny>(subject: string, payload: unknown, schema: S, options: RequestOptions): Promise<z.infer<S>> {
     let message;
     try {
-      message = await this.nc.request(subject, encodeJson(payload), { timeout: options.timeoutMs });
+      message = await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs });
     } catch (error) {
       const code = (error as NatsError).code;
       if (code === '503') {
@@ -69,6 +86,6 @@ export class NatsBus implements Bus {
   }
 
   emit(subject: string, payload: unknown): void {
-    this.nc.publish(subject, encodeJson(payload));
+    this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload));
   }
 }

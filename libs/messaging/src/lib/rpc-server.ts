@@ -3,12 +3,14 @@ import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/mi
 import { RungateError, type Reply } from '@rungate/contracts';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { lastValueFrom } from 'rxjs';
-import { decodeJson, encodeJson } from './bus';
+import { decodeJson, encodeJson, scopedSubject, subjectPrefix } from './bus';
 
 export interface RpcServerOptions {
   /** The queue group replicas share, e.g. `executors.postgres`; events ignore it (fan-out). */
   queue: string;
   connection: () => Promise<NatsConnection>;
+  /** Subject namespace; defaults to RUNGATE_SUBJECT_PREFIX (see subjectPrefix). */
+  prefix?: string;
 }
 
 /**
@@ -28,9 +30,10 @@ export class NatsRpcServer extends Server implements CustomTransportStrategy {
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       this.nc = await this.options.connection();
+      const prefix = this.options.prefix ?? subjectPrefix();
       for (const [subject, handler] of this.messageHandlers) {
         this.subscriptions.push(
-          this.nc.subscribe(subject, {
+          this.nc.subscribe(scopedSubject(subject, prefix), {
             queue: handler.isEventHandler ? undefined : this.options.queue,
             callback: (error, msg) => {
               if (error) return;
