@@ -1,1 +1,3 @@
 export * from './lib/database';
+export * from './lib/git';
+export * from './lib/processes';

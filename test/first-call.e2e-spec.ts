@@ -1,0 +1,244 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { createRunbookRepository, createTestDatabase, eventually, freePort, startProcess, type TestDatabase } from '@rungate/testing';
+import { Client as PgClient } from 'pg';
+import { DIST, mcpClient, newToken, startStack, type Stack } from './support/stack';
+
+const GET_USER = `-- @description Look up a user by id
+-- @readonly
+SELECT user_id, email FROM users WHERE user_id = {{ .user_id | type "number" | required "User ID is required" }};
+`;
+const UPDATE_EMAIL = `-- @description Re-point a user's e-mail address
+UPDATE users
+SET email = '{{ .email | required "New email is required" | type "email" }}'
+WHERE user_id = {{ .user_id | type "number" | required "User ID is required" }};
+`;
+
+type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+
+function text(result: CallResult): string {
+  return result.content.map((c) => c.text ?? '').join('\n');
+}
+
+describe('the first runbook call: MCP → gateway → policy → executor → audit', () => {
+  let target: TestDatabase;
+  let auditDb: TestDatabase;
+  let stack: Stack;
+  let client: Client;
+  let commit: string;
+  const alice = newToken();
+  const mallory = newToken();
+
+  beforeAll(async () => {
+    target = await createTestDatabase('rge2e_target');
+    auditDb = await createTestDatabase('rge2e_audit');
+    const db = new PgClient({ connectionString: target.url });
+    await db.connect();
+    await db.query(`CREATE TABLE users (user_id int PRIMARY KEY, email text NOT NULL);
+                    INSERT INTO users VALUES (1, 'ada@example.com'), (2, 'grace@example.com');`);
+    await db.end();
+    const repo = createRunbookRepository({
+      'postgres/get_user.runbook.sql': GET_USER,
+      'postgres/update_email.runbook.sql': UPDATE_EMAIL,
+      'admin/drop_everything.runbook.sql': 'DROP SCHEMA public CASCADE;\n',
+    });
+    commit = repo.commit({ 'README.md': 'runbooks\n' }, 'docs');
+    stack = await startStack({
+      env: { APP_DB_URL: target.url, DOWN_DB_URL: `postgres://postgres@127.0.0.1:${await freePort()}/none`, DATABASE_URL: auditDb.url },
+      config: () => `
+repositories:
+  - name: demo
+    url: ${repo.dir}
+    pollInterval: 1s
+connections:
+  - name: app-db
+    type: postgres
+    url: env:APP_DB_URL
+  - name: down-db
+    type: postgres
+    url: env:DOWN_DB_URL
+users:
+  - name: alice@example.com
+    groups: [engineering]
+  - name: mallory@example.com
+    groups: [sales]
+tokens:
+  - sha256: "${alice.sha256}"
+    user: alice@example.com
+    agent: claude-code
+  - sha256: "${mallory.sha256}"
+    user: mallory@example.com
+    agent: rogue-bot
+rules:
+  - name: engineering-postgres
+    groups: [engineering]
+    connections: [app-db, down-db]
+    runbooks: ["demo/postgres/**"]
+`,
+    });
+    client = await eventually(async () => {
+      const c = await mcpClient(stack.gatewayUrl, alice.token);
+      const { tools } = await c.listTools();
+      if (tools.length === 0) throw new Error('catalog not loaded yet');
+      return c;
+    });
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await stack?.stop();
+    await target?.drop();
+    await auditDb?.drop();
+  });
+
+  it('lists one tool per runbook the caller may run, with an input schema from its parameters', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['demo.postgres.get_user', 'demo.postgres.update_email']);
+    const getUser = tools.find((t) => t.name === 'demo.postgres.get_user');
+    expect(getUser?.description).toContain('Look up a user by id');
+    expect(getUser?.annotations).toMatchObject({ readOnlyHint: true });
+    expect(getUser?.inputSchema.properties).toHaveProperty('user_id');
+    expect(getUser?.inputSchema.required).toEqual(expect.arrayContaining(['user_id', 'connection']));
+    expect(getUser?.inputSchema.properties?.['connection']).toMatchObject({ enum: ['app-db', 'down-db'] });
+  });
+
+  it('shows another user only what their rules allow: nothing', async () => {
+    const other = await mcpClient(stack.gatewayUrl, mallory.token);
+    expect((await other.listTools()).tools).toEqual([]);
+    const result = (await other.callTool({ name: 'demo.postgres.get_user', arguments: { user_id: 1, connection: 'app-db' } })) as CallResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/FORBIDDEN/);
+    await other.close();
+  });
+
+  it('runs a runbook and returns rows as text and structured content', async () => {
+    const result = (await client.callTool({ name: 'demo.postgres.get_user', arguments: { user_id: 1, connection: 'app-db' } })) as CallResult;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({
+      kind: 'sql',
+      rows: [{ user_id: 1, email: 'ada@example.com' }],
+      rowCount: 1,
+      truncated: false,
+    });
+    expect(text(result)).toContain('ada@example.com');
+  });
+
+  it('writes exactly the reviewed shape, whatever the value', async () => {
+    const email = "o'neil+x@example.com";
+    const result = (await client.callTool({
+      name: 'demo.postgres.update_email',
+      arguments: { user_id: 2, email, connection: 'app-db' },
+    })) as CallResult;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ statements: [{ command: 'UPDATE', rowCount: 1 }] });
+    const db = new PgClient({ connectionString: target.url });
+    await db.connect();
+    const { rows } = await db.query('SELECT user_id, email FROM users ORDER BY user_id');
+    await db.end();
+    expect(rows).toEqual([
+      { user_id: 1, email: 'ada@example.com' },
+      { user_id: 2, email },
+    ]);
+  });
+
+  it('answers an invalid parameter with an error naming the parameter and the constraint', async () => {
+    const result = (await client.callTool({ name: 'demo.postgres.get_user', arguments: { user_id: '1; DROP TABLE users', connection: 'app-db' } })) as CallResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/INVALID_PARAMS/);
+    expect(text(result)).toMatch(/user_id/);
+    expect(text(result)).toMatch(/number/);
+  });
+
+  it('answers an unknown tool with an MCP error', async () => {
+    await expect(client.callTool({ name: 'demo.postgres.nope', arguments: {} })).rejects.toThrow(McpError);
+    await expect(client.callTool({ name: 'demo.admin.drop_everything', arguments: {} })).rejects.toThrow(/Unknown tool|not allowed|FORBIDDEN/);
+  });
+
+  it('refuses a missing or unknown bearer with 401 and WWW-Authenticate', async () => {
+    const request = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} };
+    const attempts: Record<string, string>[] = [{}, { Authorization: 'Bearer rg_unknown-token-value' }, { Authorization: 'Basic abc' }];
+    for (const headers of attempts) {
+      const res = await fetch(`${stack.gatewayUrl}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body: JSON.stringify(request),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    }
+  });
+
+  it('answers malformed JSON-RPC with a JSON-RPC error and stays up', async () => {
+    const post = (body: string) =>
+      fetch(`${stack.gatewayUrl}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', Authorization: `Bearer ${alice.token}` },
+        body,
+      });
+    const broken = await post('{"jsonrpc": "2.0", "method": tools/list');
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 } });
+    const notRpc = await post('{"hello": "world"}');
+    expect(notRpc.status).toBeGreaterThanOrEqual(400);
+    expect(await notRpc.json()).toMatchObject({ jsonrpc: '2.0', error: { code: expect.any(Number) } });
+    const tooBig = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(2 * 1024 * 1024) } }));
+    expect(tooBig.status).toBe(413);
+    expect((await client.listTools()).tools.length).toBe(2);
+  });
+
+  it('reports an unreachable target clearly and audits the run as failed', async () => {
+    const result = (await client.callTool({ name: 'demo.postgres.get_user', arguments: { user_id: 1, connection: 'down-db' } })) as CallResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/TARGET_UNAVAILABLE/);
+    expect(text(result)).not.toMatch(/postgres:\/\//);
+  });
+
+  it('records every call in the audit table: user, agent, runbook at its commit, connection, parameters, outcome, duration', async () => {
+    const db = new PgClient({ connectionString: auditDb.url });
+    await db.connect();
+    try {
+      const completed = await eventually(async () => {
+        const { rows } = await db.query(
+          `SELECT * FROM audit_events WHERE type = 'audit.run.completed' AND path = 'postgres/get_user.runbook.sql' AND connection_name = 'app-db'`,
+        );
+        if (rows.length === 0) throw new Error('no completed run in the audit table yet');
+        return rows[0];
+      });
+      expect(completed).toMatchObject({
+        actor_user: 'alice@example.com',
+        actor_agent: 'claude-code',
+        repository: 'demo',
+        commit,
+        connection_name: 'app-db',
+        connection_type: 'postgres',
+        outcome_status: 'succeeded',
+      });
+      expect(completed.params).toEqual({ user_id: '1' });
+      expect(Number(completed.duration_ms)).toBeGreaterThanOrEqual(0);
+      const { rows: runEvents } = await db.query('SELECT type FROM audit_events WHERE run_id = $1 ORDER BY seq', [completed.run_id]);
+      expect(runEvents.map((r) => r.type)).toEqual(['audit.run.decided', 'audit.run.started', 'audit.run.completed']);
+      const failed = await eventually(async () => {
+        const { rows } = await db.query(`SELECT * FROM audit_events WHERE type = 'audit.run.failed' AND connection_name = 'down-db'`);
+        if (rows.length === 0) throw new Error('no failed run yet');
+        return rows[0];
+      });
+      expect(failed.outcome_status).toBe('failed');
+      const denied = await db.query(`SELECT * FROM audit_events WHERE actor_user = 'mallory@example.com' AND decision_effect = 'deny'`);
+      expect(denied.rows.length).toBeGreaterThan(0);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('exits non-zero on a bad rungate.yaml, naming the key at fault', async () => {
+    const bad = join(stack.configFile, '..', 'bad.yaml');
+    writeFileSync(bad, 'repositories:\n  - name: demo\n    url: /tmp\nconnections:\n  - name: db\n    type: postgres\n    url: postgres://user:secret@db/x\n');
+    const proc = startProcess('policy-bad-config', process.execPath, [join(DIST, 'policy', 'main.js')], { ...stack.env, RUNGATE_CONFIG: bad });
+    const code = await proc.exited;
+    expect(code).not.toBe(0);
+    expect(proc.output()).toContain('connections[0].url');
+    expect(proc.output()).not.toContain('secret@db');
+  });
+});
