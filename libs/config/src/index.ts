@@ -1,3 +1,4 @@
 export * from './lib/schema';
 export * from './lib/load';
 export * from './lib/secrets';
+export * from './lib/diff';

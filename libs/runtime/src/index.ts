@@ -2,3 +2,4 @@ export * from './lib/context';
 export * from './lib/readiness';
 export * from './lib/runtime.module';
 export * from './lib/bootstrap';
+export * from './lib/config-watcher';

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { AdminAuditor } from './admin-auditor';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
 import { PolicyController } from './policy.controller';
@@ -11,7 +12,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, Authorizer],
+      providers: [CatalogStore, TicketSigner, Authorizer, AdminAuditor],
     };
   }
 }

@@ -2,6 +2,7 @@ import { Logger, type DynamicModule, type INestApplicationContext } from '@nestj
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, configPath, loadConfig, type RungateConfig } from '@rungate/config';
 import { JetStreamAuditSink, NatsBus, NatsRpcServer, connectNats, ensureAuditStream } from '@rungate/messaging';
+import { ConfigWatcher } from './config-watcher';
 import { ConfigHolder, type ServiceContext } from './context';
 import { RuntimeModule } from './runtime.module';
 
@@ -63,12 +64,15 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
     app = await NestFactory.createApplicationContext(root, { logger: ['error', 'warn', 'log'] });
     app.enableShutdownHooks();
   }
+  const watcher = new ConfigWatcher(context.config, context.configFile);
+  watcher.start();
   logger.log(`${definition.name} started${url ? ` on ${url}` : ''}`);
   return {
     app,
     ctx: context,
     url,
     close: async () => {
+      watcher.stop();
       await app.close();
       await context.nc.drain().catch(() => undefined);
     },

@@ -14,7 +14,7 @@ export interface ServiceContext {
 
 /** Holds the current configuration; later reloads swap it atomically. */
 export class ConfigHolder {
-  private listeners: ((config: RungateConfig) => void)[] = [];
+  private listeners: ((config: RungateConfig, previous: RungateConfig) => void)[] = [];
 
   constructor(private value: RungateConfig) {}
 
@@ -23,11 +23,12 @@ export class ConfigHolder {
   }
 
   replace(next: RungateConfig): void {
+    const previous = this.value;
     this.value = next;
-    for (const listener of this.listeners) listener(next);
+    for (const listener of this.listeners) listener(next, previous);
   }
 
-  onChange(listener: (config: RungateConfig) => void): void {
+  onChange(listener: (config: RungateConfig, previous: RungateConfig) => void): void {
     this.listeners.push(listener);
   }
 }
