@@ -16,6 +16,8 @@ const swc = {
 module.exports = {
   ...nxPreset,
   testEnvironment: 'node',
-  transform: { '^.+\\.[tj]s$': ['@swc/jest', swc] },
-  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // ESM-only packages are compiled to CommonJS for jest like our own sources.
+  transform: { '^.+\\.[tj]s$': ['@swc/jest', swc], '^.+\\.mjs$': ['@swc/jest', swc] },
+  transformIgnorePatterns: ['/node_modules/(?!(jose|pkce-challenge)/)'],
 };

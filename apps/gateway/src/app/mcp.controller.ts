@@ -13,6 +13,7 @@ import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
 import { BodyNotJsonError, BodyTooLargeError, readJsonBody } from './body';
 import { Authenticator } from './identity.guard';
+import { resourceMetadataUrl } from './protected-resource';
 import { ToolCalls } from './tool-calls';
 
 const SERVER_INFO = { name: 'rungate', version: '0.1.0' };
@@ -42,7 +43,7 @@ export class McpController {
     try {
       identity = await this.authenticator.authenticate(req.headers.authorization);
     } catch (error) {
-      this.refuse(res, error);
+      this.refuse(req, res, error);
       return;
     }
     let body: unknown;
@@ -105,10 +106,17 @@ export class McpController {
     return server;
   }
 
-  private refuse(res: Response, error: unknown): void {
+  private refuse(req: Request, res: Response, error: unknown): void {
     if (error instanceof RungateError && error.code === 'UNAUTHENTICATED') {
       const description = error.message.replace(/["\\]/g, '');
-      res.setHeader('WWW-Authenticate', `Bearer realm="rungate", error="invalid_token", error_description="${description}"`);
+      const metadata = resourceMetadataUrl(this.config.current);
+      const missing = !req.headers.authorization;
+      res.setHeader(
+        'WWW-Authenticate',
+        missing
+          ? `Bearer resource_metadata="${metadata}"`
+          : `Bearer resource_metadata="${metadata}", error="invalid_token", error_description="${description}"`,
+      );
       res.status(401).json({ error: 'invalid_token', error_description: error.message });
       return;
     }

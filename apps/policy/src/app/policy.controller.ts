@@ -12,13 +12,11 @@ import {
   type ToolsReply,
 } from '@rungate/contracts';
 import { answer, parsePayload } from '@rungate/messaging';
-import { authenticateStaticToken, listTools } from '@rungate/policy';
+import { listTools } from '@rungate/policy';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
-
-/** Authenticated identities are re-checked every call; this bounds how long one is trusted. */
-const IDENTITY_TTL_MS = 60_000;
 
 @Controller()
 export class PolicyController {
@@ -26,14 +24,12 @@ export class PolicyController {
     @Inject(CONFIG) private readonly config: ConfigHolder,
     private readonly catalog: CatalogStore,
     private readonly authorizer: Authorizer,
+    private readonly authenticator: Authenticator,
   ) {}
 
   @MessagePattern(Subjects.policyAuthenticate)
   authenticate(payload: unknown): Promise<Reply<AuthenticateReply>> {
-    return answer(() => {
-      const { bearer } = parsePayload(AuthenticateRequest, payload);
-      return { identity: authenticateStaticToken(this.config.current, bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
-    });
+    return answer(() => this.authenticator.authenticate(parsePayload(AuthenticateRequest, payload).bearer));
   }
 
   @MessagePattern(Subjects.policyTools)

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AdminAuditor } from './admin-auditor';
+import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
 import { PolicyController } from './policy.controller';
@@ -12,7 +13,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, Authorizer, AdminAuditor],
+      providers: [CatalogStore, TicketSigner, Authenticator, Authorizer, AdminAuditor],
     };
   }
 }

@@ -109,12 +109,32 @@ export const RuleConfig = z.strictObject({
 });
 export type RuleConfig = z.infer<typeof RuleConfig>;
 
+export const OidcConfig = z.strictObject({
+  issuer: z.url({ protocol: /^https?$/ }),
+  /** The audience access tokens must carry: this gateway's resource identifier. */
+  audience: z.string().min(1),
+  /** Defaults to the issuer's discovery document's jwks_uri. */
+  jwksUri: z.url({ protocol: /^https?$/ }).optional(),
+  groupsClaim: z.string().min(1).default('groups'),
+  userClaim: z.string().min(1).default('email'),
+  /** Where the agent's name comes from: the OAuth client id. */
+  agentClaims: z.array(z.string().min(1)).default(['client_id', 'azp']),
+  algorithms: z
+    .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+    .min(1)
+    .default(['RS256', 'ES256', 'EdDSA']),
+  /** Scopes the gateway advertises in its protected-resource metadata. */
+  scopes: z.array(z.string()).default([]),
+});
+export type OidcConfig = z.infer<typeof OidcConfig>;
+
 export const RungateConfig = z
   .strictObject({
     repositories: z.array(RepositoryConfig).min(1, 'at least one repository of runbooks is needed'),
     connections: z.array(ConnectionConfig).default([]),
     users: z.array(UserConfig).default([]),
     tokens: z.array(StaticTokenConfig).default([]),
+    oidc: OidcConfig.optional(),
     rules: z.array(RuleConfig).default([]),
     guardrails: z.array(z.unknown()).default([]),
     masking: z.array(z.unknown()).default([]),
@@ -122,6 +142,8 @@ export const RungateConfig = z
       .strictObject({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
+        /** The gateway's public URL (its OAuth resource identifier); defaults to http://host:port. */
+        publicUrl: z.url({ protocol: /^https?$/ }).optional(),
         maxBodyBytes: z.number().int().positive().default(1024 * 1024),
         callTimeout: duration.default(60_000),
       })
