@@ -1,5 +1,6 @@
 import { configCommand } from './commands/config';
 import { keysCommand } from './commands/keys';
+import { policyCommand } from './commands/policy';
 import { runServiceCommand } from './commands/run';
 
 const USAGE = `rungate — runbooks as the only write path for AI agents
@@ -8,6 +9,8 @@ usage:
   rungate run <gateway|git-sync|policy|audit|executor-postgres>   start one service
   rungate config check [--config FILE]                           validate rungate.yaml
   rungate keys generate [--out DIR]                              new run-ticket signing keys
+  rungate policy explain --user U [--agent A] --runbook R --connection C [--param k=v]
+                                                                 why a call is allowed or denied
 `;
 
 function main(argv: string[]): number | undefined {
@@ -19,6 +22,8 @@ function main(argv: string[]): number | undefined {
       return configCommand(rest);
     case 'keys':
       return keysCommand(rest);
+    case 'policy':
+      return policyCommand(rest);
     case undefined:
     case 'help':
     case '--help':

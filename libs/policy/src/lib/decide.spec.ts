@@ -1,6 +1,6 @@
 import type { RuleConfig } from '@rungate/config';
 import type { Identity } from '@rungate/contracts';
-import { decide } from './decide';
+import { decide, explain } from './decide';
 import { globMatch } from './glob';
 
 const alice: Identity = { user: 'alice@example.com', groups: ['engineering'], agent: 'claude', scope: {} };
@@ -58,5 +58,16 @@ describe('decide', () => {
   it('never names another rule in a denial', () => {
     const denial = decide({ identity: alice, runbook: 'demo/ssh/x.runbook.sh', connection: 'replica-1' }, rules);
     expect(denial.effect === 'deny' && denial.reason).not.toMatch(/eng-read|eng-region/);
+  });
+});
+
+describe('explain', () => {
+  it('gives the deciding rule and why every other rule missed', () => {
+    const result = explain({ identity: alice, runbook: 'demo/postgres/update_x.runbook.sql', connection: 'primary', params: { region: 'apac' } }, rules);
+    expect(result.decision).toMatchObject({ effect: 'deny', family: 'params' });
+    expect(result.rules).toEqual([
+      { name: 'eng-read', matches: false, miss: 'connection' },
+      { name: 'eng-region', matches: false, miss: 'params' },
+    ]);
   });
 });

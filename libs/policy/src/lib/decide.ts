@@ -39,33 +39,60 @@ function paramsAllowed(rule: RuleConfig, params: Record<string, string> | undefi
   });
 }
 
+export type RuleMiss = 'groups' | 'connection' | 'runbook' | 'params';
+
+/** Whether one rule matches, and if not, the first part that did not. */
+export function evaluateRule(rule: RuleConfig, subject: DecisionSubject): { matches: true } | { matches: false; miss: RuleMiss } {
+  if (!rule.groups.some((g) => subject.identity.groups.includes(g))) return { matches: false, miss: 'groups' };
+  if (!anyGlobMatches(rule.connections, subject.connection)) return { matches: false, miss: 'connection' };
+  if (!anyGlobMatches(rule.runbooks, subject.runbook)) return { matches: false, miss: 'runbook' };
+  if (!paramsAllowed(rule, subject.params)) return { matches: false, miss: 'params' };
+  return { matches: true };
+}
+
+function scopeDenial(subject: DecisionSubject): string | undefined {
+  const scope = subject.identity.scope;
+  if (scope.runbooks && !anyGlobMatches(scope.runbooks, subject.runbook)) return `this token is not scoped to runbook ${subject.runbook}`;
+  if (scope.connections && !anyGlobMatches(scope.connections, subject.connection)) {
+    return `this token is not scoped to connection ${subject.connection}`;
+  }
+  return undefined;
+}
+
 /**
  * THE decision function: `tools/list` and `tools/call` both come here, so an agent never
  * sees a tool it cannot call nor calls one it cannot see. Default deny, also with no rules.
  */
 export function decide(subject: DecisionSubject, rules: readonly RuleConfig[]): Decision {
   const { identity, runbook, connection } = subject;
-  const scope = identity.scope;
-  if (scope.runbooks && !anyGlobMatches(scope.runbooks, runbook)) {
-    return { effect: 'deny', family: 'token-scope', reason: `this token is not scoped to runbook ${runbook}` };
-  }
-  if (scope.connections && !anyGlobMatches(scope.connections, connection)) {
-    return { effect: 'deny', family: 'token-scope', reason: `this token is not scoped to connection ${connection}` };
-  }
-  const groups = new Set(identity.groups);
+  const outOfScope = scopeDenial(subject);
+  if (outOfScope) return { effect: 'deny', family: 'token-scope', reason: outOfScope };
   let paramsBlocked = false;
   for (const rule of rules) {
-    if (!rule.groups.some((g) => groups.has(g))) continue;
-    if (!anyGlobMatches(rule.connections, connection)) continue;
-    if (!anyGlobMatches(rule.runbooks, runbook)) continue;
-    if (!paramsAllowed(rule, subject.params)) {
-      paramsBlocked = true;
-      continue;
-    }
-    return { effect: 'allow', rule: rule.name, ...(rule.approval ? { approval: rule.approval } : {}) };
+    const verdict = evaluateRule(rule, subject);
+    if (verdict.matches) return { effect: 'allow', rule: rule.name, ...(rule.approval ? { approval: rule.approval } : {}) };
+    if (verdict.miss === 'params') paramsBlocked = true;
   }
   if (paramsBlocked) {
     return { effect: 'deny', family: 'params', reason: `the parameter values are outside what your rules allow for ${runbook} on ${connection}` };
   }
   return { effect: 'deny', family: 'no-rule', reason: `no rule allows ${identity.user} to run ${runbook} on ${connection}` };
+}
+
+export interface Explanation {
+  decision: Decision;
+  scope?: string;
+  rules: { name: string; matches: boolean; miss?: RuleMiss }[];
+}
+
+/** For operators (`rungate policy explain`): the decision and why each rule did or did not match. */
+export function explain(subject: DecisionSubject, rules: readonly RuleConfig[]): Explanation {
+  return {
+    decision: decide(subject, rules),
+    scope: scopeDenial(subject),
+    rules: rules.map((rule) => {
+      const verdict = evaluateRule(rule, subject);
+      return verdict.matches ? { name: rule.name, matches: true } : { name: rule.name, matches: false, miss: verdict.miss };
+    }),
+  };
 }
