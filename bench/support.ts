@@ -1,0 +1,75 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Stats {
+  count: number;
+  p50: number;
+  p99: number;
+  mean: number;
+}
+
+export function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), mean: sorted.reduce((s, v) => s + v, 0) / Math.max(1, sorted.length) };
+}
+
+/** Times `fn` `n` times after `warmup` calls; returns per-call milliseconds. */
+export function timeSync(fn: () => unknown, n: number, warmup = Math.min(1000, n)): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = process.hrtime.bigint();
+    fn();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return samples;
+}
+
+export async function timeAsync(fn: () => Promise<unknown>, n: number, warmup = Math.min(200, n)): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return samples;
+}
+
+/** Runs `total` calls with `concurrency` closed-loop workers; latencies in ms and calls/s. */
+export async function load(fn: () => Promise<unknown>, total: number, concurrency: number): Promise<Stats & { throughput: number }> {
+  const samples: number[] = [];
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next++;
+        const start = process.hrtime.bigint();
+        await fn();
+        samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { ...stats(samples), throughput: total / seconds };
+}
+
+export const RESULTS_DIR = join(__dirname, 'results');
+
+/** Merges this bench's section into bench/results/latest.json. */
+export function record(section: string, value: unknown): void {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, 'latest.json');
+  let current: Record<string, unknown> = {};
+  try {
+    current = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    current = {};
+  }
+  current[section] = { ...(value as object), measuredAt: new Date().toISOString() };
+  writeFileSync(file, `${JSON.stringify(current, null, 2)}\n`);
+}
+
+export const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
