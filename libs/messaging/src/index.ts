@@ -5,3 +5,5 @@ export * from './lib/rpc-server';
 export * from './lib/audit-stream';
 export * from './lib/audit-publisher';
 export * from './lib/run-ledger';
+export * from './lib/dispatch';
+export * from './lib/in-process';

@@ -1,9 +1,8 @@
-import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
 import { RungateError, type Reply } from '@rungate/contracts';
 import type { Msg, NatsConnection, Subscription } from 'nats';
-import { lastValueFrom } from 'rxjs';
 import { decodeJson, encodeJson, scopedSubject, subjectPrefix } from './bus';
+import { invokeHandler } from './dispatch';
 
 export interface RpcServerOptions {
   /** The queue group replicas share, e.g. `executors.postgres`; events ignore it (fan-out). */
@@ -19,7 +18,6 @@ export interface RpcServerOptions {
  * every event. A handler that throws answers with a typed error instead of a stack trace.
  */
 export class NatsRpcServer extends Server implements CustomTransportStrategy {
-  private readonly log = new Logger(NatsRpcServer.name);
   private subscriptions: Subscription[] = [];
   private nc?: NatsConnection;
 
@@ -57,17 +55,8 @@ export class NatsRpcServer extends Server implements CustomTransportStrategy {
       this.respond(msg, { ok: false, error: new RungateError('BAD_REQUEST', 'the request is not JSON').toBody() });
       return;
     }
-    try {
-      const result = await lastValueFrom(this.transformToObservable(await handler(payload, { subject, headers: msg.headers })), {
-        defaultValue: undefined,
-      });
-      if (!handler.isEventHandler) this.respond(msg, result as Reply<unknown>);
-    } catch (error) {
-      const body =
-        error instanceof RungateError ? error.toBody() : new RungateError('INTERNAL', 'internal error; see the service log').toBody();
-      if (!(error instanceof RungateError)) this.log.error(`handler for ${subject} failed: ${describe(error)}`);
-      if (!handler.isEventHandler) this.respond(msg, { ok: false, error: body });
-    }
+    const reply = await invokeHandler(subject, handler, payload, { subject, headers: msg.headers });
+    if (!handler.isEventHandler) this.respond(msg, reply);
   }
 
   private respond(msg: Msg, reply: Reply<unknown> | undefined): void {
@@ -91,7 +80,3 @@ export class NatsRpcServer extends Server implements CustomTransportStrategy {
   }
 }
 
-function describe(error: unknown): string {
-  if (error && typeof error === 'object' && 'message' in error) return String((error as { message: unknown }).message);
-  return String(error);
-}

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import { Controller, Module, type INestMicroservice } from '@nestjs/common';
+import { EventPattern, MessagePattern, type CustomTransportStrategy } from '@nestjs/microservices';
+import { NestFactory } from '@nestjs/core';
+import { RungateError } from '@rungate/contracts';
+import type { NatsConnection } from 'nats';
+import { z } from 'zod';
+import { answer, parsePayload } from './answer';
+import { NatsBus, type Bus } from './bus';
+import { InProcessBroker, InProcessBus, InProcessRpcServer } from './in-process';
+import { connectNats } from './nats';
+import { NatsRpcServer } from './rpc-server';
+
+const Echo = z.object({ text: z.string() });
+const EchoReply = z.object({ text: z.string(), by: z.string() });
+const seen: { replica: string; text: string }[] = [];
+const events: string[] = [];
+
+function echoController(replica: string) {
+  @Controller()
+  class EchoController {
+    @MessagePattern('test.echo.v1')
+    echo(payload: unknown) {
+      return answer(() => {
+        const { text } = parsePayload(Echo, payload);
+        seen.push({ replica, text });
+        if (text === 'forbidden') throw new RungateError('FORBIDDEN', 'no rule allows that');
+        if (text === 'crash') throw new Error('database password is hunter2');
+        return { text, by: replica };
+      });
+    }
+
+    @EventPattern('test.happened.v1')
+    happened(payload: { what: string }) {
+      events.push(`${replica}:${payload.what}`);
+    }
+  }
+  @Module({ controllers: [EchoController] })
+  class EchoModule {}
+  return EchoModule;
+}
+
+interface Harness {
+  bus: Bus;
+  replica(name: string): Promise<INestMicroservice>;
+  close(): Promise<void>;
+}
+
+const transports: [string, () => Promise<Harness>][] = [
+  [
+    'NATS',
+    async () => {
+      const connections: NatsConnection[] = [];
+      const connection = async () => {
+        const nc = await connectNats({ name: 'transport-test' });
+        connections.push(nc);
+        return nc;
+      };
+      return {
+        bus: new NatsBus(await connection()),
+        replica: (name) => start(name, new NatsRpcServer({ queue: 'echo', connection })),
+        close: async () => {
+          await Promise.all(connections.map((nc) => nc.close()));
+        },
+      };
+    },
+  ],
+  [
+    'in-process',
+    async () => {
+      const broker = new InProcessBroker();
+      return { bus: new InProcessBus(broker), replica: (name) => start(name, new InProcessRpcServer(broker)), close: async () => undefined };
+    },
+  ],
+];
+
+async function start(name: string, strategy: CustomTransportStrategy): Promise<INestMicroservice> {
+  const app = await NestFactory.createMicroservice(echoController(name), { strategy, logger: false });
+  await app.listen();
+  return app;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (error) {
+    return error instanceof RungateError ? error.code : 'UNTYPED';
+  }
+  return undefined;
+}
+
+describe.each(transports)('the %s transport', (_name, make) => {
+  let harness: Harness;
+  const apps: INestMicroservice[] = [];
+  const opts = { timeoutMs: 2000 };
+
+  beforeAll(async () => {
+    harness = await make();
+    apps.push(await harness.replica('a'), await harness.replica('b'));
+  });
+
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+    await harness.close();
+  });
+
+  it('answers a request with a validated value', async () => {
+    await expect(harness.bus.request('test.echo.v1', { text: 'hi' }, EchoReply, opts)).resolves.toMatchObject({ text: 'hi' });
+  });
+
+  it('gives each request to exactly one replica of the queue group', async () => {
+    const texts = Array.from({ length: 20 }, () => randomUUID());
+    await Promise.all(texts.map((text) => harness.bus.request('test.echo.v1', { text }, EchoReply, opts)));
+    const handled = seen.filter((s) => texts.includes(s.text));
+    expect(handled).toHaveLength(20);
+    expect(new Set(handled.map((s) => s.text)).size).toBe(20);
+  });
+
+  it('carries typed errors, and hides unexpected ones', async () => {
+    expect(await codeOf(harness.bus.request('test.echo.v1', { text: 'forbidden' }, EchoReply, opts))).toBe('FORBIDDEN');
+    let message = '';
+    try {
+      await harness.bus.request('test.echo.v1', { text: 'crash' }, EchoReply, opts);
+    } catch (error) {
+      message = (error as Error).message;
+      expect((error as RungateError).code).toBe('INTERNAL');
+    }
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('refuses a malformed payload without reaching the logic', async () => {
+    expect(await codeOf(harness.bus.request('test.echo.v1', { text: 42 }, EchoReply, opts))).toBe('BAD_REQUEST');
+  });
+
+  it('says at once when nobody serves a subject', async () => {
+    const started = Date.now();
+    expect(await codeOf(harness.bus.request('test.nobody.v1', {}, EchoReply, { timeoutMs: 5000 }))).toBe('SERVICE_UNAVAILABLE');
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it('fans events out to every replica', async () => {
+    const what = randomUUID();
+    harness.bus.emit('test.happened.v1', { what });
+    const deadline = Date.now() + 2000;
+    while (events.filter((e) => e.endsWith(what)).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(events.filter((e) => e.endsWith(what)).sort()).toEqual([`a:${what}`, `b:${what}`]);
+  });
+});
