@@ -36,13 +36,16 @@ export async function createServiceContext(name: string, configFile = configPath
 /** Starts one service: config, NATS, the audit stream, then Nest with its transports. */
 export async function startService(definition: ServiceDefinition, ctx?: ServiceContext): Promise<RunningService> {
   const context = ctx ?? (await createServiceContext(definition.name));
-  const runtime = RuntimeModule.forRoot(context, { http: Boolean(definition.http) });
+  // Services that serve no HTTP of their own still expose probes when HEALTH_PORT is set.
+  const healthPort = process.env['HEALTH_PORT'];
+  const http = definition.http ?? (healthPort ? () => ({ host: process.env['HEALTH_HOST'] ?? '0.0.0.0', port: Number(healthPort) }) : undefined);
+  const runtime = RuntimeModule.forRoot(context, { http: Boolean(http) });
   const root = definition.module(runtime, context);
   const server = definition.queue ? new NatsRpcServer({ queue: definition.queue, connection: async () => context.nc }) : undefined;
   const logger = new Logger(definition.name);
   let app: INestApplicationContext;
   let url: string | undefined;
-  if (definition.http) {
+  if (http) {
     const web = await NestFactory.create(root, {
       bodyParser: definition.bodyParser ?? true,
       logger: ['error', 'warn', 'log'],
@@ -50,7 +53,7 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
     web.enableShutdownHooks();
     if (server) web.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
     await web.startAllMicroservices();
-    const { host, port } = definition.http(context.config.current);
+    const { host, port } = http(context.config.current);
     await web.listen(port, host);
     const address = web.getHttpServer().address();
     url = typeof address === 'object' && address ? `http://${host}:${address.port}` : undefined;
