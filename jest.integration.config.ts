@@ -8,7 +8,7 @@ const config: Config = {
   ...preset,
   displayName: 'integration',
   rootDir: '.',
-  testMatch: ['<rootDir>/{apps,libs}/**/*.integration-spec.ts'],
+  testMatch: ['<rootDir>/{apps,libs,test}/**/*.integration-spec.ts'],
   testTimeout: 60_000,
   setupFiles: ['<rootDir>/test/support/isolate-subjects.js'],
   maxWorkers: 2,

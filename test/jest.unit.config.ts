@@ -1,0 +1,7 @@
+/* eslint-disable */
+export default {
+  displayName: 'deploy',
+  preset: './jest.preset.js',
+  rootDir: '..',
+  testMatch: ['<rootDir>/test/**/*.spec.ts'],
+};
