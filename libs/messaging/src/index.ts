@@ -7,3 +7,4 @@ export * from './lib/audit-publisher';
 export * from './lib/run-ledger';
 export * from './lib/dispatch';
 export * from './lib/in-process';
+export * from './lib/trace';

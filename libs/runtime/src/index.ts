@@ -3,3 +3,5 @@ export * from './lib/readiness';
 export * from './lib/runtime.module';
 export * from './lib/bootstrap';
 export * from './lib/config-watcher';
+export * from './lib/logging';
+export * from './lib/metrics';

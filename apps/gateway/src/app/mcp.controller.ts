@@ -9,6 +9,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { RungateError, type Identity, type RequestMeta } from '@rungate/contracts';
+import { withContext } from '@rungate/messaging';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
 import { BodyNotJsonError, BodyTooLargeError, readJsonBody } from './body';
@@ -38,7 +39,12 @@ export class McpController {
   ) {}
 
   @Post()
-  async post(@Req() req: Request, @Res() res: Response): Promise<void> {
+  post(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const traceparent = req.headers['traceparent'];
+    return withContext(typeof traceparent === 'string' ? traceparent : undefined, () => this.serve(req, res));
+  }
+
+  private async serve(req: Request, res: Response): Promise<void> {
     let identity: Identity;
     try {
       identity = await this.authenticator.authenticate(req.headers.authorization);

@@ -11,8 +11,8 @@ import {
   type RequestMeta,
   type ToolDefinition,
 } from '@rungate/contracts';
-import type { Bus } from '@rungate/messaging';
-import { BUS } from '@rungate/runtime';
+import { setRunId, type Bus } from '@rungate/messaging';
+import { BUS, Metrics } from '@rungate/runtime';
 import { renderText, structured } from './render';
 
 export type ToolCallResult = CallToolResult;
@@ -34,6 +34,26 @@ export class ToolCalls {
 
   /** Domain failures come back as `isError` results; UNKNOWN_TOOL is rethrown for a protocol error. */
   async call(identity: Identity, meta: RequestMeta, tool: string, args: Record<string, unknown>, idempotencyKey?: string): Promise<ToolCallResult> {
+    const stopTimer = Metrics.toolCallSeconds.startTimer();
+    try {
+      const result = await this.callOnce(identity, meta, tool, args, idempotencyKey);
+      Metrics.toolCalls.inc({ outcome: outcomeLabel(result) });
+      return result;
+    } catch (error) {
+      Metrics.toolCalls.inc({ outcome: 'unknown_tool' });
+      throw error;
+    } finally {
+      stopTimer();
+    }
+  }
+
+  private async callOnce(
+    identity: Identity,
+    meta: RequestMeta,
+    tool: string,
+    args: Record<string, unknown>,
+    idempotencyKey?: string,
+  ): Promise<ToolCallResult> {
     let decision: AuthorizeReply;
     try {
       decision = await this.bus.request(
@@ -46,6 +66,7 @@ export class ToolCalls {
       if (error instanceof RungateError && error.code === 'UNKNOWN_TOOL') throw error;
       return failure(error);
     }
+    setRunId(decision.runId);
     if (decision.effect === 'approval_required') {
       return { isError: true, content: [{ type: 'text', text: `APPROVAL_REQUIRED: run ${decision.runId} waits for approval: ${decision.reason}` }] };
     }
@@ -75,6 +96,13 @@ export class ToolCalls {
       return failure(error);
     }
   }
+}
+
+function outcomeLabel(result: ToolCallResult): string {
+  if (!result.isError) return 'ok';
+  const text = result.content[0]?.type === 'text' ? result.content[0].text : '';
+  const code = /^([A-Z_]+):/.exec(text)?.[1];
+  return code ? code.toLowerCase() : 'failed';
 }
 
 function failure(error: unknown): ToolCallResult {

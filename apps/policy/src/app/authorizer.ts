@@ -10,10 +10,10 @@ import {
   type Identity,
   type RunbookEntry,
 } from '@rungate/contracts';
-import type { AuditSink } from '@rungate/messaging';
+import { setRunId, type AuditSink } from '@rungate/messaging';
 import { allowedConnections, decide, runbookKey } from '@rungate/policy';
 import { redactParams, envFor, renderRunbook, validateArguments } from '@rungate/runbooks';
-import { AUDIT_SINK, CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
 import { CatalogStore } from './catalog.store';
 import { TicketSigner } from './ticket-signer';
@@ -51,6 +51,7 @@ export class Authorizer {
     const { connection: connectionArg, dryRun: dryRunArg, ...args } = request.arguments;
     const connection = this.chooseConnection(identity, entry, connectionArg);
     const runId = runIdFor(identity, request.tool, request.idempotencyKey);
+    setRunId(runId);
     const { runbook, commit } = await this.catalog.load(entry);
     const auditBase: AuditEventInput = {
       type: RunEventTypes.decided,
@@ -92,6 +93,7 @@ export class Authorizer {
     const body = renderRunbook(runbook, validation.values);
     const now = Math.floor(Date.now() / 1000);
     const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
+    Metrics.decisions.inc({ effect: 'allow' });
     await this.audit.publish({
       ...auditBase,
       params,
@@ -145,6 +147,7 @@ export class Authorizer {
   }
 
   private async deny(base: AuditEventInput, family: string, reason: string): Promise<void> {
+    Metrics.decisions.inc({ effect: 'deny' });
     await this.audit.publish({ ...base, decision: { effect: 'deny', reason }, outcome: { status: 'denied', errorCode: family } });
   }
 }

@@ -1,5 +1,6 @@
 import { ErrorCode, RungateError, replySchema, type Reply } from '@rungate/contracts';
-import type { NatsConnection, NatsError } from 'nats';
+import { headers as natsHeaders, type NatsConnection, type NatsError } from 'nats';
+import { outgoingTraceparent } from './trace';
 import type { z } from 'zod';
 
 export interface RequestOptions {
@@ -65,7 +66,11 @@ export class NatsBus implements Bus {
   async request<S extends z.ZodTypeAny>(subject: string, payload: unknown, schema: S, options: RequestOptions): Promise<z.infer<S>> {
     let message;
     try {
-      message = await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs });
+      const traceparent = outgoingTraceparent();
+      const headers = traceparent || options.headers ? natsHeaders() : undefined;
+      if (traceparent) headers?.set('traceparent', traceparent);
+      for (const [key, value] of Object.entries(options.headers ?? {})) headers?.set(key, value);
+      message = await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs, headers });
     } catch (error) {
       const code = (error as NatsError).code;
       if (code === '503') {

@@ -3,6 +3,7 @@ import { RungateError } from '@rungate/contracts';
 import type { z } from 'zod';
 import { unwrapReply, type Bus, type RequestOptions } from './bus';
 import { invokeHandler } from './dispatch';
+import { outgoingTraceparent, withContext } from './trace';
 
 interface Route {
   queue: MessageHandler[];
@@ -50,7 +51,9 @@ export class InProcessBroker {
       timer = setTimeout(() => reject(new RungateError('TIMEOUT', `no answer on ${subject} within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
-      return roundTrip(await Promise.race([invokeHandler(subject, handler, roundTrip(payload), { subject }), timeout]));
+      const traceparent = outgoingTraceparent();
+      const reply = withContext(traceparent, () => invokeHandler(subject, handler, roundTrip(payload), { subject }));
+      return roundTrip(await Promise.race([reply, timeout]));
     } finally {
       clearTimeout(timer);
     }

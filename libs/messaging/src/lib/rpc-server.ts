@@ -3,6 +3,7 @@ import { RungateError, type Reply } from '@rungate/contracts';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { decodeJson, encodeJson, scopedSubject, subjectPrefix } from './bus';
 import { invokeHandler } from './dispatch';
+import { withContext } from './trace';
 
 export interface RpcServerOptions {
   /** The queue group replicas share, e.g. `executors.postgres`; events ignore it (fan-out). */
@@ -55,7 +56,9 @@ export class NatsRpcServer extends Server implements CustomTransportStrategy {
       this.respond(msg, { ok: false, error: new RungateError('BAD_REQUEST', 'the request is not JSON').toBody() });
       return;
     }
-    const reply = await invokeHandler(subject, handler, payload, { subject, headers: msg.headers });
+    const reply = await withContext(msg.headers?.get('traceparent') || undefined, () =>
+      invokeHandler(subject, handler, payload, { subject, headers: msg.headers }),
+    );
     if (!handler.isEventHandler) this.respond(msg, reply);
   }
 

@@ -9,6 +9,7 @@ import { answer, parsePayload } from './answer';
 import { NatsBus, type Bus } from './bus';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from './in-process';
 import { connectNats } from './nats';
+import { currentContext, withContext } from './trace';
 import { NatsRpcServer } from './rpc-server';
 
 const Echo = z.object({ text: z.string() });
@@ -28,6 +29,11 @@ function echoController(replica: string) {
         if (text === 'crash') throw new Error('database password is hunter2');
         return { text, by: replica };
       });
+    }
+
+    @MessagePattern('test.trace.v1')
+    trace() {
+      return answer(() => ({ traceId: currentContext()?.traceId ?? 'none' }));
     }
 
     @EventPattern('test.happened.v1')
@@ -109,7 +115,7 @@ describe.each(transports)('the %s transport', (_name, make) => {
   });
 
   it('gives each request to exactly one replica of the queue group', async () => {
-    const texts = Array.from({ length: 20 }, () => randomUUID());
+    const texts: string[] = Array.from({ length: 20 }, () => randomUUID());
     await Promise.all(texts.map((text) => harness.bus.request('test.echo.v1', { text }, EchoReply, opts)));
     const handled = seen.filter((s) => texts.includes(s.text));
     expect(handled).toHaveLength(20);
@@ -136,6 +142,14 @@ describe.each(transports)('the %s transport', (_name, make) => {
     const started = Date.now();
     expect(await codeOf(harness.bus.request('test.nobody.v1', {}, EchoReply, { timeoutMs: 5000 }))).toBe('SERVICE_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it('carries the caller\'s trace context to the handler', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const reply = await withContext(traceparent, () =>
+      harness.bus.request('test.trace.v1', {}, z.object({ traceId: z.string() }), opts),
+    );
+    expect(reply.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
   });
 
   it('fans events out to every replica', async () => {

@@ -1,8 +1,9 @@
-import { Logger, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
+import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, configPath, loadConfig, type RungateConfig } from '@rungate/config';
 import { JetStreamAuditSink, NatsBus, NatsRpcServer, connectNats, ensureAuditStream } from '@rungate/messaging';
 import { ConfigWatcher } from './config-watcher';
+import { JsonLogger, createLogger } from './logging';
 import { ConfigHolder, type ServiceContext } from './context';
 import { RuntimeModule } from './runtime.module';
 
@@ -42,13 +43,13 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
   const runtime = RuntimeModule.forRoot(context, { http: Boolean(http) });
   const root = definition.module(runtime, context);
   const server = definition.queue ? new NatsRpcServer({ queue: definition.queue, connection: async () => context.nc }) : undefined;
-  const logger = new Logger(definition.name);
+  const logger = new JsonLogger(createLogger(definition.name));
   let app: INestApplicationContext;
   let url: string | undefined;
   if (http) {
     const web = await NestFactory.create(root, {
       bodyParser: definition.bodyParser ?? true,
-      logger: ['error', 'warn', 'log'],
+      logger,
     });
     web.enableShutdownHooks();
     if (server) web.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
@@ -59,12 +60,12 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
     url = typeof address === 'object' && address ? `http://${host}:${address.port}` : undefined;
     app = web;
   } else if (server) {
-    const micro = await NestFactory.createMicroservice(root, { strategy: server, logger: ['error', 'warn', 'log'] });
+    const micro = await NestFactory.createMicroservice(root, { strategy: server, logger });
     micro.enableShutdownHooks();
     await micro.listen();
     app = micro;
   } else {
-    app = await NestFactory.createApplicationContext(root, { logger: ['error', 'warn', 'log'] });
+    app = await NestFactory.createApplicationContext(root, { logger });
     app.enableShutdownHooks();
   }
   const watcher = new ConfigWatcher(context.config, context.configFile);

@@ -1,5 +1,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { AUDIT_SINK, BUS, CONFIG, NATS_CONNECTION, SERVICE_CONTEXT, type ServiceContext } from './context';
+import { MetricsController } from './metrics';
 import { HealthController, Readiness } from './readiness';
 
 @Global()
@@ -8,7 +9,7 @@ export class RuntimeModule {
   static forRoot(ctx: ServiceContext, options: { http: boolean }): DynamicModule {
     return {
       module: RuntimeModule,
-      controllers: options.http ? [HealthController] : [],
+      controllers: options.http ? [HealthController, MetricsController] : [],
       providers: [
         { provide: SERVICE_CONTEXT, useValue: ctx },
         { provide: CONFIG, useValue: ctx.config },

@@ -1,0 +1,51 @@
+import type { LoggerService } from '@nestjs/common';
+import { currentContext } from '@rungate/messaging';
+import pino, { type Logger } from 'pino';
+
+/**
+ * Structured JSON logs, one object per line. Every line logged while a call is in flight
+ * carries its trace id and run id, so one run can be followed across services.
+ */
+export function createLogger(service: string): Logger {
+  return pino({
+    base: { service },
+    level: process.env['LOG_LEVEL'] ?? 'info',
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    mixin: () => {
+      const context = currentContext();
+      return context ? { trace_id: context.traceId, span_id: context.spanId, ...(context.runId ? { run_id: context.runId } : {}) } : {};
+    },
+  });
+}
+
+/** Nest's logger interface on top of pino. */
+export class JsonLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+
+  private write(level: 'info' | 'error' | 'warn' | 'debug' | 'trace', message: unknown, params: unknown[]): void {
+    const context = typeof params[params.length - 1] === 'string' ? (params[params.length - 1] as string) : undefined;
+    const text = message instanceof Error ? message.message : typeof message === 'string' ? message : JSON.stringify(message);
+    this.logger[level]({ ...(context ? { context } : {}) }, text);
+  }
+
+  log(message: unknown, ...params: unknown[]): void {
+    this.write('info', message, params);
+  }
+
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
+  }
+
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
+  }
+
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
+  }
+
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('trace', message, params);
+  }
+}
