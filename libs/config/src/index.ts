@@ -2,3 +2,4 @@ export * from './lib/schema';
 export * from './lib/load';
 export * from './lib/secrets';
 export * from './lib/diff';
+export * from './lib/reference';

@@ -22,11 +22,11 @@ export function parseDuration(text: string): number {
 }
 
 export const RepositoryConfig = z.strictObject({
-  name,
-  url: z.string().min(1),
+  name: name.describe('tool names start with it: <name>.<path with / as .>'),
+  url: z.string().min(1).describe('a local path, file://, https:// or ssh URL'),
   branch: z.string().min(1).default('main'),
-  path: z.string().optional(),
-  pollInterval: duration.default(10_000),
+  path: z.string().optional().describe('sub-folder of the repository that holds the runbooks'),
+  pollInterval: duration.default(10_000).describe('how often to check the remote (ls-remote); default 10s'),
   auth: z
     .strictObject({
       token: SecretRef.optional(),
@@ -34,16 +34,16 @@ export const RepositoryConfig = z.strictObject({
       knownHosts: SecretRef.optional(),
     })
     .optional(),
-  webhookSecret: SecretRef.optional(),
+  webhookSecret: SecretRef.optional().describe('HMAC secret for POST /hooks/git/<name> on git-sync'),
 });
 export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
 
 const PostgresConnection = z.strictObject({
   name,
   type: z.literal('postgres'),
-  url: SecretRef,
+  url: SecretRef.describe('postgres:// URL with credentials, as a secret reference'),
   pool: z.strictObject({ max: z.number().int().positive().max(200).default(10), idleTimeout: duration.optional() }).default({ max: 10 }),
-  maxRows: z.number().int().positive().default(1000),
+  maxRows: z.number().int().positive().default(1000).describe('rows returned at most; more sets truncated'),
   maxBytes: z.number().int().positive().default(1024 * 1024),
 });
 const SshConnection = z.strictObject({
@@ -54,7 +54,7 @@ const SshConnection = z.strictObject({
   user: z.string(),
   privateKey: SecretRef.optional(),
   password: SecretRef.optional(),
-  hostKey: z.string(),
+  hostKey: z.string().describe('the pinned host key ("ssh-ed25519 AAAA…"); no trust on first use'),
   shell: z.string().optional(),
   maxBytes: z.number().int().positive().default(1024 * 1024),
 });
@@ -89,19 +89,22 @@ export const UserConfig = z.strictObject({
 });
 
 export const StaticTokenConfig = z.strictObject({
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the lowercase hex sha256 of the token (never the token itself)'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'the lowercase hex sha256 of the token (never the token itself)')
+    .describe('sha256 of the token; the token itself is never stored'),
   user: z.string().min(1),
-  agent: z.string().min(1),
-  runbooks: z.array(z.string()).optional(),
-  connections: z.array(z.string()).optional(),
+  agent: z.string().min(1).describe('the agent name recorded in the audit log'),
+  runbooks: z.array(z.string()).optional().describe('narrows the human\'s rights to these runbook globs'),
+  connections: z.array(z.string()).optional().describe('narrows the human\'s rights to these connections'),
 });
 export type StaticTokenConfig = z.infer<typeof StaticTokenConfig>;
 
 export const RuleConfig = z.strictObject({
   name: z.string().min(1),
-  groups: z.array(z.string().min(1)).min(1),
-  connections: z.array(z.string().min(1)).min(1),
-  runbooks: z.array(z.string().min(1)).min(1),
+  groups: z.array(z.string().min(1)).min(1).describe('any of these groups'),
+  connections: z.array(z.string().min(1)).min(1).describe('connection names or globs'),
+  runbooks: z.array(z.string().min(1)).min(1).describe('globs over <repository>/<path>: * within a segment, ** across'),
   params: z.record(z.string(), z.union([z.array(z.string()), z.strictObject({ pattern: z.string() })])).optional(),
   approval: z
     .strictObject({ groups: z.array(z.string()).min(1), count: z.number().int().positive().default(1), ttl: duration.default(3_600_000) })
