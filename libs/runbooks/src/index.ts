@@ -1,1 +1,3 @@
 export * from './lib/api';
+export * from './lib/lint';
+export { NUMBER } from './lib/validate';

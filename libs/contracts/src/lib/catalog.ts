@@ -50,6 +50,8 @@ export const RunbookMetadata = z.object({
   idempotent: z.boolean(),
   tags: z.array(z.string()),
   connectionTypes: z.array(ConnectionType),
+  /** Kubernetes manifests: apply (server-side) or delete the objects. */
+  action: z.enum(['apply', 'delete']).optional(),
 });
 export type RunbookMetadata = z.infer<typeof RunbookMetadata>;
 

@@ -1,8 +1,13 @@
-/**
- * PUBLIC INTERFACE of @rungate/runbooks (being implemented; see the issue on the runbook
- * language). Everything else in the tree imports only these names.
- */
+import { createHash } from 'node:crypto';
 import type { ParameterSpec, RunbookFinding, RunbookLanguage, RunbookMetadata } from '@rungate/contracts';
+import { MARKER, lexFor, type Context, type ContextResult } from './contexts';
+import { collectDeclarations, type Occurrence, type OutputHelper } from './declarations';
+import { shellDouble, shellSingle, sqlEString, sqlIdent, sqlSingle, yamlDouble, yamlSingle } from './escape';
+import { readMetadata } from './metadata';
+import { parseTemplate, positionAt, type Segment } from './template';
+import { validateValues, type ParameterError } from './validate';
+
+export type { ParameterError } from './validate';
 
 export const MAX_RUNBOOK_BYTES = 1024 * 1024;
 
@@ -17,21 +22,257 @@ export interface ParsedRunbook {
 }
 
 export type ParseResult = { ok: true; runbook: ParsedRunbook } | { ok: false; findings: RunbookFinding[] };
+export type ValidationResult = { ok: true; values: Record<string, string> } | { ok: false; errors: ParameterError[] };
 
-export interface ParameterError {
-  parameter: string;
-  constraint: string;
-  message: string;
+/** A value that cannot be written into its context unchanged (e.g. a line break in a YAML '…' scalar). */
+export class RenderError extends Error {
+  constructor(
+    readonly parameter: string,
+    message: string,
+  ) {
+    super(`${parameter}: ${message}`);
+    this.name = 'RenderError';
+  }
 }
-export type ValidationResult =
-  | { ok: true; values: Record<string, string> }
-  | { ok: false; errors: ParameterError[] };
 
-export declare function isRunbookPath(path: string): boolean;
-export declare function toolName(repository: string, path: string): string;
-export declare function parseRunbook(path: string, source: string): ParseResult;
-export declare function validateArguments(runbook: ParsedRunbook, args: Record<string, unknown>): ValidationResult;
-export declare function renderRunbook(runbook: ParsedRunbook, values: Record<string, string>): string;
-export declare function inputSchema(runbook: ParsedRunbook): Record<string, unknown>;
-export declare function redactParams(runbook: ParsedRunbook, values: Record<string, string>): Record<string, string>;
-export declare function envFor(runbook: ParsedRunbook, values: Record<string, string>): Record<string, string>;
+interface Compiled {
+  segments: Segment[];
+  occurrences: { occurrence: Occurrence; context: Context }[];
+  specs: Map<string, ParameterSpec>;
+}
+
+const compiled = new WeakMap<ParsedRunbook, Compiled>();
+
+const LANGUAGES: [RegExp, RunbookLanguage][] = [
+  [/\.runbook\.sql$/i, 'sql'],
+  [/\.runbook\.(sh|bash)$/i, 'shell'],
+  [/\.runbook\.ya?ml$/i, 'kubernetes'],
+];
+
+export function isRunbookPath(path: string): boolean {
+  return (path.split('/').pop() ?? '').includes('.runbook.');
+}
+
+export function runbookLanguage(path: string): RunbookLanguage | undefined {
+  return LANGUAGES.find(([re]) => re.test(path))?.[1];
+}
+
+/** `postgres/get_user.runbook.sql` in repository `demo` → `demo.postgres.get_user`. */
+export function toolName(repository: string, path: string): string {
+  const withoutSuffix = path.replace(/\.runbook\.[^/]*$/, '');
+  return `${repository}.${withoutSuffix.split('/').filter(Boolean).join('.')}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 128);
+}
+
+const FREE_TEXT_FIX = 'quote it (\'{{ .x }}\'), declare type "number", "boolean" or "identifier", or use options';
+
+/** Whether a placeholder in this context with these helpers has a safe rendering. */
+function contextProblem(context: Context, helpers: OutputHelper[], spec: ParameterSpec): string | undefined {
+  const quoting = helpers.filter((h) => h.kind === 'squote' || h.kind === 'dquote' || h.kind === 'quotechar');
+  for (const h of quoting) {
+    if (h.kind === 'quotechar' && h.char !== "'" && h.char !== '"') return `quotechar "${h.char}" is not a quote this context can escape; use squote or dquote`;
+  }
+  if (quoting.length > 1) return 'use one quoting helper (squote, dquote or quotechar), not several';
+  const bare = context.context === 'bare' || context.context === 'scalar';
+  if (quoting.length && !bare) return 'is already inside quotes; remove squote/dquote/quotechar';
+  if (context.language === 'sql' && context.context === 'bare' && quoting.length === 0) {
+    const safe = ['number', 'boolean', 'identifier', 'select'].includes(spec.type);
+    if (!safe) return `a ${spec.type} value cannot stand bare in SQL: ${FREE_TEXT_FIX}`;
+  }
+  return undefined;
+}
+
+export function parseRunbook(path: string, source: string): ParseResult {
+  const findings: RunbookFinding[] = [];
+  const at = (message: string, line = 1, column = 1) => findings.push({ path, line, column, message });
+  const language = runbookLanguage(path);
+  if (!language) {
+    at(`unsupported runbook extension: use .runbook.sql, .runbook.sh, .runbook.bash, .runbook.yaml or .runbook.yml`);
+    return { ok: false, findings };
+  }
+  if (Buffer.byteLength(source, 'utf8') > MAX_RUNBOOK_BYTES) {
+    at(`runbook is larger than ${MAX_RUNBOOK_BYTES} bytes`);
+    return { ok: false, findings };
+  }
+  if (source.includes(MARKER)) {
+    const p = positionAt(source, source.indexOf(MARKER));
+    at('the character U+E000 is reserved', p.line, p.column);
+  }
+  if (source.includes('\u0000')) at('runbooks must not contain NUL characters');
+  const meta = readMetadata(language, source);
+  meta.findings.forEach((f) => at(f.message, f.position.line, f.position.column));
+  const template = parseTemplate(source);
+  template.errors.forEach((e) => at(e.message, e.position.line, e.position.column));
+  const placeholders = template.segments.flatMap((s) => (s.kind === 'placeholder' ? [s.placeholder] : []));
+  const declarations = collectDeclarations(placeholders);
+  declarations.findings.forEach((f) => at(f.message, f.position.line, f.position.column));
+  const specs = new Map(declarations.parameters.map((p) => [p.name, p]));
+
+  const skeleton = template.segments.map((s) => (s.kind === 'text' ? s.text : MARKER)).join('');
+  const lexed = lexFor(language, skeleton);
+  for (const open of lexed.unterminated) {
+    const skeletonToSource = mapOffset(template.segments, open.offset);
+    const p = positionAt(source, skeletonToSource);
+    at(`unterminated ${open.what}`, p.line, p.column);
+  }
+  const occurrences: Compiled['occurrences'] = [];
+  if (lexed.markers.length !== declarations.occurrences.length) {
+    // Fail closed: every placeholder must have exactly one known context.
+    at('internal error: could not determine the context of every placeholder; simplify the surrounding quoting');
+  }
+  declarations.occurrences.forEach((occurrence, index) => {
+    const result = lexed.markers[index] as ContextResult | undefined;
+    const { line, column } = occurrence.placeholder.position;
+    if (!result) return;
+    if (!result.ok) {
+      at(`parameter ${occurrence.placeholder.name}: ${result.problem}; ${result.fix}`, line, column);
+      return;
+    }
+    const spec = specs.get(occurrence.placeholder.name) as ParameterSpec;
+    const problem = contextProblem(result.context, occurrence.helpers, spec);
+    if (problem) at(`parameter ${occurrence.placeholder.name}: ${problem}`, line, column);
+    occurrences.push({ occurrence, context: result.context });
+  });
+  if (findings.length) return { ok: false, findings: findings.sort((a, b) => a.line - b.line || a.column - b.column) };
+  const runbook: ParsedRunbook = {
+    path,
+    language,
+    metadata: meta.metadata,
+    parameters: declarations.parameters,
+    sha256: createHash('sha256').update(source, 'utf8').digest('hex'),
+  };
+  compiled.set(runbook, { segments: template.segments, occurrences, specs });
+  return { ok: true, runbook };
+}
+
+/** Offsets in the skeleton (one marker per placeholder) back to offsets in the source. */
+function mapOffset(segments: Segment[], skeletonOffset: number): number {
+  let skeleton = 0;
+  for (const segment of segments) {
+    const length = segment.kind === 'text' ? segment.text.length : 1;
+    if (skeletonOffset < skeleton + length) {
+      return segment.kind === 'text' ? skeletonOffset - skeleton + sourceStart(segments, segment) : segment.placeholder.start;
+    }
+    skeleton += length;
+  }
+  return 0;
+}
+
+function sourceStart(segments: Segment[], target: Segment): number {
+  let offset = 0;
+  for (const segment of segments) {
+    if (segment === target) return offset;
+    offset = segment.kind === 'text' ? offset + segment.text.length : segment.placeholder.end;
+  }
+  return offset;
+}
+
+export function validateArguments(runbook: Pick<ParsedRunbook, 'parameters'>, args: Record<string, unknown>): ValidationResult {
+  return validateValues(runbook.parameters, args);
+}
+
+function transform(parameter: string, value: string, helpers: OutputHelper[]): string {
+  let result = value;
+  for (const helper of helpers) {
+    if (helper.kind === 'encodeb64') result = Buffer.from(result, 'utf8').toString('base64');
+    if (helper.kind === 'decodeb64') {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(result) || result.length % 4 !== 0) throw new RenderError(parameter, 'is not valid base64');
+      result = Buffer.from(result, 'base64').toString('utf8');
+      if (result.includes('\u0000') || result.includes('\ufffd')) throw new RenderError(parameter, 'decodes to bytes that are not text');
+    }
+  }
+  return result;
+}
+
+function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[], value: string): string {
+  const quote = helpers.find((h) => h.kind === 'squote' || h.kind === 'dquote' || h.kind === 'quotechar');
+  const single = quote?.kind === 'squote' || (quote?.kind === 'quotechar' && quote.char === "'");
+  const double = quote?.kind === 'dquote' || (quote?.kind === 'quotechar' && quote.char === '"');
+  switch (context.language) {
+    case 'sql':
+      if (context.context === 'single') return sqlSingle(value);
+      if (context.context === 'estring') return sqlEString(value);
+      if (context.context === 'ident') return sqlIdent(value);
+      if (single) return `'${sqlSingle(value)}'`;
+      if (double) return `"${sqlIdent(value)}"`;
+      if (spec.type === 'number') return value.startsWith('-') ? `(${value})` : value;
+      if (spec.type === 'boolean') return value === 'true' ? 'TRUE' : 'FALSE';
+      if (spec.type === 'identifier') return `"${sqlIdent(value)}"`;
+      return `'${sqlSingle(value)}'`;
+    case 'shell':
+      if (context.context === 'single') return shellSingle(value);
+      if (context.context === 'double') return shellDouble(value);
+      return double ? `"${shellDouble(value)}"` : `'${shellSingle(value)}'`;
+    case 'kubernetes': {
+      if (context.context === 'double') return yamlDouble(value);
+      const inSingle = context.context === 'single' || single;
+      if (inSingle) {
+        const escaped = yamlSingle(value);
+        if (escaped === undefined) throw new RenderError(spec.name, "contains a line break or control character, which a YAML '…' scalar cannot hold; the runbook should use a double-quoted scalar");
+        return context.context === 'single' ? escaped : `'${escaped}'`;
+      }
+      return `"${yamlDouble(value)}"`;
+    }
+  }
+}
+
+/** Renders validated values, each escaped for the exact context it stands in. */
+export function renderRunbook(runbook: ParsedRunbook, values: Record<string, string>): string {
+  const compiledRunbook = compiled.get(runbook);
+  if (!compiledRunbook) throw new Error('renderRunbook needs a runbook returned by parseRunbook');
+  let index = 0;
+  return compiledRunbook.segments
+    .map((segment) => {
+      if (segment.kind === 'text') return segment.text;
+      const { occurrence, context } = compiledRunbook.occurrences[index++] as Compiled['occurrences'][number];
+      const name = occurrence.placeholder.name;
+      const spec = compiledRunbook.specs.get(name) as ParameterSpec;
+      const value = transform(name, values[name] ?? '', occurrence.helpers);
+      if (value.includes('\u0000')) throw new RenderError(name, 'must not contain NUL characters');
+      return escapeFor(context, spec, occurrence.helpers, value);
+    })
+    .join('');
+}
+
+/** JSON Schema for the tool's arguments, one property per parameter. */
+export function inputSchema(runbook: Pick<ParsedRunbook, 'parameters'>): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  const required: string[] = [];
+  for (const p of runbook.parameters) {
+    const schema: Record<string, unknown> = {
+      type: p.type === 'number' ? ['number', 'string'] : p.type === 'boolean' ? ['boolean', 'string'] : 'string',
+    };
+    const description = [p.description, p.placeholder ? `e.g. ${p.placeholder}` : undefined].filter(Boolean).join(' — ');
+    if (description) schema['description'] = description;
+    if (p.options) schema['enum'] = p.options;
+    if (p.pattern) schema['pattern'] = `^(?:${p.pattern})$`;
+    if (p.minLength !== undefined) schema['minLength'] = p.minLength;
+    if (p.maxLength !== undefined) schema['maxLength'] = p.maxLength;
+    if (p.default !== undefined) schema['default'] = p.default;
+    const format = { email: 'email', url: 'uri', date: 'date', time: 'time' }[p.type as string];
+    if (format) schema['format'] = format;
+    if (p.type === 'password') schema['writeOnly'] = true;
+    if (p.type === 'number' || p.type === 'boolean') {
+      delete schema['pattern'];
+      delete schema['minLength'];
+      delete schema['maxLength'];
+    }
+    properties[p.name] = schema;
+    if (p.required && p.default === undefined) required.push(p.name);
+  }
+  return { type: 'object', properties, ...(required.length ? { required } : {}), additionalProperties: false };
+}
+
+export const REDACTED = '[REDACTED]';
+
+/** Parameters as they may be written to the audit log and tickets: passwords redacted. */
+export function redactParams(runbook: Pick<ParsedRunbook, 'parameters'>, values: Record<string, string>): Record<string, string> {
+  const secret = new Set(runbook.parameters.filter((p) => p.type === 'password').map((p) => p.name));
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, secret.has(k) ? REDACTED : v]));
+}
+
+/** `asenv` parameters as environment variables for shell-like executors. */
+export function envFor(runbook: Pick<ParsedRunbook, 'parameters'>, values: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of runbook.parameters) if (p.asEnv && values[p.name] !== undefined) env[p.asEnv] = values[p.name] as string;
+  return env;
+}
