@@ -272,9 +272,9 @@ export function lexYaml(text: string): LexResult {
       } else if (c === '#' && (i === 0 || /\s/.test(line[i - 1] as string))) comment = true;
       else if ((c === '"' || c === "'") && (i === 0 || /[\s:\-[{,]/.test(line[i - 1] as string))) quote = { kind: c, start: offset + i };
     }
-    if (!quote && /(^|[:\-]\s+|^\s*)[|>][-+0-9]*\s*(#.*)?$/.test(line.replace(/\s+$/, '')) && /[|>]/.test(line)) {
+    if (!quote) {
       const trimmed = line.replace(/\s*(#.*)?$/, '');
-      if (/(:|-)\s+[|>][-+0-9]*$/.test(trimmed) || /^\s*[|>][-+0-9]*$/.test(trimmed)) block = { indent };
+      if (/[:-]\s+[|>][-+0-9]*$/.test(trimmed) || /^\s*[|>][-+0-9]*$/.test(trimmed)) block = { indent };
     }
     offset += line.length + 1;
   }

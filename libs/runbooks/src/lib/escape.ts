@@ -26,6 +26,7 @@ export function yamlDouble(v: string): string {
 
 /** A YAML single-quoted scalar cannot hold line breaks or control characters unchanged. */
 export function yamlSingle(v: string): string | undefined {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is being refused
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/.test(v)) return undefined;
   return v.replace(/'/g, "''");
 }
