@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'executors',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/executors',
+};
