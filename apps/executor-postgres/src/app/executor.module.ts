@@ -3,7 +3,7 @@ import { Controller, Inject, Logger, Module, type DynamicModule, type OnApplicat
 import { MessagePattern } from '@nestjs/microservices';
 import { resolveSecret } from '@rungate/config';
 import { execSubject, type ExecResult, type Reply } from '@rungate/contracts';
-import { ExecutionPipeline, PostgresAdapter, identityMasker, type ExecutorAdapter } from '@rungate/executors';
+import { ExecutionPipeline, identityMasker, type ExecutorAdapter } from '@rungate/executors';
 import { KvRunLedger, answer, type AuditSink } from '@rungate/messaging';
 import { AUDIT_SINK, CONFIG, Metrics, NATS_CONNECTION, type ConfigHolder } from '@rungate/runtime';
 import { verifyKeyFromPem } from '@rungate/tickets';
