@@ -83,6 +83,8 @@ rules:
       const { tools } = await c.listTools();
       if (tools.length === 0) throw new Error('catalog not loaded yet');
       return c;
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}\n${stack.logs()}`);
     });
   });
 

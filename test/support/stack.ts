@@ -45,7 +45,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     `${options.config({ keysDir: dir })}
 gateway: { host: 127.0.0.1, port: ${gatewayPort} }
 gitSync: { cacheDir: ${join(dir, 'git')}, port: ${gitSyncPort} }
-audit: { port: ${auditPort} }
+audit: { port: ${auditPort}, deliver: new }
 tickets:
   signingKey: file:${join(dir, 'policy.ed25519')}
   verifyKeys: [file:${join(dir, 'policy.ed25519.pub')}]
@@ -68,8 +68,10 @@ tickets:
     await eventually(async () => {
       const dead = processes.find((p) => p.child.exitCode !== null);
       if (dead) throw new Error(`${dead.name} exited: ${dead.output()}`);
-      const res = await fetch(`${stack.gatewayUrl}/readyz`);
-      if (res.status !== 200) throw new Error(`gateway not ready: ${await res.text()}`);
+      for (const url of [stack.gatewayUrl, stack.auditUrl]) {
+        const res = await fetch(`${url}/readyz`);
+        if (res.status !== 200) throw new Error(`${url} not ready: ${await res.text()}`);
+      }
     }, 30_000);
   } catch (error) {
     await stack.stop();

@@ -1,1 +1,1 @@
-export * from './lib/audit-chain';
+export * from './lib/chain';

@@ -9,7 +9,7 @@ import {
 } from '@rungate/contracts';
 import type { Bus } from '@rungate/messaging';
 import { parseRunbook, type ParsedRunbook } from '@rungate/runbooks';
-import { BUS, Readiness } from '@rungate/runtime';
+import { BUS, CONFIG, Readiness, type ConfigHolder } from '@rungate/runtime';
 
 const CONTENT_CACHE_LIMIT = 2048;
 
@@ -29,6 +29,7 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     @Inject(BUS) private readonly bus: Bus,
+    @Inject(CONFIG) private readonly config: ConfigHolder,
     readiness: Readiness,
   ) {
     readiness.register('catalog', () => this.loaded);
@@ -55,14 +56,17 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  async refresh(repository?: string): Promise<void> {
-    const reply = await this.bus.request(Subjects.catalogGet, repository ? { repository } : {}, CatalogGetReply, { timeoutMs: 5000 });
+  async refresh(repository?: string, commit?: string): Promise<void> {
+    const request = repository ? { repository, ...(commit ? { commit } : {}) } : {};
+    const reply = await this.bus.request(Subjects.catalogGet, request, CatalogGetReply, { timeoutMs: 30_000 });
     for (const catalog of reply.catalogs) this.catalogs.set(catalog.repository, catalog);
     const index = new Map<string, RunbookEntry>();
     for (const catalog of this.catalogs.values()) {
       for (const entry of catalog.runbooks) index.set(entry.tool, entry);
     }
     this.byTool = index;
+    const missing = this.config.current.repositories.filter((r) => !this.catalogs.has(r.name)).map((r) => r.name);
+    if (missing.length > 0) throw new Error(`no catalog yet for ${missing.join(', ')}`);
     this.loaded = true;
   }
 

@@ -49,6 +49,6 @@ export class PolicyController {
   @EventPattern(Subjects.catalogUpdated)
   async catalogUpdated(payload: unknown): Promise<void> {
     const event = CatalogUpdatedEvent.safeParse(payload);
-    await this.catalog.refresh(event.success ? event.data.repository : undefined).catch(() => undefined);
+    await this.catalog.refresh(event.success ? event.data.repository : undefined, event.success ? event.data.commit : undefined).catch(() => undefined);
   }
 }

@@ -164,9 +164,12 @@ export const RungateConfig = z
     audit: z
       .strictObject({
         port: z.number().int().min(0).max(65535).default(8082),
+        consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).optional().describe('durable consumer name of the chain writer; default rungate-audit'),
+        deliver: z.enum(['all', 'new']).default('all').describe('where a new chain writer starts on the stream'),
+        auditorGroups: z.array(z.string()).default(['auditors']).describe('groups allowed to query the audit API'),
         sinks: z.array(z.unknown()).default([]),
       })
-      .default({ port: 8082, sinks: [] }),
+      .default({ port: 8082, deliver: 'all', auditorGroups: ['auditors'], sinks: [] }),
   })
   .superRefine((config, ctx) => {
     const unique = (items: { name: string }[], key: string) => {

@@ -85,7 +85,11 @@ export const RepositoryCatalog = z.object({
 });
 export type RepositoryCatalog = z.infer<typeof RepositoryCatalog>;
 
-export const CatalogGetRequest = z.object({ repository: z.string().optional() });
+export const CatalogGetRequest = z.object({
+  repository: z.string().optional(),
+  /** Answer only once this commit is synced (after a catalog.updated event). */
+  commit: z.string().optional(),
+});
 export const CatalogGetReply = z.object({ catalogs: z.array(RepositoryCatalog) });
 export type CatalogGetReply = z.infer<typeof CatalogGetReply>;
 

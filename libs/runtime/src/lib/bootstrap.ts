@@ -18,6 +18,8 @@ export interface ServiceDefinition {
   http?: (config: RungateConfig) => { host: string; port: number };
   /** False when the service reads raw bodies itself (the MCP endpoint does, to bound and parse them). */
   bodyParser?: boolean;
+  /** Keep the raw request body (req.rawBody), e.g. to verify webhook signatures. */
+  rawBody?: boolean;
 }
 
 export interface RunningService {
@@ -49,6 +51,7 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
   if (http) {
     const web = await NestFactory.create(root, {
       bodyParser: definition.bodyParser ?? true,
+      rawBody: definition.rawBody ?? false,
       logger,
     });
     web.enableShutdownHooks();

@@ -1,0 +1,10 @@
+import type { ServiceDefinition } from '@rungate/runtime';
+import { GitSyncModule } from './git-sync.module';
+
+export const gitSyncService: ServiceDefinition = {
+  name: 'git-sync',
+  queue: 'git-sync',
+  rawBody: true,
+  http: (config) => ({ host: config.gateway.host, port: config.gitSync.port }),
+  module: (runtime) => GitSyncModule.register(runtime),
+};

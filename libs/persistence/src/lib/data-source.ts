@@ -1,0 +1,30 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { AuditEvents1764000000000 } from './migrations/1764000000000-audit-events';
+
+export const MIGRATIONS = [AuditEvents1764000000000];
+
+export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const url = env['DATABASE_URL'];
+  if (!url) throw new Error('DATABASE_URL is not set');
+  return url;
+}
+
+/**
+ * Rungate's own database. `override` lets the all-in-one mode hand in an embedded driver
+ * (PGlite) while the schema and migrations stay the same.
+ */
+export async function openDatabase(url: string | undefined, override: Partial<DataSourceOptions> = {}): Promise<DataSource> {
+  const source = new DataSource({
+    type: 'postgres',
+    ...(url ? { url } : {}),
+    migrations: MIGRATIONS,
+    migrationsTableName: 'rungate_migrations',
+    migrationsRun: false,
+    logging: false,
+    extra: { max: 5, application_name: 'rungate' },
+    ...override,
+  } as DataSourceOptions);
+  await source.initialize();
+  await source.runMigrations({ transaction: 'each' });
+  return source;
+}
