@@ -126,6 +126,9 @@ export class Authorizer {
   private chooseConnection(identity: Identity, entry: RunbookEntry, requested: unknown): ConnectionConfig {
     const { connections, rules } = this.config.current;
     const allowed = allowedConnections(identity, entry, connections, rules);
+    // A tool this caller may not run anywhere is one they cannot see: answer exactly as for a
+    // tool that does not exist, so a denial never reveals which runbooks exist.
+    if (allowed.length === 0) throw new RungateError('UNKNOWN_TOOL', `unknown tool ${entry.tool}`);
     if (requested !== undefined) {
       if (typeof requested !== 'string') {
         throw new RungateError('INVALID_PARAMS', 'connection: must be a connection name', { parameter: 'connection', constraint: 'type' });
@@ -137,9 +140,6 @@ export class Authorizer {
       return chosen;
     }
     if (allowed.length === 1) return allowed[0] as ConnectionConfig;
-    if (allowed.length === 0) {
-      throw new RungateError('FORBIDDEN', `no rule allows ${identity.user} to run ${entry.tool}`, { family: 'no-rule' });
-    }
     throw new RungateError('INVALID_PARAMS', `connection: required; one of ${allowed.map((c) => c.name).join(', ')}`, {
       parameter: 'connection',
       constraint: 'required',
