@@ -1,5 +1,7 @@
+import { auditCommand } from './commands/audit';
 import { configCommand } from './commands/config';
 import { keysCommand } from './commands/keys';
+import { lintCommand } from './commands/lint';
 import { policyCommand } from './commands/policy';
 import { runServiceCommand } from './commands/run';
 
@@ -9,11 +11,13 @@ usage:
   rungate run <gateway|git-sync|policy|audit|executor-postgres>   start one service
   rungate config check [--config FILE]                           validate rungate.yaml
   rungate keys generate [--out DIR]                              new run-ticket signing keys
+  rungate lint [DIR] [--repository NAME] [--path SUB]             check a runbook repository
+  rungate audit verify [--database URL]                          recompute the audit hash chain
   rungate policy explain --user U [--agent A] --runbook R --connection C [--param k=v]
                                                                  why a call is allowed or denied
 `;
 
-function main(argv: string[]): number | undefined {
+async function main(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
@@ -24,6 +28,10 @@ function main(argv: string[]): number | undefined {
       return keysCommand(rest);
     case 'policy':
       return policyCommand(rest);
+    case 'lint':
+      return lintCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -36,5 +44,12 @@ function main(argv: string[]): number | undefined {
   }
 }
 
-const code = main(process.argv.slice(2));
-if (code !== undefined) process.exitCode = code;
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`rungate: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
