@@ -1,4 +1,5 @@
 export * from './lib/adapter';
+export * from './lib/masking';
 export * from './lib/pipeline';
-export * from './lib/postgres/postgres.adapter';
-export * from './lib/postgres/values';
+export * from './lib/secrets';
+export * from './lib/verify-keys';

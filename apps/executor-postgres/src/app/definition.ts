@@ -1,10 +1,14 @@
 import { executorQueue } from '@rungate/contracts';
-import { PostgresAdapter } from '@rungate/executors';
 import type { ServiceDefinition } from '@rungate/runtime';
-import { ExecutorModule } from './executor.module';
+import { ExecutorPostgresModule, SOURCE, type ExecutorPostgresOptions } from './executor-postgres.module';
 
-export const executorPostgresService: ServiceDefinition = {
-  name: 'executor-postgres',
-  queue: executorQueue('postgres'),
-  module: (runtime) => ExecutorModule.register(runtime, new PostgresAdapter(), 'executor-postgres'),
-};
+/** The PostgreSQL executor: answers `rungate.exec.postgres.v1` in the `executors.postgres` queue group. */
+export function executorPostgresDefinition(options: ExecutorPostgresOptions = {}): ServiceDefinition {
+  return {
+    name: SOURCE,
+    queue: executorQueue('postgres'),
+    module: (runtime) => ExecutorPostgresModule.register(runtime, options),
+  };
+}
+
+export const executorPostgresService = executorPostgresDefinition();

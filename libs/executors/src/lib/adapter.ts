@@ -1,30 +1,29 @@
 import type { ConnectionConfig } from '@rungate/config';
 import type { ConnectionType, RunOutput, RunTicketClaims } from '@rungate/contracts';
 
-/** Everything an adapter needs for one run, after the ticket was verified and the run claimed. */
-export interface RunRequest {
-  claims: RunTicketClaims;
-  body: string;
-  connection: ConnectionConfig;
-}
+/** The configured connection an adapter of type `T` serves, e.g. `ConnectionOf<'postgres'>`. */
+export type ConnectionOf<T extends ConnectionType> = Extract<ConnectionConfig, { type: T }>;
 
 /**
- * One adapter per connection type, behind the narrowest interface that serves them all.
- * `run` must stop touching the target when `signal` aborts (timeout or shutdown) and reject
- * with a RungateError (TIMEOUT, TARGET_UNAVAILABLE, EXECUTION_FAILED).
+ * What one connection type does to run a script; everything type-independent (tickets,
+ * replay guard, write-ahead audit, limits, masking, digests, shutdown) lives in
+ * `RunPipeline`, so an adapter never sees an unverified request.
+ *
+ * Contract:
+ * - Every failure is a `RungateError` whose message is safe to show an agent: no secret,
+ *   no credential-bearing URL, no stack trace.
+ * - `prepare` must not touch the target nor hold resources: the pipeline may still refuse
+ *   the run after it (replayed run id, audit stream down, shutdown).
+ * - `run` must settle soon after `signal` aborts; `cancel` stops the work on the target.
  */
-export interface ExecutorAdapter {
-  readonly type: ConnectionType;
-  /** Checks the request fits this adapter (e.g. the body's language) before anything runs. */
-  prepare(request: RunRequest): void;
-  run(request: RunRequest, signal: AbortSignal): Promise<RunOutput>;
-  /** Releases pools and connections. */
+export interface ExecutorAdapter<T extends ConnectionType, Prepared> {
+  readonly type: T;
+  /** Checks the body against what this executor will run and builds the run. */
+  prepare(claims: RunTicketClaims, body: string, connection: ConnectionOf<T>): Prepared | Promise<Prepared>;
+  /** Runs a prepared run; its output is unmasked and must already respect the claims' limits. */
+  run(prepared: Prepared, signal: AbortSignal): Promise<RunOutput>;
+  /** Stops a run on the target (called on timeout and shutdown); safe to call at any time, more than once. */
+  cancel(prepared: Prepared): Promise<void>;
+  /** Releases pools and connections when the executor stops. */
   close(): Promise<void>;
 }
-
-/** Masking hook: output is masked here, before it leaves the executor process. */
-export interface OutputMasker {
-  mask(output: RunOutput, claims: RunTicketClaims): RunOutput;
-}
-
-export const identityMasker: OutputMasker = { mask: (output) => output };

@@ -1,115 +1,332 @@
-import { createHash } from 'node:crypto';
-import { Logger } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ConnectionConfig } from '@rungate/config';
 import {
   ExecRequest,
   RunEventTypes,
   RungateError,
   type AuditEventInput,
+  type ConnectionType,
   type ExecResult,
   type RunOutput,
   type RunTicketClaims,
 } from '@rungate/contracts';
 import { setRunId, type AuditSink, type RunLedger } from '@rungate/messaging';
 import { assertBodyMatches, verifyTicket, type VerifyKey } from '@rungate/tickets';
-import type { ExecutorAdapter, OutputMasker, RunRequest } from './adapter';
+import type { ConnectionOf, ExecutorAdapter } from './adapter';
+import { passThroughMasker, type MaskingContext, type OutputMasker } from './masking';
 
-export interface PipelineDependencies {
-  adapter: ExecutorAdapter;
-  masker: OutputMasker;
-  audit: AuditSink;
-  ledger: RunLedger;
-  verifyKeys: () => readonly VerifyKey[];
-  connections: () => readonly ConnectionConfig[];
-  /** Names this replica in the run ledger and the audit `source`. */
+/** Where the pipeline reports what only an operator needs (a Nest Logger fits). */
+export interface PipelineLog {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export type RunFinishStatus = 'succeeded' | 'failed' | 'refused' | 'unknown';
+
+/** Metrics hook: called once per request, whatever happened to it. */
+export interface RunObserver {
+  runFinished(run: { status: RunFinishStatus; durationMs?: number }): void;
+}
+
+export interface RunPipelineOptions<T extends ConnectionType, Prepared> {
+  /** The audit `source`, e.g. `executor-postgres`. */
   source: string;
+  /** This replica's name, recorded in the run ledger and the audit events. */
   replica: string;
+  adapter: ExecutorAdapter<T, Prepared>;
+  /** The current ticket verify keys (several during a key rotation). */
+  verifyKeys: () => readonly VerifyKey[];
+  /** The current connections of rungate.yaml (hot-reloaded). */
+  connections: () => readonly ConnectionConfig[];
+  ledger: RunLedger;
+  audit: AuditSink;
+  masker?: OutputMasker;
+  observer?: RunObserver;
+  log?: PipelineLog;
+  /** How long a cancelled run may take to stop before its outcome is reported unknown. */
+  cancelGraceMs?: number;
+  /** Clock for ticket expiry, in ms. */
+  now?: () => number;
 }
 
-interface InFlight {
-  runId: string;
-  abort: AbortController;
-  done: Promise<unknown>;
+export const DEFAULT_CANCEL_GRACE_MS = 5000;
+/** Terminal events are retried with the same event id: JetStream stores a retried publish once. */
+const TERMINAL_AUDIT_ATTEMPTS = 3;
+/** Enough statements for an auditor to see what a run changed, without unbounded events. */
+const AUDITED_STATEMENTS = 50;
+
+type Interruption = 'timeout' | 'shutdown';
+
+interface Admitted<Prepared> {
+  claims: RunTicketClaims;
+  prepared: Prepared;
 }
 
-function outputStats(output: RunOutput): { rows?: number; bytes: number; sha256: string; exitCode?: number | null } {
-  const json = JSON.stringify(output);
-  const sha256 = createHash('sha256').update(json).digest('hex');
-  const bytes = Buffer.byteLength(json);
-  return output.kind === 'sql' ? { rows: output.rowCount, bytes, sha256 } : { bytes, sha256, exitCode: output.exitCode };
+interface InFlightRun {
+  interrupt: AbortController;
+  settled: Promise<void>;
+}
+
+class CancelledRunDidNotStop extends Error {}
+
+const quietLog: PipelineLog = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** A sql run that returns rows or changes them succeeded; a process run succeeded when it exited 0. */
+export function runStatus(output: RunOutput): 'succeeded' | 'failed' {
+  return output.kind === 'process' && output.exitCode !== 0 ? 'failed' : 'succeeded';
 }
 
 /**
- * The path every executor type shares: nothing touches a target before the ticket verified,
- * the body matched its hash, the run id was claimed once, and `audit.run.started` was acked.
- * Every refusal and every outcome is audited.
+ * The digest recorded in `audit.run.completed`: the SHA-256 of the output's JSON exactly as
+ * the reply carries it (key order of the contracts' schema), and its size in bytes.
  */
-export class ExecutionPipeline {
-  private readonly log = new Logger(ExecutionPipeline.name);
-  private readonly inFlight = new Map<string, InFlight>();
-  private accepting = true;
+export function outputDigest(output: RunOutput): { sha256: string; bytes: number } {
+  const json = JSON.stringify(output);
+  return { sha256: createHash('sha256').update(json).digest('hex'), bytes: Buffer.byteLength(json) };
+}
 
-  constructor(private readonly deps: PipelineDependencies) {}
+function parseExecRequest(payload: unknown): ExecRequest {
+  const parsed = ExecRequest.safeParse(payload);
+  if (parsed.success) return parsed.data;
+  if (parsed.error.issues.some((issue) => issue.path[0] === 'ticket')) {
+    throw new RungateError('TICKET_INVALID', 'the request carries no valid run ticket; executors run only what policy signed');
+  }
+  const issue = parsed.error.issues[0];
+  throw new RungateError('BAD_REQUEST', `malformed run request: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`);
+}
+
+/** What identifies an unverified request in the audit trail without trusting any of it. */
+function requestFingerprints(payload: unknown): Record<string, string> {
+  if (typeof payload !== 'object' || payload === null) return {};
+  const { ticket, body } = payload as { ticket?: unknown; body?: unknown };
+  const hash = (text: string) => createHash('sha256').update(text).digest('hex');
+  return {
+    ...(typeof ticket === 'string' ? { ticketSha256: hash(ticket) } : {}),
+    ...(typeof body === 'string' ? { bodySha256: hash(body) } : {}),
+  };
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/**
+ * The path every executor type shares (DESIGN.md §2, steps 3–4). Nothing reaches the
+ * adapter's `run` before the ticket verified, the connection matched, the body matched its
+ * hash, the run id was claimed once and `audit.run.started` was acknowledged. Every refusal
+ * and every outcome is audited; replies carry typed errors only.
+ */
+export class RunPipeline<T extends ConnectionType, Prepared> {
+  private readonly inFlight = new Set<InFlightRun>();
+  private readonly masker: OutputMasker;
+  private readonly log: PipelineLog;
+  private readonly cancelGraceMs: number;
+  private draining = false;
+
+  constructor(private readonly options: RunPipelineOptions<T, Prepared>) {
+    this.masker = options.masker ?? passThroughMasker;
+    this.log = options.log ?? quietLog;
+    this.cancelGraceMs = options.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
 
   get activeRuns(): number {
     return this.inFlight.size;
   }
 
+  /** Handles one `rungate.exec.<type>.v1` request: resolves with the result or rejects with a RungateError. */
   async execute(payload: unknown): Promise<ExecResult> {
-    if (!this.accepting) throw new RungateError('SERVICE_UNAVAILABLE', 'this executor is shutting down; retry on another replica');
-    const request = ExecRequest.safeParse(payload);
-    if (!request.success) {
-      await this.refuse(undefined, new RungateError('TICKET_INVALID', 'a run request needs a ticket and a body'));
-      throw new RungateError('TICKET_INVALID', 'a run request needs a ticket and a body');
-    }
-    let claims: RunTicketClaims;
+    const interrupt = new AbortController();
+    const work = this.admitAndRun(payload, interrupt.signal);
+    const run: InFlightRun = { interrupt, settled: work.then(() => undefined, () => undefined) };
+    this.inFlight.add(run);
     try {
-      claims = verifyTicket(request.data.ticket, this.deps.verifyKeys());
-    } catch (error) {
-      await this.refuse(undefined, error);
-      throw error;
-    }
-    setRunId(claims.runId);
-    const run = await this.admit(claims, request.data.body);
-    return this.track(claims, run);
-  }
-
-  /** Every check that can refuse a run, in order; the run is claimed last. */
-  private async admit(claims: RunTicketClaims, body: string): Promise<RunRequest> {
-    try {
-      if (claims.connection.type !== this.deps.adapter.type) {
-        throw new RungateError('TICKET_INVALID', `this ticket is for a ${claims.connection.type} executor, not ${this.deps.adapter.type}`);
-      }
-      const connection = this.deps.connections().find((c) => c.name === claims.connection.name && c.type === claims.connection.type);
-      if (!connection) throw new RungateError('CONNECTION_UNKNOWN', `connection ${claims.connection.name} is not configured on this executor`);
-      assertBodyMatches(claims, body);
-      const run: RunRequest = { claims, body, connection };
-      this.deps.adapter.prepare(run);
-      await this.deps.ledger.claim(claims.runId, this.deps.replica);
-      return run;
-    } catch (error) {
-      await this.refuse(claims, error);
-      throw error;
-    }
-  }
-
-  private async track(claims: RunTicketClaims, run: RunRequest): Promise<ExecResult> {
-    const abort = new AbortController();
-    const done = this.perform(claims, run, abort);
-    this.inFlight.set(claims.runId, { runId: claims.runId, abort, done: done.catch(() => undefined) });
-    try {
-      return await done;
+      return await work;
     } finally {
-      this.inFlight.delete(claims.runId);
+      this.inFlight.delete(run);
     }
   }
 
-  private base(claims: RunTicketClaims, type: string): AuditEventInput {
+  /**
+   * Graceful shutdown: take no new work, let in-flight runs finish until the deadline, then
+   * cancel the rest (each reported failed and audited) and release the adapter.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.draining = true;
+    if (this.inFlight.size > 0) {
+      this.log.log(`shutting down: waiting up to ${graceMs} ms for ${this.inFlight.size} run(s)`);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([this.allSettled(), deadline]);
+      clearTimeout(timer);
+      if (this.inFlight.size > 0) {
+        this.log.warn(`shutting down: cancelling ${this.inFlight.size} run(s) still in flight`);
+        for (const run of this.inFlight) run.interrupt.abort('shutdown');
+        await this.allSettled();
+      }
+    }
+    await this.options.adapter.close();
+  }
+
+  private async allSettled(): Promise<void> {
+    await Promise.all([...this.inFlight].map((run) => run.settled));
+  }
+
+  private async admitAndRun(payload: unknown, shutdown: AbortSignal): Promise<ExecResult> {
+    const admitted = await this.admit(payload);
+    return this.runAdmitted(admitted, shutdown);
+  }
+
+  /** Every check that can refuse a request, in order; the run id is claimed last. */
+  private async admit(payload: unknown): Promise<Admitted<Prepared>> {
+    let claims: RunTicketClaims | undefined;
+    try {
+      const request = parseExecRequest(payload);
+      claims = verifyTicket(request.ticket, this.options.verifyKeys(), this.options.now?.());
+      setRunId(claims.runId);
+      const connection = this.connectionFor(claims);
+      assertBodyMatches(claims, request.body);
+      const prepared = await this.options.adapter.prepare(claims, request.body, connection);
+      if (this.draining) {
+        throw new RungateError('SERVICE_UNAVAILABLE', `${this.options.source} is shutting down; run ${claims.runId} was not started`);
+      }
+      await this.options.ledger.claim(claims.runId, this.options.replica);
+      return { claims, prepared };
+    } catch (caught) {
+      const error = this.expected(caught, 'refusing a run request');
+      await this.auditRefusal(error, payload, claims);
+      this.options.observer?.runFinished({ status: 'refused' });
+      throw error;
+    }
+  }
+
+  private connectionFor(claims: RunTicketClaims): ConnectionOf<T> {
+    const { type } = this.options.adapter;
+    const { name } = claims.connection;
+    if (claims.connection.type !== type) {
+      throw new RungateError('CONNECTION_UNKNOWN', `run ${claims.runId} is for the ${claims.connection.type} connection ${name}; this is the ${type} executor`);
+    }
+    const connection = this.options.connections().find((c) => c.name === name);
+    if (!connection) throw new RungateError('CONNECTION_UNKNOWN', `connection ${name} is not configured on this executor`);
+    if (connection.type !== type) {
+      throw new RungateError('CONNECTION_UNKNOWN', `connection ${name} is a ${connection.type} connection on this executor, not ${type}`);
+    }
+    return connection as ConnectionOf<T>;
+  }
+
+  private async runAdmitted({ claims, prepared }: Admitted<Prepared>, shutdown: AbortSignal): Promise<ExecResult> {
+    const context: MaskingContext = { claims, connection: claims.connection };
+    // Write-ahead: without the audit stream's ack for "started", nothing runs.
+    await this.options.audit.publish({
+      ...this.runEvent(claims, RunEventTypes.started),
+      details: { executor: this.options.replica, readOnly: claims.readOnly, dryRun: claims.dryRun, limits: claims.limits, bodySha256: claims.bodySha256 },
+    });
+    const startedAt = performance.now();
+    let output: RunOutput;
+    try {
+      if (shutdown.aborted) throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled before it started: the executor is shutting down`);
+      const raw = await this.runWithin(claims, prepared, shutdown);
+      output = await this.mask(raw, context);
+    } catch (caught) {
+      const durationMs = roundMs(performance.now() - startedAt);
+      const error = this.expected(caught, `run ${claims.runId}`);
+      const message = this.masker.maskMessage(error.message, context);
+      const status = error.code === 'OUTCOME_UNKNOWN' ? 'unknown' : 'failed';
+      await this.auditTerminal({
+        ...this.runEvent(claims, RunEventTypes.failed),
+        outcome: { status, exitCode: null, durationMs, errorCode: error.code, error: message, dryRun: claims.dryRun },
+        details: { executor: this.options.replica },
+      });
+      this.options.observer?.runFinished({ status, durationMs });
+      throw new RungateError(error.code, message, error.details);
+    }
+    const durationMs = roundMs(performance.now() - startedAt);
+    const status = runStatus(output);
+    const digest = outputDigest(output);
+    await this.auditTerminal({
+      ...this.runEvent(claims, status === 'succeeded' ? RunEventTypes.completed : RunEventTypes.failed),
+      outcome: {
+        status,
+        exitCode: output.kind === 'process' ? output.exitCode : null,
+        durationMs,
+        rows: output.kind === 'sql' ? output.rows.length : undefined,
+        bytes: digest.bytes,
+        truncated: output.truncated,
+        outputSha256: digest.sha256,
+        dryRun: claims.dryRun,
+      },
+      details: {
+        executor: this.options.replica,
+        ...(output.kind === 'sql' ? { rowCount: output.rowCount, statements: output.statements.slice(0, AUDITED_STATEMENTS) } : {}),
+      },
+    });
+    this.options.observer?.runFinished({ status, durationMs });
+    return { runId: claims.runId, status, durationMs, dryRun: claims.dryRun, output };
+  }
+
+  /**
+   * Runs under the ticket's time limit. On timeout or shutdown the adapter's signal aborts
+   * and `cancel` stops the work on the target; a run that still does not stop within the
+   * grace period is reported with an unknown outcome rather than waited for forever.
+   */
+  private async runWithin(claims: RunTicketClaims, prepared: Prepared, shutdown: AbortSignal): Promise<RunOutput> {
+    const abort = new AbortController();
+    let graceTimer: NodeJS.Timeout | undefined;
+    let rejectAbandoned: (error: Error) => void = () => undefined;
+    const abandoned = new Promise<never>((_, reject) => (rejectAbandoned = reject));
+    const interrupt = (reason: Interruption) => {
+      if (abort.signal.aborted) return;
+      abort.abort(reason);
+      this.options.adapter.cancel(prepared).catch((error: unknown) => this.log.warn(`run ${claims.runId}: cancel failed: ${this.describe(error)}`));
+      graceTimer = setTimeout(() => rejectAbandoned(new CancelledRunDidNotStop()), this.cancelGraceMs);
+    };
+    const timeout = setTimeout(() => interrupt('timeout'), claims.limits.timeoutMs);
+    const onShutdown = () => interrupt('shutdown');
+    shutdown.addEventListener('abort', onShutdown, { once: true });
+    try {
+      const running = this.options.adapter.run(prepared, abort.signal);
+      // If the run is abandoned, its late rejection has nobody left to hear it.
+      running.catch(() => undefined);
+      return await Promise.race([running, abandoned]);
+    } catch (error) {
+      if (!abort.signal.aborted) throw error;
+      const reason = abort.signal.reason as Interruption;
+      const why = reason === 'timeout' ? `it exceeded its time limit of ${claims.limits.timeoutMs} ms` : 'the executor is shutting down';
+      if (error instanceof CancelledRunDidNotStop) {
+        throw new RungateError(
+          'OUTCOME_UNKNOWN',
+          `run ${claims.runId} was cancelled because ${why}, but did not stop within ${this.cancelGraceMs} ms; its effect on ${claims.connection.name} is unknown — check the target before running it again`,
+        );
+      }
+      const detail = error instanceof RungateError ? `; ${error.message}` : '';
+      if (reason === 'timeout') throw new RungateError('TIMEOUT', `run ${claims.runId} was cancelled because ${why}${detail}`);
+      throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled because ${why}${detail}`);
+    } finally {
+      clearTimeout(timeout);
+      clearTimeout(graceTimer);
+      shutdown.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  private async mask(output: RunOutput, context: MaskingContext): Promise<RunOutput> {
+    try {
+      return await this.masker.maskOutput(output, context);
+    } catch (error) {
+      this.log.error(`run ${context.claims.runId}: masking failed: ${this.describe(error)}`);
+      throw new RungateError('INTERNAL', `run ${context.claims.runId} finished, but its output could not be masked, so it is withheld`);
+    }
+  }
+
+  private runEvent(claims: RunTicketClaims, type: string): AuditEventInput {
     return {
       type,
-      source: this.deps.source,
+      source: this.options.source,
       runId: claims.runId,
-      actor: claims.identity,
+      actor: { user: claims.identity.user, groups: claims.identity.groups, agent: claims.identity.agent, tokenId: claims.identity.tokenId },
       runbook: claims.runbook,
       connection: claims.connection,
       params: claims.params,
@@ -117,61 +334,30 @@ export class ExecutionPipeline {
     };
   }
 
-  private async perform(claims: RunTicketClaims, run: RunRequest, abort: AbortController): Promise<ExecResult> {
-    // Write-ahead: no ack for "started", no run.
-    await this.deps.audit.publish({ ...this.base(claims, RunEventTypes.started), details: { dryRun: claims.dryRun, replica: this.deps.replica } });
-    const started = performance.now();
-    const timer = setTimeout(() => abort.abort(new RungateError('TIMEOUT', `run exceeded its ${claims.limits.timeoutMs} ms timeout`)), claims.limits.timeoutMs);
+  /** A refusal names the run only when the ticket verified; otherwise nothing in it is trusted. */
+  private async auditRefusal(error: RungateError, payload: unknown, claims: RunTicketClaims | undefined): Promise<void> {
+    const outcome = { status: 'refused' as const, errorCode: error.code, error: error.message };
+    const details = { executor: this.options.replica, ...requestFingerprints(payload) };
+    const event: AuditEventInput = claims
+      ? { ...this.runEvent(claims, RunEventTypes.failed), outcome, details }
+      : { type: RunEventTypes.failed, source: this.options.source, outcome, details };
     try {
-      const raw = await this.deps.adapter.run(run, abort.signal);
-      const output = this.deps.masker.mask(raw, claims);
-      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      const status = output.kind === 'process' && output.exitCode !== 0 ? 'failed' : 'succeeded';
-      const stats = outputStats(output);
-      await this.finalAudit({
-        ...this.base(claims, status === 'succeeded' ? RunEventTypes.completed : RunEventTypes.failed),
-        outcome: {
-          status,
-          durationMs,
-          ...(stats.rows !== undefined ? { rows: stats.rows } : {}),
-          ...(stats.exitCode !== undefined ? { exitCode: stats.exitCode } : {}),
-          bytes: stats.bytes,
-          truncated: output.truncated,
-          outputSha256: stats.sha256,
-          dryRun: claims.dryRun,
-        },
-      });
-      return { runId: claims.runId, status, durationMs, dryRun: claims.dryRun, output };
-    } catch (caught) {
-      const error =
-        caught instanceof RungateError ? caught : new RungateError('EXECUTION_FAILED', 'the run failed in the executor; see its log');
-      if (!(caught instanceof RungateError)) this.log.error(`run ${claims.runId} failed: ${(caught as Error).message}`);
-      await this.finalAudit({
-        ...this.base(claims, RunEventTypes.failed),
-        outcome: {
-          status: 'failed',
-          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-          errorCode: error.code,
-          error: error.message,
-          dryRun: claims.dryRun,
-        },
-      });
-      throw error;
-    } finally {
-      clearTimeout(timer);
+      await this.options.audit.publish(event);
+    } catch (auditError) {
+      this.log.error(`could not audit a refused request (${error.code}): ${this.describe(auditError)}`);
     }
   }
 
-  /** The run happened; its outcome must reach the audit stream, so retry before giving up loudly. */
-  private async finalAudit(event: AuditEventInput): Promise<void> {
-    const id = crypto.randomUUID();
+  /** The run happened: its outcome must reach the audit stream, so retry before giving up loudly. */
+  private async auditTerminal(event: AuditEventInput): Promise<void> {
+    const id = randomUUID();
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.deps.audit.publish({ ...event, id });
+        await this.options.audit.publish({ ...event, id });
         return;
       } catch (error) {
-        if (attempt >= 5) {
-          this.log.error(`could not audit ${event.type} for run ${event.runId}: ${(error as Error).message}`);
+        if (attempt >= TERMINAL_AUDIT_ATTEMPTS) {
+          this.log.error(`run ${event.runId}: ${event.type} (event ${id}) is missing from the audit stream: ${this.describe(error)}`);
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
@@ -179,30 +365,20 @@ export class ExecutionPipeline {
     }
   }
 
-  private async refuse(claims: RunTicketClaims | undefined, error: unknown): Promise<void> {
-    const code = error instanceof RungateError ? error.code : 'INTERNAL';
-    const message = error instanceof RungateError ? error.message : 'refused';
-    const event: AuditEventInput = claims
-      ? { ...this.base(claims, RunEventTypes.failed), outcome: { status: 'refused', errorCode: code, error: message } }
-      : { type: RunEventTypes.failed, source: this.deps.source, outcome: { status: 'refused', errorCode: code, error: message } };
-    try {
-      await this.deps.audit.publish(event);
-    } catch (auditError) {
-      this.log.error(`could not audit a refused run (${code}): ${(auditError as Error).message}`);
-    }
+  /** Typed errors pass; anything else is a bug, logged by name and answered as INTERNAL. */
+  private expected(error: unknown, doing: string): RungateError {
+    if (error instanceof RungateError) return error;
+    this.log.error(`${doing}: unexpected ${this.describe(error)}`);
+    return new RungateError('INTERNAL', 'internal error in the executor; see its log');
   }
 
-  /** Graceful shutdown: take no new work, let runs finish until the deadline, then cancel them. */
-  async drain(deadlineMs: number): Promise<void> {
-    this.accepting = false;
-    const pending = [...this.inFlight.values()];
-    if (pending.length === 0) return;
-    const deadline = new Promise((resolve) => setTimeout(resolve, deadlineMs));
-    await Promise.race([Promise.all(pending.map((p) => p.done)), deadline]);
-    for (const run of this.inFlight.values()) {
-      this.log.warn(`cancelling run ${run.runId} at shutdown`);
-      run.abort.abort(new RungateError('EXECUTION_FAILED', 'the executor shut down during the run; it was cancelled'));
-    }
-    await Promise.all([...this.inFlight.values()].map((p) => p.done));
+  /**
+   * Adapters only throw scrubbed RungateErrors; anything else could quote a driver's
+   * connection string, so only its class and stack frames (no message) are logged.
+   */
+  private describe(error: unknown): string {
+    if (error instanceof RungateError) return `${error.code}: ${error.message}`;
+    if (error instanceof Error) return `${error.name}${error.stack ? `\n${error.stack.split('\n').slice(1).join('\n')}` : ''}`;
+    return typeof error;
   }
 }

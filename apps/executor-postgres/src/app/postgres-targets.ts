@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { resolveSecret, type PostgresConnectionConfig } from '@rungate/config';
+import { RungateError } from '@rungate/contracts';
+import { SecretScrubber, type PipelineLog } from '@rungate/executors';
+import { Client, Pool } from 'pg';
+import { builtinTypes, type PgTypeInfo } from './sql-values';
+
+export const APPLICATION_NAME = 'rungate-executor-postgres';
+const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+const SIGNAL_CONNECT_TIMEOUT_MS = 5000;
+
+/** One configured PostgreSQL connection as the executor uses it; only this process sees `url`. */
+export interface PostgresTarget {
+  readonly name: string;
+  /** `host:port` for messages: enough to find the server, nothing to log in with. */
+  readonly address: string;
+  readonly pool: Pool;
+  /** Type names and array element types by OID, learnt from pg_type and kept per database. */
+  readonly types: Map<number, PgTypeInfo>;
+  readonly scrubber: SecretScrubber;
+  readonly url: string;
+}
+
+interface Entry {
+  fingerprint: string;
+  target: PostgresTarget;
+}
+
+function addressOf(url: URL): string {
+  const host = url.hostname || url.searchParams.get('host') || 'localhost';
+  return `${host}:${url.port || '5432'}`;
+}
+
+/**
+ * Lazily opens one pool per connection. The secret is resolved on every run, so a rotated
+ * password (a re-written secret file, a changed rungate.yaml) gets a fresh pool while the
+ * old one finishes its runs and closes.
+ */
+export class PostgresTargets {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly log: PipelineLog,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  targetFor(connection: PostgresConnectionConfig): PostgresTarget {
+    let url: string;
+    try {
+      url = resolveSecret(connection.url, this.env);
+    } catch (error) {
+      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: ${(error as Error).message}; nothing was executed`);
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = new URL('invalid:');
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: ${connection.url} is not a postgres:// URL; nothing was executed`);
+    }
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([url, connection.pool.max, connection.pool.idleTimeout ?? null]))
+      .digest('hex');
+    const existing = this.entries.get(connection.name);
+    if (existing?.fingerprint === fingerprint) return existing.target;
+    if (existing) this.retire(existing.target);
+    const target = this.open(connection, url, addressOf(parsed));
+    this.entries.set(connection.name, { fingerprint, target });
+    return target;
+  }
+
+  private open(connection: PostgresConnectionConfig, url: string, address: string): PostgresTarget {
+    const scrubber = SecretScrubber.forUrl(url);
+    const pool = new Pool({
+      connectionString: url,
+      max: connection.pool.max,
+      idleTimeoutMillis: connection.pool.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      application_name: APPLICATION_NAME,
+      keepAlive: true,
+    });
+    // An idle connection that dies (server restart, network) must not take the process with it.
+    pool.on('error', (error) => this.log.warn(`connection ${connection.name} (${address}): an idle database connection failed: ${scrubber.scrub(error.message)}`));
+    return { name: connection.name, address, pool, types: builtinTypes(), scrubber, url };
+  }
+
+  private retire(target: PostgresTarget): void {
+    this.log.log(`connection ${target.name}: configuration changed; new runs use a new pool`);
+    target.pool.end().catch((error: unknown) => this.log.warn(`connection ${target.name}: closing the old pool failed: ${target.scrubber.scrub(String(error))}`));
+  }
+
+  /**
+   * Cancels (or terminates) a backend from a separate connection, outside the pool: a pool
+   * whose slots are all taken by long runs must still be able to stop one.
+   */
+  async signalBackend(target: PostgresTarget, signal: 'cancel' | 'terminate', pid: number): Promise<boolean> {
+    const client = new Client({
+      connectionString: target.url,
+      connectionTimeoutMillis: SIGNAL_CONNECT_TIMEOUT_MS,
+      application_name: `${APPLICATION_NAME}-${signal}`,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const fn = signal === 'cancel' ? 'pg_cancel_backend' : 'pg_terminate_backend';
+      const { rows } = await client.query<{ done: boolean }>(`SELECT pg_catalog.${fn}($1) AS done`, [pid]);
+      return rows[0]?.done === true;
+    } catch (error) {
+      throw new RungateError('TARGET_UNAVAILABLE', `connection ${target.name} (${target.address}): cannot ${signal} backend ${pid}: ${target.scrubber.scrub((error as Error).message ?? String(error))}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.entries.values()].map((entry) => entry.target.pool.end().catch(() => undefined));
+    this.entries.clear();
+    await Promise.all(pools);
+  }
+}

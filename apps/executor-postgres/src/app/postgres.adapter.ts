@@ -1,0 +1,249 @@
+import type { PostgresConnectionConfig } from '@rungate/config';
+import { RungateError, type RunTicketClaims, type SqlOutput } from '@rungate/contracts';
+import type { ExecutorAdapter, PipelineLog } from '@rungate/executors';
+import { escapeLiteral, type PoolClient, type QueryResult } from 'pg';
+import { BodyQuery, type BodyResult } from './body-query';
+import { describeFailure, type RunPhase } from './pg-errors';
+import type { PostgresTarget, PostgresTargets } from './postgres-targets';
+import { sqlOutput } from './sql-output';
+import type { PgTypeInfo } from './sql-values';
+import { transactionControl } from './transaction-control';
+
+/** Raw text kept per result set, relative to the JSON byte cap (conversion can shrink values). */
+const RAW_TEXT_FACTOR = 4;
+/** A backend still busy this long after pg_cancel_backend is terminated. */
+const DEFAULT_TERMINATE_AFTER_MS = 2000;
+/** The server rolls back a transaction left idle this much longer than the run may take. */
+const IDLE_IN_TRANSACTION_MARGIN_MS = 30_000;
+
+export interface PreparedSqlRun {
+  readonly runId: string;
+  readonly target: PostgresTarget;
+  readonly body: string;
+  readonly readOnly: boolean;
+  readonly dryRun: boolean;
+  readonly timeoutMs: number;
+  readonly maxRows: number;
+  readonly maxBytes: number;
+  /** The backend running the transaction, once it began and until the run stops. */
+  backendPid?: number;
+  /** Set when the run stops using its backend; a cancel after that must not touch it. */
+  stopped?: Promise<void>;
+  finished?: boolean;
+  cancelling?: Promise<void>;
+}
+
+export interface PostgresAdapterOptions {
+  terminateAfterMs?: number;
+}
+
+function cancelledError(when: string): RungateError {
+  return new RungateError('EXECUTION_FAILED', `the run was cancelled ${when}; nothing was executed`);
+}
+
+/**
+ * PostgreSQL: each run is one transaction on a pooled connection — `BEGIN READ ONLY` for
+ * @readonly runbooks, ROLLBACK for dry runs and on any error — with the run's time limit as
+ * `statement_timeout` on the server and a cancel from a second connection when the
+ * pipeline gives up. The body goes over the simple query protocol, exactly as reviewed.
+ */
+export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlRun> {
+  readonly type = 'postgres' as const;
+  private readonly terminateAfterMs: number;
+
+  constructor(
+    private readonly targets: PostgresTargets,
+    private readonly log: PipelineLog,
+    options: PostgresAdapterOptions = {},
+  ) {
+    this.terminateAfterMs = options.terminateAfterMs ?? DEFAULT_TERMINATE_AFTER_MS;
+  }
+
+  prepare(claims: RunTicketClaims, body: string, connection: PostgresConnectionConfig): PreparedSqlRun {
+    const [control] = transactionControl(body);
+    if (control) {
+      throw new RungateError(
+        'EXECUTION_FAILED',
+        `statement ${control.statement} of this runbook is ${control.command}: Rungate runs each PostgreSQL runbook in one transaction of its own ` +
+          '(read-only for @readonly, rolled back for a dry run or on error), so a runbook may not begin, commit or roll back transactions ' +
+          '(savepoints are fine); remove it. Nothing was executed.',
+      );
+    }
+    return {
+      runId: claims.runId,
+      target: this.targets.targetFor(connection),
+      body,
+      readOnly: claims.readOnly,
+      dryRun: claims.dryRun,
+      timeoutMs: claims.limits.timeoutMs,
+      // The executor's own configuration caps what a ticket may ask for.
+      maxRows: Math.min(claims.limits.maxRows, connection.maxRows),
+      maxBytes: Math.min(claims.limits.maxBytes, connection.maxBytes),
+    };
+  }
+
+  async run(prepared: PreparedSqlRun, signal: AbortSignal): Promise<SqlOutput> {
+    if (signal.aborted) throw cancelledError('before it started');
+    const client = await this.acquire(prepared, signal);
+    let markStopped: () => void = () => undefined;
+    prepared.stopped = new Promise((resolve) => (markStopped = resolve));
+    let phase: RunPhase = 'begin';
+    let reusable = true;
+    const { target } = prepared;
+    const onClientError = (error: Error) => this.log.warn(`run ${prepared.runId}: connection ${target.name} failed: ${target.scrubber.scrub(error.message)}`);
+    client.on('error', onClientError);
+    try {
+      const begun = (await client.query(this.beginSql(prepared))) as unknown as QueryResult<{ pid: number }>[];
+      prepared.backendPid = begun[begun.length - 1]?.rows[0]?.pid;
+      if (signal.aborted) throw cancelledError('before its body ran');
+      phase = 'body';
+      const result = await client.query(new BodyQuery(prepared.body, { maxRows: prepared.maxRows, maxRawLength: prepared.maxBytes * RAW_TEXT_FACTOR })).done;
+      if (client.getTransactionStatus() !== 'T') {
+        reusable = false;
+        throw new RungateError(
+          'OUTCOME_UNKNOWN',
+          'the runbook ended the executor\'s transaction itself, so some of its statements may have been committed outside Rungate\'s transaction — check the target',
+        );
+      }
+      const types = await this.typesFor(client, target, result);
+      phase = 'commit';
+      await client.query(prepared.dryRun ? 'ROLLBACK' : 'COMMIT');
+      return sqlOutput(result, types, prepared.maxBytes);
+    } catch (error) {
+      const status = client.getTransactionStatus();
+      if (status === 'T' || status === 'E') {
+        await client.query('ROLLBACK').catch(() => (reusable = false));
+      }
+      throw describeFailure(error, {
+        connection: target.name,
+        address: target.address,
+        phase,
+        scrubber: target.scrubber,
+        readOnly: prepared.readOnly,
+        timeoutMs: prepared.timeoutMs,
+        cancelled: signal.aborted,
+      });
+    } finally {
+      prepared.finished = true;
+      prepared.backendPid = undefined;
+      markStopped();
+      // A cancel already on its way must land before this backend can serve another run.
+      await prepared.cancelling;
+      if (reusable) reusable = await this.resetSession(client);
+      client.off('error', onClientError);
+      client.release(!reusable);
+    }
+  }
+
+  async cancel(prepared: PreparedSqlRun): Promise<void> {
+    if (prepared.finished || prepared.cancelling) return prepared.cancelling;
+    const pid = prepared.backendPid;
+    // Not begun yet: the run sees its aborted signal before it starts the body.
+    if (pid === undefined) return;
+    prepared.cancelling = this.stopBackend(prepared, pid);
+    return prepared.cancelling;
+  }
+
+  async close(): Promise<void> {
+    await this.targets.close();
+  }
+
+  /** Waits for a pooled connection, unless the run is cancelled first (a full pool waits). */
+  private acquire(prepared: PreparedSqlRun, signal: AbortSignal): Promise<PoolClient> {
+    const { target } = prepared;
+    const connecting = target.pool.connect();
+    return new Promise<PoolClient>((resolve, reject) => {
+      const onAbort = () => {
+        connecting.then((client) => client.release(), () => undefined);
+        reject(cancelledError('while it waited for a database connection'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      connecting.then(
+        (client) => {
+          signal.removeEventListener('abort', onAbort);
+          if (!signal.aborted) resolve(client);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(
+            describeFailure(error, {
+              connection: target.name,
+              address: target.address,
+              phase: 'connect',
+              scrubber: target.scrubber,
+              readOnly: prepared.readOnly,
+              timeoutMs: prepared.timeoutMs,
+              cancelled: signal.aborted,
+            }),
+          );
+        },
+      );
+    });
+  }
+
+  /**
+   * One round trip opens the transaction, bounds it on the server (statement timeout, idle
+   * timeout should this process vanish), names the run in pg_stat_activity and returns the
+   * backend's pid for cancellation. The pid query also fixes the transaction's snapshot, so
+   * a body cannot switch a read-only transaction to read-write.
+   */
+  private beginSql(prepared: PreparedSqlRun): string {
+    const timeout = Math.max(1, Math.ceil(prepared.timeoutMs));
+    return [
+      prepared.readOnly ? 'BEGIN READ ONLY' : 'BEGIN',
+      `SET LOCAL statement_timeout = ${timeout}`,
+      `SET LOCAL idle_in_transaction_session_timeout = ${timeout + IDLE_IN_TRANSACTION_MARGIN_MS}`,
+      `SET LOCAL application_name = ${escapeLiteral(`rungate:${prepared.runId}`)}`,
+      'SELECT pg_catalog.pg_backend_pid() AS pid',
+    ].join('; ');
+  }
+
+  /** Names and element types of the returned columns' types not seen before on this database. */
+  private async typesFor(client: PoolClient, target: PostgresTarget, result: BodyResult): Promise<ReadonlyMap<number, PgTypeInfo>> {
+    const missing = [...new Set(result.resultSet?.fields.map((field) => field.oid) ?? [])].filter((oid) => !target.types.has(oid));
+    if (missing.length === 0) return target.types;
+    const { rows } = await client.query<{ oid: number; typname: string; elem: number; category: string; elemname: string | null }>(
+      `SELECT t.oid::int AS oid, t.typname, t.typelem::int AS elem, t.typcategory AS category, e.typname AS elemname
+         FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+        WHERE t.oid = ANY($1::oid[])`,
+      [missing],
+    );
+    for (const row of rows) {
+      const isArray = row.category === 'A' && row.elem !== 0 && row.elemname !== null;
+      target.types.set(row.oid, isArray ? { name: `${row.elemname}[]`, elementOid: row.elem } : { name: row.typname });
+    }
+    return target.types;
+  }
+
+  /**
+   * A body may change session state (SET, SET ROLE, temp tables, advisory locks, LISTEN);
+   * none of it may reach the next run on this pooled connection, which may be another user's.
+   */
+  private async resetSession(client: PoolClient): Promise<boolean> {
+    if (client.getTransactionStatus() !== 'I') return false;
+    try {
+      await client.query('DISCARD ALL');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async stopBackend(prepared: PreparedSqlRun, pid: number): Promise<void> {
+    const { target } = prepared;
+    try {
+      await this.targets.signalBackend(target, 'cancel', pid);
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([
+        (prepared.stopped ?? Promise.resolve()).then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.terminateAfterMs))),
+      ]);
+      clearTimeout(timer);
+      if (stopped) return;
+      this.log.warn(`run ${prepared.runId}: backend ${pid} did not stop ${this.terminateAfterMs} ms after a cancel; terminating it`);
+      await this.targets.signalBackend(target, 'terminate', pid);
+    } catch (error) {
+      this.log.warn(`run ${prepared.runId}: ${error instanceof RungateError ? error.message : 'cancelling the backend failed'}`);
+    }
+  }
+}
