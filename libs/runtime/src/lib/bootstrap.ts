@@ -44,7 +44,13 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
   const http = definition.http ?? (healthPort ? () => ({ host: process.env['HEALTH_HOST'] ?? '0.0.0.0', port: Number(healthPort) }) : undefined);
   const runtime = RuntimeModule.forRoot(context, { http: Boolean(http) });
   const root = definition.module(runtime, context);
-  const server = definition.queue ? new NatsRpcServer({ queue: definition.queue, connection: async () => context.nc }) : undefined;
+  const queue = definition.queue;
+  const nc = context.nc;
+  const natsServer = (q: string) => {
+    if (!nc) throw new Error(`${definition.name}: no transport (neither NATS nor in-process)`);
+    return new NatsRpcServer({ queue: q, connection: async () => nc });
+  };
+  const server = queue ? (context.transport?.(queue) ?? natsServer(queue)) : undefined;
   const logger = new JsonLogger(createLogger(definition.name));
   let app: INestApplicationContext;
   let url: string | undefined;
@@ -72,7 +78,7 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
     app.enableShutdownHooks();
   }
   const watcher = new ConfigWatcher(context.config, context.configFile);
-  watcher.start();
+  if (context.configFile) watcher.start();
   logger.log(`${definition.name} started${url ? ` on ${url}` : ''}`);
   return {
     app,
@@ -81,7 +87,7 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
     close: async () => {
       watcher.stop();
       await app.close();
-      await context.nc.drain().catch(() => undefined);
+      await context.nc?.drain().catch(() => undefined);
     },
   };
 }

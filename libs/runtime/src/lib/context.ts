@@ -1,5 +1,6 @@
 import type { RungateConfig } from '@rungate/config';
 import type { AuditSink, Bus } from '@rungate/messaging';
+import type { CustomTransportStrategy } from '@nestjs/microservices';
 import type { NatsConnection } from 'nats';
 
 /** The wiring every service shares, built once in bootstrap before Nest starts. */
@@ -7,9 +8,12 @@ export interface ServiceContext {
   readonly service: string;
   readonly configFile: string;
   readonly config: ConfigHolder;
-  readonly nc: NatsConnection;
+  /** Absent in the all-in-one mode, where nothing crosses a broker. */
+  readonly nc?: NatsConnection;
   readonly bus: Bus;
   readonly audit: AuditSink;
+  /** The transport for request handlers; NATS unless the all-in-one mode supplies its own. */
+  readonly transport?: (queue: string) => CustomTransportStrategy;
 }
 
 /** Holds the current configuration; later reloads swap it atomically. */

@@ -10,8 +10,8 @@ type Check = () => Promise<boolean> | boolean;
 export class Readiness {
   private readonly checks = new Map<string, Check>();
 
-  constructor(@Inject(NATS_CONNECTION) nc: NatsConnection) {
-    this.register('nats', () => !nc.isClosed() && !nc.isDraining() && nc.info !== undefined);
+  constructor(@Inject(NATS_CONNECTION) nc: NatsConnection | undefined) {
+    if (nc) this.register('nats', () => !nc.isClosed() && !nc.isDraining() && nc.info !== undefined);
   }
 
   register(name: string, check: Check): void {
