@@ -138,27 +138,32 @@ export class RepositorySyncer {
 
   /** A commit announced on the bus (catalog.updated): standbys fetch it. */
   follow(commit: string): Promise<void> {
-    if (this.role === 'active' || !COMMIT_ID.test(commit) || this.installed?.catalog.commit === commit) return Promise.resolve();
-    this.announced = { commit, stale: false, owner: this.announced?.owner ?? '', publishedAt: new Date().toISOString() };
-    return this.reconcile();
+    return this.role === 'standby' ? this.catchUp(commit) : Promise.resolve();
   }
 
   /**
    * The catalog to answer with. A standby first checks the published head, so a request that
    * follows a catalog.updated event never gets the previous commit from a replica that lags.
+   * `commit` is the commit the caller was told about; it is only a hint, the published head wins.
    */
-  async catalog(): Promise<{ catalog: RepositoryCatalog; encodedBytes: number } | undefined> {
+  async catalog(commit?: string): Promise<{ catalog: RepositoryCatalog; encodedBytes: number } | undefined> {
     await this.start();
-    if (this.role === 'standby' && this.options.coordination) {
-      const head = await this.options.coordination.publishedHead(this.name).catch(() => undefined);
-      if (head && COMMIT_ID.test(head.commit)) {
-        this.announced = head;
-        if (head.commit !== this.installed?.catalog.commit) await this.reconcile();
-      }
-    }
+    if (this.role === 'standby') await this.catchUp(commit);
     const installed = this.installed;
     if (!installed) return undefined;
     return { catalog: { ...installed.catalog, stale: this.stale }, encodedBytes: installed.encodedBytes };
+  }
+
+  /**
+   * Brings a standby to the published head (read from the bus, the source of truth, because
+   * events can arrive late); the hint is used only when the published head cannot be read.
+   */
+  private async catchUp(hint?: string): Promise<void> {
+    const head = this.options.coordination ? await this.options.coordination.publishedHead(this.name).catch(() => undefined) : undefined;
+    if (head && COMMIT_ID.test(head.commit)) this.announced = head;
+    else if (hint && COMMIT_ID.test(hint)) this.announced = { commit: hint, stale: false, owner: '', publishedAt: new Date().toISOString() };
+    else return;
+    if (this.announced.commit !== this.installed?.catalog.commit) await this.reconcile();
   }
 
   /** A runbook's text exactly as committed at `commit`. */
