@@ -1,0 +1,330 @@
+import { randomUUID } from 'node:crypto';
+import type { ConnectionConfig } from '@rungate/config';
+import { RungateError, type AuditEvent, type AuditEventInput, type RunOutput, type RunTicketClaims, type SqlOutput } from '@rungate/contracts';
+import { completeAuditEvent, type AuditSink, type RunLedger } from '@rungate/messaging';
+import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, verifyKeyFromPem } from '@rungate/tickets';
+import type { ConnectionOf, ExecutorAdapter } from './adapter';
+import type { OutputMasker } from './masking';
+import { RunPipeline, outputDigest, type PipelineLog } from './pipeline';
+
+class RecordingSink implements AuditSink {
+  readonly events: AuditEvent[] = [];
+  readonly attempts: string[] = [];
+  failures = new Map<string, number>();
+
+  async publish(input: AuditEventInput): Promise<AuditEvent> {
+    const event = completeAuditEvent(input);
+    this.attempts.push(event.type);
+    const failing = this.failures.get(event.type) ?? 0;
+    if (failing > 0) {
+      this.failures.set(event.type, failing - 1);
+      throw new RungateError('AUDIT_UNAVAILABLE', `the audit stream did not acknowledge ${event.type}; nothing was executed`);
+    }
+    if (!this.events.some((e) => e.id === event.id)) this.events.push(event);
+    return event;
+  }
+
+  types(): string[] {
+    return this.events.map((e) => `${e.type}${e.outcome ? `:${e.outcome.status}` : ''}`);
+  }
+}
+
+class MemoryLedger implements RunLedger {
+  readonly claimed = new Set<string>();
+  async claim(runId: string): Promise<void> {
+    if (this.claimed.has(runId)) throw new RungateError('TICKET_REPLAYED', `run ${runId} was already executed; it will not run again`);
+    this.claimed.add(runId);
+  }
+}
+
+interface Prepared {
+  body: string;
+}
+
+const SQL: SqlOutput = {
+  kind: 'sql',
+  columns: [{ name: 'email', type: 'text' }],
+  rows: [{ email: 'ada@example.com' }],
+  rowCount: 1,
+  statements: [{ command: 'SELECT', rowCount: 1 }],
+  truncated: false,
+};
+
+/** Does what each test tells it to; records every call. */
+class ScriptedAdapter implements ExecutorAdapter<'postgres', Prepared> {
+  readonly type = 'postgres' as const;
+  readonly calls: string[] = [];
+  behaviour: (signal: AbortSignal) => Promise<RunOutput> = async () => SQL;
+
+  prepare(_claims: RunTicketClaims, body: string, connection: ConnectionOf<'postgres'>): Prepared {
+    this.calls.push(`prepare:${connection.name}`);
+    return { body };
+  }
+
+  run(prepared: Prepared, signal: AbortSignal): Promise<RunOutput> {
+    this.calls.push(`run:${prepared.body}`);
+    return this.behaviour(signal);
+  }
+
+  async cancel(): Promise<void> {
+    this.calls.push('cancel');
+  }
+
+  async close(): Promise<void> {
+    this.calls.push('close');
+  }
+}
+
+/** Rejects when the signal aborts, as a well-behaved adapter does after `cancel`. */
+function untilAborted(signal: AbortSignal): Promise<RunOutput> {
+  return new Promise((_, reject) =>
+    signal.addEventListener('abort', () => reject(new RungateError('EXECUTION_FAILED', 'the transaction was rolled back')), { once: true }),
+  );
+}
+
+const connections: ConnectionConfig[] = [
+  { name: 'app-db', type: 'postgres', url: 'env:APP_DB', pool: { max: 2 }, maxRows: 100, maxBytes: 10_000 },
+  { name: 'bastion', type: 'ssh', host: 'h', port: 22, user: 'u', hostKey: 'ssh-ed25519 AAAA', maxBytes: 10 },
+];
+
+describe('RunPipeline', () => {
+  const policy = generateTicketKeyPair();
+  const policyKey = signingKeyFromPem(policy.privatePem);
+  const stranger = signingKeyFromPem(generateTicketKeyPair().privatePem);
+  let sink: RecordingSink;
+  let ledger: MemoryLedger;
+  let adapter: ScriptedAdapter;
+  let logged: string[];
+  let masker: OutputMasker | undefined;
+
+  function pipeline(options: { cancelGraceMs?: number } = {}) {
+    const log: PipelineLog = { log: (m) => logged.push(m), warn: (m) => logged.push(m), error: (m) => logged.push(m) };
+    return new RunPipeline({
+      source: 'executor-test',
+      replica: 'replica-1',
+      adapter,
+      verifyKeys: () => [verifyKeyFromPem(policy.publicPem)],
+      connections: () => connections,
+      ledger,
+      audit: sink,
+      masker,
+      log,
+      ...options,
+    });
+  }
+
+  function request(body = `SELECT email FROM users -- ${randomUUID()}`, overrides: Partial<RunTicketClaims> = {}, key = policyKey) {
+    const now = Math.floor(Date.now() / 1000);
+    const claims: RunTicketClaims = {
+      v: 1,
+      runId: randomUUID(),
+      iat: now,
+      exp: now + 30,
+      identity: { user: 'alice@example.com', groups: ['eng'], agent: 'claude-code' },
+      runbook: { repository: 'demo', path: 'pg/get.runbook.sql', commit: 'abc', sha256: 'f00' },
+      bodySha256: sha256Hex(body),
+      connection: { name: 'app-db', type: 'postgres' },
+      params: { id: '1' },
+      env: {},
+      limits: { timeoutMs: 2000, maxRows: 10, maxBytes: 10_000 },
+      readOnly: true,
+      dryRun: false,
+      ...overrides,
+    };
+    return { payload: { ticket: signTicket(claims, key), body }, claims };
+  }
+
+  beforeEach(() => {
+    sink = new RecordingSink();
+    ledger = new MemoryLedger();
+    adapter = new ScriptedAdapter();
+    logged = [];
+    masker = undefined;
+  });
+
+  it('runs an admitted request and audits started, then completed with the output digest', async () => {
+    const { payload, claims } = request();
+    const result = await pipeline().execute(payload);
+    expect(result).toMatchObject({ runId: claims.runId, status: 'succeeded', dryRun: false, output: SQL });
+    expect(adapter.calls).toEqual(['prepare:app-db', `run:${payload.body}`]);
+    expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+    const [started, completed] = sink.events;
+    expect(started).toMatchObject({
+      source: 'executor-test',
+      runId: claims.runId,
+      actor: { user: 'alice@example.com', groups: ['eng'], agent: 'claude-code' },
+      runbook: claims.runbook,
+      connection: { name: 'app-db', type: 'postgres' },
+      params: { id: '1' },
+      details: { executor: 'replica-1', readOnly: true, dryRun: false },
+    });
+    const digest = outputDigest(SQL);
+    expect(completed?.outcome).toMatchObject({ status: 'succeeded', exitCode: null, rows: 1, bytes: digest.bytes, outputSha256: digest.sha256, truncated: false });
+  });
+
+  describe('refusals', () => {
+    it('verifies the ticket before anything else and audits the refusal without trusting its claims', async () => {
+      const { payload } = request(undefined, {}, stranger);
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TICKET_INVALID' });
+      expect(adapter.calls).toEqual([]);
+      expect(ledger.claimed.size).toBe(0);
+      expect(sink.events).toHaveLength(1);
+      const [event] = sink.events;
+      expect(event).toMatchObject({ type: 'audit.run.failed', outcome: { status: 'refused', errorCode: 'TICKET_INVALID' } });
+      expect(event?.runId).toBeUndefined();
+      expect(event?.actor).toBeUndefined();
+      expect(event?.details).toEqual({ executor: 'replica-1', ticketSha256: sha256Hex(payload.ticket), bodySha256: sha256Hex(payload.body) });
+    });
+
+    it('refuses requests without a ticket, and malformed ones', async () => {
+      await expect(pipeline().execute({ body: 'DELETE FROM users' })).rejects.toMatchObject({ code: 'TICKET_INVALID' });
+      await expect(pipeline().execute('DELETE FROM users')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      await expect(pipeline().execute({ ticket: 'x.y.z', body: 42 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      expect(sink.types()).toEqual(['audit.run.failed:refused', 'audit.run.failed:refused', 'audit.run.failed:refused']);
+      expect(adapter.calls).toEqual([]);
+    });
+
+    it('refuses an expired ticket', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const { payload } = request(undefined, { iat: now - 100, exp: now - 70 });
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TICKET_EXPIRED' });
+      expect(adapter.calls).toEqual([]);
+    });
+
+    it.each([
+      ['an unknown connection', { name: 'nope', type: 'postgres' as const }],
+      ['a connection of another type', { name: 'bastion', type: 'postgres' as const }],
+      ['a ticket for another executor type', { name: 'bastion', type: 'ssh' as const }],
+    ])('refuses %s, naming the run', async (_, connection) => {
+      const { payload, claims } = request(undefined, { connection });
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'CONNECTION_UNKNOWN' });
+      expect(adapter.calls).toEqual([]);
+      expect(sink.events[0]).toMatchObject({ runId: claims.runId, outcome: { status: 'refused', errorCode: 'CONNECTION_UNKNOWN' } });
+    });
+
+    it('refuses a body that differs from the ticket\'s hash before claiming the run', async () => {
+      const { payload } = request();
+      await expect(pipeline().execute({ ...payload, body: 'DROP TABLE users' })).rejects.toMatchObject({ code: 'BODY_MISMATCH' });
+      expect(ledger.claimed.size).toBe(0);
+      expect(adapter.calls).toEqual([]);
+    });
+
+    it('refuses a replayed run id and runs nothing the second time', async () => {
+      const { payload } = request();
+      await pipeline().execute(payload);
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+      expect(adapter.calls.filter((c) => c.startsWith('run:'))).toHaveLength(1);
+      expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded', 'audit.run.failed:refused']);
+    });
+
+    it('refuses what the adapter refuses to prepare', async () => {
+      adapter.prepare = () => {
+        throw new RungateError('EXECUTION_FAILED', 'statement 1 of this runbook is COMMIT');
+      };
+      const { payload } = request();
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'EXECUTION_FAILED' });
+      expect(ledger.claimed.size).toBe(0);
+      expect(sink.types()).toEqual(['audit.run.failed:refused']);
+    });
+  });
+
+  it('runs nothing when the audit stream does not acknowledge "started"', async () => {
+    sink.failures.set('audit.run.started', 1);
+    const { payload } = request();
+    await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    expect(adapter.calls).toEqual(['prepare:app-db']);
+  });
+
+  it('retries a terminal event with the same id until the stream takes it', async () => {
+    sink.failures.set('audit.run.completed', 2);
+    await pipeline().execute(request().payload);
+    expect(sink.attempts.filter((t) => t === 'audit.run.completed')).toHaveLength(3);
+    expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+  });
+
+  it('reports a process run that exited non-zero as failed, with its output', async () => {
+    adapter.behaviour = async () => ({ kind: 'process', exitCode: 3, stdout: 'out', stderr: 'err', truncated: false });
+    const result = await pipeline().execute(request().payload);
+    expect(result).toMatchObject({ status: 'failed', output: { exitCode: 3 } });
+    expect(sink.events[1]).toMatchObject({ type: 'audit.run.failed', outcome: { status: 'failed', exitCode: 3 } });
+  });
+
+  it('masks output and error messages before they are digested, audited or returned', async () => {
+    masker = {
+      maskOutput: (output) => (output.kind === 'sql' ? { ...output, rows: output.rows.map(() => ({ email: '***' })) } : output),
+      maskMessage: (message) => message.replace(/[\w.]+@example\.com/g, '***'),
+    };
+    const result = await pipeline().execute(request().payload);
+    expect(result.output).toMatchObject({ rows: [{ email: '***' }] });
+    expect(sink.events[1]?.outcome?.outputSha256).toBe(outputDigest(result.output).sha256);
+    adapter.behaviour = async () => {
+      throw new RungateError('EXECUTION_FAILED', 'Key (email)=(ada@example.com) already exists');
+    };
+    await expect(pipeline().execute(request().payload)).rejects.toMatchObject({ message: 'Key (email)=(***) already exists' });
+    expect(JSON.stringify(sink.events)).not.toContain('ada@example.com');
+  });
+
+  it('cancels a run that exceeds its time limit and reports TIMEOUT', async () => {
+    adapter.behaviour = untilAborted;
+    const { payload, claims } = request(undefined, { limits: { timeoutMs: 30, maxRows: 1, maxBytes: 100 } });
+    await expect(pipeline().execute(payload)).rejects.toMatchObject({
+      code: 'TIMEOUT',
+      message: `run ${claims.runId} was cancelled because it exceeded its time limit of 30 ms; the transaction was rolled back`,
+    });
+    expect(adapter.calls).toContain('cancel');
+    expect(sink.events[1]?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+  });
+
+  it('reports an unknown outcome when a cancelled run does not stop', async () => {
+    adapter.behaviour = () => new Promise<RunOutput>(() => undefined);
+    const { payload } = request(undefined, { limits: { timeoutMs: 20, maxRows: 1, maxBytes: 100 } });
+    await expect(pipeline({ cancelGraceMs: 30 }).execute(payload)).rejects.toMatchObject({ code: 'OUTCOME_UNKNOWN' });
+    expect(sink.events[1]?.outcome).toMatchObject({ status: 'unknown', errorCode: 'OUTCOME_UNKNOWN' });
+  });
+
+  it('answers an adapter bug as INTERNAL and never logs its message', async () => {
+    adapter.behaviour = async () => {
+      throw new Error('connect to postgres://app:hunter2@db failed');
+    };
+    await expect(pipeline().execute(request().payload)).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(logged.join('\n')).not.toContain('hunter2');
+    expect(JSON.stringify(sink.events)).not.toContain('hunter2');
+  });
+
+  describe('shutdown', () => {
+    it('lets in-flight runs finish within the grace period', async () => {
+      let finish: (output: RunOutput) => void = () => undefined;
+      adapter.behaviour = () => new Promise((resolve) => (finish = resolve));
+      const runs = pipeline();
+      const running = runs.execute(request().payload);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const stopping = runs.shutdown(1000);
+      finish(SQL);
+      await expect(running).resolves.toMatchObject({ status: 'succeeded' });
+      await stopping;
+      expect(adapter.calls).toContain('close');
+      expect(adapter.calls).not.toContain('cancel');
+    });
+
+    it('cancels runs still in flight at the deadline and reports them failed', async () => {
+      adapter.behaviour = untilAborted;
+      const runs = pipeline();
+      const { payload, claims } = request();
+      const running = runs.execute(payload);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await runs.shutdown(20);
+      await expect(running).rejects.toMatchObject({ code: 'EXECUTION_FAILED', message: expect.stringContaining('shutting down') });
+      expect(adapter.calls).toEqual(['prepare:app-db', `run:${payload.body}`, 'cancel', 'close']);
+      expect(sink.events.filter((e) => e.runId === claims.runId).map((e) => e.type)).toEqual(['audit.run.started', 'audit.run.failed']);
+    });
+
+    it('refuses new work once draining, without claiming the run', async () => {
+      const runs = pipeline();
+      await runs.shutdown(10);
+      const { payload, claims } = request();
+      await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(ledger.claimed.has(claims.runId)).toBe(false);
+      expect(sink.events[0]).toMatchObject({ runId: claims.runId, outcome: { status: 'refused', errorCode: 'SERVICE_UNAVAILABLE' } });
+    });
+  });
+});
