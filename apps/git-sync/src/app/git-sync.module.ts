@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CatalogService } from './catalog.service';
-import { CatalogController, StatusController, WebhookController } from './git-sync.controller';
+import { CatalogController } from './catalog.controller';
+import { CatalogRegistry } from './catalog-registry';
+import { WebhookController } from './webhook.controller';
 
 @Module({})
 export class GitSyncModule {
@@ -8,8 +9,8 @@ export class GitSyncModule {
     return {
       module: GitSyncModule,
       imports: [runtime],
-      controllers: [CatalogController, WebhookController, StatusController],
-      providers: [CatalogService],
+      controllers: [CatalogController, WebhookController],
+      providers: [CatalogRegistry],
     };
   }
 }

@@ -7,6 +7,16 @@ import { redact, type GitEnvironment } from './git-environment';
 /** A full object id: SHA-1 (40) or SHA-256 (64) hex. */
 export const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
+/** git's own reason ("fatal: …"), without progress chatter: one line for a log. */
+function summarize(output: string): string {
+  const lines = output
+    .split(/\r?\n|\r/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const reasons = lines.filter((l) => /^(fatal|error):/i.test(l));
+  return (reasons.length ? reasons : lines.slice(-1)).slice(0, 2).join('; ') || 'no output';
+}
+
 /** A git operation that failed; the message is safe to log (credentials removed). */
 export class GitOperationError extends Error {
   constructor(
@@ -71,8 +81,7 @@ export class GitMirror {
     try {
       return await this.git.raw(args);
     } catch (error) {
-      const message = redact((error as Error).message, this.options.environment.secrets).trim().split('\n').slice(-3).join(' ');
-      throw new GitOperationError(operation, message || 'no output');
+      throw new GitOperationError(operation, summarize(redact((error as Error).message, this.options.environment.secrets)));
     }
   }
 
