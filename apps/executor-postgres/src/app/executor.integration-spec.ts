@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ExecResult } from '@rungate/contracts';
 import { outputDigest } from '@rungate/executors';
-import { sha256Hex } from '@rungate/tickets';
+import { eventually } from '@rungate/testing';
+import { generateTicketKeyPair, sha256Hex, signingKeyFromPem } from '@rungate/tickets';
 import { ExecutorHarness } from '../testing/executor-harness';
 
 describe('executor-postgres over NATS against PostgreSQL', () => {
@@ -378,6 +379,18 @@ describe('executor-postgres over NATS against PostgreSQL', () => {
         details: { statements: [{ command: 'SELECT', rowCount: 1 }] },
       });
       expect(events[1]?.outcome?.durationMs).toEqual(result.durationMs);
+    });
+  });
+
+  describe('configuration', () => {
+    it('accepts tickets of a key added to tickets.verifyKeys by a reload of rungate.yaml', async () => {
+      const rotated = generateTicketKeyPair();
+      const rotatedKey = signingKeyFromPem(rotated.privatePem);
+      expect((await h.refusal(h.sign(`SELECT 1 ${tag()}`, {}, rotatedKey))).code).toBe('TICKET_INVALID');
+      h.writeConfig([h.policyPublicPem, rotated.publicPem]);
+      const result = await eventually(() => h.exec(h.sign(`SELECT 1 AS one ${tag()}`, {}, rotatedKey)), 10_000);
+      expect(result.output).toMatchObject({ rows: [{ one: 1 }] });
+      expect((await h.exec(h.sign(`SELECT 1 ${tag()}`))).status).toBe('succeeded');
     });
   });
 });

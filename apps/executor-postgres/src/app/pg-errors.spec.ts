@@ -24,6 +24,8 @@ describe('pg failures as typed errors', () => {
       /rejected the executor's credentials; nothing was executed$/,
     );
     expect(describeFailure(new Error('timeout expired'), context('connect')).message).toMatch(/connection timed out/);
+    expect(describeFailure(new Error('Connection terminated due to connection timeout'), context('connect')).message).toMatch(/connection timed out/);
+    expect(describeFailure(new Error('timeout exceeded when trying to connect'), context('connect')).message).toMatch(/pooled connection stayed busy/);
     expect(describeFailure(new AggregateError([]), context('connect')).code).toBe('TARGET_UNAVAILABLE');
   });
 

@@ -50,7 +50,8 @@ function connectionLost(error: DriverError): string | undefined {
   if (error.code && NETWORK_REASONS[error.code]) return NETWORK_REASONS[error.code];
   if (error.code) return serverRefusal(error.code);
   const message = error.message ?? '';
-  if (/timeout expired|timeout exceeded when trying to connect/i.test(message)) return 'connection timed out';
+  if (/timeout exceeded when trying to connect/i.test(message)) return 'every pooled connection stayed busy (raise pool.max or retry later)';
+  if (/timeout expired|connection timeout/i.test(message)) return 'connection timed out';
   if (/Connection terminated|connection error|not queryable|ended unexpectedly/i.test(message)) return 'the connection was closed';
   return undefined;
 }

@@ -31,7 +31,9 @@ export class ExecutorHarness {
   readonly appPassword = `app-pw-${randomBytes(6).toString('hex')}`;
   readonly downPassword = `down-pw-${randomBytes(6).toString('hex')}`;
   readonly policyKey: SigningKey;
+  readonly policyPublicPem: string;
   readonly foreignKey: SigningKey;
+  private envPrefix = '';
 
   private constructor(
     readonly db: TestDatabase,
@@ -43,8 +45,9 @@ export class ExecutorHarness {
     /** Every `audit.run.*` event published while the harness runs, from any test file. */
     readonly audit: AuditEvent[],
     private readonly subscription: Subscription,
-    keys: { policy: string; foreign: string },
+    keys: { policy: string; policyPublic: string; foreign: string },
   ) {
+    this.policyPublicPem = keys.policyPublic;
     this.policyKey = signingKeyFromPem(keys.policy);
     this.foreignKey = signingKeyFromPem(keys.foreign);
   }
@@ -54,7 +57,6 @@ export class ExecutorHarness {
     const dir = mkdtempSync(join(tmpdir(), 'rg-executor-'));
     const policy = generateTicketKeyPair();
     const foreign = generateTicketKeyPair();
-    writeFileSync(join(dir, 'policy.ed25519.pub'), policy.publicPem);
     const nc = await connectNats({ name: `executor-test-${name}` });
     const events: AuditEvent[] = [];
     const subscription = nc.subscribe('audit.run.>', {
@@ -69,6 +71,7 @@ export class ExecutorHarness {
     const downPort = await freePort();
     const harness = new ExecutorHarness(db, nc, new NatsBus(nc), dir, join(dir, 'rungate.yaml'), downPort, events, subscription, {
       policy: policy.privatePem,
+      policyPublic: policy.publicPem,
       foreign: foreign.privatePem,
     });
     const target = new URL(db.url);
@@ -76,11 +79,26 @@ export class ExecutorHarness {
     target.password = harness.appPassword;
     process.env[`${envPrefix}_APP`] = target.toString();
     process.env[`${envPrefix}_DOWN`] = `postgres://rungate:${harness.downPassword}@127.0.0.1:${downPort}/none`;
+    harness.writeConfig([policy.publicPem], envPrefix);
+    return harness;
+  }
+
+  /**
+   * Writes rungate.yaml with these ticket verify keys; running replicas pick it up through
+   * their config watcher, as in production.
+   */
+  writeConfig(publicPems: string[], envPrefix = this.envPrefix): void {
+    this.envPrefix = envPrefix;
+    const refs = publicPems.map((pem, index) => {
+      const file = join(this.dir, `policy-${index}.ed25519.pub`);
+      writeFileSync(file, pem);
+      return `file:${file}`;
+    });
     writeFileSync(
-      harness.configFile,
+      this.configFile,
       `repositories:
   - name: demo
-    url: ${dir}
+    url: ${this.dir}
 connections:
   - name: app-db
     type: postgres
@@ -103,10 +121,9 @@ connections:
     user: ops
     hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 tickets:
-  verifyKeys: [file:${join(dir, 'policy.ed25519.pub')}]
+  verifyKeys: [${refs.join(', ')}]
 `,
     );
-    return harness;
   }
 
   /** Starts one executor replica in this process (its own NATS connection, same queue group). */
