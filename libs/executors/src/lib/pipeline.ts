@@ -50,7 +50,8 @@ export interface RunPipelineOptions<T extends ConnectionType, Prepared> {
   now?: () => number;
 }
 
-export const DEFAULT_CANCEL_GRACE_MS = 5000;
+/** Below the gateway's 5 s wait beyond a run's time limit, so an unknown outcome is still reported. */
+export const DEFAULT_CANCEL_GRACE_MS = 3000;
 /** Terminal events are retried with the same event id: JetStream stores a retried publish once. */
 const TERMINAL_AUDIT_ATTEMPTS = 3;
 /** Enough statements for an auditor to see what a run changed, without unbounded events. */
@@ -221,10 +222,15 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   private async runAdmitted({ claims, prepared }: Admitted<Prepared>, shutdown: AbortSignal): Promise<ExecResult> {
     const context: MaskingContext = { claims, connection: claims.connection };
     // Write-ahead: without the audit stream's ack for "started", nothing runs.
-    await this.options.audit.publish({
-      ...this.runEvent(claims, RunEventTypes.started),
-      details: { executor: this.options.replica, readOnly: claims.readOnly, dryRun: claims.dryRun, limits: claims.limits, bodySha256: claims.bodySha256 },
-    });
+    try {
+      await this.options.audit.publish({
+        ...this.runEvent(claims, RunEventTypes.started),
+        details: { executor: this.options.replica, readOnly: claims.readOnly, dryRun: claims.dryRun, limits: claims.limits, bodySha256: claims.bodySha256 },
+      });
+    } catch (caught) {
+      this.options.observer?.runFinished({ status: 'refused' });
+      throw this.expected(caught, `run ${claims.runId}: publishing audit.run.started`);
+    }
     const startedAt = performance.now();
     let output: RunOutput;
     try {
