@@ -198,6 +198,24 @@ describe('RepositorySyncer on real git and NATS', () => {
     expect(a.publications.map((p) => p.catalog.commit)).toEqual([expect.any(String), second]);
   });
 
+  it('shows the active syncer’s staleness on standbys, which keep serving the same commit', async () => {
+    const name = repositoryName();
+    const repo = source({ 'a.runbook.sql': GET_USER });
+    const a = syncer({ name, url: repo.dir }, { owner: 'replica-a' });
+    await a.syncer.start();
+    const b = syncer({ name, url: repo.dir }, { owner: 'replica-b' });
+    await b.syncer.start();
+    const good = repo.head();
+    renameSync(repo.dir, `${repo.dir}-away`);
+    try {
+      await eventually(async () => expect((await a.syncer.catalog())?.catalog).toMatchObject({ commit: good, stale: true }));
+      expect((await b.syncer.catalog())?.catalog).toMatchObject({ commit: good, stale: true });
+    } finally {
+      renameSync(`${repo.dir}-away`, repo.dir);
+    }
+    await eventually(async () => expect((await b.syncer.catalog())?.catalog).toMatchObject({ commit: good, stale: false }));
+  });
+
   it('takes over after the lock expires when the active replica dies without letting go', async () => {
     const name = repositoryName();
     const repo = source({ 'a.runbook.sql': GET_USER });

@@ -300,10 +300,11 @@ export class RepositorySyncer {
       }
       if (!(await this.mirror.hasCommit(target))) {
         const fetched = await this.mirror.fetch();
-        this.reachable();
         // The branch may have moved on between ls-remote and fetch: an active syncer takes the newest.
         if (active) target = fetched;
       }
+      // A standby is in sync once it holds the published commit, whether or not it had to fetch.
+      this.reachable();
     } catch (error) {
       await this.unreachable(error);
       return;
@@ -356,7 +357,7 @@ export class RepositorySyncer {
   private reachable(): void {
     if (this.remoteError === undefined) return;
     this.remoteError = undefined;
-    this.options.log.log(`${this.name}: the remote is reachable again`);
+    this.options.log.log(`${this.name}: back in sync with the remote`);
     void this.recordStale(false);
   }
 
@@ -375,6 +376,9 @@ export class RepositorySyncer {
       if (local) {
         await this.install(local);
         this.options.log.warn(`${this.name}: serving the cached commit ${local.slice(0, 12)} (stale) until the remote answers`);
+        // It is what was published before this restart: record it as published, so standbys see it is stale.
+        const head = this.role === 'active' ? await this.options.coordination?.publishedHead(this.name).catch(() => undefined) : undefined;
+        if (head?.commit === local) this.publishedCommit = local;
       }
     }
     if (!wasStale) await this.recordStale(true);
