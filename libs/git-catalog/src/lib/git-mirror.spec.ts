@@ -3,7 +3,7 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SourceRepository, temporaryDir } from '../testing/source-repository';
 import { gitEnvironment } from './git-environment';
-import { GitMirror, GitOperationError } from './git-mirror';
+import { GitMirror, GitOperationError, isBranchName } from './git-mirror';
 
 function mirrorOf(source: SourceRepository, branch = 'main', dir = join(temporaryDir(), 'ops')): GitMirror {
   const environment = gitEnvironment({ name: 'ops', url: source.dir }, { secretsDir: join(dir, '..', '.secrets'), resolveSecret: () => '' });
@@ -83,5 +83,14 @@ describe('GitMirror', () => {
     expect(source.git(['ls-tree', '-r', '--name-only', head])).toContain('runbooks/link.runbook.sql');
     await mirror.fetch();
     expect((await mirror.listFiles(head)).map((f) => f.path)).toEqual(['README.md', 'runbooks/a.runbook.sql', 'runbooks/b.runbook.sh']);
+  });
+});
+
+describe('isBranchName', () => {
+  it('accepts ordinary branch names and refuses ones that could bend a refspec or an argument', () => {
+    for (const ok of ['main', 'release/2026.1', 'feature_x-1']) expect(isBranchName(ok)).toBe(true);
+    for (const bad of ['-upload-pack=x', 'main:refs/heads/evil', 'a..b', '.hidden', 'a/.b', 'x.lock', 'a b', 'a/', '+main', 'a//b']) {
+      expect(isBranchName(bad)).toBe(false);
+    }
   });
 });

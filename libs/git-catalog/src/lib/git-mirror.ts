@@ -2,10 +2,25 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { BlobReader, type GitObject } from './blob-reader';
-import { redact, type GitEnvironment } from './git-environment';
+import { GitConfigurationError, redact, type GitEnvironment } from './git-environment';
 
 /** A full object id: SHA-1 (40) or SHA-256 (64) hex. */
 export const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/** A branch name git accepts that cannot smuggle anything into a refspec or an argument. */
+export function isBranchName(branch: string): boolean {
+  return (
+    /^[A-Za-z0-9._/-]+$/.test(branch) &&
+    !branch.startsWith('-') &&
+    !branch.startsWith('/') &&
+    !branch.endsWith('/') &&
+    !branch.endsWith('.lock') &&
+    !branch.endsWith('.') &&
+    !branch.includes('..') &&
+    !branch.includes('//') &&
+    !branch.split('/').some((part) => part.startsWith('.'))
+  );
+}
 
 /** git's own reason ("fatal: …"), without progress chatter: one line for a log. */
 function summarize(output: string): string {
@@ -56,6 +71,7 @@ export class GitMirror {
   private prepared = false;
 
   constructor(private readonly options: GitMirrorOptions) {
+    if (!isBranchName(options.branch)) throw new GitConfigurationError(`branch "${options.branch}" is not a valid branch name`);
     mkdirSync(options.dir, { recursive: true });
     const { env, allowed } = options.environment;
     this.git = simpleGit({
