@@ -47,14 +47,14 @@ const config = RungateConfig.parse({
 });
 
 const platform: Identity = { user: 'pat@example.com', groups: ['platform'], agent: 'bench', scope: {} };
-const single = [config.connections[3]!];
+const single = config.connections.slice(3, 4);
 
 let i = 0;
 const decision = stats(
-  timeSync(() => decide({ identity: platform, runbook: entries[i++ % RUNBOOKS]!.path.replace(/^/, 'ops/'), connection: 'db-3' }, rules), 20_000),
+  timeSync(() => decide({ identity: platform, runbook: `ops/${entries[i++ % RUNBOOKS]?.path}`, connection: 'db-3' }, rules), 20_000),
 );
 const list = stats(timeSync(() => listTools(platform, entries, single, rules), 30, 3));
-const lastToken = tokens[tokens.length - 1]!.token;
+const lastToken = tokens[tokens.length - 1]?.token ?? '';
 const tokenCost = stats(timeSync(() => authenticateStaticToken(config, lastToken), 5000));
 
 console.log(`decision (1,000 rules, 10,000 runbooks): p50 ${fmt(decision.p50)}  p99 ${fmt(decision.p99)}   target ≤ 20 µs p50`);

@@ -21,15 +21,11 @@ describe('write-ahead audit on JetStream', () => {
   it('stores an event once even when the publish is retried', async () => {
     const sink = new JetStreamAuditSink(nc.jetstream());
     const runId = randomUUID();
+    const before = (await (await nc.jetstreamManager()).streams.info(AUDIT_STREAM)).state.last_seq;
     const event = await sink.publish({ type: 'audit.run.decided', source: 'test', runId, decision: { effect: 'allow', rule: 'r' } });
     await sink.publish({ ...event });
-    const jsm = await nc.jetstreamManager();
-    const info = await jsm.streams.info(AUDIT_STREAM);
-    const consumer = await nc.jetstream().consumers.get(AUDIT_STREAM, {
-      filterSubjects: 'audit.run.decided',
-      opt_start_seq: Math.max(1, info.state.last_seq - 50),
-    });
-    const batch = await consumer.fetch({ max_messages: 100, expires: 500 });
+    const consumer = await nc.jetstream().consumers.get(AUDIT_STREAM, { filterSubjects: 'audit.run.decided', opt_start_seq: before + 1 });
+    const batch = await consumer.fetch({ max_messages: 1000, expires: 1000 });
     const found: unknown[] = [];
     for await (const msg of batch) {
       const body = decodeJson(msg.data) as { runId?: string };
