@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '@rungate/testing';
 import { Client } from 'pg';
 import { parseAllDocuments } from 'yaml';
-import { parseRunbook, renderRunbook, validateArguments, type ParsedRunbook } from './api';
+import { parseRunbook, renderRunbook, validateArguments, type ParsedRunbook } from '@rungate/runbooks';
 
 /** Hostile values, built from pieces so every combination of attack characters appears. */
 function hostileValues(): string[] {
