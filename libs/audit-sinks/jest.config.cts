@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'audit-sinks',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/audit-sinks',
+};
