@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { resolveSecret, type RepositoryConfig, type RungateConfig } from '@rungate/config';
 import { RungateError, Subjects, type CatalogContentReply, type RepositoryCatalog } from '@rungate/contracts';
 import { RepositorySyncer, SyncCoordination, type CatalogPublication, type RepositoryStatus } from '@rungate/git-catalog';
@@ -44,12 +44,13 @@ export class CatalogRegistry implements OnApplicationBootstrap, OnApplicationShu
     @Inject(CONFIG) private readonly config: ConfigHolder,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
-    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    // Absent in a single-process deployment without NATS: this replica then syncs everything itself.
+    @Optional() @Inject(NATS_CONNECTION) private readonly nc: NatsConnection | undefined,
     private readonly readiness: Readiness,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.coordination = await SyncCoordination.open(this.nc.jetstream(), { keyPrefix: subjectPrefix() || undefined });
+    if (this.nc) this.coordination = await SyncCoordination.open(this.nc.jetstream(), { keyPrefix: subjectPrefix() || undefined });
     this.config.onChange((next, previous) => {
       if (next.gitSync.cacheDir !== previous.gitSync.cacheDir) this.log.warn('gitSync.cacheDir changes take effect at the next restart');
       void this.apply(next);
@@ -165,7 +166,7 @@ export class CatalogRegistry implements OnApplicationBootstrap, OnApplicationShu
     );
     const served = results.flatMap((r) => (r ? [r] : []));
     const bytes = served.reduce((sum, r) => sum + r.encodedBytes, REPLY_ENVELOPE_BYTES);
-    const limit = this.nc.info?.max_payload;
+    const limit = this.nc?.info?.max_payload;
     if (limit !== undefined && bytes > limit) {
       throw new RungateError(
         'CATALOG_UNAVAILABLE',
