@@ -11,7 +11,7 @@ import {
   type RequestMeta,
   type ToolDefinition,
 } from '@rungate/contracts';
-import { setRunId, type Bus } from '@rungate/messaging';
+import { isTransportError, setRunId, type Bus } from '@rungate/messaging';
 import { BUS, Metrics } from '@rungate/runtime';
 import { renderText, structured } from './render';
 
@@ -83,7 +83,8 @@ export class ToolCalls {
         structuredContent: structured(result),
       };
     } catch (error) {
-      if (error instanceof RungateError && (error.code === 'TIMEOUT' || error.code === 'SERVICE_UNAVAILABLE')) {
+      // Only when the bus itself failed is the outcome unknown; a typed error is the executor's own report.
+      if (isTransportError(error)) {
         const idempotent = idempotencyKey ? ' A retry with the same idempotency key will not run it again.' : '';
         this.log.warn(`run ${decision.runId}: outcome unknown (${error.message})`);
         return failure(

@@ -32,6 +32,19 @@ export function scopedSubject(subject: string, prefix: string): string {
   return prefix ? `${prefix}.${subject}` : subject;
 }
 
+/**
+ * An error of the bus itself (nobody answered, no answer in time), as opposed to a typed
+ * error the other service replied with: after a transport error the caller cannot know
+ * what the other side did.
+ */
+export function transportError(code: 'SERVICE_UNAVAILABLE' | 'TIMEOUT', message: string): RungateError {
+  return new RungateError(code, message, { transport: true });
+}
+
+export function isTransportError(error: unknown): error is RungateError {
+  return error instanceof RungateError && error.details?.['transport'] === true;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -73,13 +86,9 @@ export class NatsBus implements Bus {
       message = await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs, headers });
     } catch (error) {
       const code = (error as NatsError).code;
-      if (code === '503') {
-        throw new RungateError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
-      }
-      if (code === 'TIMEOUT') {
-        throw new RungateError('TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`);
-      }
-      throw new RungateError('SERVICE_UNAVAILABLE', `the message bus is unavailable (${code ?? 'error'})`);
+      if (code === '503') throw transportError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
+      if (code === 'TIMEOUT') throw transportError('TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`);
+      throw transportError('SERVICE_UNAVAILABLE', `the message bus is unavailable (${code ?? 'error'})`);
     }
     let raw: unknown;
     try {

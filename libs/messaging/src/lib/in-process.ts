@@ -1,7 +1,6 @@
 import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
-import { RungateError } from '@rungate/contracts';
 import type { z } from 'zod';
-import { unwrapReply, type Bus, type RequestOptions } from './bus';
+import { transportError, unwrapReply, type Bus, type RequestOptions } from './bus';
 import { invokeHandler } from './dispatch';
 import { outgoingTraceparent, withContext } from './trace';
 
@@ -43,12 +42,12 @@ export class InProcessBroker {
   async request(subject: string, payload: unknown, timeoutMs: number): Promise<unknown> {
     const route = this.routes.get(subject);
     if (!route || route.queue.length === 0) {
-      throw new RungateError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
+      throw transportError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
     }
     const handler = route.queue[route.next++ % route.queue.length] as MessageHandler;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RungateError('TIMEOUT', `no answer on ${subject} within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => reject(transportError('TIMEOUT', `no answer on ${subject} within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
       const traceparent = outgoingTraceparent();
