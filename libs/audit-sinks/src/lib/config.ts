@@ -65,6 +65,7 @@ export const WebhookSinkConfig = z.strictObject({
   url: z
     .url()
     .superRefine((value, ctx) => {
+      if (!URL.canParse(value)) return;
       const url = new URL(value);
       if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'no credentials in the URL; the HMAC secret authenticates deliveries' });
       if (url.protocol === 'https:') return;

@@ -209,7 +209,7 @@ class SinkWorker {
           const messages = await this.fetch(consumer);
           natsFailures = 0;
           if (!this.running) {
-            for (const message of messages) message.nak();
+            this.handBack(messages);
             break;
           }
           if (messages.length === 0) {
@@ -261,7 +261,7 @@ class SinkWorker {
       }
       const confirmed = await this.deliverUntilConfirmed(events, messages);
       if (!confirmed) {
-        for (const message of messages) message.nak();
+        this.handBack(messages);
         return;
       }
       this.remember(fresh.map((m) => m.seq));
@@ -278,7 +278,7 @@ class SinkWorker {
   /** Retries the same events until the receiver confirms them; false only when stopping. */
   private async deliverUntilConfirmed(events: StreamEvent[], messages: JsMsg[]): Promise<boolean> {
     // Keep JetStream from handing the messages to someone else while we retry.
-    const heartbeat = setInterval(() => messages.forEach((m) => m.working()), Math.floor(sinkAckWaitMs(this.sink) / 3));
+    const heartbeat = setInterval(() => this.signal(messages, (m) => m.working()), Math.floor(sinkAckWaitMs(this.sink) / 3));
     try {
       for (let attempt = 1; ; attempt++) {
         this.status.state = attempt === 1 ? 'delivering' : 'retrying';
@@ -313,6 +313,21 @@ class SinkWorker {
       }
     } finally {
       clearInterval(heartbeat);
+    }
+  }
+
+  /** Unconfirmed messages go back to JetStream at once, so the next runner needs no ack-wait. */
+  private handBack(messages: JsMsg[]): void {
+    this.signal(messages, (m) => m.nak());
+  }
+
+  /** Acks are plain publishes; on a closed connection they throw, and JetStream's ack wait takes over. */
+  private signal(messages: JsMsg[], send: (message: JsMsg) => void): void {
+    if (this.nc.isClosed()) return;
+    try {
+      messages.forEach(send);
+    } catch {
+      // The connection closed between the check and the publish.
     }
   }
 
