@@ -240,6 +240,40 @@ rules:
     }
   });
 
+  it('accepts agent tokens made with `rungate token create`, until they expire or are revoked', async () => {
+    const cli = (...args: string[]) => {
+      const proc = startProcess('cli', process.execPath, [join(DIST, 'cli', 'main.js'), 'token', ...args], stack.env);
+      return proc.exited.then((code) => ({ code, output: proc.output() }));
+    };
+    const created = await cli('create', '--user', 'alice@example.com', '--agent', 'cursor', '--ttl', '1h', '--runbooks', 'demo/postgres/get_*');
+    expect(created.code).toBe(0);
+    const token = /^(rg_[A-Za-z0-9_-]{43})$/m.exec(created.output)?.[1] as string;
+    expect(token).toBeDefined();
+    const scoped = await mcpClient(stack.gatewayUrl, token);
+    expect((await scoped.listTools()).tools.map((t) => t.name)).toEqual(['demo.postgres.get_user']);
+    const id = /created (tok_[0-9a-f]+)/.exec(created.output)?.[1] as string;
+    expect((await cli('list')).output).toMatch(new RegExp(`${id}\\s+active\\s+alice@example.com\\s+cursor`));
+    expect((await cli('revoke', id)).code).toBe(0);
+    const afterRevoke = await fetch(`${stack.gatewayUrl}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+    });
+    expect(afterRevoke.status).toBe(401);
+    expect(afterRevoke.headers.get('www-authenticate')).toMatch(/error_description="unknown or revoked token|token revoked"/);
+    const short = await cli('create', '--user', 'alice@example.com', '--agent', 'brief', '--ttl', '1s');
+    const shortToken = /^(rg_[A-Za-z0-9_-]{43})$/m.exec(short.output)?.[1] as string;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const expired = await fetch(`${stack.gatewayUrl}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', Authorization: `Bearer ${shortToken}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+    });
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('www-authenticate')).toContain('token expired');
+    await scoped.close();
+  });
+
   it('exits non-zero on a bad rungate.yaml, naming the key at fault', async () => {
     const bad = join(stack.configFile, '..', 'bad.yaml');
     writeFileSync(bad, 'repositories:\n  - name: demo\n    url: /tmp\nconnections:\n  - name: db\n    type: postgres\n    url: postgres://user:secret@db/x\n');

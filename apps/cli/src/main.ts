@@ -4,6 +4,7 @@ import { keysCommand } from './commands/keys';
 import { lintCommand } from './commands/lint';
 import { policyCommand } from './commands/policy';
 import { runServiceCommand } from './commands/run';
+import { tokenCommand } from './commands/token';
 
 const USAGE = `rungate — runbooks as the only write path for AI agents
 
@@ -11,6 +12,8 @@ usage:
   rungate run <gateway|git-sync|policy|audit|executor-postgres>   start one service
   rungate config check [--config FILE]                           validate rungate.yaml
   rungate keys generate [--out DIR]                              new run-ticket signing keys
+  rungate token create --user U --agent A [--ttl 8h] [--runbooks G…] [--connections N…]
+  rungate token list | revoke ID                                  agent tokens (DATABASE_URL)
   rungate lint [DIR] [--repository NAME] [--path SUB]             check a runbook repository
   rungate audit verify [--database URL]                          recompute the audit hash chain
   rungate policy explain --user U [--agent A] --runbook R --connection C [--param k=v]
@@ -32,6 +35,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return lintCommand(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
     case undefined:
     case 'help':
     case '--help':

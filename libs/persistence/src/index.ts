@@ -1,2 +1,3 @@
 export * from './lib/data-source';
 export * from './lib/audit-store';
+export * from './lib/token-store';

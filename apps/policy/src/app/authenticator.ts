@@ -1,15 +1,18 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { RungateError, type AuthenticateReply } from '@rungate/contracts';
-import { OidcVerifier, authenticateStaticToken, looksLikeJwt } from '@rungate/policy';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { RungateError, type AuthenticateReply, type Identity } from '@rungate/contracts';
+import { TokenStore, openDatabase } from '@rungate/persistence';
+import { OidcVerifier, authenticateStaticToken, looksLikeJwt, tokenSha256 } from '@rungate/policy';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import type { DataSource } from 'typeorm';
 
 /** Authenticated identities are re-checked every call; this bounds how long one is trusted. */
 const IDENTITY_TTL_MS = 60_000;
 
 /** Opaque agent tokens and OAuth/OIDC access tokens, both resolved to one Identity shape. */
 @Injectable()
-export class Authenticator {
+export class Authenticator implements OnApplicationShutdown {
   private oidc?: OidcVerifier;
+  private database?: Promise<{ db: DataSource; tokens: TokenStore }>;
 
   constructor(@Inject(CONFIG) private readonly config: ConfigHolder) {
     this.configure();
@@ -28,6 +31,42 @@ export class Authenticator {
       if (!this.oidc) throw new RungateError('UNAUTHENTICATED', 'JWT access tokens are not accepted: no issuer is configured');
       return this.oidc.verify(bearer);
     }
-    return { identity: authenticateStaticToken(this.config.current, bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
+    const config = this.config.current;
+    const digest = tokenSha256(bearer);
+    if (config.tokens.some((t) => t.sha256 === digest) || !process.env['DATABASE_URL']) {
+      return { identity: authenticateStaticToken(config, bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
+    }
+    return { identity: await this.fromDatabase(bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
+  }
+
+  /** Tokens made with `rungate token create`: checked on every call, so revocation is immediate. */
+  private async fromDatabase(bearer: string): Promise<Identity> {
+    this.database ??= openDatabase(process.env['DATABASE_URL']).then((db) => ({ db, tokens: new TokenStore(db) }));
+    let found;
+    try {
+      found = await (await this.database).tokens.find(bearer);
+    } catch {
+      this.database = undefined;
+      throw new RungateError('SERVICE_UNAVAILABLE', 'the token store is unavailable');
+    }
+    if (!found) throw new RungateError('UNAUTHENTICATED', 'unknown or revoked token');
+    if (found.refusal) throw new RungateError('UNAUTHENTICATED', `token ${found.refusal}`);
+    const user = this.config.current.users.find((u) => u.name === found.record.user);
+    if (!user) throw new RungateError('UNAUTHENTICATED', 'the token belongs to a user who no longer exists');
+    return {
+      user: user.name,
+      groups: [...user.groups],
+      agent: found.record.agent,
+      tokenId: found.record.id,
+      scope: {
+        ...(found.record.runbooks ? { runbooks: found.record.runbooks } : {}),
+        ...(found.record.connections ? { connections: found.record.connections } : {}),
+      },
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const database = await this.database?.catch(() => undefined);
+    await database?.db.destroy();
   }
 }

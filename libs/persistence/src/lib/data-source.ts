@@ -1,7 +1,8 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { AuditEvents1764000000000 } from './migrations/1764000000000-audit-events';
+import { AgentTokens1764000000001 } from './migrations/1764000000001-agent-tokens';
 
-export const MIGRATIONS = [AuditEvents1764000000000];
+export const MIGRATIONS = [AuditEvents1764000000000, AgentTokens1764000000001];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const url = env['DATABASE_URL'];
@@ -25,6 +26,15 @@ export async function openDatabase(url: string | undefined, override: Partial<Da
     ...override,
   } as DataSourceOptions);
   await source.initialize();
-  await source.runMigrations({ transaction: 'each' });
+  // Several services may start against one database at once: migrate one at a time.
+  const session = source.createQueryRunner();
+  await session.connect();
+  try {
+    await session.query('SELECT pg_advisory_lock(726127101)');
+    await source.runMigrations({ transaction: 'each' });
+  } finally {
+    await session.query('SELECT pg_advisory_unlock(726127101)').catch(() => undefined);
+    await session.release();
+  }
   return source;
 }
