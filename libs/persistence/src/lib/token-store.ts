@@ -72,7 +72,8 @@ export class TokenStore {
   }
 
   async revoke(id: string): Promise<AgentTokenRecord | undefined> {
-    const rows: Row[] = await this.db.query('UPDATE agent_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *', [id]);
+    // TypeORM answers UPDATE … RETURNING with [rows, affected].
+    const [rows] = (await this.db.query('UPDATE agent_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *', [id])) as [Row[], number];
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
