@@ -99,6 +99,30 @@ export function toolDefinition(entry: RunbookEntry, connections: readonly Connec
   };
 }
 
+const definitions = new WeakMap<RunbookEntry, Map<string, ToolDefinition>>();
+
+/** Tool definitions depend only on the entry and the connection names: built once each. */
+function cachedDefinition(entry: RunbookEntry, allowed: readonly ConnectionConfig[]): ToolDefinition {
+  let byConnections = definitions.get(entry);
+  if (!byConnections) {
+    byConnections = new Map();
+    definitions.set(entry, byConnections);
+  }
+  const key = allowed.map((c) => c.name).join('\u0000');
+  let definition = byConnections.get(key);
+  if (!definition) {
+    definition = toolDefinition(entry, allowed);
+    byConnections.set(key, definition);
+  }
+  return definition;
+}
+
+/** Rules whose groups the identity has: the only ones that can ever allow it anything. */
+export function rulesFor(identity: Identity, rules: readonly RuleConfig[]): RuleConfig[] {
+  const groups = new Set(identity.groups);
+  return rules.filter((rule) => rule.groups.some((g) => groups.has(g)));
+}
+
 /** Every tool this identity may call, across all catalogs. */
 export function listTools(
   identity: Identity,
@@ -106,10 +130,12 @@ export function listTools(
   connections: readonly ConnectionConfig[],
   rules: readonly RuleConfig[],
 ): ToolDefinition[] {
+  const applicable = rulesFor(identity, rules);
   const tools: ToolDefinition[] = [];
+  if (applicable.length === 0) return tools;
   for (const entry of entries) {
-    const allowed = allowedConnections(identity, entry, connections, rules);
-    if (allowed.length > 0) tools.push(toolDefinition(entry, allowed));
+    const allowed = allowedConnections(identity, entry, connections, applicable);
+    if (allowed.length > 0) tools.push(cachedDefinition(entry, allowed));
   }
   return tools;
 }
