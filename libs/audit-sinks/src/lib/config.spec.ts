@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, nanos } from 'nats';
-import { AuditSinkConfig, AuditSinkConfigs, sinkAckWaitMs, sinkMaxAckPending, syslogPort } from './config';
+import { AuditSinkConfig, AuditSinkConfigs, sinkAckWaitMs, sinkMaxAckPending, syslogPort, type AuditSinkConfigInput } from './config';
 import { sinkConsumerConfig } from './sink-consumer';
 
 const webhook = { type: 'webhook', name: 'splunk', url: 'https://siem.example.com/hooks/rungate', secret: 'env:SPLUNK_HOOK_SECRET' };
@@ -83,6 +83,11 @@ describe('AuditSinkConfig', () => {
     expect(syslogPort({ tls: true })).toBe(6514);
     expect(syslogPort({ tls: false })).toBe(601);
     expect(syslogPort({ tls: false, port: 514 })).toBe(514);
+  });
+
+  it('accepts its own output again (SinkRunner.start takes raw or parsed sinks)', () => {
+    const parsed: AuditSinkConfigInput[] = [AuditSinkConfig.parse(webhook), AuditSinkConfig.parse({ ...syslog, facility: 'local0' })];
+    expect(AuditSinkConfigs.parse(parsed)).toEqual(parsed);
   });
 
   it('refuses two sinks with the same name (they would share a consumer)', () => {

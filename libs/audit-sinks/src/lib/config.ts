@@ -147,6 +147,15 @@ export function sinkMaxAckPending(sink: Pick<AuditSinkConfig, 'batch'>): number 
   return sink.batch?.maxEvents ?? 1;
 }
 
+/** Where a sink delivers, for logs and status: no secrets, no query string. */
+export function sinkTarget(sink: AuditSinkConfig): string {
+  if (sink.type === 'webhook') {
+    const url = new URL(sink.url);
+    return `${url.origin}${url.pathname}`;
+  }
+  return `${sink.tls ? 'syslog+tls' : 'syslog'}://${sink.host}:${syslogPort(sink)}`;
+}
+
 export function syslogPort(sink: Pick<SyslogSinkConfig, 'port' | 'tls'>): number {
   return sink.port ?? (sink.tls ? 6514 : 601);
 }

@@ -2,12 +2,7 @@ import { AuditEvent } from '@rungate/contracts';
 import { toOcsf } from './ocsf';
 
 /** A closed set, so status pages and alerts can branch on why a sink is failing. */
-export type SinkErrorCode =
-  | 'HTTP_STATUS'
-  | 'TIMEOUT'
-  | 'CONNECTION'
-  | 'TLS'
-  | 'STOPPED';
+export type SinkErrorCode = 'HTTP_STATUS' | 'TIMEOUT' | 'CONNECTION' | 'TLS' | 'INTERNAL';
 
 export class SinkDeliveryError extends Error {
   constructor(
@@ -19,6 +14,12 @@ export class SinkDeliveryError extends Error {
     super(message);
     this.name = 'SinkDeliveryError';
   }
+}
+
+export function classifySocketError(error: Error, target: string): SinkDeliveryError {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  const tls = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME/i.test(code) || /certificate|ssl|tls/i.test(error.message);
+  return new SinkDeliveryError(tls ? 'TLS' : 'CONNECTION', `${target}: ${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}`);
 }
 
 /** One AUDIT message as a sink sees it. */

@@ -9,7 +9,7 @@ import {
   sinkAckWaitMs,
   sinkDurableName,
   sinkMaxAckPending,
-  syslogPort,
+  sinkTarget,
   type AuditSinkConfig,
   type AuditSinkConfigInput,
 } from './config';
@@ -58,14 +58,6 @@ const silent: SinkLog = { log: () => undefined, warn: () => undefined, error: ()
 const FETCH_EXPIRES_MS = 1000;
 /** Seqs this process confirmed; a redelivery of one of them (its ack got lost) is acked, not re-sent. */
 const CONFIRMED_MEMORY = 10_000;
-
-export function sinkTarget(sink: AuditSinkConfig): string {
-  if (sink.type === 'webhook') {
-    const url = new URL(sink.url);
-    return `${url.origin}${url.pathname}`;
-  }
-  return `${sink.tls ? 'syslog+tls' : 'syslog'}://${sink.host}:${syslogPort(sink)}`;
-}
 
 function createDelivery(sink: AuditSinkConfig, env: NodeJS.ProcessEnv): SinkDelivery {
   return sink.type === 'webhook' ? new WebhookDelivery(sink, resolveSecret(sink.secret, env)) : new SyslogDelivery(sink);
@@ -201,6 +193,7 @@ class SinkWorker {
   }
 
   private async run(): Promise<void> {
+    await this.waitForHeldMessages();
     let natsFailures = 0;
     while (this.running) {
       try {
@@ -234,6 +227,22 @@ class SinkWorker {
       }
     }
     this.status.state = 'stopped';
+  }
+
+  /**
+   * Messages a crashed runner held stay unacked until their ack wait runs out. JetStream
+   * then hands them out before anything newer, but a batch fetch made earlier would get
+   * newer events first (max_ack_pending is not yet reached); waiting one ack wait keeps
+   * stream order. A runner that stopped gracefully handed its messages back: no wait.
+   */
+  private async waitForHeldMessages(): Promise<void> {
+    const info = await this.jsm.consumers.info(AUDIT_STREAM, this.status.durable).catch(() => undefined);
+    if (!info || info.num_ack_pending === 0) return;
+    const wait = sinkAckWaitMs(this.sink) + 500;
+    this.log.warn(
+      `audit sink "${this.sink.name}": ${info.num_ack_pending} events are still held by a previous runner; resuming in ${wait} ms, when JetStream hands them out again`,
+    );
+    await this.sleep(wait);
   }
 
   private async fetch(consumer: Consumer): Promise<JsMsg[]> {
@@ -290,7 +299,7 @@ class SinkWorker {
           this.status.consecutiveFailures = 0;
           return true;
         } catch (error) {
-          const failure = error instanceof SinkDeliveryError ? error : new SinkDeliveryError('CONNECTION', (error as Error).message);
+          const failure = error instanceof SinkDeliveryError ? error : new SinkDeliveryError('INTERNAL', (error as Error).message);
           this.status.consecutiveFailures += 1;
           const seq = events[0]?.seq;
           this.fail(failure.code, failure.message, seq);

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { hostname as machineHostname } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import type { AuditEvent } from '@rungate/contracts';
-import { syslogPort, type SyslogSinkConfig } from './config';
-import { SinkDeliveryError, formatEvent, type DeliveryBatch, type SinkDelivery } from './delivery';
+import { sinkTarget, syslogPort, type SyslogSinkConfig } from './config';
+import { SinkDeliveryError, classifySocketError, formatEvent, type DeliveryBatch, type SinkDelivery } from './delivery';
 import { isAdverse } from './severity';
-import { classifySocketError } from './webhook';
 
 export const SyslogSeverity = { warning: 4, notice: 5 } as const;
 export const SYSLOG_APP_NAME = 'rungate';
@@ -121,7 +120,7 @@ export class SyslogDelivery implements SinkDelivery {
       structuredDataId: config.structuredDataId,
     };
     this.ca = config.ca ? readFileSync(config.ca) : undefined;
-    this.target = `${config.tls ? 'syslog+tls' : 'syslog'}://${config.host}:${syslogPort(config)}`;
+    this.target = sinkTarget(config);
   }
 
   frames(batch: DeliveryBatch): Buffer {
@@ -186,7 +185,8 @@ export class SyslogDelivery implements SinkDelivery {
         ? tlsConnect({
             host: this.config.host,
             port,
-            servername: this.config.servername ?? this.config.host,
+            // SNI carries names only (RFC 6066); for an IP the certificate is checked against it.
+            servername: this.config.servername ?? (isIP(this.config.host) ? undefined : this.config.host),
             ca: this.ca,
             rejectUnauthorized: true,
           })

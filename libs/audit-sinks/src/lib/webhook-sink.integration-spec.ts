@@ -203,6 +203,34 @@ describe('webhook sink on the real AUDIT stream', () => {
     expect(got).toEqual(published);
   });
 
+  it('keeps stream order in batch mode after a crash with a partial batch in flight', async () => {
+    receiver.answer = () => 503;
+    const name = audit.sinkName('batchcrash');
+    const crashing = await connectNats({ name: 'audit-sinks-crashing' });
+    const start = { sequence: await audit.nextSequence() };
+    const config = { type: 'webhook', name, url: receiver.url, secret: 'env:HOOK_SECRET', start, retry: FAST_RETRY, timeout: 1000, batch: { maxEvents: 5 } } as const;
+    const doomed = new SinkRunner({ env, lagRefreshMs: 100 });
+    await doomed.start([config], crashing);
+    const runId = newRunId();
+    const held = await audit.publishRun(runId, 3);
+    await eventually(() => expect(doomed.status()[0]?.consecutiveFailures).toBeGreaterThanOrEqual(2));
+    await crashing.close();
+    await doomed.stop();
+    receiver.answer = () => 204;
+
+    // Newer events are available at once; the held ones only after their ack wait.
+    const newer = await audit.publishRun(runId, 2);
+    const log = new RecordingLog();
+    await startSink(name, { ...config }, log);
+    const got = await eventually(() => {
+      const events = received(receiver, runId);
+      expect(events).toHaveLength(5);
+      return events;
+    }, 40_000);
+    expect(got.map((e) => e.id)).toEqual([...held, ...newer].map((e) => e.id));
+    expect(log.lines.some((l) => l.message.includes('held by a previous runner'))).toBe(true);
+  });
+
   it('batches as JSON arrays when configured, each request signed over the whole array', async () => {
     const runner = await startSink(audit.sinkName('batch'), { batch: { maxEvents: 5 } });
     const runId = newRunId();

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { WebhookSinkConfig } from './config';
-import { SinkDeliveryError, formatEvent, type DeliveryBatch, type SinkDelivery } from './delivery';
+import { SinkDeliveryError, classifySocketError, formatEvent, type DeliveryBatch, type SinkDelivery } from './delivery';
 
 export const SIGNATURE_HEADER = 'X-Rungate-Signature';
 export const TIMESTAMP_HEADER = 'X-Rungate-Timestamp';
@@ -145,10 +145,4 @@ export class WebhookDelivery implements SinkDelivery {
   async close(): Promise<void> {
     this.agent.destroy();
   }
-}
-
-export function classifySocketError(error: Error, target: string): SinkDeliveryError {
-  const code = (error as NodeJS.ErrnoException).code ?? '';
-  const tls = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME|ERR_TLS/i.test(code) || /certificate|ssl|tls/i.test(error.message);
-  return new SinkDeliveryError(tls ? 'TLS' : 'CONNECTION', `${target}: ${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}`);
 }
