@@ -1,0 +1,110 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CatalogGetReply, Subjects, type RungateError } from '@rungate/contracts';
+import { NatsBus, connectNats } from '@rungate/messaging';
+import { createRunbookRepository, eventually, freePort, startProcess, type ServiceProcess } from '@rungate/testing';
+import type { NatsConnection } from 'nats';
+import { DIST } from './support/stack';
+
+/** git-sync fetching over SSH from a real sshd: key authentication, host key pinned, no trust on first use. */
+describe('git-sync over SSH', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-gitssh-'));
+  let sshd: ServiceProcess;
+  let port: number;
+  let nc: NatsConnection;
+  const services: ServiceProcess[] = [];
+  let remote: string;
+
+  const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
+
+  beforeAll(async () => {
+    keygen(join(dir, 'host_key'));
+    keygen(join(dir, 'other_host_key'));
+    keygen(join(dir, 'client_key'));
+    writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
+    port = await freePort();
+    mkdirSync('/run/sshd', { recursive: true });
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${join(dir, 'host_key')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PermitRootLogin prohibit-password',
+        'StrictModes no',
+        'UsePAM no',
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'LogLevel ERROR',
+      ].join('\n'),
+    );
+    sshd = startProcess('sshd', '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], process.env);
+    const source = createRunbookRepository({ 'pg/get_user.runbook.sql': 'SELECT {{ .id | type "number" }};\n' });
+    remote = join(dir, 'remote.git');
+    execFileSync('git', ['clone', '-q', '--bare', source.dir, remote]);
+    const hostKey = readFileSync(join(dir, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    const otherKey = readFileSync(join(dir, 'other_host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostKey}\n`);
+    writeFileSync(join(dir, 'wrong_known_hosts'), `[127.0.0.1]:${port} ${otherKey}\n`);
+    nc = await connectNats({ name: 'git-ssh-test' });
+  });
+
+  afterAll(async () => {
+    await Promise.all(services.map((s) => s.stop()));
+    await sshd?.stop();
+    await nc?.close();
+  });
+
+  function startGitSync(name: string, knownHosts: string): ServiceProcess {
+    const config = join(dir, `${name}.yaml`);
+    writeFileSync(
+      config,
+      `repositories:
+  - name: ${name}
+    url: ssh://root@127.0.0.1:${port}${remote}
+    pollInterval: 1s
+    auth: { sshKey: file:${join(dir, 'client_key')}, knownHosts: file:${join(dir, knownHosts)} }
+gitSync: { cacheDir: ${join(dir, `cache-${name}`)}, port: 0 }
+`,
+    );
+    const service = startProcess(`git-sync-${name}`, process.execPath, [join(DIST, 'git-sync', 'main.js')], { ...process.env, RUNGATE_CONFIG: config });
+    services.push(service);
+    return service;
+  }
+
+  it('syncs with the key when the host key matches the pinned one', async () => {
+    const service = startGitSync('viassh', 'known_hosts');
+    const bus = new NatsBus(nc);
+    const reply = await eventually(async () => bus.request(Subjects.catalogGet, { repository: 'viassh' }, CatalogGetReply, { timeoutMs: 5000 }), 30_000).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}\n${service.output()}\n${sshd.output()}`);
+      },
+    );
+    expect(reply.catalogs[0]?.runbooks.map((r) => r.tool)).toEqual(['viassh.pg.get_user']);
+    expect(reply.catalogs[0]?.stale).toBe(false);
+  });
+
+  it('refuses a server whose host key is not the pinned one', async () => {
+    // Only this service may answer: stop the one from the previous case.
+    await Promise.all(services.splice(0).map((s) => s.stop()));
+    const service = startGitSync('spoofed', 'wrong_known_hosts');
+    const bus = new NatsBus(nc);
+    // Once the service answers at all, it must refuse to serve a catalog from the impostor.
+    const refusal = await eventually(async () => {
+      try {
+        await bus.request(Subjects.catalogGet, { repository: 'spoofed' }, CatalogGetReply, { timeoutMs: 5000 });
+      } catch (error) {
+        if ((error as RungateError).code === 'CATALOG_UNAVAILABLE') return error as RungateError;
+        throw error;
+      }
+      throw new Error(`served a catalog from a server with the wrong host key\n${service.output()}`);
+    }, 30_000);
+    expect(refusal.message).toMatch(/spoofed/);
+    expect(refusal.message).not.toMatch(/not configured/);
+    expect(service.output()).not.toMatch(/BEGIN OPENSSH PRIVATE KEY/);
+  });
+});
