@@ -5,3 +5,4 @@ export * from './lib/bootstrap';
 export * from './lib/config-watcher';
 export * from './lib/logging';
 export * from './lib/metrics';
+export * from './lib/request-body';

@@ -1,21 +1,14 @@
 import type { IncomingMessage } from 'node:http';
+import { readRawBody } from '@rungate/runtime';
 
-export class BodyTooLargeError extends Error {}
+export { BodyTooLargeError } from '@rungate/runtime';
 export class BodyNotJsonError extends Error {}
 
-/** Reads at most `limit` bytes and parses them as JSON; the limit is enforced while streaming. */
+/** Reads at most `limit` bytes and parses them as JSON. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new BodyTooLargeError();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new BodyTooLargeError();
-    chunks.push(chunk as Buffer);
-  }
+  const body = await readRawBody(req, limit);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch {
     throw new BodyNotJsonError();
   }

@@ -37,7 +37,7 @@ export class WebhookController {
     }
     let body: Buffer;
     try {
-      body = await readRawBody(req);
+      body = await readRawBody(req, MAX_WEBHOOK_BYTES);
     } catch (error) {
       if (error instanceof BodyTooLargeError) res.status(413).json({ error: `webhook payloads are limited to ${MAX_WEBHOOK_BYTES} bytes` });
       else res.status(400).json({ error: 'could not read the request body' });
