@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { completedRunEvent } from '../testing/events';
 import { WebhookSinkConfig } from './config';
-import { signWebhook, verifyWebhookSignature, WebhookDelivery } from './webhook';
+import { retryAfterMs, signWebhook, verifyWebhookSignature, WebhookDelivery } from './webhook';
 
 describe('webhook signatures', () => {
   const secret = 'whsec-test';
@@ -59,5 +59,18 @@ describe('webhook bodies', () => {
       [6003, 'a'],
       [6003, 'b'],
     ]);
+  });
+});
+
+describe('Retry-After', () => {
+  const now = Date.parse('2025-03-04T05:06:00Z');
+
+  it('reads seconds and HTTP dates, and ignores anything else', () => {
+    expect(retryAfterMs('120', now)).toBe(120_000);
+    expect(retryAfterMs(['3', '9'], now)).toBe(3000);
+    expect(retryAfterMs('Tue, 04 Mar 2025 05:06:30 GMT', now)).toBe(30_000);
+    expect(retryAfterMs('Tue, 04 Mar 2025 05:05:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs(undefined, now)).toBeUndefined();
   });
 });

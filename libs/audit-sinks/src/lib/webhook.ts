@@ -40,7 +40,8 @@ export function verifyWebhookSignature({ secret, body, timestamp, signature, now
 
 const MAX_ERROR_BODY = 512;
 
-function retryAfterMs(header: string | string[] | undefined, now: number): number | undefined {
+/** Retry-After in seconds or as an HTTP date, in ms from `now`. */
+export function retryAfterMs(header: string | string[] | undefined, now: number): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;
   if (/^\d+$/.test(value)) return Number(value) * 1000;
