@@ -3,3 +3,4 @@ export * from './lib/load';
 export * from './lib/secrets';
 export * from './lib/diff';
 export * from './lib/reference';
+export * from './lib/audit-sinks';

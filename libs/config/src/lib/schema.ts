@@ -1,25 +1,12 @@
 import { z } from 'zod';
+import { AuditSinkConfigs } from './audit-sinks';
+import { Duration as duration, SecretRef } from './primitives';
+
+export { SecretRef, parseDuration } from './primitives';
 
 const name = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, "-" and "_", starting with a letter or digit');
-
-/** `env:NAME` or `file:/path`: secrets are never written into rungate.yaml itself. */
-export const SecretRef = z
-  .string()
-  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'must be a secret reference: env:NAME or file:/path (never a literal secret)');
-export type SecretRef = z.infer<typeof SecretRef>;
-
-const duration = z
-  .union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 10s, 5m or 1h')])
-  .transform((v) => (typeof v === 'number' ? v : parseDuration(v)));
-
-export function parseDuration(text: string): number {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(text);
-  if (!match) throw new Error(`not a duration: ${text}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(match[1]) * unit;
-}
 
 export const RepositoryConfig = z.strictObject({
   name: name.describe('tool names start with it: <name>.<path with / as .>'),
@@ -167,7 +154,7 @@ export const RungateConfig = z
         consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).optional().describe('durable consumer name of the chain writer; default rungate-audit'),
         deliver: z.enum(['all', 'new']).default('all').describe('where a new chain writer starts on the stream'),
         auditorGroups: z.array(z.string()).default(['auditors']).describe('groups allowed to query the audit API'),
-        sinks: z.array(z.unknown()).default([]),
+        sinks: AuditSinkConfigs.default([]).describe('SIEM deliveries: webhook or syslog, native or OCSF (docs/siem.md)'),
       })
       .default({ port: 8082, deliver: 'all', auditorGroups: ['auditors'], sinks: [] }),
   })
