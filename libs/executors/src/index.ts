@@ -3,3 +3,4 @@ export * from './lib/masking';
 export * from './lib/pipeline';
 export * from './lib/secrets';
 export * from './lib/verify-keys';
+export * from './lib/process-output';
