@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { resolveSecret, type PostgresConnectionConfig } from '@rungate/config';
 import { RungateError } from '@rungate/contracts';
 import { SecretScrubber, type PipelineLog } from '@rungate/executors';
+import type { ConnectionOptions } from 'node:tls';
 import { Client, Pool } from 'pg';
 import { builtinTypes, type PgTypeInfo } from './sql-values';
 
@@ -20,6 +21,23 @@ export interface PostgresTarget {
   readonly types: Map<number, PgTypeInfo>;
   readonly scrubber: SecretScrubber;
   readonly url: string;
+  /** TLS options from the connection's `tls`, or undefined to leave it to the URL. */
+  readonly ssl: false | ConnectionOptions | undefined;
+}
+
+/** URL parameters that would override the `tls` block in node-postgres; only one place may say. */
+const URL_TLS_PARAMS = ['sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey'];
+
+/** libpq's sslmode semantics as node-postgres options, with the PEMs resolved from secret references. */
+export function tlsOptions(connection: PostgresConnectionConfig, env: NodeJS.ProcessEnv): false | ConnectionOptions | undefined {
+  const tls = connection.tls;
+  if (tls === undefined) return undefined;
+  if (tls.mode === 'disable') return false;
+  const pem = (ref: string | undefined): string | undefined => (ref === undefined ? undefined : resolveSecret(ref, env));
+  const options: ConnectionOptions = { ca: pem(tls.ca), cert: pem(tls.cert), key: pem(tls.key), rejectUnauthorized: tls.mode !== 'require' };
+  // verify-ca checks the chain but not that the certificate names this host.
+  if (tls.mode === 'verify-ca') options.checkServerIdentity = () => undefined;
+  return options;
 }
 
 interface Entry {
@@ -61,18 +79,27 @@ export class PostgresTargets {
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
       throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: ${connection.url} is not a postgres:// URL; nothing was executed`);
     }
+    if (connection.tls !== undefined && URL_TLS_PARAMS.some((param) => parsed.searchParams.has(param))) {
+      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: TLS is set both in the url and in tls; keep it in tls only. Nothing was executed`);
+    }
+    let ssl: false | ConnectionOptions | undefined;
+    try {
+      ssl = tlsOptions(connection, this.env);
+    } catch (error) {
+      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: tls: ${(error as Error).message}; nothing was executed`);
+    }
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify([url, connection.pool.max, connection.pool.idleTimeout ?? null]))
+      .update(JSON.stringify([url, connection.pool.max, connection.pool.idleTimeout ?? null, ssl === undefined ? null : ssl === false ? false : { ...ssl, checkServerIdentity: connection.tls?.mode }]))
       .digest('hex');
     const existing = this.entries.get(connection.name);
     if (existing?.fingerprint === fingerprint) return existing.target;
     if (existing) this.retire(existing.target);
-    const target = this.open(connection, url, addressOf(parsed));
+    const target = this.open(connection, url, addressOf(parsed), ssl);
     this.entries.set(connection.name, { fingerprint, target });
     return target;
   }
 
-  private open(connection: PostgresConnectionConfig, url: string, address: string): PostgresTarget {
+  private open(connection: PostgresConnectionConfig, url: string, address: string, ssl: false | ConnectionOptions | undefined): PostgresTarget {
     const scrubber = SecretScrubber.forUrl(url);
     const pool = new Pool({
       connectionString: url,
@@ -81,10 +108,11 @@ export class PostgresTargets {
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       application_name: APPLICATION_NAME,
       keepAlive: true,
+      ...(ssl === undefined ? {} : { ssl }),
     });
     // An idle connection that dies (server restart, network) must not take the process with it.
     pool.on('error', (error) => this.log.warn(`connection ${connection.name} (${address}): an idle database connection failed: ${scrubber.scrub(error.message)}`));
-    return { name: connection.name, address, pool, types: builtinTypes(), scrubber, url };
+    return { name: connection.name, address, pool, types: builtinTypes(), scrubber, url, ssl };
   }
 
   private retire(target: PostgresTarget): void {
@@ -101,6 +129,7 @@ export class PostgresTargets {
       connectionString: target.url,
       connectionTimeoutMillis: SIGNAL_CONNECT_TIMEOUT_MS,
       application_name: `${APPLICATION_NAME}-${signal}`,
+      ...(target.ssl === undefined ? {} : { ssl: target.ssl }),
     });
     client.on('error', () => undefined);
     try {

@@ -30,6 +30,19 @@ const PostgresConnection = z.strictObject({
   type: z.literal('postgres'),
   url: SecretRef.describe('postgres:// URL with credentials, as a secret reference'),
   pool: z.strictObject({ max: z.number().int().positive().max(200).default(10), idleTimeout: duration.optional() }).default({ max: 10 }),
+  tls: z
+    .strictObject({
+      mode: z
+        .enum(['disable', 'require', 'verify-ca', 'verify-full'])
+        .default('verify-full')
+        .describe('as libpq\'s sslmode: require encrypts without checking the server; verify-ca checks the chain; verify-full also the host name'),
+      ca: SecretRef.optional().describe('PEM CA bundle that signs the server certificate (default: the system CAs)'),
+      cert: SecretRef.optional().describe('PEM client certificate, for certificate authentication'),
+      key: SecretRef.optional().describe('PEM client key, with cert'),
+    })
+    .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), 'cert and key go together')
+    .optional()
+    .describe('TLS to the database; when set, the url must not carry sslmode/sslrootcert/sslcert/sslkey'),
   maxRows: z.number().int().positive().default(1000).describe('rows returned at most; more sets truncated'),
   maxBytes: z.number().int().positive().default(1024 * 1024),
 });
