@@ -3,6 +3,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
   AuthorizeReply,
   ExecResult,
+  RunEventTypes,
   RungateError,
   Subjects,
   ToolsReply,
@@ -11,8 +12,8 @@ import {
   type RequestMeta,
   type ToolDefinition,
 } from '@rungate/contracts';
-import { isTransportError, setRunId, type Bus } from '@rungate/messaging';
-import { BUS, Metrics } from '@rungate/runtime';
+import { isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
+import { AUDIT_SINK, BUS, Metrics } from '@rungate/runtime';
 import { renderText, structured } from './render';
 
 export type ToolCallResult = CallToolResult;
@@ -25,7 +26,10 @@ const EXEC_GRACE_MS = 5000;
 export class ToolCalls {
   private readonly log = new Logger(ToolCalls.name);
 
-  constructor(@Inject(BUS) private readonly bus: Bus) {}
+  constructor(
+    @Inject(BUS) private readonly bus: Bus,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
 
   async list(identity: Identity): Promise<ToolDefinition[]> {
     const reply = await this.bus.request(Subjects.policyTools, { identity }, ToolsReply, { timeoutMs: 10_000 });
@@ -70,6 +74,7 @@ export class ToolCalls {
     if (decision.effect === 'approval_required') {
       return { isError: true, content: [{ type: 'text', text: `APPROVAL_REQUIRED: run ${decision.runId} waits for approval: ${decision.reason}` }] };
     }
+    const sentAt = performance.now();
     try {
       const result = await this.bus.request(
         execSubject(decision.connection.type),
@@ -87,14 +92,41 @@ export class ToolCalls {
       if (isTransportError(error)) {
         const idempotent = idempotencyKey ? ' A retry with the same idempotency key will not run it again.' : '';
         this.log.warn(`run ${decision.runId}: outcome unknown (${error.message})`);
-        return failure(
-          new RungateError(
-            'OUTCOME_UNKNOWN',
-            `the ${decision.connection.type} executor did not report run ${decision.runId} (${error.message}); its outcome is unknown — check the audit log before retrying.${idempotent}`,
-          ),
+        const unknown = new RungateError(
+          'OUTCOME_UNKNOWN',
+          `the ${decision.connection.type} executor did not report run ${decision.runId} (${error.message}); its outcome is unknown — check the audit log before retrying.${idempotent}`,
         );
+        await this.auditUnknown(identity, meta, tool, decision, unknown, performance.now() - sentAt);
+        return failure(unknown);
       }
       return failure(error);
+    }
+  }
+
+  /**
+   * The executor may have died mid-run and can no longer say so: the gateway records that the
+   * outcome is unknown. Best effort — the agent's answer does not wait on a failing stream.
+   */
+  private async auditUnknown(
+    identity: Identity,
+    meta: RequestMeta,
+    tool: string,
+    decision: Extract<AuthorizeReply, { effect: 'allow' }>,
+    error: RungateError,
+    waitedMs: number,
+  ): Promise<void> {
+    try {
+      await this.audit.publish({
+        type: RunEventTypes.failed,
+        source: 'gateway',
+        runId: decision.runId,
+        tool,
+        actor: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId, ...meta },
+        connection: decision.connection,
+        outcome: { status: 'unknown', exitCode: null, durationMs: Math.round(waitedMs), errorCode: error.code, error: error.message },
+      });
+    } catch (caught) {
+      this.log.error(`run ${decision.runId}: could not audit its unknown outcome: ${(caught as Error).message}`);
     }
   }
 }
