@@ -6,3 +6,4 @@ export * from './lib/paths';
 export * from './lib/repository-syncer';
 export * from './lib/sync-coordination';
 export * from './lib/webhook-signature';
+export * from './lib/catalog-pages';

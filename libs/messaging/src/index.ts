@@ -8,3 +8,4 @@ export * from './lib/run-ledger';
 export * from './lib/dispatch';
 export * from './lib/in-process';
 export * from './lib/trace';
+export * from './lib/pages';

@@ -96,7 +96,15 @@ export class McpController {
 
   private mcpServer(identity: Identity, meta: RequestMeta, headerKey: string | undefined): Server {
     const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: false } } });
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: (await this.toolCalls.list(identity)) as Tool[] }));
+    server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+      try {
+        const page = await this.toolCalls.list(identity, request.params?.cursor);
+        return { tools: page.tools as Tool[], ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) };
+      } catch (error) {
+        if (error instanceof RungateError && error.code === 'BAD_REQUEST') throw new McpError(McpErrorCode.InvalidParams, error.message);
+        throw error;
+      }
+    });
     server.setRequestHandler(CallToolRequestSchema, async (request) => {
       const metaKey = request.params._meta?.[IDEMPOTENCY_META_KEY];
       const key = typeof metaKey === 'string' ? metaKey : headerKey;

@@ -31,9 +31,9 @@ export class ToolCalls {
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
 
-  async list(identity: Identity): Promise<ToolDefinition[]> {
-    const reply = await this.bus.request(Subjects.policyTools, { identity }, ToolsReply, { timeoutMs: 10_000 });
-    return reply.tools;
+  /** One page of the caller's tools; `nextCursor` when more follow (MCP tools/list pagination). */
+  async list(identity: Identity, cursor?: string): Promise<{ tools: ToolDefinition[]; nextCursor?: string }> {
+    return this.bus.request(Subjects.policyTools, { identity, ...(cursor === undefined ? {} : { cursor }) }, ToolsReply, { timeoutMs: 10_000 });
   }
 
   /** Domain failures come back as `isError` results; UNKNOWN_TOOL is rethrown for a protocol error. */

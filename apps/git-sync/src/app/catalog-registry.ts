@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { resolveSecret, type RepositoryConfig, type RungateConfig } from '@rungate/config';
 import { RungateError, Subjects, type CatalogContentReply, type RepositoryCatalog } from '@rungate/contracts';
-import { RepositorySyncer, SyncCoordination, type CatalogPublication, type RepositoryStatus } from '@rungate/git-catalog';
+import { RepositorySyncer, SyncCoordination, catalogPage, type CatalogPublication, type RepositoryStatus } from '@rungate/git-catalog';
 import { subjectPrefix, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, NATS_CONNECTION, Readiness, type ConfigHolder } from '@rungate/runtime';
 import type { NatsConnection } from 'nats';
@@ -13,6 +13,10 @@ import { catalogAuditEvents } from './catalog-audit';
 
 /** Room for the reply envelope around the catalogs when checking the bus's message limit. */
 const REPLY_ENVELOPE_BYTES = 1024;
+/** NATS' default max_payload, for the in-process transport. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** Pages stay well under max_payload: headers and the reply envelope travel with them. */
+const PAGE_SHARE = 0.75;
 
 interface Running {
   config: RepositoryConfig;
@@ -148,11 +152,14 @@ export class CatalogRegistry implements OnApplicationBootstrap, OnApplicationShu
   }
 
   /**
-   * Every repository's catalog, or one. A repository without a catalog yet (first clone still
-   * running or failed) is left out of "all" and answers CATALOG_UNAVAILABLE when asked by name.
+   * Every repository's catalog, or one, as a page that fits one NATS message: a catalog cut
+   * short carries `nextOffset`, and the caller asks again for that repository and commit
+   * from there. A repository without a catalog yet (first clone still running or failed) is
+   * left out of "all" and answers CATALOG_UNAVAILABLE when asked by name.
    */
-  async catalogs(repository?: string, commit?: string): Promise<RepositoryCatalog[]> {
+  async catalogs(repository?: string, commit?: string, offset = 0): Promise<RepositoryCatalog[]> {
     await this.started;
+    if (offset > 0 && repository === undefined) throw new RungateError('BAD_REQUEST', 'offset pages one repository: name it');
     const targets = repository === undefined ? [...this.syncers.keys()] : [repository];
     const results = await Promise.all(
       targets.map(async (name) => {
@@ -164,16 +171,9 @@ export class CatalogRegistry implements OnApplicationBootstrap, OnApplicationShu
         return served;
       }),
     );
-    const served = results.flatMap((r) => (r ? [r] : []));
-    const bytes = served.reduce((sum, r) => sum + r.encodedBytes, REPLY_ENVELOPE_BYTES);
-    const limit = this.nc?.info?.max_payload;
-    if (limit !== undefined && bytes > limit) {
-      throw new RungateError(
-        'CATALOG_UNAVAILABLE',
-        `the catalog (${bytes} bytes) exceeds the NATS max_payload (${limit} bytes); ask for one repository at a time or raise max_payload`,
-      );
-    }
-    return served.map((r) => r.catalog);
+    const served = results.flatMap((r) => (r ? [r.catalog] : []));
+    const maxPayload = this.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    return catalogPage(served, offset, Math.floor(maxPayload * PAGE_SHARE) - REPLY_ENVELOPE_BYTES);
   }
 
   async content(repository: string, commit: string, path: string): Promise<CatalogContentReply> {

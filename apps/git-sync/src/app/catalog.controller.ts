@@ -25,7 +25,7 @@ export class CatalogController {
   get(payload: unknown): Promise<Reply<CatalogGetReply>> {
     return answer(async () => {
       const request = parsePayload(CatalogGetRequest, payload);
-      return { catalogs: await this.registry.catalogs(request.repository, request.commit) };
+      return { catalogs: await this.registry.catalogs(request.repository, request.commit, request.offset) };
     });
   }
 

@@ -3,6 +3,7 @@ import {
   CatalogContentReply,
   CatalogGetReply,
   RungateError,
+  type CatalogGetRequest,
   Subjects,
   type RepositoryCatalog,
   type RunbookEntry,
@@ -12,6 +13,8 @@ import { parseRunbook, type ParsedRunbook } from '@rungate/runbooks';
 import { BUS, CONFIG, Readiness, type ConfigHolder } from '@rungate/runtime';
 
 const CONTENT_CACHE_LIMIT = 2048;
+/** Reads of a paged catalog restarted because git-sync moved to a newer commit meanwhile. */
+const MAX_PAGED_READS = 5;
 
 /**
  * Policy's view of the runbook catalogs published by git-sync. Tools resolve to an entry
@@ -58,8 +61,8 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
 
   async refresh(repository?: string, commit?: string): Promise<void> {
     const request = repository ? { repository, ...(commit ? { commit } : {}) } : {};
-    const reply = await this.bus.request(Subjects.catalogGet, request, CatalogGetReply, { timeoutMs: 30_000 });
-    for (const catalog of reply.catalogs) this.catalogs.set(catalog.repository, catalog);
+    const reply = await this.fetch(request);
+    for (const page of reply.catalogs) this.catalogs.set(page.repository, await this.complete(page));
     const index = new Map<string, RunbookEntry>();
     for (const catalog of this.catalogs.values()) {
       for (const entry of catalog.runbooks) index.set(entry.tool, entry);
@@ -68,6 +71,39 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
     const missing = this.config.current.repositories.filter((r) => !this.catalogs.has(r.name)).map((r) => r.name);
     if (missing.length > 0) throw new Error(`no catalog yet for ${missing.join(', ')}`);
     this.loaded = true;
+  }
+
+  private fetch(request: CatalogGetRequest): Promise<CatalogGetReply> {
+    return this.bus.request(Subjects.catalogGet, request, CatalogGetReply, { timeoutMs: 30_000 });
+  }
+
+  /**
+   * Follows a paged catalog to its end. Pages must all come from one commit: should git-sync
+   * move to a newer commit meanwhile, the repository is read again from its start.
+   */
+  private async complete(first: RepositoryCatalog): Promise<RepositoryCatalog> {
+    const { repository } = first;
+    let catalog = first;
+    for (let attempt = 0; attempt < MAX_PAGED_READS; attempt++) {
+      const runbooks = [...catalog.runbooks];
+      let next = catalog.nextOffset;
+      let moved = false;
+      while (next !== undefined && !moved) {
+        const page = (await this.fetch({ repository, commit: catalog.commit, offset: next })).catalogs.find((c) => c.repository === repository);
+        if (!page) throw new Error(`git-sync left ${repository} out of its page at ${next}`);
+        moved = page.commit !== catalog.commit;
+        runbooks.push(...page.runbooks);
+        next = page.nextOffset;
+      }
+      if (!moved) {
+        const { nextOffset: _done, ...header } = catalog;
+        return { ...header, runbooks };
+      }
+      const fresh = (await this.fetch({ repository })).catalogs.find((c) => c.repository === repository);
+      if (!fresh) throw new Error(`git-sync no longer answers for ${repository}`);
+      catalog = fresh;
+    }
+    throw new Error(`the catalog of ${repository} kept changing while it was read`);
   }
 
   entries(): RunbookEntry[] {

@@ -11,7 +11,7 @@ import {
   type Reply,
   type ToolsReply,
 } from '@rungate/contracts';
-import { answer, parsePayload } from '@rungate/messaging';
+import { answer, decodeCursor, encodeCursor, endWithin, PAGE_BYTES, parsePayload } from '@rungate/messaging';
 import { listTools } from '@rungate/policy';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import { Authenticator } from './authenticator';
@@ -35,9 +35,13 @@ export class PolicyController {
   @MessagePattern(Subjects.policyTools)
   tools(payload: unknown): Promise<Reply<ToolsReply>> {
     return answer(() => {
-      const { identity } = parsePayload(ToolsRequest, payload);
+      const { identity, cursor } = parsePayload(ToolsRequest, payload);
+      const offset = decodeCursor(cursor);
       const { connections, rules } = this.config.current;
-      return { tools: listTools(identity, this.catalog.entries(), connections, rules) };
+      const tools = listTools(identity, this.catalog.entries(), connections, rules);
+      // Thousands of tools outgrow one NATS message: pages, as MCP's tools/list cursor allows.
+      const { end } = endWithin(tools, offset, PAGE_BYTES);
+      return { tools: tools.slice(offset, end), ...(end < tools.length ? { nextCursor: encodeCursor(end) } : {}) };
     });
   }
 

@@ -82,6 +82,11 @@ export const RepositoryCatalog = z.object({
   runbooks: z.array(RunbookEntry),
   rejected: z.array(RunbookFinding),
   stale: z.boolean().default(false),
+  /**
+   * A catalog too large for one NATS message comes in pages: more runbooks follow; ask again
+   * with this repository, this commit and `offset` set to this value.
+   */
+  nextOffset: z.number().int().nonnegative().optional(),
 });
 export type RepositoryCatalog = z.infer<typeof RepositoryCatalog>;
 
@@ -89,7 +94,10 @@ export const CatalogGetRequest = z.object({
   repository: z.string().optional(),
   /** Answer only once this commit is synced (after a catalog.updated event). */
   commit: z.string().optional(),
+  /** The next page of one repository's runbooks (with `repository` and `commit`). */
+  offset: z.number().int().nonnegative().optional(),
 });
+export type CatalogGetRequest = z.infer<typeof CatalogGetRequest>;
 export const CatalogGetReply = z.object({ catalogs: z.array(RepositoryCatalog) });
 export type CatalogGetReply = z.infer<typeof CatalogGetReply>;
 

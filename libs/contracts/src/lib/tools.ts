@@ -23,8 +23,12 @@ export const ToolDefinition = z.object({
 });
 export type ToolDefinition = z.infer<typeof ToolDefinition>;
 
-export const ToolsRequest = z.object({ identity: Identity });
-export const ToolsReply = z.object({ tools: z.array(ToolDefinition) });
+export const ToolsRequest = z.object({
+  identity: Identity,
+  /** MCP's tools/list cursor, passed through: the nextCursor of the previous page. */
+  cursor: z.string().max(256).optional(),
+});
+export const ToolsReply = z.object({ tools: z.array(ToolDefinition), nextCursor: z.string().optional() });
 export type ToolsReply = z.infer<typeof ToolsReply>;
 
 export const AuthorizeRequest = z.object({

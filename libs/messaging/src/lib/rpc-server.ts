@@ -64,7 +64,15 @@ export class NatsRpcServer extends Server implements CustomTransportStrategy {
 
   private respond(msg: Msg, reply: Reply<unknown> | undefined): void {
     if (!msg.reply) return;
-    msg.respond(encodeJson(reply ?? { ok: false, error: { code: 'INTERNAL', message: 'handler returned nothing' } }));
+    const data = encodeJson(reply ?? { ok: false, error: { code: 'INTERNAL', message: 'handler returned nothing' } });
+    const limit = this.nc?.info?.max_payload;
+    if (limit !== undefined && data.length > limit) {
+      // Answer at once rather than leave the caller to time out on a reply NATS would refuse.
+      const error = new RungateError('INTERNAL', `the reply to ${msg.subject} (${data.length} bytes) exceeds the NATS max_payload (${limit} bytes)`);
+      msg.respond(encodeJson({ ok: false, error: error.toBody() }));
+      return;
+    }
+    msg.respond(data);
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,11 @@ function echoController(replica: string) {
       });
     }
 
+    @MessagePattern('test.big.v1')
+    big() {
+      return answer(() => ({ text: 'x'.repeat(2 * 1024 * 1024), by: replica }));
+    }
+
     @MessagePattern('test.trace.v1')
     trace() {
       return answer(() => ({ traceId: currentContext()?.traceId ?? 'none' }));
@@ -95,7 +100,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   return undefined;
 }
 
-describe.each(transports)('the %s transport', (_name, make) => {
+describe.each(transports)('the %s transport', (name, make) => {
   let harness: Harness;
   const apps: INestMicroservice[] = [];
   const opts = { timeoutMs: 2000 };
@@ -136,6 +141,16 @@ describe.each(transports)('the %s transport', (_name, make) => {
 
   it('refuses a malformed payload without reaching the logic', async () => {
     expect(await codeOf(harness.bus.request('test.echo.v1', { text: 42 }, EchoReply, opts))).toBe('BAD_REQUEST');
+  });
+
+  it('answers a reply too large for one message with an error instead of silence', async () => {
+    const reply = harness.bus.request('test.big.v1', {}, EchoReply, { timeoutMs: 5000 });
+    if (name === 'NATS') {
+      await expect(reply).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/exceeds the NATS max_payload/) });
+    } else {
+      // In one process nothing limits a reply's size.
+      await expect(reply).resolves.toMatchObject({ by: expect.stringMatching(/^[ab]$/) });
+    }
   });
 
   it('says at once when nobody serves a subject', async () => {
