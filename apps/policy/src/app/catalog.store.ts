@@ -28,6 +28,7 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
   private byTool = new Map<string, RunbookEntry>();
   private readonly parsed = new Map<string, ParsedRunbook>();
   private loaded = false;
+  private loading = false;
   private stopped = false;
 
   constructor(
@@ -36,6 +37,8 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
     readiness: Readiness,
   ) {
     readiness.register('catalog', () => this.loaded);
+    // A repository added to rungate.yaml is asked for until git-sync has it.
+    config.onChange(() => void this.loadUntilAvailable());
   }
 
   onApplicationBootstrap(): void {
@@ -46,30 +49,56 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
     this.stopped = true;
   }
 
+  /**
+   * Reads the catalogs until every configured repository has one. Policy serves as soon as
+   * git-sync answers: a repository that cannot be synced (unreachable, bad credentials) only
+   * leaves its own runbooks out — they cannot be listed or run — while it keeps being asked for.
+   */
   private async loadUntilAvailable(): Promise<void> {
+    if (this.loading) return;
+    this.loading = true;
+    try {
+      await this.loadLoop();
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  private async loadLoop(): Promise<void> {
     let delay = 200;
-    while (!this.stopped && !this.loaded) {
+    let reported = '';
+    while (!this.stopped && (!this.loaded || this.missing.length > 0)) {
       try {
         await this.refresh();
+        const missing = this.missing.join(', ');
+        if (missing && missing !== reported) this.log.warn(`no catalog yet for ${missing}; their runbooks are not served until git-sync has them`);
+        reported = missing;
+        if (!missing) return;
       } catch (error) {
         this.log.warn(`catalog not available yet (${(error as Error).message}); retrying`);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 5000);
       }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5000);
     }
+  }
+
+  /** Configured repositories git-sync has no catalog for yet. */
+  get missing(): string[] {
+    return this.config.current.repositories.filter((r) => !this.catalogs.has(r.name)).map((r) => r.name);
   }
 
   async refresh(repository?: string, commit?: string): Promise<void> {
     const request = repository ? { repository, ...(commit ? { commit } : {}) } : {};
     const reply = await this.fetch(request);
     for (const page of reply.catalogs) this.catalogs.set(page.repository, await this.complete(page));
+    // A repository removed from rungate.yaml takes its runbooks with it.
+    const configured = new Set(this.config.current.repositories.map((r) => r.name));
+    for (const name of [...this.catalogs.keys()]) if (!configured.has(name)) this.catalogs.delete(name);
     const index = new Map<string, RunbookEntry>();
     for (const catalog of this.catalogs.values()) {
       for (const entry of catalog.runbooks) index.set(entry.tool, entry);
     }
     this.byTool = index;
-    const missing = this.config.current.repositories.filter((r) => !this.catalogs.has(r.name)).map((r) => r.name);
-    if (missing.length > 0) throw new Error(`no catalog yet for ${missing.join(', ')}`);
     this.loaded = true;
   }
 
