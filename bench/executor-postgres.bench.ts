@@ -10,7 +10,7 @@ import { eventually, startProcess, type ServiceProcess } from '@rungate/testing'
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'pg';
-import { ExecutorHarness } from '../apps/executor-postgres/src/testing/executor-harness';
+import { ExecutorHarness } from '../libs/services/executor-postgres/src/testing/executor-harness';
 import { fmt, load, record, stats, timeAsync } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 1000);

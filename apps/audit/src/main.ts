@@ -1,4 +1,4 @@
 import { runService } from '@rungate/runtime';
-import { auditService } from './app/definition';
+import { auditService } from '@rungate/service-audit';
 
 runService(auditService);

@@ -9,7 +9,8 @@ import { tokenCommand } from './commands/token';
 const USAGE = `rungate — runbooks as the only write path for AI agents
 
 usage:
-  rungate run <gateway|git-sync|policy|audit|executor-postgres>   start one service
+  rungate run <service>                                           start one service: gateway, git-sync, policy,
+                                                                 audit, executor-{postgres,ssh,kubernetes,shell}
   rungate config check [--config FILE]                           validate rungate.yaml
   rungate keys generate [--out DIR]                              new run-ticket signing keys
   rungate token create --user U --agent A [--ttl 8h] [--runbooks G…] [--connections N…]

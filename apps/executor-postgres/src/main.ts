@@ -1,4 +1,4 @@
 import { runService } from '@rungate/runtime';
-import { executorPostgresService } from './app/definition';
+import { executorPostgresService } from '@rungate/service-executor-postgres';
 
 runService(executorPostgresService);

@@ -1,4 +1,4 @@
 import { runService } from '@rungate/runtime';
-import { gatewayService } from './app/definition';
+import { gatewayService } from '@rungate/service-gateway';
 
 runService(gatewayService);

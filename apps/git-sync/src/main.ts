@@ -1,4 +1,4 @@
 import { runService } from '@rungate/runtime';
-import { gitSyncService } from './app/definition';
+import { gitSyncService } from '@rungate/service-git-sync';
 
 runService(gitSyncService);

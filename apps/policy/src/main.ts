@@ -1,4 +1,4 @@
 import { runService } from '@rungate/runtime';
-import { policyService } from './app/definition';
+import { policyService } from '@rungate/service-policy';
 
 runService(policyService);

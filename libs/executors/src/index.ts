@@ -4,3 +4,4 @@ export * from './lib/pipeline';
 export * from './lib/secrets';
 export * from './lib/verify-keys';
 export * from './lib/process-output';
+export * from './lib/shell-prelude';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 declare const __non_webpack_require__: NodeJS.Require;
 
-export const SERVICES = ['gateway', 'git-sync', 'policy', 'audit', 'executor-postgres'] as const;
+export const SERVICES = ['gateway', 'git-sync', 'policy', 'audit', 'executor-postgres', 'executor-ssh', 'executor-kubernetes', 'executor-shell'] as const;
 
 /** Starts one built service in this process, as `node dist/apps/<app>/main.js` would. */
 export function runServiceCommand(args: string[]): number | undefined {

@@ -38,6 +38,8 @@ export const RunTicketClaims = z.object({
   limits: RunLimits,
   readOnly: z.boolean(),
   dryRun: z.boolean().default(false),
+  /** Kubernetes manifests: apply (server-side, the default) or delete, from the runbook's `@action`. */
+  action: z.enum(['apply', 'delete']).optional(),
   rule: z.string().optional(),
 });
 export type RunTicketClaims = z.infer<typeof RunTicketClaims>;

@@ -118,6 +118,7 @@ export class Authorizer {
       },
       readOnly: entry.metadata.readOnly,
       dryRun,
+      ...(entry.metadata.action ? { action: entry.metadata.action } : {}),
       rule: decision.rule,
     });
     return { effect: 'allow', runId, connection: { name: connection.name, type: connection.type }, ticket, body, timeoutMs: entry.metadata.timeoutMs };

@@ -9,8 +9,8 @@ import { createTestDatabase, eventually, freePort, type TestDatabase } from '@ru
 import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
 import type { NatsConnection, Subscription } from 'nats';
 import { Client } from 'pg';
-import { executorPostgresDefinition } from '../app/definition';
-import type { ExecutorPostgresOptions } from '../app/executor-postgres.module';
+import { executorPostgresDefinition } from '../lib/definition';
+import type { ExecutorPostgresOptions } from '../lib/executor-postgres.module';
 
 export interface SignedRequest {
   ticket: string;

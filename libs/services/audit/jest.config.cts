@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'service-audit',
+  preset: '../../../jest.preset.js',
+  coverageDirectory: '../../../coverage/libs/services/audit',
+};

@@ -1,0 +1,1 @@
+export { executorPostgresDefinition, executorPostgresService } from './lib/definition';

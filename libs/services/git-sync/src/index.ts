@@ -1,0 +1,1 @@
+export { gitSyncService } from './lib/definition';

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'service-policy',
+  preset: '../../../jest.preset.js',
+  coverageDirectory: '../../../coverage/libs/services/policy',
+};
