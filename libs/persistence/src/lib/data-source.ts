@@ -1,8 +1,9 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { AuditEvents1764000000000 } from './migrations/1764000000000-audit-events';
 import { AgentTokens1764000000001 } from './migrations/1764000000001-agent-tokens';
+import { RunClaims1764000000100 } from './migrations/1764000000100-run-claims';
 
-export const MIGRATIONS = [AuditEvents1764000000000, AgentTokens1764000000001];
+export const MIGRATIONS = [AuditEvents1764000000000, AgentTokens1764000000001, RunClaims1764000000100];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const url = env['DATABASE_URL'];

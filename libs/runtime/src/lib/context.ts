@@ -1,7 +1,9 @@
 import type { RungateConfig } from '@rungate/config';
-import type { AuditSink, Bus } from '@rungate/messaging';
+import { KvRunLedger, type AuditSink, type Bus, type RunLedger } from '@rungate/messaging';
+import { openDatabase } from '@rungate/persistence';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import type { NatsConnection } from 'nats';
+import type { DataSource } from 'typeorm';
 
 /** The wiring every service shares, built once in bootstrap before Nest starts. */
 export interface ServiceContext {
@@ -14,6 +16,30 @@ export interface ServiceContext {
   readonly audit: AuditSink;
   /** The transport for request handlers; NATS unless the all-in-one mode supplies its own. */
   readonly transport?: (queue: string) => CustomTransportStrategy;
+  /** The replay guard, when not the JetStream KV bucket (the all-in-one mode keeps it in its database). */
+  readonly ledger?: RunLedger;
+  /** Rungate's own database, when one is shared in-process (the all-in-one mode's PGlite). */
+  readonly database?: () => Promise<DataSource>;
+}
+
+/** The run ledger executors claim run ids in: the context's own, else JetStream KV. */
+export async function openRunLedger(ctx: ServiceContext): Promise<RunLedger> {
+  if (ctx.ledger) return ctx.ledger;
+  if (!ctx.nc) throw new Error(`${ctx.service}: no run ledger (neither NATS nor an in-process ledger)`);
+  return KvRunLedger.open(ctx.nc.jetstream());
+}
+
+/** True when the service can reach Rungate's own database (DATABASE_URL, or the in-process one). */
+export function hasServiceDatabase(ctx: ServiceContext): boolean {
+  return Boolean(ctx.database || process.env['DATABASE_URL']);
+}
+
+/** Rungate's own database: the in-process one, else a connection to DATABASE_URL. */
+export function openServiceDatabase(ctx: ServiceContext): Promise<DataSource> {
+  if (ctx.database) return ctx.database();
+  const url = process.env['DATABASE_URL'];
+  if (!url) return Promise.reject(new Error('DATABASE_URL is not set'));
+  return openDatabase(url);
 }
 
 /** Holds the current configuration; later reloads swap it atomically. */

@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { RunPipeline, VerifyKeyRing } from '@rungate/executors';
-import { KvRunLedger, type AuditSink } from '@rungate/messaging';
-import { AUDIT_SINK, CONFIG, Metrics, NATS_CONNECTION, Readiness, type ConfigHolder } from '@rungate/runtime';
-import type { NatsConnection } from 'nats';
+import type { AuditSink } from '@rungate/messaging';
+import { AUDIT_SINK, CONFIG, Metrics, Readiness, SERVICE_CONTEXT, openRunLedger, type ConfigHolder, type ServiceContext } from '@rungate/runtime';
 import { ExecController, SHUTDOWN_GRACE_MS } from './exec.controller';
 import { PostgresAdapter, type PreparedSqlRun } from './postgres.adapter';
 import { PostgresTargets } from './postgres-targets';
@@ -19,7 +18,7 @@ export interface ExecutorPostgresOptions {
 /** Kubernetes' default termination grace is 30 s; runs get most of it, the rest is reporting. */
 const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
 
-async function createPipeline(config: ConfigHolder, audit: AuditSink, nc: NatsConnection, readiness: Readiness): Promise<RunPipeline<'postgres', PreparedSqlRun>> {
+async function createPipeline(config: ConfigHolder, audit: AuditSink, ctx: ServiceContext, readiness: Readiness): Promise<RunPipeline<'postgres', PreparedSqlRun>> {
   const log = new Logger(SOURCE);
   const keys = new VerifyKeyRing(config.current.tickets.verifyKeys);
   config.onChange((next) => {
@@ -35,7 +34,7 @@ async function createPipeline(config: ConfigHolder, audit: AuditSink, nc: NatsCo
     adapter: new PostgresAdapter(new PostgresTargets(new Logger('postgres')), new Logger('postgres')),
     verifyKeys: () => keys.current,
     connections: () => config.current.connections,
-    ledger: await KvRunLedger.open(nc.jetstream()),
+    ledger: await openRunLedger(ctx),
     audit,
     log,
     observer: {
@@ -58,7 +57,7 @@ export class ExecutorPostgresModule {
       controllers: [ExecController],
       providers: [
         { provide: SHUTDOWN_GRACE_MS, useValue: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS },
-        { provide: RunPipeline, inject: [CONFIG, AUDIT_SINK, NATS_CONNECTION, Readiness], useFactory: createPipeline },
+        { provide: RunPipeline, inject: [CONFIG, AUDIT_SINK, SERVICE_CONTEXT, Readiness], useFactory: createPipeline },
       ],
     };
   }

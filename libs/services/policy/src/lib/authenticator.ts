@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RungateError, type AuthenticateReply, type Identity } from '@rungate/contracts';
-import { TokenStore, openDatabase } from '@rungate/persistence';
+import { TokenStore } from '@rungate/persistence';
 import { OidcVerifier, authenticateStaticToken, looksLikeJwt, tokenSha256 } from '@rungate/policy';
-import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { CONFIG, SERVICE_CONTEXT, hasServiceDatabase, openServiceDatabase, type ConfigHolder, type ServiceContext } from '@rungate/runtime';
 import type { DataSource } from 'typeorm';
 
 /** Authenticated identities are re-checked every call; this bounds how long one is trusted. */
@@ -14,7 +14,10 @@ export class Authenticator implements OnApplicationShutdown {
   private oidc?: OidcVerifier;
   private database?: Promise<{ db: DataSource; tokens: TokenStore }>;
 
-  constructor(@Inject(CONFIG) private readonly config: ConfigHolder) {
+  constructor(
+    @Inject(CONFIG) private readonly config: ConfigHolder,
+    @Inject(SERVICE_CONTEXT) private readonly ctx: ServiceContext,
+  ) {
     this.configure();
     config.onChange((next, previous) => {
       if (JSON.stringify(next.oidc) !== JSON.stringify(previous.oidc)) this.configure();
@@ -33,7 +36,7 @@ export class Authenticator implements OnApplicationShutdown {
     }
     const config = this.config.current;
     const digest = tokenSha256(bearer);
-    if (config.tokens.some((t) => t.sha256 === digest) || !process.env['DATABASE_URL']) {
+    if (config.tokens.some((t) => t.sha256 === digest) || !hasServiceDatabase(this.ctx)) {
       return { identity: authenticateStaticToken(config, bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
     }
     return { identity: await this.fromDatabase(bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
@@ -41,7 +44,7 @@ export class Authenticator implements OnApplicationShutdown {
 
   /** Tokens made with `rungate token create`: checked on every call, so revocation is immediate. */
   private async fromDatabase(bearer: string): Promise<Identity> {
-    this.database ??= openDatabase(process.env['DATABASE_URL']).then((db) => ({ db, tokens: new TokenStore(db) }));
+    this.database ??= openServiceDatabase(this.ctx).then((db) => ({ db, tokens: new TokenStore(db) }));
     let found;
     try {
       found = await (await this.database).tokens.find(bearer);
@@ -66,6 +69,8 @@ export class Authenticator implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // A database shared in-process (the all-in-one mode) belongs to whoever made it.
+    if (this.ctx.database) return;
     const database = await this.database?.catch(() => undefined);
     await database?.db.destroy();
   }
