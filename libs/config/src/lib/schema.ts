@@ -46,18 +46,48 @@ const PostgresConnection = z.strictObject({
   maxRows: z.number().int().positive().default(1000).describe('rows returned at most; more sets truncated'),
   maxBytes: z.number().int().positive().default(1024 * 1024),
 });
-const SshConnection = z.strictObject({
-  name,
-  type: z.literal('ssh'),
-  host: z.string(),
-  port: z.number().int().positive().max(65535).default(22),
-  user: z.string(),
-  privateKey: SecretRef.optional(),
-  password: SecretRef.optional(),
-  hostKey: z.string().describe('the pinned host key ("ssh-ed25519 AAAA…"); no trust on first use'),
-  shell: z.string().optional(),
-  maxBytes: z.number().int().positive().default(1024 * 1024),
-});
+/** Host key types ssh2 can verify; the pinned key's type is the only one offered in the handshake. */
+const SSH_HOST_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,2}( .*)?$/;
+const SshConnection = z
+  .strictObject({
+    name,
+    type: z.literal('ssh'),
+    host: z.string().min(1),
+    port: z.number().int().positive().max(65535).default(22),
+    user: z.string().min(1),
+    privateKey: SecretRef.optional().describe('private key (OpenSSH or PEM: ed25519, ecdsa, rsa) for key authentication'),
+    passphrase: SecretRef.optional().describe('for an encrypted privateKey'),
+    password: SecretRef.optional().describe('for password authentication (tried before the key when both are set)'),
+    hostKey: z
+      .string()
+      .trim()
+      .regex(SSH_HOST_KEY, 'the host key as the server\'s .pub file or known_hosts has it: "<type> <base64>", e.g. "ssh-ed25519 AAAA…"')
+      .describe('the pinned host key ("ssh-ed25519 AAAA…", from the server\'s /etc/ssh/ssh_host_*_key.pub); no trust on first use'),
+    shell: z
+      .string()
+      .regex(/^\S+$/, 'one program (e.g. /bin/bash); the script is fed to it with -s')
+      .optional()
+      .describe('the interpreter on the host that reads the script (`<shell> -s`); default sh'),
+    pool: z
+      .strictObject({
+        max: z.number().int().positive().max(64).default(4).describe('SSH connections kept open to the host at most'),
+        sessions: z
+          .number()
+          .int()
+          .positive()
+          .max(9)
+          .default(4)
+          .describe('runs at once on one connection; stay below the server\'s MaxSessions (OpenSSH: 10), which cancels also use'),
+        idleTimeout: duration.default(300_000).describe('an unused connection is closed after this long; default 5m'),
+      })
+      .optional()
+      .describe('connections reused across runs; default { max: 4, sessions: 4, idleTimeout: 5m }'),
+    keepalive: duration.optional().describe('SSH keep-alive interval (default 15s); a connection that misses 3 in a row is dropped and reopened'),
+    connectTimeout: duration.optional().describe('TCP connect, handshake and authentication, at most (default 10s)'),
+    maxBytes: z.number().int().positive().default(1024 * 1024).describe('stdout and stderr kept per run, together; more sets truncated'),
+  })
+  .refine((ssh) => ssh.passphrase === undefined || ssh.privateKey !== undefined, { message: 'passphrase goes with privateKey', path: ['passphrase'] });
+export type SshConnectionConfig = z.infer<typeof SshConnection>;
 const KubernetesConnection = z.strictObject({
   name,
   type: z.literal('kubernetes'),
