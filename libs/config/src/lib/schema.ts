@@ -88,15 +88,31 @@ const SshConnection = z
   })
   .refine((ssh) => ssh.passphrase === undefined || ssh.privateKey !== undefined, { message: 'passphrase goes with privateKey', path: ['passphrase'] });
 export type SshConnectionConfig = z.infer<typeof SshConnection>;
-const KubernetesConnection = z.strictObject({
-  name,
-  type: z.literal('kubernetes'),
-  kubeconfig: SecretRef.optional(),
-  inCluster: z.boolean().optional(),
-  namespace: z.string().default('default'),
-  exec: z.strictObject({ selector: z.string(), container: z.string().optional() }).optional(),
-  maxBytes: z.number().int().positive().default(1024 * 1024),
-});
+/** A Kubernetes object name that is also a DNS label (namespaces, containers). */
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS label: lowercase letters, digits and "-", at most 63 characters');
+const KubernetesConnection = z
+  .strictObject({
+    name,
+    type: z.literal('kubernetes'),
+    kubeconfig: SecretRef.optional().describe('the kubeconfig file\'s content, as a secret reference (file:/etc/rungate/kubeconfig)'),
+    context: z.string().min(1).optional().describe('the kubeconfig context to use; default its current-context'),
+    inCluster: z.boolean().optional().describe('use the executor pod\'s service account instead of a kubeconfig'),
+    namespace: dnsLabel.default('default').describe('the only namespace runbooks act in: manifests naming another, and cluster-scoped objects, are refused'),
+    exec: z
+      .strictObject({
+        selector: z.string().min(1).describe('label selector of the pods shell runbooks run in (first Running and Ready pod, by name)'),
+        container: dnsLabel.optional().describe('default: the pod\'s kubectl.kubernetes.io/default-container annotation, else its first container'),
+      })
+      .optional()
+      .describe('where .sh runbooks run (`sh -s` in a pod); without it shell runbooks are refused on this connection'),
+    maxBytes: z.number().int().positive().default(1024 * 1024).describe('stdout and stderr kept per run, together; more sets truncated'),
+  })
+  .refine((k8s) => (k8s.kubeconfig !== undefined) !== (k8s.inCluster === true), {
+    message: 'set exactly one of kubeconfig (a secret reference) or inCluster: true',
+    path: ['kubeconfig'],
+  })
+  .refine((k8s) => k8s.context === undefined || k8s.kubeconfig !== undefined, { message: 'context selects a kubeconfig context; it needs kubeconfig', path: ['context'] });
+export type KubernetesConnectionConfig = z.infer<typeof KubernetesConnection>;
 const ShellConnection = z.strictObject({
   name,
   type: z.literal('shell'),
