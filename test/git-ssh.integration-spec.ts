@@ -1,55 +1,30 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CatalogGetReply, Subjects, type RungateError } from '@rungate/contracts';
 import { NatsBus, connectNats } from '@rungate/messaging';
-import { createRunbookRepository, eventually, freePort, startProcess, type ServiceProcess } from '@rungate/testing';
+import { createRunbookRepository, eventually, startProcess, startSshd, type ServiceProcess, type Sshd } from '@rungate/testing';
 import type { NatsConnection } from 'nats';
 import { DIST } from './support/stack';
 
 /** git-sync fetching over SSH from a real sshd: key authentication, host key pinned, no trust on first use. */
 describe('git-sync over SSH', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rg-gitssh-'));
-  let sshd: ServiceProcess;
-  let port: number;
+  let sshd: Sshd;
   let nc: NatsConnection;
   const services: ServiceProcess[] = [];
   let remote: string;
 
-  const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
-
   beforeAll(async () => {
-    keygen(join(dir, 'host_key'));
-    keygen(join(dir, 'other_host_key'));
-    keygen(join(dir, 'client_key'));
-    writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
-    port = await freePort();
-    mkdirSync('/run/sshd', { recursive: true });
-    writeFileSync(
-      join(dir, 'sshd_config'),
-      [
-        `Port ${port}`,
-        'ListenAddress 127.0.0.1',
-        `HostKey ${join(dir, 'host_key')}`,
-        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'PermitRootLogin prohibit-password',
-        'StrictModes no',
-        'UsePAM no',
-        `PidFile ${join(dir, 'sshd.pid')}`,
-        'LogLevel ERROR',
-      ].join('\n'),
-    );
-    sshd = startProcess('sshd', '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], process.env);
+    sshd = await startSshd();
     const source = createRunbookRepository({ 'pg/get_user.runbook.sql': 'SELECT {{ .id | type "number" }};\n' });
-    remote = join(dir, 'remote.git');
+    // The repository lives in the SSH user's home and belongs to that user, as on a git host.
+    remote = join(sshd.home, 'remote.git');
     execFileSync('git', ['clone', '-q', '--bare', source.dir, remote]);
-    const hostKey = readFileSync(join(dir, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
-    const otherKey = readFileSync(join(dir, 'other_host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
-    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostKey}\n`);
-    writeFileSync(join(dir, 'wrong_known_hosts'), `[127.0.0.1]:${port} ${otherKey}\n`);
+    execFileSync('chown', ['-R', `${sshd.uid}:${sshd.uid}`, remote]);
+    writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    writeFileSync(join(dir, 'wrong_known_hosts'), `[127.0.0.1]:${sshd.port} ${sshd.otherHostKey}\n`);
     nc = await connectNats({ name: 'git-ssh-test' });
   });
 
@@ -57,6 +32,7 @@ describe('git-sync over SSH', () => {
     await Promise.all(services.map((s) => s.stop()));
     await sshd?.stop();
     await nc?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   function startGitSync(name: string, knownHosts: string): ServiceProcess {
@@ -65,9 +41,9 @@ describe('git-sync over SSH', () => {
       config,
       `repositories:
   - name: ${name}
-    url: ssh://root@127.0.0.1:${port}${remote}
+    url: ssh://${sshd.user}@127.0.0.1:${sshd.port}${remote}
     pollInterval: 1s
-    auth: { sshKey: file:${join(dir, 'client_key')}, knownHosts: file:${join(dir, knownHosts)} }
+    auth: { sshKey: file:${sshd.clientKeyFile}, knownHosts: file:${join(dir, knownHosts)} }
 gitSync: { cacheDir: ${join(dir, `cache-${name}`)}, port: 0 }
 `,
     );

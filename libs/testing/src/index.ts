@@ -2,3 +2,4 @@ export * from './lib/database';
 export * from './lib/git';
 export * from './lib/processes';
 export * from './lib/postgres-cluster';
+export * from './lib/sshd';
