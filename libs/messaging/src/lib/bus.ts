@@ -1,5 +1,5 @@
 import { ErrorCode, RungateError, replySchema, type Reply } from '@rungate/contracts';
-import { headers as natsHeaders, type NatsConnection, type NatsError } from 'nats';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
 import { outgoingTraceparent } from './trace';
 import type { z } from 'zod';
 
@@ -79,11 +79,7 @@ export class NatsBus implements Bus {
   async request<S extends z.ZodTypeAny>(subject: string, payload: unknown, schema: S, options: RequestOptions): Promise<z.infer<S>> {
     let message;
     try {
-      const traceparent = outgoingTraceparent();
-      const headers = traceparent || options.headers ? natsHeaders() : undefined;
-      if (traceparent) headers?.set('traceparent', traceparent);
-      for (const [key, value] of Object.entries(options.headers ?? {})) headers?.set(key, value);
-      message = await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs, headers });
+      message = await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs, headers: hopHeaders(options.headers) });
     } catch (error) {
       const code = (error as NatsError).code;
       if (code === '503') throw transportError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
@@ -100,6 +96,16 @@ export class NatsBus implements Bus {
   }
 
   emit(subject: string, payload: unknown): void {
-    this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload));
+    this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload), { headers: hopHeaders() });
   }
+}
+
+/** Headers for the next hop: the caller's trace context (requests and events alike), then any extras. */
+function hopHeaders(extra: Record<string, string> = {}): MsgHdrs | undefined {
+  const traceparent = outgoingTraceparent();
+  if (!traceparent && Object.keys(extra).length === 0) return undefined;
+  const headers = natsHeaders();
+  if (traceparent) headers.set('traceparent', traceparent);
+  for (const [key, value] of Object.entries(extra)) headers.set(key, value);
+  return headers;
 }
