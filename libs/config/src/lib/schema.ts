@@ -113,12 +113,32 @@ const KubernetesConnection = z
   })
   .refine((k8s) => k8s.context === undefined || k8s.kubeconfig !== undefined, { message: 'context selects a kubeconfig context; it needs kubeconfig', path: ['context'] });
 export type KubernetesConnectionConfig = z.infer<typeof KubernetesConnection>;
+/** What `export NAME=…` accepts; anything else could not reach a script as a variable. */
+const SHELL_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ShellConnection = z.strictObject({
   name,
   type: z.literal('shell'),
-  shell: z.string().default('/bin/sh'),
-  env: z.record(z.string(), z.string()).default({}),
-  maxBytes: z.number().int().positive().default(1024 * 1024),
+  shell: z
+    .string()
+    .regex(/^\/\S*$/, 'the absolute path of one program, e.g. /bin/bash (the script is fed to it with -s)')
+    .default('/bin/sh')
+    .describe('the interpreter on the executor host that reads the script on stdin (`<shell> -s`)'),
+  env: z
+    .record(
+      z.string(),
+      z
+        .string()
+        .refine((value) => !value.includes('\0'), 'no environment can carry a NUL byte')
+        .refine((value) => !/^(env|file):/.test(value) || SecretRef.safeParse(value).success, 'a value starting env: or file: is a secret reference: env:NAME or file:/path'),
+    )
+    .superRefine((env, ctx) => {
+      for (const key of Object.keys(env)) {
+        if (!SHELL_VARIABLE.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'a shell variable name: letters, digits and "_", not starting with a digit' });
+      }
+    })
+    .default({})
+    .describe('the variables scripts get besides PATH, HOME and TMPDIR (which these override); env:NAME or file:/path values are secrets, resolved by the executor'),
+  maxBytes: z.number().int().positive().default(1024 * 1024).describe('stdout and stderr kept per run, together; more sets truncated'),
 });
 export const ConnectionConfig = z.discriminatedUnion('type', [
   PostgresConnection,
