@@ -1,13 +1,15 @@
 import type { LoggerService } from '@nestjs/common';
 import { currentContext } from '@rungate/messaging';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /**
  * Structured JSON logs, one object per line. Every line logged while a call is in flight
- * carries its trace id and run id, so one run can be followed across services.
+ * carries its trace id and span id, and once the run is named (setRunId) its run id, so one
+ * run can be followed across services. The fields come from the call's async context at
+ * the moment of logging, so no caller has to pass them along.
  */
-export function createLogger(service: string): Logger {
-  return pino({
+export function createLogger(service: string, destination?: DestinationStream): Logger {
+  const options: LoggerOptions = {
     base: { service },
     level: process.env['LOG_LEVEL'] ?? 'info',
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -16,7 +18,8 @@ export function createLogger(service: string): Logger {
       const context = currentContext();
       return context ? { trace_id: context.traceId, span_id: context.spanId, ...(context.runId ? { run_id: context.runId } : {}) } : {};
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Nest's logger interface on top of pino. */
