@@ -1,0 +1,1 @@
+export { executorSshDefinition, executorSshService } from './lib/definition';

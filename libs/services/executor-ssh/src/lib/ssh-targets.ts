@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { resolveSecret, type SshConnectionConfig } from '@rungate/config';
+import { RungateError } from '@rungate/contracts';
+import type { PipelineLog } from '@rungate/executors';
+import { utils } from 'ssh2';
+import { parsePinnedHostKey } from './host-key';
+import { SshPool, type SshEndpoint } from './ssh-pool';
+
+export const DEFAULT_POOL = { max: 4, sessions: 4, idleTimeout: 300_000 } as const;
+export const DEFAULT_KEEPALIVE_MS = 15_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+interface Entry {
+  fingerprint: string;
+  pool: SshPool;
+}
+
+function unavailable(connection: string, why: string): RungateError {
+  return new RungateError('TARGET_UNAVAILABLE', `connection ${connection}: ${why}; nothing was executed`);
+}
+
+/** A connection's credentials, resolved from their secret references. */
+export interface SshSecrets {
+  privateKey?: string;
+  passphrase?: string;
+  password?: string;
+}
+
+export function resolveSshSecrets(connection: SshConnectionConfig, env: NodeJS.ProcessEnv = process.env): SshSecrets {
+  if (connection.privateKey === undefined && connection.password === undefined) {
+    throw unavailable(connection.name, 'neither privateKey nor password is configured');
+  }
+  const secret = (key: keyof SshSecrets): string | undefined => {
+    const ref = connection[key];
+    if (ref === undefined) return undefined;
+    try {
+      return resolveSecret(ref, env);
+    } catch (error) {
+      throw unavailable(connection.name, `${key}: ${(error as Error).message}`);
+    }
+  };
+  return { privateKey: secret('privateKey'), passphrase: secret('passphrase'), password: secret('password') };
+}
+
+/**
+ * What ssh2 needs for a connection, checked before any network traffic: an unreadable key
+ * or a wrong passphrase is named here, not reported as a refused login.
+ */
+export function sshEndpoint(connection: SshConnectionConfig, secrets: SshSecrets): SshEndpoint {
+  // A file: secret is trimmed; OpenSSH's own key files end with a newline.
+  const privateKey = secrets.privateKey === undefined ? undefined : `${secrets.privateKey}\n`;
+  if (privateKey !== undefined) {
+    const parsed = utils.parseKey(privateKey, secrets.passphrase);
+    if (parsed instanceof Error || (Array.isArray(parsed) && parsed.length === 0)) {
+      const encrypted = /encrypted|passphrase|decrypt/i.test(parsed instanceof Error ? parsed.message : '');
+      throw unavailable(
+        connection.name,
+        encrypted
+          ? `privateKey is encrypted and ${secrets.passphrase === undefined ? 'no passphrase is configured' : 'the passphrase does not open it'}`
+          : 'privateKey is not a private key Rungate can read (OpenSSH or PEM: ed25519, ecdsa, rsa)',
+      );
+    }
+  }
+  const pool = connection.pool ?? DEFAULT_POOL;
+  return {
+    name: connection.name,
+    host: connection.host,
+    port: connection.port,
+    user: connection.user,
+    privateKey,
+    passphrase: secrets.passphrase,
+    password: secrets.password,
+    hostKey: parsePinnedHostKey(connection.hostKey, connection.name),
+    keepaliveMs: connection.keepalive ?? DEFAULT_KEEPALIVE_MS,
+    connectTimeoutMs: connection.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    maxConnections: pool.max,
+    sessionsPerConnection: pool.sessions,
+    idleTimeoutMs: pool.idleTimeout,
+  };
+}
+
+/**
+ * One connection pool per configured SSH connection, opened on first use. Secrets are
+ * resolved on every run, so a rotated key or password (a re-written secret file, a changed
+ * rungate.yaml) gets a fresh pool while the old one finishes its runs and closes.
+ */
+export class SshTargets {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly log: PipelineLog,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  poolFor(connection: SshConnectionConfig): SshPool {
+    const secrets = resolveSshSecrets(connection, this.env);
+    // Keys are parsed (and encrypted ones decrypted, which is slow on purpose) only when something changed.
+    const fingerprint = createHash('sha256').update(JSON.stringify([connection, secrets])).digest('hex');
+    const existing = this.entries.get(connection.name);
+    if (existing?.fingerprint === fingerprint) return existing.pool;
+    const endpoint = sshEndpoint(connection, secrets);
+    if (existing) {
+      this.log.log(`connection ${connection.name}: configuration or secrets changed; new runs use new SSH connections`);
+      existing.pool.close();
+    }
+    const pool = new SshPool(endpoint, this.log);
+    this.entries.set(connection.name, { fingerprint, pool });
+    return pool;
+  }
+
+  close(): void {
+    for (const entry of this.entries.values()) entry.pool.close();
+    this.entries.clear();
+  }
+}
