@@ -17,7 +17,7 @@ const COLUMNS = [
 ] as const;
 
 /** What the chain covers: the validated event, or for a malformed one its subject and raw text. */
-function chainedContent(message: StreamedEvent): { content: Record<string, unknown>; event?: AuditEvent } {
+export function chainedContent(message: StreamedEvent): { content: Record<string, unknown>; event?: AuditEvent } {
   try {
     const parsed = AuditEvent.safeParse(JSON.parse(message.data));
     if (parsed.success) return { content: parsed.data as unknown as Record<string, unknown>, event: parsed.data };
@@ -68,66 +68,146 @@ function row(seq: number, content: Record<string, unknown>, event: AuditEvent | 
   return COLUMNS.map((c) => values[c]);
 }
 
+/** Serializes appends across processes: whoever holds it reads the head and extends it. */
+const APPEND_LOCK = 726127103;
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
 /**
- * The chain writer: appends stream messages in sequence order, each hashed onto the one
- * before. A message whose sequence is already stored (a redelivery) is skipped, so every
- * event lands exactly once.
+ * The chain writer's core, with no consumer attached (the audit service feeds it from
+ * JetStream, the all-in-one mode from its in-process log): appends messages in sequence
+ * order, each hashed onto the one before. A message whose sequence is already stored (a
+ * redelivery) is skipped, so every event lands exactly once.
+ *
+ * Each append is one transaction that takes a transaction-scoped advisory lock and re-reads
+ * the head under it, so two writers can never fork the chain: the rows are chained off-lock
+ * on the cached head and re-chained only when another writer moved it.
  */
 export class AuditStore {
-  private head?: { seq: number; hash: string };
+  private head?: ChainHead;
 
   constructor(private readonly db: DataSource) {}
 
-  async loadHead(): Promise<{ seq: number; hash: string }> {
-    const rows: { seq: string; hash: string }[] = await this.db.query('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-    this.head = rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
+  async loadHead(): Promise<ChainHead> {
+    this.head = await readHead(this.db);
     return this.head;
+  }
+
+  /** The last stored head as this store knows it (after loadHead or an append). */
+  get cachedHead(): ChainHead | undefined {
+    return this.head ? { ...this.head } : undefined;
   }
 
   /** Appends a batch in one transaction; returns how many rows were new. */
   async append(messages: readonly StreamedEvent[]): Promise<number> {
-    const head = this.head ?? (await this.loadHead());
-    let prev = head.hash;
-    let last = head.seq;
-    const rows: unknown[][] = [];
-    for (const message of [...messages].sort((a, b) => a.seq - b.seq)) {
-      if (message.seq <= last) continue;
-      const { content, event } = chainedContent(message);
-      const hash = chainHash(prev, content);
-      rows.push(row(message.seq, content, event, prev, hash));
-      prev = hash;
-      last = message.seq;
-    }
-    if (rows.length === 0) return 0;
-    const placeholders = rows.map((_, r) => `(${COLUMNS.map((__, c) => `$${r * COLUMNS.length + c + 1}`).join(',')})`).join(',');
+    const ordered = [...messages].sort((a, b) => a.seq - b.seq);
+    let planned = chainRows(ordered, this.head ?? (await this.loadHead()));
+    const runner = this.db.createQueryRunner();
+    await runner.connect();
     try {
-      await this.db.query(`INSERT INTO audit_events (${COLUMNS.join(',')}) VALUES ${placeholders}`, rows.flat());
+      await runner.startTransaction();
+      await runner.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
+      const head = await readHead(runner);
+      if (head.seq !== planned.from.seq || head.hash !== planned.from.hash) planned = chainRows(ordered, head);
+      if (planned.rows.length > 0) await insertRows(runner, planned.rows);
+      await runner.commitTransaction();
+      this.head = planned.to;
+      return planned.rows.length;
     } catch (error) {
       this.head = undefined;
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
       throw error;
+    } finally {
+      await runner.release();
     }
-    this.head = { seq: last, hash: prev };
-    return rows.length;
   }
 }
 
-/** `rungate audit verify`: recomputes the whole chain from the table, in pages. */
-export async function verifyStoredChain(db: DataSource, pageSize = 5000): Promise<ChainVerification & { rows: number }> {
+interface Queryable {
+  query(sql: string, parameters?: unknown[]): Promise<unknown>;
+}
+
+async function readHead(db: Queryable): Promise<ChainHead> {
+  const rows = (await db.query('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1')) as { seq: string; hash: string }[];
+  return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
+}
+
+/** Pure: the rows that extend `from` with the messages not yet stored, and the new head. */
+function chainRows(ordered: readonly StreamedEvent[], from: ChainHead): { from: ChainHead; to: ChainHead; rows: unknown[][] } {
+  let prev = from.hash;
+  let last = from.seq;
+  const rows: unknown[][] = [];
+  for (const message of ordered) {
+    if (message.seq <= last) continue;
+    const { content, event } = chainedContent(message);
+    const hash = chainHash(prev, content);
+    rows.push(row(message.seq, content, event, prev, hash));
+    prev = hash;
+    last = message.seq;
+  }
+  return { from, to: { seq: last, hash: prev }, rows };
+}
+
+/** PostgreSQL takes at most 65,535 parameters per statement. */
+const ROWS_PER_INSERT = Math.floor(65_535 / COLUMNS.length);
+
+async function insertRows(db: Queryable, rows: unknown[][]): Promise<void> {
+  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+    const chunk = rows.slice(start, start + ROWS_PER_INSERT);
+    const placeholders = chunk.map((_, r) => `(${COLUMNS.map((__, c) => `$${r * COLUMNS.length + c + 1}`).join(',')})`).join(',');
+    await db.query(`INSERT INTO audit_events (${COLUMNS.join(',')}) VALUES ${placeholders}`, chunk.flat());
+  }
+}
+
+/** Where verification starts: a stream sequence, or the first event at or after a time. */
+export type VerifyFrom = { seq: number } | { time: Date };
+
+export interface StoredChainVerification extends ChainVerification {
+  rows: number;
+  /** The first row checked; with `from`, its prev_hash is taken on trust as the anchor. */
+  anchor?: { seq: number; prevHash: string };
+}
+
+async function anchorRow(db: DataSource, from: VerifyFrom): Promise<{ seq: number; prevHash: string } | undefined> {
+  const rows: { seq: string; prev_hash: string }[] =
+    'seq' in from
+      ? await db.query('SELECT seq, prev_hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 1', [from.seq])
+      : await db.query('SELECT seq, prev_hash FROM audit_events WHERE time >= $1 ORDER BY seq LIMIT 1', [from.time.toISOString()]);
+  return rows[0] ? { seq: Number(rows[0].seq), prevHash: rows[0].prev_hash } : undefined;
+}
+
+/**
+ * `rungate audit verify`: recomputes the chain from the table, in pages. From the start the
+ * first row must follow the genesis hash; with `from`, the chain is checked from that row on
+ * and its predecessor hash is the trusted anchor (e.g. one recorded at an earlier verify).
+ */
+export async function verifyStoredChain(db: DataSource, options: { pageSize?: number; from?: VerifyFrom } = {}): Promise<StoredChainVerification> {
+  const pageSize = options.pageSize ?? 5000;
   let afterSeq = -1;
   let prevHash = GENESIS_HASH;
+  let anchor: StoredChainVerification['anchor'];
+  if (options.from) {
+    anchor = await anchorRow(db, options.from);
+    if (!anchor) return { ok: true, checked: 0, rows: 0 };
+    afterSeq = anchor.seq - 1;
+    prevHash = anchor.prevHash;
+  }
   let checked = 0;
   for (;;) {
     const page: { seq: string; id: string; event: unknown; prev_hash: string; hash: string }[] = await db.query(
       'SELECT seq, id, event, prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2',
       [afterSeq, pageSize],
     );
-    if (page.length === 0) return { ok: true, checked, head: prevHash, rows: checked };
+    if (page.length === 0) return { ok: true, checked, head: prevHash, rows: checked, ...(anchor ? { anchor } : {}) };
     const result = verifyChain(
       page.map((r) => ({ seq: Number(r.seq), id: r.id, event: r.event, prevHash: r.prev_hash, hash: r.hash })),
       prevHash,
     );
     checked += result.checked;
-    if (!result.ok) return { ...result, checked, rows: checked };
+    if (!result.ok) return { ...result, checked, rows: checked, ...(anchor ? { anchor } : {}) };
     prevHash = result.head as string;
     afterSeq = Number(page[page.length - 1]?.seq);
   }

@@ -1,0 +1,99 @@
+import type { DataSource } from 'typeorm';
+
+/** Filters of the audit query API and `rungate audit search`; every one is optional. */
+export interface AuditQuery {
+  /** actor.user, exactly. */
+  user?: string;
+  /** actor.agent, exactly. */
+  agent?: string;
+  /** A tool name (`ops.postgres.get_user`), or `<repository>/<path>` where `*` matches any run of characters. */
+  runbook?: string;
+  /** An event type; a trailing `*` matches a prefix (`audit.admin.*`). */
+  type?: string;
+  runId?: string;
+  /** connection.name, exactly. */
+  connection?: string;
+  /** Event time, inclusive. */
+  since?: Date;
+  /** Event time, exclusive. */
+  until?: Date;
+  /** Only events stored after this stream sequence (how `tail` follows). */
+  afterSeq?: number;
+  /** Oldest first (the default), or newest first. */
+  order?: 'asc' | 'desc';
+  limit: number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface StoredAuditEvent {
+  /** The AUDIT stream sequence, which is also the chain's order. */
+  seq: number;
+  hash: string;
+  /** False for a message that was not a valid audit event (stored, never dropped). */
+  valid: boolean;
+  /** The event as chained: the native AuditEvent, or `{invalid, subject, raw}`. */
+  event: Record<string, unknown>;
+}
+
+export interface AuditPage {
+  events: StoredAuditEvent[];
+  /** Present when more events match: pass it back as `cursor` for the next page. */
+  nextCursor?: string;
+}
+
+export class InvalidCursorError extends Error {}
+
+/** A cursor is the last sequence of a page and the order it was read in; opaque to callers. */
+function encodeCursor(seq: number, order: 'asc' | 'desc'): string {
+  return Buffer.from(`${order}:${seq}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string, order: 'asc' | 'desc'): number {
+  const match = /^(asc|desc):(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match || match[1] !== order) throw new InvalidCursorError('invalid cursor: pass back the nextCursor of a previous page, with the same order');
+  return Number(match[2]);
+}
+
+/** Glob (`*`) to a LIKE pattern; LIKE's own wildcards and the escape character are taken literally. */
+export function globToLike(glob: string): string {
+  return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%');
+}
+
+/**
+ * One page of audit events, in chain order. Paging is keyset on the stream sequence, so a
+ * page never shifts when events are appended while someone reads; `nextCursor` is absent on
+ * the last page. Everything the caller sends is a bind parameter.
+ */
+export async function searchAuditEvents(db: DataSource, query: AuditQuery): Promise<AuditPage> {
+  const order = query.order ?? 'asc';
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const bind = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (query.user !== undefined) where.push(`actor_user = ${bind(query.user)}`);
+  if (query.agent !== undefined) where.push(`actor_agent = ${bind(query.agent)}`);
+  if (query.runId !== undefined) where.push(`run_id = ${bind(query.runId)}`);
+  if (query.connection !== undefined) where.push(`connection_name = ${bind(query.connection)}`);
+  if (query.runbook !== undefined) {
+    where.push(`(tool = ${bind(query.runbook)} OR (repository || '/' || path) LIKE ${bind(globToLike(query.runbook))} ESCAPE '\\')`);
+  }
+  if (query.type !== undefined) {
+    where.push(query.type.endsWith('*') ? `type LIKE ${bind(`${globToLike(query.type.slice(0, -1))}%`)} ESCAPE '\\'` : `type = ${bind(query.type)}`);
+  }
+  if (query.since) where.push(`time >= ${bind(query.since.toISOString())}`);
+  if (query.until) where.push(`time < ${bind(query.until.toISOString())}`);
+  if (query.afterSeq !== undefined) where.push(`seq > ${bind(query.afterSeq)}`);
+  if (query.cursor !== undefined) {
+    const seq = decodeCursor(query.cursor, order);
+    where.push(order === 'asc' ? `seq > ${bind(seq)}` : `seq < ${bind(seq)}`);
+  }
+  const sql = `SELECT seq, hash, valid, event FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+               ORDER BY seq ${order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${bind(query.limit + 1)}`;
+  const rows: { seq: string; hash: string; valid: boolean; event: Record<string, unknown> }[] = await db.query(sql, params);
+  const events = rows.slice(0, query.limit).map((r) => ({ seq: Number(r.seq), hash: r.hash, valid: r.valid, event: r.event }));
+  const last = events[events.length - 1];
+  return { events, ...(rows.length > query.limit && last ? { nextCursor: encodeCursor(last.seq, order) } : {}) };
+}
