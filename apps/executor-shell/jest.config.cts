@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'executor-shell',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/apps/executor-shell',
+};

@@ -1,0 +1,4 @@
+import { runService } from '@rungate/runtime';
+import { executorShellService } from '@rungate/service-executor-shell';
+
+runService(executorShellService);
