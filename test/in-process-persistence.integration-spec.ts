@@ -1,32 +1,30 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '@rungate/testing';
-import { DatabaseRunLedger, LocalAuditLog, openDatabase, openEmbeddedDatabase, verifyStoredChain } from '@rungate/persistence';
+import { DatabaseRunLedger, LocalAuditLog, openDatabase, verifyStoredChain } from '@rungate/persistence';
 import type { DataSource } from 'typeorm';
 
 const event = (i: number) => ({ type: 'audit.run.received' as const, source: 'test', runId: `run-${i}`, params: { i: String(i) } });
 
-/** The all-in-one mode's audit log and run ledger, on the embedded database and on PostgreSQL. */
-describe.each(['pglite', 'postgres'] as const)('in-process audit log and run ledger on %s', (kind) => {
+/**
+ * The all-in-one mode's audit log and run ledger on PostgreSQL (DATABASE_URL). On the embedded
+ * PGlite they run in test/serve.e2e-spec.ts, in a real process: PGlite loads its WASM with a
+ * dynamic import() that jest's module system cannot serve.
+ */
+describe('in-process audit log and run ledger', () => {
   let db: DataSource;
-  let dir: string;
   let pg: TestDatabase | undefined;
 
   async function open(): Promise<DataSource> {
-    return kind === 'pglite' ? openEmbeddedDatabase(dir) : openDatabase((pg as TestDatabase).url);
+    return openDatabase((pg as TestDatabase).url);
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rungate-embedded-'));
-    if (kind === 'postgres') pg = await createTestDatabase('rg_inproc');
+    pg = await createTestDatabase('rg_inproc');
     db = await open();
   });
 
   afterAll(async () => {
     await db?.destroy();
     await pg?.drop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('stores concurrent publishes once each, in one verifiable chain, before publish resolves', async () => {

@@ -4,11 +4,14 @@ import { keysCommand } from './commands/keys';
 import { lintCommand } from './commands/lint';
 import { policyCommand } from './commands/policy';
 import { runServiceCommand } from './commands/run';
+import { serveCommand } from './serve/serve';
 import { tokenCommand } from './commands/token';
 
 const USAGE = `rungate — runbooks as the only write path for AI agents
 
 usage:
+  rungate serve [--config FILE] [--port 8080] [--data-dir .rungate]
+                                                                 every service in one process (demo without --config)
   rungate run <service>                                           start one service: gateway, git-sync, policy,
                                                                  audit, executor-{postgres,ssh,kubernetes,shell}
   rungate config check [--config FILE]                           validate rungate.yaml
@@ -16,7 +19,11 @@ usage:
   rungate token create --user U --agent A [--ttl 8h] [--runbooks G…] [--connections N…]
   rungate token list | revoke ID                                  agent tokens (DATABASE_URL)
   rungate lint [DIR] [--repository NAME] [--path SUB]             check a runbook repository
-  rungate audit verify [--database URL]                          recompute the audit hash chain
+  rungate audit verify [--database URL] [--from SEQ|TIME] [--stream]
+                                                                 recompute the audit hash chain (and compare with AUDIT)
+  rungate audit search [--user U] [--agent A] [--runbook R] [--since 24h] [--type T] [--run ID]
+                                                                 query the audit trail (RUNGATE_TOKEN of an auditor)
+  rungate audit tail [filters]                                    follow new audit events
   rungate policy explain --user U [--agent A] --runbook R --connection C [--param k=v]
                                                                  why a call is allowed or denied
 `;
@@ -24,6 +31,8 @@ usage:
 async function main(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'serve':
+      return serveCommand(rest);
     case 'run':
       return runServiceCommand(rest);
     case 'config':

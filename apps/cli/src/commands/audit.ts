@@ -1,30 +1,272 @@
-import { openDatabase, verifyStoredChain } from '@rungate/persistence';
+import { readFileSync } from 'node:fs';
+import { connectNats } from '@rungate/messaging';
+import { verifyStoredChain, type StoredAuditEvent, type VerifyFrom } from '@rungate/persistence';
+import { compareWithStream, parseAuditTime } from '@rungate/service-audit';
 import { option } from './args';
+import { DATABASE_USAGE, openCliDatabase } from './database';
 
-/** `rungate audit verify`: recomputes the hash chain from PostgreSQL; exit 0 intact, 1 broken. */
+const USAGE = `usage:
+  rungate audit verify ${DATABASE_USAGE} [--from SEQ|TIME] [--stream]
+  rungate audit search [filters] [--limit 100] [--order asc|desc] [--json]
+  rungate audit tail   [filters] [--lines 10] [--interval 1s] [--json]
+
+filters: --user U --agent A --runbook TOOL|REPO/PATH-GLOB --type TYPE[*] --run RUN_ID
+         --connection C --since TIME|15m|24h|7d --until TIME
+search and tail ask the audit service: --url (or RUNGATE_AUDIT_URL, default http://127.0.0.1:8082)
+with a token of a user in an auditor group: RUNGATE_TOKEN or --token-file FILE
+`;
+
+/** `rungate audit …`: exit 0 on success (verify: intact), 1 on failure (verify: broken), 2 on usage errors. */
 export async function auditCommand(args: string[]): Promise<number> {
-  if (args[0] !== 'verify') {
-    process.stderr.write('usage: rungate audit verify [--database URL]\n');
+  switch (args[0]) {
+    case 'verify':
+      return verify(args.slice(1));
+    case 'search':
+      return search(args.slice(1));
+    case 'tail':
+      return tail(args.slice(1));
+    default:
+      process.stderr.write(USAGE);
+      return 2;
+  }
+}
+
+function parseFrom(text: string): VerifyFrom | undefined {
+  if (/^\d+$/.test(text)) return { seq: Number(text) };
+  const time = parseAuditTime(text);
+  return time ? { time } : undefined;
+}
+
+/** Recomputes the hash chain from the table and, with --stream, compares it with the AUDIT stream (NATS_URL). */
+async function verify(args: string[]): Promise<number> {
+  const fromText = option(args, '--from');
+  const from = fromText === undefined ? undefined : parseFrom(fromText);
+  if (fromText !== undefined && !from) {
+    process.stderr.write(`rungate audit verify: --from takes a stream sequence or a time (2025-06-01T00:00:00Z, 24h), not "${fromText}"\n`);
     return 2;
   }
-  const url = option(args, '--database') ?? process.env['DATABASE_URL'];
-  if (!url) {
-    process.stderr.write('rungate audit verify: set DATABASE_URL or pass --database\n');
+  const opening = openCliDatabase(args);
+  if (!opening) {
+    process.stderr.write('rungate audit verify: set DATABASE_URL, or pass --database or --data-dir\n');
     return 2;
   }
-  const db = await openDatabase(url);
+  const db = await opening;
   try {
-    const result = await verifyStoredChain(db);
-    if (result.ok) {
-      process.stdout.write(`intact: ${result.checked} events, head ${result.head}\n`);
-      return 0;
+    const result = await verifyStoredChain(db, from ? { from } : {});
+    if (!result.ok) {
+      const b = result.firstBreak;
+      process.stdout.write(
+        `BROKEN after ${result.checked} intact events: event seq ${b?.seq} (id ${b?.id}) is ${b?.kind === 'altered' ? 'altered: its content does not match its hash' : 'out of place: its predecessor is missing, inserted or moved'}\n  expected ${b?.expected}\n  found    ${b?.actual}\n`,
+      );
+      return 1;
     }
-    const b = result.firstBreak;
-    process.stdout.write(
-      `BROKEN after ${result.checked} intact events: event seq ${b?.seq} (id ${b?.id}) is ${b?.kind === 'altered' ? 'altered: its content does not match its hash' : 'out of place: its predecessor is missing, inserted or moved'}\n  expected ${b?.expected}\n  found    ${b?.actual}\n`,
-    );
-    return 1;
+    const anchored = result.anchor ? ` from seq ${result.anchor.seq} (anchored on prev_hash ${result.anchor.prevHash})` : '';
+    process.stdout.write(`intact: ${result.checked} events${anchored}, head ${result.head}\n`);
+    if (!args.includes('--stream')) return 0;
+    const nc = await connectNats({ name: 'rungate-cli-audit-verify' });
+    try {
+      const fromSeq = result.anchor?.seq;
+      const stream = await compareWithStream(db, nc, fromSeq === undefined ? {} : { fromSeq });
+      if (stream.ok) {
+        const notes = [stream.agedOut ? `${stream.agedOut} older rows no longer on the stream` : '', stream.unwritten ? `${stream.unwritten} events not yet written` : '']
+          .filter(Boolean)
+          .join('; ');
+        process.stdout.write(`matches the AUDIT stream: ${stream.compared} events compared${notes ? ` (${notes})` : ''}\n`);
+        return 0;
+      }
+      const m = stream.firstMismatch;
+      const what =
+        m?.kind === 'differs'
+          ? `event seq ${m.seq} (id ${m.id}) differs from what was published`
+          : m?.kind === 'missing-from-table'
+            ? `stream event seq ${m.seq} is missing from the table`
+            : `event seq ${m?.seq} (id ${m && 'id' in m ? m.id : '?'}) was never on the stream`;
+      process.stdout.write(`DIFFERS from the AUDIT stream after ${stream.compared} matching events: ${what}\n`);
+      return 1;
+    } finally {
+      await nc.close();
+    }
   } finally {
     await db.destroy();
   }
+}
+
+const FILTERS: Record<string, string> = {
+  '--user': 'user',
+  '--agent': 'agent',
+  '--runbook': 'runbook',
+  '--type': 'type',
+  '--run': 'runId',
+  '--connection': 'connection',
+  '--since': 'since',
+  '--until': 'until',
+};
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    /** Worth retrying while following (the service restarts, the network blips). */
+    readonly transient = false,
+  ) {
+    super(message);
+  }
+}
+
+interface Client {
+  url: string;
+  token: string;
+  filters: URLSearchParams;
+}
+
+function client(args: string[]): Client {
+  const url = (option(args, '--url') ?? process.env['RUNGATE_AUDIT_URL'] ?? 'http://127.0.0.1:8082').replace(/\/+$/, '');
+  const tokenFile = option(args, '--token-file');
+  const token = (tokenFile ? readFileSync(tokenFile, 'utf8') : (process.env['RUNGATE_TOKEN'] ?? '')).trim();
+  if (!token) throw new CliError('set RUNGATE_TOKEN (or pass --token-file) to a token of a user in an auditor group', 2);
+  const filters = new URLSearchParams();
+  for (const [flag, name] of Object.entries(FILTERS)) {
+    const value = option(args, flag);
+    if (value !== undefined) filters.set(name, value);
+  }
+  return { url, token, filters };
+}
+
+async function fetchPage(c: Client, params: URLSearchParams): Promise<{ events: StoredAuditEvent[]; nextCursor?: string }> {
+  let response: Response;
+  try {
+    response = await fetch(`${c.url}/audit/events?${params}`, { headers: { authorization: `Bearer ${c.token}`, accept: 'application/json' } });
+  } catch (error) {
+    throw new CliError(`cannot reach the audit service at ${c.url} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message})`, 1, true);
+  }
+  const body = (await response.json().catch(() => undefined)) as { events?: StoredAuditEvent[]; nextCursor?: string; error?: { code: string; message: string } } | undefined;
+  if (response.ok && body?.events) return { events: body.events, ...(body.nextCursor ? { nextCursor: body.nextCursor } : {}) };
+  const reason = body?.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${response.status}`;
+  throw new CliError(`the audit service refused: ${reason}`, 1, response.status >= 500);
+}
+
+function short(text: unknown, width: number): string {
+  const s = typeof text === 'string' ? text : '';
+  return s.length > width ? `${s.slice(0, width - 1)}…` : s;
+}
+
+/** One line per event: time, type, who, what, where, result, run. */
+export function formatAuditLine(stored: StoredAuditEvent): string {
+  const e = stored.event as {
+    time?: string;
+    type?: string;
+    runId?: string;
+    tool?: string;
+    actor?: { user?: string; agent?: string };
+    runbook?: { repository?: string; path?: string };
+    connection?: { name?: string };
+    decision?: { effect?: string; reason?: string };
+    outcome?: { status?: string; durationMs?: number; errorCode?: string };
+    subject?: string;
+  };
+  if (!stored.valid) return `seq ${stored.seq}  (not a valid audit event, published on ${e.subject ?? '?'})`;
+  const who = e.actor ? `${e.actor.user ?? '?'}${e.actor.agent ? ` via ${e.actor.agent}` : ''}` : '-';
+  const what = e.tool ?? (e.runbook ? `${e.runbook.repository}/${e.runbook.path}` : '-');
+  const where = e.connection?.name ? ` @ ${e.connection.name}` : '';
+  const result = e.outcome
+    ? `${e.outcome.status}${e.outcome.errorCode ? ` ${e.outcome.errorCode}` : ''}${e.outcome.durationMs !== undefined ? ` ${Math.round(e.outcome.durationMs)}ms` : ''}`
+    : e.decision
+      ? `${e.decision.effect}${e.decision.reason ? `: ${short(e.decision.reason, 60)}` : ''}`
+      : '';
+  return [e.time ?? '', short(e.type, 28).padEnd(28), short(who, 48), `${what}${where}`, result, e.runId ? `run ${e.runId}` : '']
+    .filter((part) => part !== '')
+    .join('  ');
+}
+
+function print(events: StoredAuditEvent[], json: boolean): void {
+  for (const stored of events) process.stdout.write(`${json ? JSON.stringify({ seq: stored.seq, hash: stored.hash, ...stored.event }) : formatAuditLine(stored)}\n`);
+}
+
+function limitOption(args: string[], name: string, fallback: number): number {
+  const text = option(args, name);
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new CliError(`${name} takes a positive number, not "${text}"`, 2);
+  return Number(text);
+}
+
+async function guarded(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    process.stderr.write(`rungate audit: ${error.message}\n`);
+    return error.exitCode;
+  }
+}
+
+/** Pages through every match (oldest first unless --order desc) up to --limit. */
+function search(args: string[]): Promise<number> {
+  return guarded(async () => {
+    const c = client(args);
+    const limit = limitOption(args, '--limit', 100);
+    const order = option(args, '--order') ?? 'asc';
+    if (order !== 'asc' && order !== 'desc') throw new CliError('--order is asc or desc', 2);
+    let printed = 0;
+    let cursor: string | undefined;
+    do {
+      const params = new URLSearchParams(c.filters);
+      params.set('order', order);
+      params.set('limit', String(Math.min(1000, limit - printed)));
+      if (cursor) params.set('cursor', cursor);
+      const page = await fetchPage(c, params);
+      print(page.events, args.includes('--json'));
+      printed += page.events.length;
+      cursor = page.nextCursor;
+    } while (cursor && printed < limit);
+    if (printed === 0 && !args.includes('--json')) process.stderr.write('no matching audit events\n');
+    return 0;
+  });
+}
+
+/** The last --lines matches, then every new one as the chain writer stores it, until interrupted. */
+function tail(args: string[]): Promise<number> {
+  return guarded(async () => {
+    const c = client(args);
+    const json = args.includes('--json');
+    const lines = limitOption(args, '--lines', 10);
+    const intervalText = option(args, '--interval') ?? '1s';
+    const interval = /^\d+(ms|s)$/.test(intervalText) ? Number.parseInt(intervalText, 10) * (intervalText.endsWith('ms') ? 1 : 1000) : NaN;
+    if (!(interval >= 100)) throw new CliError('--interval is a duration of at least 100ms, e.g. 500ms or 2s', 2);
+    const recent = new URLSearchParams(c.filters);
+    recent.set('order', 'desc');
+    recent.set('limit', String(Math.min(lines, 1000)));
+    const first = await fetchPage(c, recent);
+    const backlog = first.events.reverse();
+    print(backlog, json);
+    let after = backlog[backlog.length - 1]?.seq ?? 0;
+    if (after === 0) {
+      // Nothing matches yet: follow from the table's current end, not from its beginning.
+      const head = await fetchPage(c, new URLSearchParams({ order: 'desc', limit: '1' }));
+      after = head.events[0]?.seq ?? 0;
+    }
+    let stopped = false;
+    const stop = () => (stopped = true);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    let failing = false;
+    while (!stopped) {
+      try {
+        const params = new URLSearchParams(c.filters);
+        params.set('after', String(after));
+        params.set('limit', '1000');
+        const page = await fetchPage(c, params);
+        if (failing) process.stderr.write('rungate audit tail: following again\n');
+        failing = false;
+        print(page.events, json);
+        after = page.events[page.events.length - 1]?.seq ?? after;
+        if (page.nextCursor) continue;
+      } catch (error) {
+        if (!(error instanceof CliError) || !error.transient) throw error;
+        if (!failing) process.stderr.write(`rungate audit tail: ${error.message}; retrying\n`);
+        failing = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+    return 0;
+  });
 }

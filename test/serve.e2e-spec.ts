@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { eventually, startProcess, type ServiceProcess } from '@rungate/testing';
+import { DIST, mcpClient } from './support/stack';
+
+type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+
+/** `rungate serve` with no configuration: the bundled demo, every service in one process, PGlite. */
+describe('rungate serve: the all-in-one demo', () => {
+  let dir: string;
+  let server: ServiceProcess;
+  let client: Client;
+  let url: string;
+  let token: string;
+
+  async function start(): Promise<void> {
+    const env = { ...process.env };
+    delete env['DATABASE_URL'];
+    delete env['RUNGATE_CONFIG'];
+    server = startProcess('serve', process.execPath, [join(DIST, 'cli', 'main.js'), 'serve', '--port', '0', '--data-dir', join(dir, '.rungate')], env);
+    const banner = await eventually(async () => {
+      if (server.child.exitCode !== null) throw new Error(`serve exited: ${server.output()}`);
+      const out = server.output();
+      const endpoint = /MCP endpoint\s+(http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(out);
+      const bearer = /Authorization: Bearer (rg_[A-Za-z0-9_-]+)/.exec(out);
+      if (!endpoint || !bearer) throw new Error(`no banner yet:\n${out}`);
+      return { url: endpoint[1] as string, token: bearer[1] as string, out };
+    }, 60_000);
+    url = banner.url;
+    token = banner.token;
+    client = await mcpClient(url, token);
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rungate-serve-'));
+    await start();
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints the MCP URL, the bearer header and ready-to-paste client configurations', () => {
+    const out = server.output();
+    expect(out).toContain(`claude mcp add --transport http rungate ${url}/mcp --header "Authorization: Bearer ${token}"`);
+    expect(out).toContain(`npx @modelcontextprotocol/inspector --cli ${url}/mcp --transport http`);
+    expect(out).toContain('"mcpServers"');
+  });
+
+  it('lists the demo runbooks as tools', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage']);
+    const update = tools.find((t) => t.name === 'demo.postgres.set_order_status');
+    expect(update?.annotations).toMatchObject({ destructiveHint: true });
+    expect(update?.inputSchema.properties).toHaveProperty('dryRun');
+  });
+
+  it('runs the read-only query against the demo database', async () => {
+    const result = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult;
+    expect(result.isError).toBeFalsy();
+    const rows = (result.structuredContent?.['rows'] ?? []) as { id: number; status: string }[];
+    expect(rows.map((r) => r.id).sort()).toEqual([1001, 1003, 1005]);
+    expect(rows.every((r) => r.status === 'open')).toBe(true);
+  });
+
+  it('dry-runs the update (rolled back), then runs it', async () => {
+    const dry = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1001, status: 'shipped', dryRun: true } })) as CallResult;
+    expect(dry.isError).toBeFalsy();
+    expect(dry.structuredContent).toMatchObject({ dryRun: true, statements: [{ command: 'UPDATE', rowCount: 1 }] });
+    const stillOpen = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult;
+    expect(((stillOpen.structuredContent?.['rows'] ?? []) as { id: number }[]).map((r) => r.id)).toContain(1001);
+
+    const real = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1001, status: 'shipped' } })) as CallResult;
+    expect(real.isError).toBeFalsy();
+    const open = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult;
+    expect(((open.structuredContent?.['rows'] ?? []) as { id: number }[]).map((r) => r.id)).not.toContain(1001);
+  });
+
+  it('refuses a value outside the declared options before anything runs', async () => {
+    const result = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1002, status: "open'; DROP TABLE orders; --" } })) as CallResult;
+    expect(result.isError).toBe(true);
+    expect(result.content.map((c) => c.text).join('\n')).toMatch(/INVALID_PARAMS.*status/);
+  });
+
+  it('refuses a bad token', async () => {
+    const res = await fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: 'Bearer rg_nope' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it('keeps its data across a restart, and the audit chain it wrote verifies', async () => {
+    await client.close();
+    await server.stop();
+    // The embedded database has one user at a time: read the chain once serve has stopped.
+    const verify = startProcess('verify', process.execPath, [join(DIST, 'cli', 'main.js'), 'audit', 'verify', '--data-dir', join(dir, '.rungate')], process.env);
+    const code = await new Promise<number | null>((resolve) => verify.child.on('exit', resolve));
+    expect({ code, output: verify.output() }).toMatchObject({ code: 0, output: expect.stringMatching(/^intact: \d+ events/) });
+    const checked = Number(/intact: (\d+) events/.exec(verify.output())?.[1]);
+    // Each run is received, decided, started and completed: at least four runs were chained.
+    expect(checked).toBeGreaterThanOrEqual(16);
+    const previousToken = token;
+    await start();
+    expect(token).toBe(previousToken);
+    const open = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'shipped' } })) as CallResult;
+    expect(((open.structuredContent?.['rows'] ?? []) as { id: number }[]).map((r) => r.id)).toContain(1001);
+  });
+});
