@@ -86,6 +86,18 @@ describe('rungate serve: the all-in-one demo', () => {
     expect(result.content.map((c) => c.text).join('\n')).toMatch(/INVALID_PARAMS.*status/);
   });
 
+  it('runs the shell runbook on the local shell, the value arriving as one quoted argument', async () => {
+    const result = (await client.callTool({ name: 'demo.shell.disk_usage', arguments: { path: '.' } })) as CallResult;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ kind: 'process', exitCode: 0 });
+    expect(String(result.structuredContent?.['stdout'])).toMatch(/^\S+\s+\.\n$/);
+    const hostile = (await client.callTool({ name: 'demo.shell.disk_usage', arguments: { path: "x'; echo pwned #" } })) as CallResult;
+    expect(hostile.structuredContent).toMatchObject({ kind: 'process' });
+    expect(String(hostile.structuredContent?.['stdout'])).not.toContain('pwned');
+    // du names the path it could not find, shell-quoted: the whole value was one argument.
+    expect(String(hostile.structuredContent?.['stderr'])).toContain(`cannot access 'x'\\''; echo pwned #'`);
+  });
+
   it('refuses a bad token', async () => {
     const res = await fetch(`${url}/mcp`, {
       method: 'POST',

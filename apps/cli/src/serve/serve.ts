@@ -4,6 +4,7 @@ import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/mess
 import { DatabaseRunLedger, LocalAuditLog, openDatabase, openEmbeddedDatabase } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
+import { executorShellService } from '@rungate/service-executor-shell';
 import { gatewayService } from '@rungate/service-gateway';
 import { gitSyncService } from '@rungate/service-git-sync';
 import { policyService } from '@rungate/service-policy';
@@ -129,7 +130,7 @@ export async function serve(options: { configFile?: string; port?: number; host?
       http: (c) => ({ host: options.host ?? c.gateway.host, port: options.port ?? c.gateway.port }),
     };
     // Webhooks need a public address; the all-in-one mode polls its repositories instead.
-    const definitions: ServiceDefinition[] = [{ ...gitSyncService, http: undefined }, policyService, executorPostgresService, gateway];
+    const definitions: ServiceDefinition[] = [{ ...gitSyncService, http: undefined }, policyService, executorPostgresService, executorShellService, gateway];
     const services: RunningService[] = [];
     for (const definition of definitions) {
       const service = await startService(definition, context(definition.name));
