@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { verifyWebhookSignature } from '@rungate/audit-sinks';
 import { AUDIT_STREAM, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
 import { JetStreamAuditSink, connectNats, subjectPrefix } from '@rungate/messaging';
+import { chainHash } from '@rungate/audit-chain';
 import { openDatabase, verifyStoredChain, type StoredAuditEvent } from '@rungate/persistence';
 import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
@@ -365,6 +366,49 @@ ${sinks}
         const code = await new Promise<number | null>((r) => tail.once('exit', r));
         expect(code).toBe(0);
       }
+    });
+  });
+
+  describe('`rungate audit verify` against the stream (the built CLI)', () => {
+    const run = promisify(execFile);
+    const verify = (...args: string[]) =>
+      run(process.execPath, [CLI, 'audit', 'verify', '--database', database.url, ...args]).catch((e: { code: number; stdout: string; stderr: string }) => e);
+
+    it('finds the table equal to the AUDIT stream, and checks from a given sequence on', async () => {
+      await expect(verify('--stream')).resolves.toMatchObject({ stdout: expect.stringMatching(/^intact: \d+ events, head [0-9a-f]{64}\nmatches the AUDIT stream: \d+ events compared/) });
+      const [middle] = (await db.query('SELECT seq FROM audit_events ORDER BY seq OFFSET 3 LIMIT 1')) as { seq: string }[];
+      await expect(verify('--from', String(middle?.seq))).resolves.toMatchObject({ stdout: expect.stringMatching(new RegExp(`^intact: \\d+ events from seq ${middle?.seq} \\(anchored on prev_hash [0-9a-f]{64}\\)`)) });
+      await expect(verify('--from', 'yesterday')).resolves.toMatchObject({ code: 2 });
+    });
+
+    it('names a row that was rewritten with every later hash recomputed, which the chain alone cannot see', async () => {
+      const runId = randomUUID();
+      await publishRun(runId);
+      const [target] = await stored(runId, 3);
+      // A superuser rewrites the outcome of one run and re-hashes the chain from there on,
+      // holding the writer's append lock so the live writer chains onto the forged head.
+      const runner = db.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.startTransaction();
+        await runner.query('SELECT pg_advisory_xact_lock(726127103)');
+        await runner.query('SET LOCAL session_replication_role = replica');
+        const rows = (await runner.query('SELECT seq, prev_hash, event FROM audit_events WHERE seq >= $1 ORDER BY seq', [target?.seq])) as { seq: string; prev_hash: string; event: Record<string, unknown> }[];
+        let prev = rows[0]?.prev_hash as string;
+        for (const row of rows) {
+          const event = Number(row.seq) === target?.seq ? { ...row.event, actor: { user: 'someone-else@example.com', groups: [] } } : row.event;
+          const hash = chainHash(prev, event);
+          await runner.query('UPDATE audit_events SET event = $2, prev_hash = $3, hash = $4 WHERE seq = $1', [row.seq, JSON.stringify(event), prev, hash]);
+          prev = hash;
+        }
+        await runner.commitTransaction();
+      } finally {
+        await runner.release();
+      }
+      await expect(verify()).resolves.toMatchObject({ stdout: expect.stringMatching(/^intact: /) });
+      const result = await verify('--stream');
+      expect(result).toMatchObject({ code: 1, stdout: expect.stringContaining(`DIFFERS from the AUDIT stream after`) });
+      expect(result.stdout).toContain(`event seq ${target?.seq} (id ${(target?.event as AuditEvent).id}) differs from what was published`);
     });
   });
 });
