@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createRunbookRepository, createTestDatabase, eventually, freePort, startProcess, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { DIST, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { DIST, TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
 
 const GET_USER = `-- @description Look up a user by id
 -- @readonly
@@ -22,7 +22,8 @@ function text(result: CallResult): string {
   return result.content.map((c) => c.text ?? '').join('\n');
 }
 
-describe('the first runbook call: MCP → gateway → policy → executor → audit', () => {
+// One suite, two transports: a process per service over NATS, and `rungate serve` in one process.
+describe.each(TRANSPORTS)('the first runbook call over %s: MCP → gateway → policy → executor → audit', (transport) => {
   let target: TestDatabase;
   let auditDb: TestDatabase;
   let stack: Stack;
@@ -46,6 +47,7 @@ describe('the first runbook call: MCP → gateway → policy → executor → au
     });
     commit = repo.commit({ 'README.md': 'runbooks\n' }, 'docs');
     stack = await startStack({
+      transport,
       env: { APP_DB_URL: target.url, DOWN_DB_URL: `postgres://postgres@127.0.0.1:${await freePort()}/none`, DATABASE_URL: auditDb.url },
       config: () => `
 repositories:
@@ -277,7 +279,8 @@ rules:
   it('exits non-zero on a bad rungate.yaml, naming the key at fault', async () => {
     const bad = join(stack.configFile, '..', 'bad.yaml');
     writeFileSync(bad, 'repositories:\n  - name: demo\n    url: /tmp\nconnections:\n  - name: db\n    type: postgres\n    url: postgres://user:secret@db/x\n');
-    const proc = startProcess('policy-bad-config', process.execPath, [join(DIST, 'policy', 'main.js')], { ...stack.env, RUNGATE_CONFIG: bad });
+    const command = transport === 'nats' ? [join(DIST, 'policy', 'main.js')] : [join(DIST, 'cli', 'main.js'), 'serve', '--config', bad];
+    const proc = startProcess('bad-config', process.execPath, command, { ...stack.env, RUNGATE_CONFIG: bad });
     const code = await proc.exited;
     expect(code).not.toBe(0);
     expect(proc.output()).toContain('connections[0].url');

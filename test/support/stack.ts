@@ -11,15 +11,23 @@ import { generateTicketKeyPair } from '@rungate/tickets';
 export const DIST = resolve(__dirname, '..', '..', 'dist', 'apps');
 export const SERVICES = ['git-sync', 'policy', 'executor-postgres', 'audit', 'gateway'] as const;
 
+/** The two ways to run: a process per service over NATS, or `rungate serve` in one process. */
+export type Transport = 'nats' | 'in-process';
+export const TRANSPORTS: readonly Transport[] = ['nats', 'in-process'];
+
 export interface StackOptions {
   /** rungate.yaml body without the parts the stack fills in (keys, ports, cache). */
   config: (paths: { keysDir: string }) => string;
   env: Record<string, string>;
+  /** Default nats. In-process runs `rungate serve --config …` with the same file and env. */
+  transport?: Transport;
 }
 
 export interface Stack {
+  transport: Transport;
   gatewayUrl: string;
-  auditUrl: string;
+  /** The audit service's HTTP (probes, query API); undefined in-process, where no audit service runs. */
+  auditUrl?: string;
   configFile: string;
   env: NodeJS.ProcessEnv;
   processes: ServiceProcess[];
@@ -52,10 +60,15 @@ tickets:
 `,
   );
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, RUNGATE_CONFIG: configFile };
-  const processes = SERVICES.map((service) => startProcess(service, process.execPath, [join(DIST, service, 'main.js')], env));
+  const transport = options.transport ?? 'nats';
+  const processes =
+    transport === 'nats'
+      ? SERVICES.map((service) => startProcess(service, process.execPath, [join(DIST, service, 'main.js')], env))
+      : [startProcess('serve', process.execPath, [join(DIST, 'cli', 'main.js'), 'serve', '--config', configFile, '--data-dir', join(dir, 'data')], env)];
   const stack: Stack = {
+    transport,
     gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
-    auditUrl: `http://127.0.0.1:${auditPort}`,
+    auditUrl: transport === 'nats' ? `http://127.0.0.1:${auditPort}` : undefined,
     configFile,
     env,
     processes,
@@ -68,7 +81,7 @@ tickets:
     await eventually(async () => {
       const dead = processes.find((p) => p.child.exitCode !== null);
       if (dead) throw new Error(`${dead.name} exited: ${dead.output()}`);
-      for (const url of [stack.gatewayUrl, stack.auditUrl]) {
+      for (const url of [stack.gatewayUrl, ...(stack.auditUrl ? [stack.auditUrl] : [])]) {
         const res = await fetch(`${url}/readyz`);
         if (res.status !== 200) throw new Error(`${url} not ready: ${await res.text()}`);
       }
