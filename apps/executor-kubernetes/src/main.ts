@@ -1,0 +1,4 @@
+import { runService } from '@rungate/runtime';
+import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
+
+runService(executorKubernetesService);

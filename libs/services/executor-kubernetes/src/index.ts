@@ -1,0 +1,2 @@
+export { executorKubernetesDefinition, executorKubernetesService } from './lib/definition';
+export type { ExecutorKubernetesOptions } from './lib/executor-kubernetes.module';

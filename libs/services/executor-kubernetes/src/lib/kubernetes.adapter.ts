@@ -1,0 +1,117 @@
+import type { KubernetesConnectionConfig } from '@rungate/config';
+import { RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
+import { ProcessOutputCollector, shellPrelude, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
+import { runbookLanguage } from '@rungate/runbooks';
+import type { WorkloadAction } from './action-document';
+import type { KubeTarget, KubeTargets } from './kube-targets';
+import { runManifests } from './manifest-run';
+import { assertNamespace, parseKubernetesBody, type ManifestObject } from './manifests';
+import { runInPod, selectPod } from './pod-exec';
+import { workloadPath, runWorkloadAction } from './workload-action';
+
+/** What a run does once admitted; decided in `prepare` from the signed runbook path and the body. */
+export type KubernetesWork =
+  | { kind: 'exec'; selector: string; container?: string; shell: 'sh' | 'bash'; script: string }
+  | { kind: 'manifests'; action: 'apply' | 'delete'; objects: ManifestObject[] }
+  | { kind: 'action'; action: WorkloadAction };
+
+export interface PreparedKubernetesRun {
+  readonly runId: string;
+  readonly target: KubeTarget;
+  readonly work: KubernetesWork;
+  readonly dryRun: boolean;
+  readonly maxBytes: number;
+  /** Aborted by `cancel`: closes the exec session or the API request in flight. */
+  readonly stop: AbortController;
+}
+
+function refuse(message: string): RungateError {
+  return new RungateError('EXECUTION_FAILED', `${message}; nothing was executed`);
+}
+
+/**
+ * Kubernetes: `.sh` runbooks run as `sh -s` in a pod the connection's selector picks;
+ * `.yaml` runbooks are server-side applied (or deleted, with `@action delete`), or are one
+ * Rungate Action document (scale, restart). Everything acts in the connection's namespace.
+ */
+export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', PreparedKubernetesRun> {
+  readonly type = 'kubernetes' as const;
+
+  constructor(
+    private readonly targets: KubeTargets,
+    private readonly log: PipelineLog,
+  ) {}
+
+  prepare(claims: RunTicketClaims, body: string, connection: KubernetesConnectionConfig): PreparedKubernetesRun {
+    const work = this.workFor(claims, body, connection);
+    return {
+      runId: claims.runId,
+      target: this.targets.targetFor(connection),
+      work,
+      dryRun: claims.dryRun,
+      // The executor's own configuration caps what a ticket may ask for.
+      maxBytes: Math.min(claims.limits.maxBytes, connection.maxBytes),
+      stop: new AbortController(),
+    };
+  }
+
+  async run(prepared: PreparedKubernetesRun, signal: AbortSignal): Promise<ProcessOutput> {
+    const stop = () => prepared.stop.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) stop();
+    try {
+      const { work, target } = prepared;
+      const common = { target, dryRun: prepared.dryRun, maxBytes: prepared.maxBytes, signal: prepared.stop.signal };
+      switch (work.kind) {
+        case 'exec': {
+          const pod = await selectPod(target, work.selector, work.container, prepared.stop.signal);
+          this.log.log(`run ${prepared.runId}: exec in pod ${pod.pod} (container ${pod.container}) of ${target.name}`);
+          const output = new ProcessOutputCollector(prepared.maxBytes);
+          const exitCode = await runInPod({ target, pod, shell: work.shell, script: work.script, output, signal: prepared.stop.signal });
+          return output.finish(exitCode);
+        }
+        case 'manifests':
+          return await runManifests({ ...common, objects: work.objects, action: work.action });
+        case 'action':
+          return await runWorkloadAction({ ...common, action: work.action });
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  async cancel(prepared: PreparedKubernetesRun): Promise<void> {
+    prepared.stop.abort();
+  }
+
+  async close(): Promise<void> {
+    this.targets.close();
+  }
+
+  /** Refuses, before anything reaches the cluster, every run this connection must not do. */
+  private workFor(claims: RunTicketClaims, body: string, connection: KubernetesConnectionConfig): KubernetesWork {
+    const language = runbookLanguage(claims.runbook.path);
+    if (language === 'shell') {
+      if (!connection.exec) refuseWith(`connection ${connection.name} has no exec.selector, so it runs no shell runbooks (configure exec: { selector: … } to pick the pods)`);
+      if (claims.dryRun) refuseWith('a shell runbook cannot be dry-run: Kubernetes cannot tell what a script would do');
+      if (claims.action !== undefined) refuseWith(`@action ${claims.action} applies to manifests, not to shell runbooks`);
+      // `.runbook.bash` asks for bash (the pod's image must have it); everything else gets POSIX sh.
+      const shell = /\.bash$/i.test(claims.runbook.path) ? 'bash' : 'sh';
+      return { kind: 'exec', selector: connection.exec.selector, container: connection.exec.container, shell, script: shellPrelude(claims.env) + body };
+    }
+    if (language !== 'kubernetes') refuseWith(`${claims.runbook.path} is not a shell script or a Kubernetes manifest, so a kubernetes connection cannot run it`);
+    if (claims.readOnly) refuseWith('a @readonly runbook cannot apply, delete, scale or restart; only shell runbooks can read from a cluster');
+    const parsed = parseKubernetesBody(body);
+    if (parsed.kind === 'action') {
+      if (claims.action === 'delete') refuseWith(`@action delete and an Action document contradict each other`);
+      workloadPath(parsed.action, connection.namespace);
+      return { kind: 'action', action: parsed.action };
+    }
+    for (const object of parsed.objects) assertNamespace(object.namespace, connection.namespace, `document ${object.document} (${object.kind} ${object.name})`);
+    return { kind: 'manifests', action: claims.action ?? 'apply', objects: parsed.objects };
+  }
+}
+
+function refuseWith(message: string): never {
+  throw refuse(message);
+}

@@ -1,0 +1,254 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, Writable } from 'node:stream';
+import { Exec, type KubeConfig } from '@kubernetes/client-node';
+import { RungateError } from '@rungate/contracts';
+import type { ProcessOutputCollector } from '@rungate/executors';
+import WebSocket from 'ws';
+import { EXEC_PROTOCOLS, V4_SCRIPT_TRAILER, execOutcome } from './exec-status';
+import { statusMessage, type ApiResponse } from './kube-api';
+import type { KubeTarget } from './kube-targets';
+
+/** The WebSocket handshake (TCP, TLS, upgrade through the API server to the kubelet) may take this long. */
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+/** A rejected upgrade's explanation is read up to this size. */
+const MAX_REJECTION_BYTES = 64 * 1024;
+/** v5's channel for closing a stream. */
+const CLOSE_CHANNEL = 255;
+
+export interface PodChoice {
+  pod: string;
+  container: string;
+}
+
+interface PodLike {
+  metadata?: { name?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
+  spec?: { containers?: { name?: string }[] };
+  status?: { phase?: string; conditions?: { type?: string; status?: string }[] };
+}
+
+function isReady(pod: PodLike): boolean {
+  return (
+    pod.status?.phase === 'Running' &&
+    pod.metadata?.deletionTimestamp === undefined &&
+    (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+/**
+ * The pod a shell runbook runs in: the first Running, Ready pod (not terminating) that the
+ * selector matches, by name, so the same pods get the same choice. The container is the
+ * connection's, else the pod's `kubectl.kubernetes.io/default-container`, else its first.
+ */
+export async function selectPod(target: KubeTarget, selector: string, container: string | undefined, signal: AbortSignal): Promise<PodChoice> {
+  let response: ApiResponse;
+  try {
+    response = await target.api.request('GET', `/api/v1/namespaces/${target.namespace}/pods`, { query: { labelSelector: selector }, signal });
+  } catch (error) {
+    if (signal.aborted) throw new RungateError('EXECUTION_FAILED', 'the run was cancelled while it looked for a pod; nothing was executed');
+    throw new RungateError('TARGET_UNAVAILABLE', `connection ${target.name}: cannot list pods: ${(error as Error).message}; nothing was executed`);
+  }
+  if (response.status !== 200) {
+    const code = response.status === 400 ? 'EXECUTION_FAILED' : 'TARGET_UNAVAILABLE';
+    throw new RungateError(code, `connection ${target.name}: listing pods matching ${selector} in namespace ${target.namespace} failed: ${target.scrubber.scrub(statusMessage(response))}; nothing was executed`);
+  }
+  const items = ((response.body as { items?: PodLike[] } | null)?.items ?? []).filter((pod) => typeof pod.metadata?.name === 'string');
+  const ready = items.filter(isReady).sort((a, b) => ((a.metadata?.name as string) < (b.metadata?.name as string) ? -1 : 1));
+  const chosen = ready[0];
+  if (!chosen) {
+    const seen = items.slice(0, 5).map((pod) => `${pod.metadata?.name} ${pod.metadata?.deletionTimestamp ? 'Terminating' : (pod.status?.phase ?? 'Unknown')}${pod.status?.phase === 'Running' ? ', not Ready' : ''}`);
+    throw new RungateError(
+      'TARGET_UNAVAILABLE',
+      `connection ${target.name}: no Running and Ready pod in namespace ${target.namespace} matches ${selector}` +
+        `${items.length ? ` (${items.length} matched: ${seen.join('; ')}${items.length > 5 ? '; …' : ''})` : ''}; nothing was executed`,
+    );
+  }
+  const name = chosen.metadata?.name as string;
+  const containers = (chosen.spec?.containers ?? []).map((c) => c.name).filter((c): c is string => typeof c === 'string');
+  const wanted = container ?? chosen.metadata?.annotations?.['kubectl.kubernetes.io/default-container'] ?? containers[0];
+  if (!wanted || !containers.includes(wanted)) {
+    throw new RungateError('EXECUTION_FAILED', `connection ${target.name}: pod ${name} has no container ${wanted ?? '(none declared)'} (it has ${containers.join(', ') || 'none'}); nothing was executed`);
+  }
+  return { pod: name, container: wanted };
+}
+
+/** Why an upgrade was refused, read from the API server's answer (a Status object). */
+class UpgradeRejected {
+  constructor(
+    readonly statusCode: number,
+    readonly detail: string,
+  ) {}
+}
+
+function readRejection(res: IncomingMessage): Promise<UpgradeRejected> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_REJECTION_BYTES) chunks.push(chunk);
+    });
+    const done = () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Plain text: the status code is enough.
+      }
+      resolve(new UpgradeRejected(res.statusCode ?? 0, statusMessage({ status: res.statusCode ?? 0, body })));
+    };
+    res.on('end', done);
+    res.on('error', done);
+  });
+}
+
+type WebSocketInterface = NonNullable<ConstructorParameters<typeof Exec>[1]>;
+type BinaryHandler = Parameters<WebSocketInterface['connect']>[2];
+
+/**
+ * Opens the exec WebSocket for client-node's Exec (which keeps the stream handling: stdin,
+ * stdout, stderr, the status channel). Done here rather than by client-node's own handler
+ * to offer only the v5 and v4 subprotocols, to bound the handshake, to read the Status of a
+ * refused upgrade, and so that a malformed frame ends the session instead of the process.
+ */
+class ExecConnector implements WebSocketInterface {
+  socket?: WebSocket;
+  rejection?: Promise<UpgradeRejected>;
+  protocolError?: string;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async connect(path: string, _textHandler: unknown, binaryHandler: BinaryHandler): Promise<WebSocket> {
+    const server = new URL(this.kc.getCurrentCluster()?.server ?? '');
+    const uri = `${server.protocol === 'https:' ? 'wss' : 'ws'}://${server.host}${server.pathname.replace(/\/$/, '')}${path}`;
+    const options: WebSocket.ClientOptions = {};
+    await this.kc.applyToHTTPSOptions(options);
+    if (this.signal.aborted) throw new Error('cancelled');
+    return new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(uri, [...EXEC_PROTOCOLS], { ...options, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, perMessageDeflate: false });
+      this.socket = ws;
+      // Without this listener ws reports only "Unexpected server response: 403"; the API server's Status says why.
+      ws.on('unexpected-response', (_req, res) => {
+        this.rejection = readRejection(res);
+        void this.rejection.then(() => ws.terminate());
+      });
+      ws.on('error', reject);
+      ws.once('open', () => resolve(ws));
+      ws.on('message', (data: Buffer) => {
+        const channel = data[0];
+        // 255 is v5's close signal for a stream: nothing to do on this side once the status follows.
+        if (channel === undefined || channel === CLOSE_CHANNEL) return;
+        try {
+          if (binaryHandler && !binaryHandler(channel, data.subarray(1))) ws.close();
+        } catch (error) {
+          this.protocolError = `the API server sent a frame the exec protocol does not allow (${(error as Error).message.slice(0, 80)})`;
+          ws.terminate();
+        }
+      });
+    });
+  }
+}
+
+/** A Writable that hands every chunk to the shared output budget. */
+function sinkTo(write: (chunk: Buffer) => void): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      write(chunk);
+      callback();
+    },
+  });
+}
+
+export interface PodScript {
+  target: KubeTarget;
+  pod: PodChoice;
+  /** The interpreter in the pod that reads the script: `<shell> -s`. */
+  shell: 'sh' | 'bash';
+  /** The shell prelude (asenv exports) and the runbook body, fed to `sh -s` on stdin. */
+  script: string;
+  output: ProcessOutputCollector;
+  signal: AbortSignal;
+}
+
+/**
+ * Runs `sh -s` (or `bash -s`) in the pod over the exec WebSocket (client-node's Exec), the script on stdin:
+ * never in the command line, which the API server's audit log records and `ps` shows. On v5
+ * stdin is closed after the script; on v4 (no half-close) a trailer makes the shell exit.
+ * Resolves with the exit code from the status channel; a session that ends without one is
+ * an unknown outcome, since the script may have run in part.
+ */
+export async function runInPod(run: PodScript): Promise<number> {
+  const { target, pod, signal } = run;
+  if (signal.aborted) throw new RungateError('EXECUTION_FAILED', 'the run was cancelled before it started; nothing was executed');
+  const where = `pod ${pod.pod} (container ${pod.container}, namespace ${target.namespace})`;
+  const connector = new ExecConnector(target.kc, signal);
+  let status: unknown;
+  let statusSeen = false;
+  let ended: () => void = () => undefined;
+  // Output precedes the status on the one ordered stream, so the status (or a close without one) ends the run.
+  const sessionEnded = new Promise<void>((resolve) => (ended = resolve));
+  const onAbort = () => connector.socket?.close();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const stdin = new PassThrough();
+  try {
+    let ws: WebSocket;
+    try {
+      ws = (await new Exec(target.kc, connector).exec(
+        target.namespace,
+        pod.pod,
+        pod.container,
+        [run.shell, '-s'],
+        sinkTo(run.output.sink('stdout')),
+        sinkTo(run.output.sink('stderr')),
+        stdin,
+        false,
+        (received) => {
+          status = received;
+          statusSeen = true;
+          ended();
+        },
+      )) as unknown as WebSocket;
+    } catch (error) {
+      throw await openFailure(error, connector.rejection, target, where, signal);
+    }
+    ws.on('close', ended);
+    if (ws.readyState === WebSocket.CLOSED) ended();
+    stdin.write(run.script);
+    if (ws.protocol === 'v5.channel.k8s.io') stdin.end();
+    else stdin.write(V4_SCRIPT_TRAILER);
+    await sessionEnded;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    stdin.destroy();
+  }
+  if (!statusSeen && signal.aborted) {
+    throw new RungateError(
+      'EXECUTION_FAILED',
+      `the exec session to ${where} was closed; Kubernetes does not signal the process, so a command still running in the container ends only when it next writes output`,
+    );
+  }
+  if (connector.protocolError) throw new RungateError('OUTCOME_UNKNOWN', `exec in ${where}: ${connector.protocolError}; the script may have run in part — check the pod`);
+  if (!statusSeen) {
+    throw new RungateError('OUTCOME_UNKNOWN', `the exec session to ${where} ended before the command reported an exit status; the script may have run in part — check the pod`);
+  }
+  const outcome = execOutcome(status);
+  if (!outcome.exited) throw new RungateError('EXECUTION_FAILED', `exec in ${where} failed: ${target.scrubber.scrub(outcome.message)}`);
+  return outcome.exitCode;
+}
+
+/** Why the session did not open: nothing ran in the pod. */
+async function openFailure(error: unknown, rejection: Promise<UpgradeRejected> | undefined, target: KubeTarget, where: string, signal: AbortSignal): Promise<RungateError> {
+  if (signal.aborted) return new RungateError('EXECUTION_FAILED', `the exec session to ${where} was cancelled while it was opening; nothing was executed`);
+  const refused = rejection ? await rejection : undefined;
+  if (refused) {
+    const code = refused.statusCode === 401 || refused.statusCode >= 500 ? 'TARGET_UNAVAILABLE' : 'EXECUTION_FAILED';
+    return new RungateError(code, `connection ${target.name}: the API server refused exec in ${where}: ${target.scrubber.scrub(refused.detail)}; nothing was executed`);
+  }
+  // client-node rejects with the WebSocket's ErrorEvent; the Error (and its code) is inside.
+  const inner = (error as { error?: NodeJS.ErrnoException }).error ?? (error as NodeJS.ErrnoException);
+  const why = inner?.code ?? inner?.message ?? 'connection failed';
+  return new RungateError('TARGET_UNAVAILABLE', `connection ${target.name}: cannot open an exec session to ${where} on ${target.api.address}: ${target.scrubber.scrub(why)}; nothing was executed`);
+}
