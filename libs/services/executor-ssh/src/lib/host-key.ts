@@ -40,7 +40,7 @@ export function parsePinnedHostKey(line: string, connection: string): PinnedHost
   const blob = Buffer.from(base64, 'base64');
   const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
   if (length < 0 || 4 + length > blob.length || blob.subarray(4, 4 + length).toString('latin1') !== type) {
-    throw invalid(connection, `is not a ${type} key`);
+    throw invalid(connection, `holds no key of type ${type}`);
   }
   return { type, blob, algorithms };
 }

@@ -1,6 +1,6 @@
 import { RungateError } from '@rungate/contracts';
 import type { PipelineLog } from '@rungate/executors';
-import { Client, type AuthenticationType, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ParsedKey, type PasswordAuthMethod, type PublicKeyAuthMethod } from 'ssh2';
 import { hostKeyFingerprint, isPinnedHostKey, type PinnedHostKey } from './host-key';
 import { describeSshFailure, type SshFailureContext } from './ssh-errors';
 
@@ -10,8 +10,8 @@ export interface SshEndpoint {
   readonly host: string;
   readonly port: number;
   readonly user: string;
-  readonly privateKey?: string;
-  readonly passphrase?: string;
+  /** Parsed (and decrypted) once, when the connection's secrets are resolved. */
+  readonly privateKey?: ParsedKey;
   readonly password?: string;
   readonly hostKey: PinnedHostKey;
   readonly keepaliveMs: number;
@@ -74,16 +74,14 @@ export class SshLink {
       }
       onClose(this);
     });
-    const authHandler: AuthenticationType[] = [];
-    if (endpoint.privateKey !== undefined) authHandler.push('publickey');
-    if (endpoint.password !== undefined) authHandler.push('password');
+    // Key first, then password; the parsed key goes in as it is, so an encrypted one is not decrypted again.
+    const authHandler: (PublicKeyAuthMethod | PasswordAuthMethod)[] = [];
+    if (endpoint.privateKey) authHandler.push({ type: 'publickey', username: endpoint.user, key: endpoint.privateKey });
+    if (endpoint.password !== undefined) authHandler.push({ type: 'password', username: endpoint.user, password: endpoint.password });
     const config: ConnectConfig = {
       host: endpoint.host,
       port: endpoint.port,
       username: endpoint.user,
-      privateKey: endpoint.privateKey,
-      passphrase: endpoint.passphrase,
-      password: endpoint.password,
       authHandler,
       algorithms: { serverHostKey: endpoint.hostKey.algorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] },
       hostVerifier: (presented: Buffer) => {
@@ -102,7 +100,7 @@ export class SshLink {
     try {
       this.client.connect(config);
     } catch (error) {
-      // ssh2 validates its options synchronously (an unreadable key); the connection never opened.
+      // ssh2 validates its options synchronously; the connection never opened.
       failure = error as Error;
       this.closed = true;
       fail();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { resolveSecret, type SshConnectionConfig } from '@rungate/config';
 import { RungateError } from '@rungate/contracts';
 import type { PipelineLog } from '@rungate/executors';
-import { utils } from 'ssh2';
+import { utils, type ParsedKey } from 'ssh2';
 import { parsePinnedHostKey } from './host-key';
 import { SshPool, type SshEndpoint } from './ssh-pool';
 
@@ -47,12 +47,12 @@ export function resolveSshSecrets(connection: SshConnectionConfig, env: NodeJS.P
  * or a wrong passphrase is named here, not reported as a refused login.
  */
 export function sshEndpoint(connection: SshConnectionConfig, secrets: SshSecrets): SshEndpoint {
-  // A file: secret is trimmed; OpenSSH's own key files end with a newline.
-  const privateKey = secrets.privateKey === undefined ? undefined : `${secrets.privateKey}\n`;
-  if (privateKey !== undefined) {
-    const parsed = utils.parseKey(privateKey, secrets.passphrase);
-    if (parsed instanceof Error || (Array.isArray(parsed) && parsed.length === 0)) {
-      const encrypted = /encrypted|passphrase|decrypt/i.test(parsed instanceof Error ? parsed.message : '');
+  let privateKey: ParsedKey | undefined;
+  if (secrets.privateKey !== undefined) {
+    const parsed = utils.parseKey(secrets.privateKey, secrets.passphrase);
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (key === undefined || key instanceof Error || key.getPrivatePEM() === null) {
+      const encrypted = key instanceof Error && /encrypted|passphrase|decrypt/i.test(key.message);
       throw unavailable(
         connection.name,
         encrypted
@@ -60,6 +60,8 @@ export function sshEndpoint(connection: SshConnectionConfig, secrets: SshSecrets
           : 'privateKey is not a private key Rungate can read (OpenSSH or PEM: ed25519, ecdsa, rsa)',
       );
     }
+    // Decrypted once here (bcrypt on purpose slow), not again on every connect.
+    privateKey = key;
   }
   const pool = connection.pool ?? DEFAULT_POOL;
   return {
@@ -68,7 +70,6 @@ export function sshEndpoint(connection: SshConnectionConfig, secrets: SshSecrets
     port: connection.port,
     user: connection.user,
     privateKey,
-    passphrase: secrets.passphrase,
     password: secrets.password,
     hostKey: parsePinnedHostKey(connection.hostKey, connection.name),
     keepaliveMs: connection.keepalive ?? DEFAULT_KEEPALIVE_MS,
