@@ -35,7 +35,7 @@ describe('deploy/nats/nats.conf', () => {
     await server.stop();
   });
 
-  it('lets a service create and use the AUDIT stream, but not delete, purge or weaken it', async () => {
+  it('lets a service create and use the AUDIT stream, but not delete, purge, weaken or restore over it', async () => {
     const service = await as('rungate', 'svc-pass');
     const jsm = await service.jetstreamManager({ timeout: 2000 });
     await ensureAuditStream(jsm);
@@ -43,6 +43,9 @@ describe('deploy/nats/nats.conf', () => {
     await expect(jsm.streams.delete('AUDIT')).rejects.toThrow();
     await expect(jsm.streams.purge('AUDIT')).rejects.toThrow();
     await expect(jsm.streams.update('AUDIT', { deny_delete: false })).rejects.toThrow();
+    // A restore would replace the stream's contents wholesale: refused before JetStream sees it.
+    const restore = service.request('$JS.API.STREAM.RESTORE.AUDIT', new TextEncoder().encode(JSON.stringify({ config: { name: 'AUDIT' } })), { timeout: 2000 });
+    await expect(restore).rejects.toThrow(/permissions violation/i);
     const operator = await (await as('operator', 'op-pass')).jetstreamManager();
     expect((await operator.streams.info('AUDIT')).state.messages).toBe(1);
   });
