@@ -1,17 +1,16 @@
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const PREFIX = 'rungate-run-';
 
 /**
- * A fresh, private working directory for one run (also its HOME and TMPDIR): mode 0700,
- * so other users of the executor host cannot read what a script writes there.
+ * A fresh, private working directory for one run (also its HOME and TMPDIR): mkdtemp(3)
+ * makes it 0700 (a umask can only take permissions away), so other users of the executor
+ * host cannot read what a script writes there.
  */
-export async function createWorkdir(base: string = tmpdir()): Promise<string> {
-  const dir = await mkdtemp(join(base, PREFIX));
-  await chmod(dir, 0o700);
-  return dir;
+export function createWorkdir(base: string = tmpdir()): Promise<string> {
+  return mkdtemp(join(base, PREFIX));
 }
 
 /** Gives the owner full access to every directory below `dir`, so none can block removal. */
@@ -27,6 +26,13 @@ async function unlock(dir: string): Promise<void> {
  * directory is still there afterwards.
  */
 export async function removeWorkdir(dir: string): Promise<void> {
+  try {
+    // Most scripts leave nothing behind: one rmdir instead of a recursive walk.
+    await rmdir(dir);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+  }
   try {
     await rm(dir, { recursive: true, force: true, maxRetries: 2 });
   } catch {

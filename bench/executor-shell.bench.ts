@@ -1,0 +1,83 @@
+/**
+ * executor-shell (issue 5): a trivial runbook (`echo ok`) through the executor — ticket
+ * verified, run id claimed, `audit.run.started` acked, a fresh 0700 directory, `/bin/sh -s`
+ * in its own process group with a clean environment, the group checked for leftovers, the
+ * directory removed, `audit.run.completed` acked, reply over NATS — against a bare
+ * `child_process.spawn('/bin/sh', ['-s'])` of the same body in the same run.
+ *
+ * The adapter alone (directory, spawn, cleanup; no NATS, ticket or audit) splits the
+ * difference between what running a script safely costs and what the pipeline costs.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { ConnectionConfig } from '@rungate/config';
+import type { ConnectionOf } from '@rungate/executors';
+import { ShellAdapter } from '../libs/services/executor-shell/src/lib/shell.adapter';
+import { ExecutorHarness } from '../libs/services/executor-shell/src/testing/executor-harness';
+import { fmt, record, stats, timeAsync } from './support';
+
+const N = Number(process.env['BENCH_CALLS'] ?? 500);
+const TRIVIAL = 'echo ok';
+
+/** What a caller would write without Rungate: one shell, the body on stdin, stdout until it closes. */
+function bareSpawn(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-s']);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`exit ${code}`))));
+    child.stdin.end(`${TRIVIAL}\n`);
+  });
+}
+
+async function main(): Promise<void> {
+  const h = await ExecutorHarness.create('bench');
+  const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+  const adapter = new ShellAdapter(quiet, { workdirBase: h.runsDir });
+  try {
+    await h.startReplica();
+    // Policy signs tickets in production; signing stays out of the timed part.
+    const tickets = Array.from({ length: N + 200 }, () => h.sign(TRIVIAL));
+    let next = 0;
+    const executor = await timeAsync(async () => {
+      const result = await h.exec(tickets[next++]);
+      if (result.output.kind !== 'process' || result.output.stdout !== 'ok\n') throw new Error(`unexpected output ${JSON.stringify(result.output)}`);
+    }, N);
+
+    const bare = await timeAsync(bareSpawn, N);
+
+    const connection = ConnectionConfig.parse({ name: 'ops-box', type: 'shell' }) as ConnectionOf<'shell'>;
+    const claims = h.claims(TRIVIAL);
+    const adapterOnly = await timeAsync(() => adapter.run(adapter.prepare({ ...claims, runId: randomUUID() }, TRIVIAL, connection), new AbortController().signal), N);
+
+    const s = { bareSpawn: stats(bare), adapter: stats(adapterOnly), executor: stats(executor) };
+    const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(40)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
+    line("spawn('/bin/sh', ['-s']) (bare)", s.bareSpawn);
+    line('ShellAdapter.run (no NATS, ticket, audit)', s.adapter);
+    line('executor-shell over NATS', s.executor);
+    const ratios = {
+      p50VsBare: s.executor.p50 / s.bareSpawn.p50,
+      p99VsBare: s.executor.p99 / s.bareSpawn.p99,
+      adapterP50VsBare: s.adapter.p50 / s.bareSpawn.p50,
+      overheadP50Ms: s.executor.p50 - s.bareSpawn.p50,
+      pipelineP50Ms: s.executor.p50 - s.adapter.p50,
+    };
+    console.log(
+      `ratio p50 ${ratios.p50VsBare.toFixed(2)}×, p99 ${ratios.p99VsBare.toFixed(2)}× vs bare spawn (+${fmt(ratios.overheadP50Ms)} at p50; ` +
+        `adapter alone ${ratios.adapterP50VsBare.toFixed(2)}×, pipeline and NATS +${fmt(ratios.pipelineP50Ms)})`,
+    );
+    record('executorShell', { calls: N, ...s, ratios, note: 'client, NATS and the executor share the same two cores' });
+  } finally {
+    await adapter.close();
+    await h.close();
+  }
+}
+
+void main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
