@@ -39,14 +39,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * parameter values.
  */
 export function parseKubernetesBody(body: string): KubernetesBody {
-  const documents = parseAllDocuments(body, { version: '1.1', prettyErrors: false });
+  const documents = parseAllDocuments(body, { version: '1.1', prettyErrors: true });
   if (!Array.isArray(documents)) throw refuse('the runbook holds no YAML document');
   const values: { value: unknown; document: number }[] = [];
   for (const document of documents) {
     const [error] = document.errors;
     if (error) {
       const at = error.linePos?.[0];
-      throw refuse(`the manifest is not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}: ${error.code}`);
+      throw refuse(`the manifest is not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}: ${error.code.toLowerCase().replace(/_/g, ' ')}`);
     }
     const value: unknown = document.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) continue;
