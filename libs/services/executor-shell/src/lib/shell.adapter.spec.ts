@@ -111,6 +111,14 @@ describe('ShellAdapter', () => {
     rmSync(pidFile);
   });
 
+  it('reports a run directory it cannot create without starting anything', async () => {
+    const broken = new ShellAdapter(quiet, { workdirBase: join(base, 'missing', 'base') });
+    const prepared = broken.prepare(claims(), 'echo never', connection());
+    await expect(broken.run(prepared, new AbortController().signal)).rejects.toMatchObject({ code: 'TARGET_UNAVAILABLE', message: 'cannot create a run directory on this executor host (ENOENT); nothing was executed' });
+    expect(prepared.process).toBeUndefined();
+    await broken.close();
+  });
+
   it('does not start a run cancelled before it began', async () => {
     const prepared = adapter.prepare(claims(), 'echo never', connection());
     await adapter.cancel(prepared);

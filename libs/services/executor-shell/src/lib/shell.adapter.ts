@@ -95,7 +95,9 @@ export class ShellAdapter implements ExecutorAdapter<'shell', PreparedShellRun> 
 
   async run(prepared: PreparedShellRun, signal: AbortSignal): Promise<ProcessOutput> {
     if (signal.aborted || prepared.cancelled) throw cancelledError('before it started');
-    const workdir = await createWorkdir(this.workdirBase);
+    const workdir = await createWorkdir(this.workdirBase).catch((error: unknown) => {
+      throw new RungateError('TARGET_UNAVAILABLE', `cannot create a run directory on this executor host (${(error as NodeJS.ErrnoException).code ?? 'error'}); nothing was executed`);
+    });
     try {
       if (signal.aborted || prepared.cancelled) throw cancelledError('before it started');
       const child = ShellProcess.start({
