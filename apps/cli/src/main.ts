@@ -4,7 +4,7 @@ import { keysCommand } from './commands/keys';
 import { lintCommand } from './commands/lint';
 import { policyCommand } from './commands/policy';
 import { runServiceCommand } from './commands/run';
-import { serveCommand } from './serve/serve';
+import { demoTargetCommand, serveCommand } from './serve/serve';
 import { tokenCommand } from './commands/token';
 
 const USAGE = `rungate — runbooks as the only write path for AI agents
@@ -33,6 +33,8 @@ async function main(argv: string[]): Promise<number | undefined> {
   switch (command) {
     case 'serve':
       return serveCommand(rest);
+    case 'demo-target':
+      return demoTargetCommand(rest);
     case 'run':
       return runServiceCommand(rest);
     case 'config':

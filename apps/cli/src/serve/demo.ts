@@ -35,7 +35,7 @@ Made by \`rungate serve\` for its demo. Each \`*.runbook.*\` file is one MCP too
 `,
 };
 
-const DEMO_ORDERS = `
+export const DEMO_SEED_SQL = `
 CREATE TABLE orders (
   id         int PRIMARY KEY,
   customer   text NOT NULL,
@@ -59,8 +59,6 @@ export interface DemoFiles {
   token: string;
   repository: string;
   targetDir: string;
-  /** SQL that fills a new demo target. */
-  seedSql: string;
 }
 
 function git(cwd: string, ...args: string[]): string {
@@ -154,5 +152,5 @@ tickets:
 `,
     { mode: 0o600 },
   );
-  return { configFile, token, repository, targetDir: join(root, 'target'), seedSql: DEMO_ORDERS };
+  return { configFile, token, repository, targetDir: join(root, 'target') };
 }

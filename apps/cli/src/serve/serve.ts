@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type RungateConfig } from '@rungate/config';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
@@ -10,7 +11,7 @@ import { gitSyncService } from '@rungate/service-git-sync';
 import { policyService } from '@rungate/service-policy';
 import type { DataSource } from 'typeorm';
 import { option } from '../commands/args';
-import { DEMO_AGENT, DEMO_USER, prepareDemo, ticketKeys } from './demo';
+import { DEMO_AGENT, DEMO_SEED_SQL, DEMO_USER, prepareDemo, ticketKeys } from './demo';
 import { PgWireBridge } from './pg-wire';
 
 const USAGE = 'usage: rungate serve [--config rungate.yaml] [--port 8080] [--host 127.0.0.1] [--data-dir .rungate]\n';
@@ -60,21 +61,61 @@ interface DemoTarget {
   close(): Promise<void>;
 }
 
-/** The demo's PostgreSQL: an embedded PGlite behind a wire-protocol endpoint on loopback. */
-async function startDemoTarget(dir: string, seedSql: string): Promise<DemoTarget> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const db = await PGlite.create(dir);
-  const seeded = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'orders'`);
-  if (seeded.rows[0]?.n === 0) await db.exec(seedSql);
-  const bridge = new PgWireBridge(db);
-  const port = await bridge.listen(0, '127.0.0.1');
+/**
+ * The demo's PostgreSQL: an embedded PGlite behind a wire-protocol endpoint on loopback, in a
+ * child process (`rungate demo-target`) — it is the demo's target, not a Rungate service, and
+ * its own process lets its start-up run beside ours on another core. It ends with our stdin.
+ */
+async function startDemoTarget(dir: string): Promise<DemoTarget> {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'demo-target', '--dir', dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /^listening (\d+)$/m.exec(out);
+      if (match) resolvePort(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`the demo database exited (${code}) before it listened`)));
+    child.once('error', reject);
+  });
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     close: async () => {
-      await bridge.close();
-      await db.close();
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin.end();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** `rungate demo-target --dir DIR`: the process behind startDemoTarget. */
+export async function demoTargetCommand(args: string[]): Promise<number | undefined> {
+  const dir = option(args, '--dir');
+  if (!dir) {
+    process.stderr.write('usage: rungate demo-target --dir DIR (started by rungate serve)\n');
+    return 2;
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = await PGlite.create(resolve(dir));
+  const seeded = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'orders'`);
+  if (seeded.rows[0]?.n === 0) await db.exec(DEMO_SEED_SQL);
+  const bridge = new PgWireBridge(db);
+  const port = await bridge.listen(0, '127.0.0.1');
+  process.stdout.write(`listening ${port}\n`);
+  const stop = () => {
+    void bridge
+      .close()
+      .then(() => db.close())
+      .finally(() => process.exit(0));
+  };
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', () => undefined); // the parent decides when the demo ends
+  return undefined;
 }
 
 export interface Served {
@@ -102,7 +143,7 @@ export async function serve(options: { configFile?: string; port?: number; host?
     const databaseUrl = process.env['DATABASE_URL'];
     const [db, target] = await Promise.all([
       databaseUrl ? openDatabase(databaseUrl) : openEmbeddedDatabase(resolve(dataDir, 'db')),
-      demo ? startDemoTarget(demo.targetDir, demo.seedSql) : Promise.resolve(undefined),
+      demo ? startDemoTarget(demo.targetDir) : Promise.resolve(undefined),
     ]);
     closers.push(() => db.destroy());
     if (target) {
