@@ -5,33 +5,31 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** What the remote shell writes first on stderr: its pid, which is also its process group id. */
+/** What the remote interpreter writes first on stderr: its pid, which is also its process group id. */
 export const PGID_MARKER = 'rungate-pgid=';
 /** Login noise (a chatty .bashrc) allowed on stderr before the marker; beyond it the marker is given up on. */
 export const PGID_SEARCH_LIMIT = 64 * 1024;
 
 /**
- * The command sent in the SSH exec request. sshd runs it with the user's login shell as
- * `<login shell> -c <command>`, in a session of its own (OpenSSH calls setsid() for every
- * session), so that shell is the leader of the run's process group. `exec` keeps its pid
- * through /bin/sh to the script's interpreter, which reports it on stderr and then reads the
- * script on stdin. A cancel kills that whole group, background children included.
- *
- * The outer `/bin/sh -c` keeps the rest independent of the login shell's syntax.
+ * The command sent in the SSH exec request: `exec <shell> -s`, which every login shell
+ * (POSIX or not) understands. sshd runs it as `<login shell> -c <command>` in a session of
+ * its own (OpenSSH calls setsid() for every session), so the login shell leads the run's
+ * process group, and `exec` hands its pid on to the interpreter. A cancel kills that whole
+ * group, background children included.
  */
 export function remoteCommand(shell = 'sh'): string {
-  const inner = `printf '${PGID_MARKER}%s\\n' "$$" >&2; exec ${shellQuote(shell)} -s`;
-  return `exec /bin/sh -c ${shellQuote(inner)}`;
+  return `exec ${shellQuote(shell)} -s`;
 }
 
 /**
- * The script fed to `<shell> -s`: the `asenv` exports, then the body, as one brace group
- * reading from /dev/null. A shell executes a compound command only once it has read all of
- * it, so nothing runs before the whole script arrived (a connection dropped mid-upload runs
- * nothing), and no command in the body can read the rest of the script as its input.
+ * The script fed to `<shell> -s`. Its first line reports the interpreter's pid (its process
+ * group id) on stderr; then come the `asenv` exports and the body, as one brace group reading
+ * from /dev/null. A shell executes a compound command only once it has read all of it, so
+ * nothing of the body runs before the whole script arrived (a connection dropped mid-upload
+ * runs none of it), and no command in the body can read the rest of the script as its input.
  */
 export function remoteScript(env: Record<string, string>, body: string): string {
-  return `{\n${shellPrelude(env)}${body}\n} </dev/null\n`;
+  return `printf '${PGID_MARKER}%s\\n' "$$" >&2\n{\n${shellPrelude(env)}${body}\n} </dev/null\n`;
 }
 
 /**
