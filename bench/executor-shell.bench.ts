@@ -6,7 +6,8 @@
  * `child_process.spawn('/bin/sh', ['-s'])` of the same body in the same run.
  *
  * The adapter alone (directory, spawn, cleanup; no NATS, ticket or audit) splits the
- * difference between what running a script safely costs and what the pipeline costs.
+ * difference between what running a script safely costs and what the pipeline costs. The
+ * three are timed interleaved, call by call, so a busy machine skews none of them alone.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,9 +15,10 @@ import { ConnectionConfig } from '@rungate/config';
 import type { ConnectionOf } from '@rungate/executors';
 import { ShellAdapter } from '../libs/services/executor-shell/src/lib/shell.adapter';
 import { ExecutorHarness } from '../libs/services/executor-shell/src/testing/executor-harness';
-import { fmt, record, stats, timeAsync } from './support';
+import { fmt, record, stats } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 500);
+const WARMUP = 50;
 const TRIVIAL = 'echo ok';
 
 /** What a caller would write without Rungate: one shell, the body on stdin, stdout until it closes. */
@@ -31,27 +33,49 @@ function bareSpawn(): Promise<string> {
   });
 }
 
+/**
+ * Times the variants in rounds, one call of each per round in a rotating order, so that
+ * load from anything else on the machine falls on all of them alike. A variant prepares
+ * its call untimed (policy signs tickets in production) and returns it.
+ */
+async function interleaved<K extends string>(variants: Record<K, () => () => Promise<unknown>>, n: number): Promise<Record<K, number[]>> {
+  const names = Object.keys(variants) as K[];
+  const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  for (let round = 0; round < WARMUP + n; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(round + i) % names.length] as K;
+      const call = variants[name]();
+      const start = process.hrtime.bigint();
+      await call();
+      if (round >= WARMUP) samples[name].push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  }
+  return samples;
+}
+
 async function main(): Promise<void> {
   const h = await ExecutorHarness.create('bench');
   const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
   const adapter = new ShellAdapter(quiet, { workdirBase: h.runsDir });
   try {
     await h.startReplica();
-    // Policy signs tickets in production; signing stays out of the timed part.
-    const tickets = Array.from({ length: N + 200 }, () => h.sign(TRIVIAL));
-    let next = 0;
-    const executor = await timeAsync(async () => {
-      const result = await h.exec(tickets[next++]);
-      if (result.output.kind !== 'process' || result.output.stdout !== 'ok\n') throw new Error(`unexpected output ${JSON.stringify(result.output)}`);
-    }, N);
-
-    const bare = await timeAsync(bareSpawn, N);
-
     const connection = ConnectionConfig.parse({ name: 'ops-box', type: 'shell' }) as ConnectionOf<'shell'>;
     const claims = h.claims(TRIVIAL);
-    const adapterOnly = await timeAsync(() => adapter.run(adapter.prepare({ ...claims, runId: randomUUID() }, TRIVIAL, connection), new AbortController().signal), N);
+    const variants: Record<'bare' | 'adapter' | 'executor', () => () => Promise<unknown>> = {
+      bare: () => bareSpawn,
+      adapter: () => () => adapter.run(adapter.prepare({ ...claims, runId: randomUUID() }, TRIVIAL, connection), new AbortController().signal),
+      executor: () => {
+        // Signed just before use: a ticket lives 30 s, a long run of the bench takes longer.
+        const ticket = h.sign(TRIVIAL);
+        return async () => {
+          const result = await h.exec(ticket);
+          if (result.output.kind !== 'process' || result.output.stdout !== 'ok\n') throw new Error(`unexpected output ${JSON.stringify(result.output)}`);
+        };
+      },
+    };
+    const samples = await interleaved(variants, N);
 
-    const s = { bareSpawn: stats(bare), adapter: stats(adapterOnly), executor: stats(executor) };
+    const s = { bareSpawn: stats(samples.bare), adapter: stats(samples.adapter), executor: stats(samples.executor) };
     const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(40)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
     line("spawn('/bin/sh', ['-s']) (bare)", s.bareSpawn);
     line('ShellAdapter.run (no NATS, ticket, audit)', s.adapter);
