@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { RungateError } from '@rungate/contracts';
 import type { PipelineLog } from '@rungate/executors';
 import { Client, type ClientChannel, type ConnectConfig, type ParsedKey, type PasswordAuthMethod, type PublicKeyAuthMethod } from 'ssh2';
@@ -21,6 +22,12 @@ export interface SshEndpoint {
   readonly sessionsPerConnection: number;
   readonly idleTimeoutMs: number;
 }
+
+/**
+ * Outside any call: a connection outlives the run that opened it, so its own log lines (a
+ * drop, a refused host key) must not carry that run's trace and run id.
+ */
+const outsideAnyCall = AsyncLocalStorage.snapshot();
 
 /** Unanswered keep-alives before a connection counts as dead (OpenSSH's ServerAliveCountMax). */
 const KEEPALIVE_COUNT_MAX = 3;
@@ -229,10 +236,13 @@ export class SshPool {
       if (!best || link.active < best.active) best = link;
     }
     if (!best && this.links.size < this.endpoint.maxConnections) {
-      best = new SshLink(this.endpoint, this.log, (closed) => {
-        this.links.delete(closed);
-        this.wakeOne();
-      });
+      best = outsideAnyCall(
+        () =>
+          new SshLink(this.endpoint, this.log, (closed) => {
+            this.links.delete(closed);
+            this.wakeOne();
+          }),
+      );
       if (!best.closed) this.links.add(best);
     }
     if (best) {
