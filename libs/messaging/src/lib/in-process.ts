@@ -59,8 +59,10 @@ export class InProcessBroker {
   }
 
   publish(subject: string, payload: unknown): void {
+    // Each handler runs in a span of its own in the publisher's trace, as over NATS headers.
+    const traceparent = outgoingTraceparent();
     for (const handler of this.routes.get(subject)?.events ?? []) {
-      void invokeHandler(subject, handler, roundTrip(payload), { subject });
+      void withContext(traceparent, () => invokeHandler(subject, handler, roundTrip(payload), { subject }));
     }
   }
 }

@@ -39,15 +39,16 @@ export class ToolCalls {
   /** Domain failures come back as `isError` results; UNKNOWN_TOOL is rethrown for a protocol error. */
   async call(identity: Identity, meta: RequestMeta, tool: string, args: Record<string, unknown>, idempotencyKey?: string): Promise<ToolCallResult> {
     const stopTimer = Metrics.toolCallSeconds.startTimer();
+    let outcome = 'unknown_tool';
     try {
       const result = await this.callOnce(identity, meta, tool, args, idempotencyKey);
-      Metrics.toolCalls.inc({ outcome: outcomeLabel(result) });
+      outcome = outcomeLabel(result);
       return result;
-    } catch (error) {
-      Metrics.toolCalls.inc({ outcome: 'unknown_tool' });
-      throw error;
     } finally {
-      stopTimer();
+      Metrics.toolCalls.inc({ outcome });
+      const seconds = stopTimer();
+      // One line per call; the log context adds its trace id and, once policy decided, its run id.
+      this.log.log(`tools/call ${tool} by ${identity.user}${identity.agent ? ` via ${identity.agent}` : ''}: ${outcome} in ${(seconds * 1000).toFixed(1)} ms`);
     }
   }
 
