@@ -46,6 +46,8 @@ export interface Sshd {
   output(): string;
   /** Logins accepted so far: one per authenticated SSH connection. */
   acceptedLogins(): number;
+  /** Client connections open right now (one per-connection sshd process each). */
+  openConnections(): number;
   /** Kills the per-connection sshd processes (the listener stays up), so every client connection drops. */
   dropConnections(): number;
   /** The throwaway user's processes still alive. */
@@ -284,6 +286,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     clientKeyPassphrase: passphrase,
     output: () => sshd.output(),
     acceptedLogins: () => sshd.output().match(new RegExp(`Accepted (publickey|password) for ${user} from`, 'g'))?.length ?? 0,
+    // sshd forks one monitor process per connection straight from the listener.
+    openConnections: () => procStats().filter((s) => s.ppid === master && s.comm === 'sshd').length,
     dropConnections: () => {
       const pids = connectionProcesses();
       for (const pid of pids) killQuietly(pid, 'SIGKILL');

@@ -97,6 +97,7 @@ ${name === 'single' ? '    pool: { max: 1, sessions: 1 }\n' : ''}`,
     await eventually(async () => {
       if (!h.sshd.userProcesses().some((p) => p.command === 'sleep 305')) throw new Error('the run has not started on the host yet');
     }, 10_000, 20);
+    expect(h.sshd.openConnections()).toBeGreaterThan(0);
     const [replica] = h.services.splice(0);
     await replica?.close();
     const error = await pending;
@@ -107,5 +108,9 @@ ${name === 'single' ? '    pool: { max: 1, sessions: 1 }\n' : ''}`,
     }, 10_000);
     const events = await h.eventually(request.runId, ['audit.run.failed']);
     expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'failed', errorCode: 'EXECUTION_FAILED' });
+    // The replica closed every pooled connection as it stopped.
+    await eventually(async () => {
+      if (h.sshd.openConnections() > 0) throw new Error(`${h.sshd.openConnections()} SSH connection(s) still open`);
+    }, 10_000);
   });
 });
