@@ -95,12 +95,16 @@ describe('executor-kubernetes: manifests (fake API server, real NATS)', () => {
 
   it('refuses a document naming another namespace before sending anything', async () => {
     const since = h.server.requests.length;
-    const refusal = await h.refusal(h.sign(`${configMap('x')}---\n${configMap('y', '  namespace: kube-system\n').replace('web-settings', 'escape')}`, MANIFEST));
+    const request = h.sign(`${configMap('x')}---\n${configMap('y', '  namespace: kube-system\n').replace('web-settings', 'escape')}`, MANIFEST);
+    const refusal = await h.refusal(request);
 
     expect(refusal.code).toBe('EXECUTION_FAILED');
     expect(refusal.message).toContain('names namespace "kube-system", but this connection acts only in namespace "team-a"');
     expect(refusal.message).toContain('nothing was applied');
     expect(h.server.requests.length).toBe(since);
+    const events = await h.eventually(request.runId, [RunEventTypes.failed]);
+    expect(events.map((e) => e.type)).toEqual([RunEventTypes.failed]);
+    expect(events[0]?.outcome).toMatchObject({ status: 'refused', errorCode: 'EXECUTION_FAILED' });
   });
 
   it('refuses cluster-scoped kinds (found by discovery) before any write, even after allowed documents', async () => {

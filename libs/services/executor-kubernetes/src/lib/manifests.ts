@@ -48,7 +48,13 @@ export function parseKubernetesBody(body: string): KubernetesBody {
       const at = error.linePos?.[0];
       throw refuse(`the manifest is not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}: ${error.code.toLowerCase().replace(/_/g, ' ')}`);
     }
-    const value: unknown = document.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = document.toJS({ maxAliasCount: 100 });
+    } catch {
+      // The only failure left after parsing: aliases that would expand beyond the limit.
+      throw refuse('the manifest expands YAML aliases beyond 100 (an alias bomb?)');
+    }
     if (value === null || value === undefined) continue;
     values.push({ value, document: values.length + 1 });
   }
