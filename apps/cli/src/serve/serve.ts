@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, loadConfig, type RungateConfig } from '@rungate/config';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
-import { DatabaseRunLedger, LocalAuditLog, openDatabase, openEmbeddedDatabase } from '@rungate/persistence';
+import { DatabaseRunLedger, LocalAuditLog, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
 import { executorShellService } from '@rungate/service-executor-shell';
@@ -13,6 +14,20 @@ import type { DataSource } from 'typeorm';
 import { option } from '../commands/args';
 import { DEMO_AGENT, DEMO_SEED_SQL, DEMO_USER, prepareDemo, ticketKeys } from './demo';
 import { PgWireBridge } from './pg-wire';
+
+declare const __non_webpack_require__: NodeJS.Require;
+
+/** The initialized-cluster template `npm run build` leaves in dist/pglite (scripts/pglite-template.js). */
+function templatePath(): string | undefined {
+  try {
+    let dir = dirname(__non_webpack_require__.resolve('@electric-sql/pglite'));
+    while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+    const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
+    return resolve(__dirname, '..', '..', 'pglite', `template-${version}.tar`);
+  } catch {
+    return undefined;
+  }
+}
 
 const USAGE = 'usage: rungate serve [--config rungate.yaml] [--port 8080] [--host 127.0.0.1] [--data-dir .rungate]\n';
 
@@ -66,8 +81,9 @@ interface DemoTarget {
  * child process (`rungate demo-target`) — it is the demo's target, not a Rungate service, and
  * its own process lets its start-up run beside ours on another core. It ends with our stdin.
  */
-async function startDemoTarget(dir: string): Promise<DemoTarget> {
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'demo-target', '--dir', dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function startDemoTarget(dir: string, template: string | undefined): Promise<DemoTarget> {
+  const templateArgs = template ? ['--template', template] : [];
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'demo-target', '--dir', dir, ...templateArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolvePort, reject) => {
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -98,7 +114,9 @@ export async function demoTargetCommand(args: string[]): Promise<number | undefi
     return 2;
   }
   const { PGlite } = await import('@electric-sql/pglite');
-  const db = await PGlite.create(resolve(dir));
+  const template = option(args, '--template');
+  const loadDataDir = pgliteTemplate(resolve(dir), template && resolve(template));
+  const db = await PGlite.create(resolve(dir), loadDataDir ? { loadDataDir } : {});
   const seeded = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'orders'`);
   if (seeded.rows[0]?.n === 0) await db.exec(DEMO_SEED_SQL);
   const bridge = new PgWireBridge(db);
@@ -141,9 +159,10 @@ export async function serve(options: { configFile?: string; port?: number; host?
     const configFile = resolve(options.configFile ?? (demo as { configFile: string }).configFile);
     const config = new ServedConfig(loadConfig(configFile), dataDir);
     const databaseUrl = process.env['DATABASE_URL'];
+    const template = templatePath();
     const [db, target] = await Promise.all([
-      databaseUrl ? openDatabase(databaseUrl) : openEmbeddedDatabase(resolve(dataDir, 'db')),
-      demo ? startDemoTarget(demo.targetDir) : Promise.resolve(undefined),
+      databaseUrl ? openDatabase(databaseUrl) : openEmbeddedDatabase(resolve(dataDir, 'db'), template),
+      demo ? startDemoTarget(demo.targetDir, template) : Promise.resolve(undefined),
     ]);
     closers.push(() => db.destroy());
     if (target) {
