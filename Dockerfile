@@ -18,8 +18,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 # Every app (each service and the CLI) is a bundle in dist/apps/<app>/main.js with
-# node_modules left external; then the dev dependencies go.
-RUN npx nx run-many -t build --parallel=2 --outputStyle=static \
+# node_modules left external, and dist/pglite's template for `rungate serve`'s first start;
+# then the dev dependencies go.
+RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-bookworm-slim

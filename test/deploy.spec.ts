@@ -479,7 +479,11 @@ describe('Dockerfile', () => {
   it('builds every app in one stage and ships only production dependencies and the bundles', () => {
     expect(stages).toHaveLength(2);
     expect(stages[0]).toMatch(/npm ci /);
-    expect(stages[0]).toMatch(/nx run-many -t build/);
+    // npm run build: every app, and the PGlite template `rungate serve` starts a new database from.
+    expect(stages[0]).toMatch(/npm run build/);
+    const build = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.build as string;
+    expect(build).toMatch(/nx run-many -t build/);
+    expect(build).toContain('scripts/pglite-template.js');
     expect(stages[0]).toMatch(/npm prune --omit=dev/);
     for (const path of ['node_modules', 'dist', 'bin']) expect(final).toContain(`COPY --from=build /src/${path} ./${path}`);
   });
