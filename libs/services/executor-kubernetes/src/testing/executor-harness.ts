@@ -10,7 +10,7 @@ import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, type S
 import type { NatsConnection, Subscription } from 'nats';
 import { executorKubernetesDefinition } from '../lib/definition';
 import type { ExecutorKubernetesOptions } from '../lib/executor-kubernetes.module';
-import { FakeApiServer, type FakeApiServerOptions, type RecordedExec } from './fake-api-server';
+import { FakeApiServer, selfSignedCertificate, type FakeApiServerOptions, type RecordedExec } from './fake-api-server';
 
 export interface SignedRequest {
   ticket: string;
@@ -97,6 +97,9 @@ export class KubernetesHarness {
       writeFileSync(join(dir, 'kubeconfig-wrong-token'), fake.kubeconfig('not-the-token'));
       writeFileSync(join(dir, 'kubeconfig-down'), fake.kubeconfig(token, `http://127.0.0.1:${await freePort()}`));
       writeFileSync(join(dir, 'kubeconfig-broken'), `clusters: [\n  - name: x\n    token: ${token}\n`);
+      // Over https: a kubeconfig that trusts some other CA than the one that issued the server's certificate.
+      const otherCa = fake.certificate ? selfSignedCertificate() : null;
+      if (otherCa) writeFileSync(join(dir, 'kubeconfig-wrong-ca'), fake.kubeconfig(token, fake.url, otherCa.cert));
       writeFileSync(harness.configFile, harness.fakeConfig(publicKey));
     } else {
       const real = options.realCluster as NonNullable<HarnessOptions['realCluster']>;
@@ -125,6 +128,7 @@ ${connection('dropper', 'kubeconfig', '    exec: { selector: app=dropper }\n')}
 ${connection('down', 'kubeconfig-down', '    exec: { selector: app=toolbox }\n')}
 ${connection('wrong-token', 'kubeconfig-wrong-token', '    exec: { selector: app=toolbox }\n')}
 ${connection('broken', 'kubeconfig-broken', '    exec: { selector: app=toolbox }\n')}
+${connection('wrong-ca', 'kubeconfig-wrong-ca', '    exec: { selector: app=toolbox }\n')}
   - name: app-db
     type: postgres
     url: env:RG_K8S_TEST_NEVER_SET

@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -161,9 +165,38 @@ function queryOf(url: URL): Record<string, string[]> {
   return query;
 }
 
+/** A key and self-signed certificate for 127.0.0.1 (openssl: node:crypto cannot issue X.509 certificates). */
+export interface TlsIdentity {
+  key: Buffer;
+  cert: Buffer;
+}
+
+/** Null when openssl is not installed. */
+export function selfSignedCertificate(): TlsIdentity | null {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'rg-k8s-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
+        '-subj', '/CN=kube-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      { stdio: 'ignore' },
+    );
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export interface FakeApiServerOptions {
   /** The bearer token every request must carry. */
   token: string;
+  /** Serve https with this identity (the kubeconfig then pins its certificate as the CA). */
+  tls?: TlsIdentity;
   /** Subprotocols the server accepts, in its order of preference (default v5, then v4). */
   execProtocols?: ExecProtocol[];
 }
@@ -188,23 +221,29 @@ export class FakeApiServer {
     readonly url: string,
     private readonly token: string,
     execProtocols: ExecProtocol[],
+    /** The server's certificate (PEM) when it serves https. */
+    readonly certificate?: Buffer,
   ) {
     this.execProtocols = execProtocols;
   }
 
   static async start(options: FakeApiServerOptions): Promise<FakeApiServer> {
-    const server = createServer();
+    const server: Server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }) : createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    const fake = new FakeApiServer(server, `http://127.0.0.1:${port}`, options.token, options.execProtocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io']);
+    const scheme = options.tls ? 'https' : 'http';
+    const fake = new FakeApiServer(server, `${scheme}://127.0.0.1:${port}`, options.token, options.execProtocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'], options.tls?.cert);
     server.on('request', (req, res) => void fake.handle(req, res));
     server.on('upgrade', (req, socket, head) => fake.upgrade(req, socket, head));
     return fake;
   }
 
-  /** A kubeconfig for this server (plain http needs insecure-skip-tls-verify in client-node). */
-  kubeconfig(token = this.token, url = this.url): string {
+  /**
+   * A kubeconfig for this server: over https it trusts the server's own certificate (or
+   * `ca`); plain http needs insecure-skip-tls-verify in client-node.
+   */
+  kubeconfig(token = this.token, url = this.url, ca = this.certificate): string {
     return [
       'apiVersion: v1',
       'kind: Config',
@@ -212,7 +251,7 @@ export class FakeApiServer {
       '  - name: fake',
       '    cluster:',
       `      server: ${url}`,
-      '      insecure-skip-tls-verify: true',
+      url.startsWith('https:') && ca ? `      certificate-authority-data: ${ca.toString('base64')}` : '      insecure-skip-tls-verify: true',
       'users:',
       '  - name: rungate',
       '    user:',
@@ -309,7 +348,7 @@ export class FakeApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', this.url);
+    const url = new URL(req.url ?? '/', 'http://fake');
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -537,7 +576,7 @@ export class FakeApiServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', this.url);
+    const url = new URL(req.url ?? '/', 'http://fake');
     const query = queryOf(url);
     const record: RecordedRequest = { method: 'GET', path: url.pathname, query, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body: '', status: 101 };
     this.requests.push(record);
