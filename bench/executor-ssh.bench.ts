@@ -4,16 +4,22 @@
  * connection, `audit.run.completed` acked, reply over NATS — against ssh2 `exec` of `echo ok`
  * on an already-open connection to the same sshd, in the same run.
  *
- * A second baseline runs exactly what the executor sends (the process-group wrapper and the
- * script on stdin) over bare ssh2, to separate the executor's own cost from the wrapper's.
+ * Two more lines attribute the difference: exactly what the executor sends (`exec sh -s` and
+ * the script with its pgid line) over bare ssh2, and the SSH adapter alone (pool, session,
+ * output collection; no ticket, ledger, audit or NATS). The four are measured in interleaved
+ * rounds, so a change in the machine's load hits them alike.
  */
 import { readFileSync } from 'node:fs';
+import { loadConfig } from '@rungate/config';
 import { Client } from 'ssh2';
 import { ExecutorHarness } from '../libs/services/executor-ssh/src/testing/executor-harness';
 import { remoteCommand, remoteScript } from '../libs/services/executor-ssh/src/lib/remote-script';
+import { SshAdapter } from '../libs/services/executor-ssh/src/lib/ssh.adapter';
+import { SshTargets } from '../libs/services/executor-ssh/src/lib/ssh-targets';
 import { fmt, record, stats, timeAsync } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 1000);
+const ROUNDS = 5;
 const BODY = 'echo ok';
 
 function connect(h: ExecutorHarness): Promise<Client> {
@@ -42,38 +48,56 @@ function exec(client: Client, command: string, stdin?: string): Promise<string> 
 async function main(): Promise<void> {
   const h = await ExecutorHarness.create('bench');
   const client = await connect(h);
+  const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+  const adapter = new SshAdapter(new SshTargets(quiet), quiet);
   try {
     await h.startReplica();
+    const connection = loadConfig(h.configFile).connections.find((c) => c.name === 'host');
+    if (connection?.type !== 'ssh') throw new Error('rungate.yaml has no ssh connection "host"');
     // Policy signs tickets in production; signing stays out of the timed part.
     const tickets = Array.from({ length: N + 200 }, () => h.sign(BODY));
     let next = 0;
-
-    const bare = await timeAsync(() => exec(client, BODY), N);
-    const wrapped = await timeAsync(() => exec(client, remoteCommand(), remoteScript({}, BODY)), N);
-    const executor = await timeAsync(async () => {
-      const result = await h.exec(tickets[next++]);
-      if (result.output.kind !== 'process' || result.output.stdout !== 'ok\n') throw new Error(`unexpected output ${JSON.stringify(result.output)}`);
-    }, N);
-
-    const s = { bare: stats(bare), bareWrapped: stats(wrapped), executor: stats(executor) };
+    const claims = h.claims(BODY);
+    const paths: Record<'bare' | 'bareWrapped' | 'adapter' | 'executor', () => Promise<unknown>> = {
+      bare: () => exec(client, BODY),
+      bareWrapped: () => exec(client, remoteCommand(), remoteScript({}, BODY)),
+      adapter: () => adapter.run(adapter.prepare(claims, BODY, connection), new AbortController().signal),
+      executor: async () => {
+        const result = await h.exec(tickets[next++]);
+        if (result.output.kind !== 'process' || result.output.stdout !== 'ok\n') throw new Error(`unexpected output ${JSON.stringify(result.output)}`);
+      },
+    };
+    const samples: Record<keyof typeof paths, number[]> = { bare: [], bareWrapped: [], adapter: [], executor: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of Object.keys(paths) as (keyof typeof paths)[]) {
+        samples[name].push(...(await timeAsync(paths[name], Math.ceil(N / ROUNDS), round === 0 ? 40 : 5)));
+      }
+    }
+    const [bare, wrapped, alone, executor] = [samples.bare, samples.bareWrapped, samples.adapter, samples.executor];
+    const s = { bare: stats(bare), bareWrapped: stats(wrapped), adapter: stats(alone), executor: stats(executor) };
     const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(44)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
     line('ssh2 exec `echo ok`, live connection (bare)', s.bare);
     line('ssh2 exec of the executor\'s wrapper (bare)', s.bareWrapped);
+    line('SSH adapter alone (no pipeline, no NATS)', s.adapter);
     line('executor-ssh over NATS', s.executor);
     const ratios = {
       p50: s.executor.p50 / s.bare.p50,
       p99: s.executor.p99 / s.bare.p99,
       p50VsWrapped: s.executor.p50 / s.bareWrapped.p50,
+      adapterP50: s.adapter.p50 / s.bare.p50,
       overheadP50Ms: s.executor.p50 - s.bare.p50,
+      pipelineP50Ms: s.executor.p50 - s.adapter.p50,
       target: 1.3,
     };
     console.log(
       `ratio vs bare exec: p50 ${ratios.p50.toFixed(2)}×, p99 ${ratios.p99.toFixed(2)}× (target ≤ ${ratios.target}×; +${fmt(ratios.overheadP50Ms)} at p50); ` +
-        `vs the same wrapper over bare ssh2: p50 ${ratios.p50VsWrapped.toFixed(2)}×`,
+        `vs the same wrapper over bare ssh2: p50 ${ratios.p50VsWrapped.toFixed(2)}×; adapter alone ${ratios.adapterP50.toFixed(2)}×, ` +
+        `so pipeline + NATS add ${fmt(ratios.pipelineP50Ms)} at p50`,
     );
     record('executorSsh', { calls: N, ...s, ratios, note: 'client, NATS, sshd and the executor share the same two cores' });
   } finally {
     client.end();
+    await adapter.close();
     await h.close();
   }
 }
