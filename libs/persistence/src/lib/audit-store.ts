@@ -1,5 +1,5 @@
 import { AuditEvent } from '@rungate/contracts';
-import { GENESIS_HASH, chainHash, verifyChain, type ChainVerification } from '@rungate/audit-chain';
+import { GENESIS_HASH, canonicalJson, chainHashOfCanonical, verifyChain, type ChainVerification } from '@rungate/audit-chain';
 import type { DataSource } from 'typeorm';
 
 /** One message off the AUDIT stream: its stream sequence, subject and raw bytes. */
@@ -16,31 +16,74 @@ const COLUMNS = [
   'output_sha256', 'event', 'prev_hash', 'hash',
 ] as const;
 
-/** What the chain covers: the validated event, or for a malformed one its subject and raw text. */
-export function chainedContent(message: StreamedEvent): { content: Record<string, unknown>; event?: AuditEvent } {
-  try {
-    const parsed = AuditEvent.safeParse(JSON.parse(message.data));
-    if (parsed.success) return { content: parsed.data as unknown as Record<string, unknown>, event: parsed.data };
-  } catch {
-    // recorded below as invalid; never dropped
-  }
-  return { content: { invalid: true, subject: message.subject, raw: message.data } };
+/**
+ * What PostgreSQL cannot hold in jsonb or text: NUL and lone UTF-16 surrogates, which
+ * JSON.stringify writes as `\u0000` / `\udXXX` escapes (an escaped backslash before them
+ * is just a backslash).
+ */
+const UNSTORABLE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+interface ChainedContent {
+  content: Record<string, unknown>;
+  /** canonicalJson(content): what is hashed, and stored as the row's `event`. */
+  canonical: string;
+  event?: AuditEvent;
 }
 
-function row(seq: number, content: Record<string, unknown>, event: AuditEvent | undefined, prevHash: string, hash: string): unknown[] {
-  const e = event;
-  const values: Record<(typeof COLUMNS)[number], unknown> = {
+function invalidContent(message: StreamedEvent): ChainedContent {
+  const content = { invalid: true, subject: message.subject, raw: message.data.replace(/\0/g, '\uFFFD') };
+  return { content, canonical: canonicalJson(content) };
+}
+
+/**
+ * What the chain covers: the validated event; or, for a message that is not one (or holds
+ * what PostgreSQL cannot store), its subject and raw text. Either way it is stored, never
+ * dropped, and a message always yields the same content (verify --stream relies on it).
+ */
+export function chainedContent(message: StreamedEvent): ChainedContent {
+  let parsed;
+  try {
+    parsed = AuditEvent.safeParse(JSON.parse(message.data));
+  } catch {
+    return invalidContent(message);
+  }
+  if (!parsed.success) return invalidContent(message);
+  const content = parsed.data as unknown as Record<string, unknown>;
+  const canonical = canonicalJson(content);
+  if (UNSTORABLE.test(canonical)) return invalidContent(message);
+  return { content, canonical, event: parsed.data };
+}
+
+/** The event's time for the time column, when PostgreSQL reads it the same; else undefined. */
+function projectedTime(text: string): string | undefined {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) return undefined;
+  const time = new Date(ms);
+  const year = time.getUTCFullYear();
+  return year >= 1 && year <= 9999 ? time.toISOString() : undefined;
+}
+
+const int32 = (n: number | null | undefined) => (n !== null && n !== undefined && Number.isInteger(n) && Math.abs(n) <= 2 ** 31 - 1 ? n : null);
+
+/**
+ * One row as JSON text for jsonb_populate_recordset. The projected columns can never make
+ * the insert fail (a message that cannot be stored would hold up every later event); the
+ * chained content goes in as its canonical text, computed once for hash and row.
+ */
+function rowJson(seq: number, chained: ChainedContent, prevHash: string, hash: string, writtenAt: string): string {
+  const e = chained.event;
+  const columns: Omit<Record<(typeof COLUMNS)[number], unknown>, 'event'> = {
     seq,
     id: e?.id ?? `invalid-${seq}`,
-    time: e?.time ?? new Date().toISOString(),
-    type: e?.type ?? String(content['subject'] ?? 'invalid'),
+    time: (e && projectedTime(e.time)) ?? writtenAt,
+    type: e?.type ?? String(chained.content['subject'] ?? 'invalid'),
     valid: Boolean(e),
     source: e?.source ?? null,
     run_id: e?.runId ?? null,
     actor_user: e?.actor?.user ?? null,
     actor_agent: e?.actor?.agent ?? null,
     actor_token_id: e?.actor?.tokenId ?? null,
-    actor_groups: e?.actor ? JSON.stringify(e.actor.groups) : null,
+    actor_groups: e?.actor?.groups ?? null,
     actor_ip: e?.actor?.ip ?? null,
     tool: e?.tool ?? null,
     repository: e?.runbook?.repository ?? null,
@@ -49,23 +92,22 @@ function row(seq: number, content: Record<string, unknown>, event: AuditEvent | 
     runbook_sha256: e?.runbook?.sha256 ?? null,
     connection_name: e?.connection?.name ?? null,
     connection_type: e?.connection?.type ?? null,
-    params: e?.params ? JSON.stringify(e.params) : null,
+    params: e?.params ?? null,
     decision_effect: e?.decision?.effect ?? null,
     decision_rule: e?.decision?.rule ?? null,
     decision_reason: e?.decision?.reason ?? null,
     outcome_status: e?.outcome?.status ?? null,
     error_code: e?.outcome?.errorCode ?? null,
-    exit_code: e?.outcome?.exitCode ?? null,
+    exit_code: int32(e?.outcome?.exitCode),
     duration_ms: e?.outcome?.durationMs ?? null,
     rows: e?.outcome?.rows ?? null,
     bytes: e?.outcome?.bytes ?? null,
     truncated: e?.outcome?.truncated ?? null,
     output_sha256: e?.outcome?.outputSha256 ?? null,
-    event: JSON.stringify(content),
     prev_hash: prevHash,
     hash,
   };
-  return COLUMNS.map((c) => values[c]);
+  return `${JSON.stringify(columns).slice(0, -1)},"event":${chained.canonical}}`;
 }
 
 /** Serializes appends across processes: whoever holds it reads the head and extends it. */
@@ -136,30 +178,31 @@ async function readHead(db: Queryable): Promise<ChainHead> {
 }
 
 /** Pure: the rows that extend `from` with the messages not yet stored, and the new head. */
-function chainRows(ordered: readonly StreamedEvent[], from: ChainHead): { from: ChainHead; to: ChainHead; rows: unknown[][] } {
+function chainRows(ordered: readonly StreamedEvent[], from: ChainHead): { from: ChainHead; to: ChainHead; rows: string[] } {
   let prev = from.hash;
   let last = from.seq;
-  const rows: unknown[][] = [];
+  const rows: string[] = [];
+  const writtenAt = new Date().toISOString();
   for (const message of ordered) {
     if (message.seq <= last) continue;
-    const { content, event } = chainedContent(message);
-    const hash = chainHash(prev, content);
-    rows.push(row(message.seq, content, event, prev, hash));
+    const chained = chainedContent(message);
+    const hash = chainHashOfCanonical(prev, chained.canonical);
+    rows.push(rowJson(message.seq, chained, prev, hash, writtenAt));
     prev = hash;
     last = message.seq;
   }
   return { from, to: { seq: last, hash: prev }, rows };
 }
 
-/** PostgreSQL takes at most 65,535 parameters per statement. */
-const ROWS_PER_INSERT = Math.floor(65_535 / COLUMNS.length);
-
-async function insertRows(db: Queryable, rows: unknown[][]): Promise<void> {
-  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
-    const chunk = rows.slice(start, start + ROWS_PER_INSERT);
-    const placeholders = chunk.map((_, r) => `(${COLUMNS.map((__, c) => `$${r * COLUMNS.length + c + 1}`).join(',')})`).join(',');
-    await db.query(`INSERT INTO audit_events (${COLUMNS.join(',')}) VALUES ${placeholders}`, chunk.flat());
-  }
+/**
+ * One statement, one parameter: the rows as a JSON array that PostgreSQL expands itself,
+ * which costs far less on both sides than tens of thousands of bind parameters.
+ */
+async function insertRows(db: Queryable, rows: string[]): Promise<void> {
+  await db.query(
+    `INSERT INTO audit_events (${COLUMNS.join(',')}) SELECT ${COLUMNS.join(',')} FROM jsonb_populate_recordset(NULL::audit_events, $1::jsonb)`,
+    [`[${rows.join(',')}]`],
+  );
 }
 
 /** Where verification starts: a stream sequence, or the first event at or after a time. */

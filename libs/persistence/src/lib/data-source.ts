@@ -2,8 +2,9 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { AuditEvents1764000000000 } from './migrations/1764000000000-audit-events';
 import { AgentTokens1764000000001 } from './migrations/1764000000001-agent-tokens';
 import { RunClaims1764000000100 } from './migrations/1764000000100-run-claims';
+import { AuditEventIds1764000000200 } from './migrations/1764000000200-audit-event-ids';
 
-export const MIGRATIONS = [AuditEvents1764000000000, AgentTokens1764000000001, RunClaims1764000000100];
+export const MIGRATIONS = [AuditEvents1764000000000, AgentTokens1764000000001, RunClaims1764000000100, AuditEventIds1764000000200];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const url = env['DATABASE_URL'];

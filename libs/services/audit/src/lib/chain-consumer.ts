@@ -67,7 +67,8 @@ class Gap {
  * core that orders, chains and inserts exactly once; the all-in-one mode uses it without
  * this class). Messages arrive through `consume`, and whatever arrived while a transaction
  * was committing goes into the next one: group commit, so a quiet stream is written event by
- * event and a busy one in large batches. A message is acked only after its row committed.
+ * event and a busy one in large batches. A batch is acked (ack-all, one ack for the batch)
+ * only after its rows committed.
  *
  * The table, not the durable, is the position. A message newer than the row after the head
  * means some are still held elsewhere (a crashed writer's, or lost in a reconnect) and would
@@ -202,8 +203,9 @@ export class ChainConsumer {
 
   /**
    * Before reading, the durable must deliver the row after the head next. It is re-pointed
-   * when it holds unacked messages (a writer died with them) or when it is not where the
-   * table is (the table was restored, or the durable recreated).
+   * when it holds unacked messages (a writer died with them), when it is not where the
+   * table is (the table was restored, or the durable recreated), or when it was made with
+   * other settings (ack policy, by an older version).
    */
   private async positionDurable(jsm: JetStreamManager, head: ChainHead): Promise<void> {
     let info;
@@ -218,13 +220,13 @@ export class ChainConsumer {
       await jsm.consumers.add(AUDIT_STREAM, this.consumerConfig(start));
       return;
     }
-    if (info.config.ack_policy !== AckPolicy.Explicit || info.config.deliver_subject) {
-      throw new Error(`consumer ${this.options.durable} on ${AUDIT_STREAM} is not an explicit-ack pull consumer; delete it or set audit.consumer to another name`);
+    if (info.config.deliver_subject) {
+      throw new Error(`consumer ${this.options.durable} on ${AUDIT_STREAM} is a push consumer, not the chain writer's; delete it or set audit.consumer to another name`);
     }
-    if (head.seq > 0 && (info.num_ack_pending > 0 || info.delivered.stream_seq !== head.seq)) {
-      await this.repoint(jsm, head.seq + 1);
-    } else if (head.seq === 0 && info.num_ack_pending > 0) {
-      await this.repoint(jsm, info.ack_floor.stream_seq + 1);
+    const held = info.num_ack_pending > 0;
+    const elsewhere = head.seq > 0 && info.delivered.stream_seq !== head.seq;
+    if (held || elsewhere || info.config.ack_policy !== AckPolicy.All) {
+      await this.repoint(jsm, head.seq > 0 ? head.seq + 1 : info.ack_floor.stream_seq + 1);
     }
   }
 
@@ -232,7 +234,9 @@ export class ChainConsumer {
     return {
       durable_name: this.options.durable,
       description: 'Rungate audit chain writer',
-      ack_policy: AckPolicy.Explicit,
+      // Rows are committed in stream order and never past a gap, so one ack of a batch's
+      // last message confirms the whole batch: one ack per commit instead of per event.
+      ack_policy: AckPolicy.All,
       ack_wait: nanos(ACK_WAIT_MS),
       max_ack_pending: this.maxBatch * 4,
       max_deliver: -1,
@@ -268,7 +272,7 @@ export class ChainConsumer {
           return;
         }
         const written = await this.appendUntilStored(batch);
-        for (const message of batch) message.ack();
+        (batch[batch.length - 1] as JsMsg).ack();
         this.committed(batch, written);
       } catch (error) {
         this.failure = error as Error;

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { completeAuditEvent } from '@rungate/messaging';
+import { AuditStore, chainedContent, openDatabase, verifyStoredChain, type StreamedEvent } from '@rungate/persistence';
+import { createTestDatabase, type TestDatabase } from '@rungate/testing';
+import type { DataSource } from 'typeorm';
+
+function message(seq: number, data: string, subject = 'audit.run.completed'): StreamedEvent {
+  return { seq, subject, data };
+}
+
+function completed(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ ...completeAuditEvent({ type: 'audit.run.completed', source: 'test', runId: randomUUID(), outcome: { status: 'succeeded' } }), ...extra });
+}
+
+/**
+ * The chain writer's core against PostgreSQL: whatever a publisher put on the stream is
+ * stored and chained, never a reason to stop (one message that cannot be written would hold
+ * up every later event), and two writers can never fork the chain.
+ */
+describe('AuditStore', () => {
+  let database: TestDatabase;
+  let db: DataSource;
+
+  beforeEach(async () => {
+    database = await createTestDatabase('rgstore');
+    db = await openDatabase(database.url);
+  });
+
+  afterEach(async () => {
+    await db.destroy();
+    await database.drop();
+  });
+
+  async function rows(): Promise<{ seq: string; valid: boolean; type: string; id: string; exit_code: number | null; time: Date }[]> {
+    return db.query('SELECT seq, valid, type, id, exit_code, time FROM audit_events ORDER BY seq');
+  }
+
+  it('stores what PostgreSQL cannot hold in jsonb (NUL, lone surrogates) as an invalid event, and keeps going', async () => {
+    const store = new AuditStore(db);
+    const withNul = completed({ params: { note: 'a\u0000b' } });
+    const withSurrogate = completed({ params: { note: 'x\ud800y' } });
+    const rawNul = `{"v":1,"broken\u0000`;
+    const escapedBackslash = completed({ params: { path: 'C:\\u0000dir' } });
+    await store.append([message(1, withNul), message(2, withSurrogate), message(3, rawNul), message(4, escapedBackslash), message(5, completed())]);
+    const stored = await rows();
+    expect(stored.map((r) => [Number(r.seq), r.valid])).toEqual([
+      [1, false],
+      [2, false],
+      [3, false],
+      [4, true],
+      [5, true],
+    ]);
+    const [first] = (await db.query('SELECT event FROM audit_events WHERE seq = 1')) as { event: { invalid: boolean; raw: string } }[];
+    expect(first?.event).toMatchObject({ invalid: true, raw: withNul });
+    await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: 5 });
+    // The same message always yields the same content: verify --stream depends on it.
+    expect(chainedContent(message(3, rawNul)).canonical).toBe(chainedContent(message(3, rawNul)).canonical);
+  });
+
+  it('projects a time or exit code PostgreSQL cannot read as the write time / null, the event itself untouched', async () => {
+    const store = new AuditStore(db);
+    await store.append([
+      message(1, completed({ time: 'half past nine' })),
+      message(2, completed({ time: '+275760-09-13T00:00:00.000Z' })),
+      message(3, completed({ outcome: { status: 'failed', exitCode: 2 ** 40 } })),
+    ]);
+    const stored = await rows();
+    expect(stored.every((r) => r.valid)).toBe(true);
+    expect(stored.map((r) => r.exit_code)).toEqual([null, null, null]);
+    // The time column falls back to when the row was written.
+    expect(stored[0]?.time.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    const [event] = (await db.query('SELECT event FROM audit_events WHERE seq = 1')) as { event: { time: string } }[];
+    expect(event?.event.time).toBe('half past nine');
+    await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: 3 });
+  });
+
+  it('stores an event id seen again after the duplicate window (its sequence is what makes it once)', async () => {
+    const store = new AuditStore(db);
+    const again = completed();
+    await store.append([message(1, again), message(2, completed()), message(3, again)]);
+    expect((await rows()).map((r) => r.id)).toEqual([JSON.parse(again).id, expect.any(String), JSON.parse(again).id]);
+    await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: 3 });
+  });
+
+  it('never forks the chain: a writer whose head is stale chains onto the one another writer stored', async () => {
+    const first = new AuditStore(db);
+    const second = new AuditStore(await openDatabase(database.url));
+    await first.loadHead();
+    await second.loadHead();
+    await Promise.all([
+      first.append(Array.from({ length: 200 }, (_, i) => message(i + 1, completed()))),
+      second.append(Array.from({ length: 200 }, (_, i) => message(i + 201, completed()))),
+    ]);
+    await first.append(Array.from({ length: 10 }, (_, i) => message(i + 401, completed())));
+    const [{ n }] = (await db.query('SELECT count(*)::int AS n FROM audit_events')) as { n: number }[];
+    expect(n).toBeGreaterThanOrEqual(210);
+    await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: n });
+  });
+});
