@@ -21,6 +21,7 @@ describe('executor-kubernetes: shell runbooks in a pod (fake API server, real NA
     fake.addPod('other', { name: 'toolbox-0', labels: { app: 'toolbox', tier: 'ops' } });
     fake.addPod(NAMESPACE, { name: 'multi-0', labels: { app: 'multi' }, containers: ['app', 'tools'] });
     fake.addPod(NAMESPACE, { name: 'dropper-0', labels: { app: 'dropper' }, exec: 'drop' });
+    fake.addPod(NAMESPACE, { name: 'garbler-0', labels: { app: 'garbler' }, exec: 'garbage' });
     await h.startReplica();
   });
 
@@ -121,6 +122,15 @@ describe('executor-kubernetes: shell runbooks in a pod (fake API server, real NA
     expect(refusal.message).toContain('ended before the command reported an exit status');
     const events = await h.eventually(request.runId, [RunEventTypes.failed]);
     expect(events.find((e) => e.type === RunEventTypes.failed)?.outcome?.status).toBe('unknown');
+  });
+
+  it('ends the session, not the executor, when the API server sends a status that is not JSON', async () => {
+    const refusal = await h.refusal(h.sign('echo hi\n', SCRIPT, { connection: { name: 'garbler', type: 'kubernetes' } }));
+    const after = await h.exec(h.sign('echo still here\n', SCRIPT));
+
+    expect(refusal.code).toBe('OUTCOME_UNKNOWN');
+    expect(refusal.message).toContain('a frame the exec protocol does not allow');
+    expect(after.output).toMatchObject({ exitCode: 0, stdout: 'still here\n' });
   });
 
   it('closes the exec session when the run exceeds its time limit and answers TIMEOUT', async () => {

@@ -125,6 +125,7 @@ ${connection('small', 'kubeconfig', '    exec: { selector: app=toolbox }\n    ma
 ${connection('no-exec', 'kubeconfig')}
 ${connection('nobody-home', 'kubeconfig', '    exec: { selector: app=nothing-matches }\n')}
 ${connection('dropper', 'kubeconfig', '    exec: { selector: app=dropper }\n')}
+${connection('garbler', 'kubeconfig', '    exec: { selector: app=garbler }\n')}
 ${connection('down', 'kubeconfig-down', '    exec: { selector: app=toolbox }\n')}
 ${connection('wrong-token', 'kubeconfig-wrong-token', '    exec: { selector: app=toolbox }\n')}
 ${connection('broken', 'kubeconfig-broken', '    exec: { selector: app=toolbox }\n')}

@@ -42,8 +42,11 @@ export interface FakePod {
   phase?: 'Running' | 'Pending' | 'Succeeded' | 'Failed';
   ready?: boolean;
   terminating?: boolean;
-  /** `drop`: the session closes after stdin, without a Status (a lost API server connection). */
-  exec?: 'run' | 'drop';
+  /**
+   * `drop`: the session closes after stdin, without a Status (a lost API server connection);
+   * `garbage`: the server sends a status frame that is not JSON.
+   */
+  exec?: 'run' | 'drop' | 'garbage';
 }
 
 export interface RecordedRequest {
@@ -602,11 +605,11 @@ export class FakeApiServer {
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const protocol = this.execProtocols.find((p) => offered.includes(p));
     if (!protocol) return refuse(400, statusBody(400, 'BadRequest', `none of the offered subprotocols (${offered.join(', ')}) is supported`));
-    const behaviour = (pod['metadata'] as Json)['x-fake-exec'] === 'drop' ? 'drop' : 'run';
+    const behaviour = (pod['metadata'] as Json)['x-fake-exec'] as 'run' | 'drop' | 'garbage';
     this.wss.handleUpgrade(req, socket, head, (ws) => this.exec(ws, { namespace, pod: podName, container, command, query, protocol }, behaviour));
   }
 
-  private exec(ws: WebSocket, session: Pick<RecordedExec, 'namespace' | 'pod' | 'container' | 'command' | 'query' | 'protocol'>, behaviour: 'run' | 'drop'): void {
+  private exec(ws: WebSocket, session: Pick<RecordedExec, 'namespace' | 'pod' | 'container' | 'command' | 'query' | 'protocol'>, behaviour: 'run' | 'drop' | 'garbage'): void {
     let finish: () => void = () => undefined;
     const record: RecordedExec = { ...session, stdin: Buffer.alloc(0), stdinClosed: false, closedByClient: false, finished: new Promise((resolve) => (finish = resolve)) };
     this.execs.push(record);
@@ -621,6 +624,11 @@ export class FakeApiServer {
       ws.close(1000);
       finish();
     };
+    if (behaviour === 'garbage') {
+      send(3, '{"status": "Succ');
+      ws.on('close', () => finish());
+      return;
+    }
     const [program, ...args] = session.command;
     // Its own process group, so a kill reaches what the script started (a `sleep` holding stdout open).
     const child = spawn(program as string, args, { cwd: tmpdir(), env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: tmpdir(), LANG: 'C' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
