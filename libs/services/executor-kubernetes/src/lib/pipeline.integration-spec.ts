@@ -1,0 +1,88 @@
+import { RunEventTypes } from '@rungate/contracts';
+import { eventually } from '@rungate/testing';
+import { KubernetesHarness, NAMESPACE } from '../testing/executor-harness';
+
+const SCRIPT = 'k8s/check.runbook.sh';
+
+/** What every executor guarantees, seen from the cluster's side: nothing reaches it unless the ticket allows exactly this run, once. */
+describe('executor-kubernetes: tickets, replay guard, replicas and shutdown (fake API server, real NATS)', () => {
+  let h: KubernetesHarness;
+
+  beforeAll(async () => {
+    h = await KubernetesHarness.create('pipeline');
+    h.server.addPod(NAMESPACE, { name: 'toolbox-0', labels: { app: 'toolbox', tier: 'ops' } });
+    await h.startReplica({ shutdownGraceMs: 300 });
+    await h.startReplica({ shutdownGraceMs: 300 });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('runs a ticket once across replicas of the queue group: the replay is refused and never reaches the cluster', async () => {
+    const request = h.sign('echo once\n', SCRIPT);
+    const first = await h.exec(request);
+    const execs = h.server.execs.length;
+    const replay = await h.refusal(request);
+
+    expect(first.output).toMatchObject({ exitCode: 0, stdout: 'once\n' });
+    expect(replay.code).toBe('TICKET_REPLAYED');
+    expect(h.server.execs.length).toBe(execs);
+  });
+
+  it('refuses a ticket policy did not sign, a body that is not the signed one, and a connection of another type — before any request', async () => {
+    const before = h.server.requests.length;
+    const forged = await h.refusal(h.sign('echo forged\n', SCRIPT, {}, h.foreignKey));
+    const swapped = await h.refusal({ ...h.sign('echo reviewed\n', SCRIPT), body: 'echo swapped\n' });
+    const wrongType = await h.refusal(h.sign('echo hi\n', SCRIPT, { connection: { name: 'app-db', type: 'kubernetes' } }));
+
+    expect(forged.code).toBe('TICKET_INVALID');
+    expect(swapped.code).toBe('BODY_MISMATCH');
+    expect(wrongType.code).toBe('CONNECTION_UNKNOWN');
+    expect(h.server.requests.length).toBe(before);
+  });
+
+  it('writes audit.run.started before the exec and audit.run.completed with the output digest after it', async () => {
+    const request = h.sign('echo audited\n', SCRIPT, { params: { reason: 'check' } });
+    await h.exec(request);
+    const events = await h.eventually(request.runId, [RunEventTypes.started, RunEventTypes.completed]);
+
+    expect(events.map((e) => e.type)).toEqual([RunEventTypes.started, RunEventTypes.completed]);
+    const completed = events[1];
+    expect(completed).toMatchObject({
+      source: 'executor-kubernetes',
+      actor: { user: 'alice@example.com', agent: 'claude-code' },
+      runbook: { repository: 'demo', path: SCRIPT },
+      connection: { name: 'cluster', type: 'kubernetes' },
+      params: { reason: 'check' },
+      decision: { effect: 'allow', rule: 'sre-kubernetes' },
+      outcome: { status: 'succeeded', exitCode: 0, truncated: false },
+    });
+    expect(completed?.outcome?.outputSha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('at shutdown, closes the exec sessions still running after the grace period and reports them failed', async () => {
+    const replica = h.services[0];
+    const other = h.services[1];
+    if (!replica || !other) throw new Error('two replicas expected');
+    // Only the first replica is left in the queue group while the run starts.
+    await other.close();
+    h.services.splice(1, 1);
+    const request = h.sign('echo begun\nsleep 30\n', SCRIPT);
+    const running = h.refusal(request);
+    await eventually(async () => {
+      if (!h.server.execs.some((e) => e.stdin.toString('utf8').includes('sleep 30'))) throw new Error('not started');
+    }, 10_000);
+    await replica.close();
+    h.services.splice(0, 1);
+    const refusal = await running;
+
+    expect(refusal.code).toBe('EXECUTION_FAILED');
+    expect(refusal.message).toContain('shutting down');
+    const exec = h.server.execs.find((e) => e.stdin.toString('utf8').includes('sleep 30'));
+    await exec?.finished;
+    expect(exec?.closedByClient).toBe(true);
+    const events = await h.eventually(request.runId, [RunEventTypes.failed]);
+    expect(events.find((e) => e.type === RunEventTypes.failed)?.outcome).toMatchObject({ status: 'failed', errorCode: 'EXECUTION_FAILED' });
+  });
+});
