@@ -6,10 +6,13 @@ import { createServer } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { Pool } from 'pg';
 
 const pool = new Pool({ connectionString: process.env['BENCH_DB_URL'], max: 10 });
 const SQL = 'SELECT user_id, email FROM users WHERE user_id = $1';
+// Shared across per-request servers, as the gateway does: the baseline gets the same saving.
+const validator = new AjvJsonSchemaValidator();
 
 const http = createServer((req, res) => {
   if (req.method !== 'POST') {
@@ -19,7 +22,7 @@ const http = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', async () => {
-    const server = new Server({ name: 'baseline', version: '1' }, { capabilities: { tools: {} } });
+    const server = new Server({ name: 'baseline', version: '1' }, { capabilities: { tools: {} }, jsonSchemaValidator: validator });
     server.setRequestHandler(ListToolsRequestSchema, async () => ({
       tools: [{ name: 'get_user', inputSchema: { type: 'object', properties: { user_id: { type: 'number' } } } }],
     }));

@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import {
   CallToolRequestSchema,
   ErrorCode as McpErrorCode,
@@ -18,6 +19,11 @@ import { resourceMetadataUrl } from './protected-resource';
 import { ToolCalls } from './tool-calls';
 
 const SERVER_INFO = { name: 'rungate', version: '0.1.0' };
+/**
+ * One JSON Schema validator for every per-request server: by default each `new Server()`
+ * builds its own Ajv instance, about 0.5 ms of CPU per request (measured: 538 vs 42 µs).
+ */
+const SCHEMA_VALIDATOR = new AjvJsonSchemaValidator();
 const IDEMPOTENCY_META_KEY = 'io.rungate/idempotencyKey';
 
 function jsonRpcError(res: Response, status: number, code: number, message: string): void {
@@ -95,7 +101,7 @@ export class McpController {
   }
 
   private mcpServer(identity: Identity, meta: RequestMeta, headerKey: string | undefined): Server {
-    const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: false } } });
+    const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: SCHEMA_VALIDATOR });
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
       try {
         const page = await this.toolCalls.list(identity, request.params?.cursor);
