@@ -177,6 +177,20 @@ describe('executor-kubernetes: manifests (fake API server, real NATS)', () => {
     expect(broken.message).not.toContain('hunter2');
   });
 
+  it('cancels the request in flight at the time limit and answers TIMEOUT, saying what was done and that the last effect is unknown', async () => {
+    const hanging = `/api/v1/namespaces/${NAMESPACE}/configmaps/slow-b`;
+    h.server.hangingWrites.add(hanging);
+    try {
+      const body = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: slow-a }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: slow-b }\n';
+      const refusal = await h.refusal(h.sign(body, MANIFEST, { limits: { timeoutMs: 1500, maxRows: 1000, maxBytes: 1024 * 1024 } }));
+
+      expect(refusal.code).toBe('TIMEOUT');
+      expect(refusal.message).toContain('after configmap/slow-a created: applying configmap/slow-b was cancelled before the API server answered; its effect is unknown');
+    } finally {
+      h.server.hangingWrites.delete(hanging);
+    }
+  });
+
   it('answers TARGET_UNAVAILABLE when the API server cannot be reached, before anything was applied', async () => {
     const refusal = await h.refusal(h.sign(configMap('down'), MANIFEST, { connection: { name: 'down', type: 'kubernetes' } }));
 

@@ -216,6 +216,8 @@ export class FakeApiServer {
   });
   private readonly children = new Set<ChildProcess>();
   private resourceVersion = 1000;
+  /** Writes (PATCH, DELETE) to these paths get no answer until the client gives up: a hung admission webhook. */
+  readonly hangingWrites = new Set<string>();
   /** Subprotocols accepted, in order of preference; tests switch it to emulate an older cluster. */
   execProtocols: ExecProtocol[];
 
@@ -372,6 +374,10 @@ export class FakeApiServer {
     this.requests.push(record);
     const [status, answer] = this.authorized(req) ? this.route(record, url) : [401, statusBody(401, 'Unauthorized', 'Unauthorized')];
     record.status = status;
+    if (record.method !== 'GET' && this.hangingWrites.has(record.path)) {
+      await new Promise((resolve) => res.once('close', resolve));
+      return;
+    }
     const text = JSON.stringify(answer);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
