@@ -6,7 +6,9 @@ import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/mess
 import { DatabaseRunLedger, LocalAuditLog, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
+import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
 import { executorShellService } from '@rungate/service-executor-shell';
+import { executorSshService } from '@rungate/service-executor-ssh';
 import { gatewayService } from '@rungate/service-gateway';
 import { gitSyncService } from '@rungate/service-git-sync';
 import { policyService } from '@rungate/service-policy';
@@ -190,7 +192,7 @@ export async function serve(options: { configFile?: string; port?: number; host?
       http: (c) => ({ host: options.host ?? c.gateway.host, port: options.port ?? c.gateway.port }),
     };
     // Webhooks need a public address; the all-in-one mode polls its repositories instead.
-    const definitions: ServiceDefinition[] = [{ ...gitSyncService, http: undefined }, policyService, executorPostgresService, executorShellService, gateway];
+    const definitions: ServiceDefinition[] = [{ ...gitSyncService, http: undefined }, policyService, executorPostgresService, executorShellService, executorSshService, executorKubernetesService, gateway];
     const services: RunningService[] = [];
     for (const definition of definitions) {
       const service = await startService(definition, context(definition.name));
