@@ -22,6 +22,13 @@ import { SyslogReceiver, WebhookReceiver } from '../libs/audit-sinks/src/testing
 
 const CLI = resolve(__dirname, '..', 'dist', 'apps', 'cli', 'main.js');
 const HOOK_SECRET = `whsec-${randomBytes(8).toString('hex')}`;
+// The AUDIT stream is shared with every test on the machine: names of this file's own.
+const TAG = randomBytes(3).toString('hex');
+const ALICE = `alice-${TAG}@example.com`;
+const BOB = `bob-${TAG}@example.com`;
+const CAROL = `carol-${TAG}@example.com`;
+const REPOSITORY = `demo-${TAG}`;
+const RESTART = `${REPOSITORY}.k8s.restart`;
 
 function token(): { token: string; sha256: string } {
   const value = `rg_${randomBytes(24).toString('base64url')}`;
@@ -102,6 +109,7 @@ ${sinks}
     writeConfig(auditPort, `${hookSink(sinkNames.hook, webhook.url, firstSeq)}\n${syslogSink(firstSeq)}`);
     policy = await startService(policyService, await createServiceContext('policy', configFile));
     audit = await startService(auditService, await createServiceContext('audit', configFile));
+    await eventually(async () => expect((await fetch(`${audit.url}/readyz`)).status).toBe(200));
   });
 
   afterAll(async () => {
@@ -122,9 +130,9 @@ ${sinks}
     const base = {
       source: 'audit-service-test',
       runId,
-      actor: { user: 'alice@example.com', groups: ['engineering'], agent: 'claude-code' },
+      actor: { user: ALICE, groups: ['engineering'], agent: 'claude-code' },
       tool: 'demo.postgres.get_user',
-      runbook: { repository: 'demo', path: 'postgres/get_user.runbook.sql', commit: 'c0ffee'.padEnd(40, '0'), sha256: 'a'.repeat(64) },
+      runbook: { repository: REPOSITORY, path: 'postgres/get_user.runbook.sql', commit: 'c0ffee'.padEnd(40, '0'), sha256: 'a'.repeat(64) },
       connection: { name: 'app-db', type: 'postgres' as const },
       ...overrides,
     };
@@ -261,8 +269,8 @@ ${sinks}
       runs['bob'] = randomUUID();
       runs['failed'] = randomUUID();
       await publishRun(runs['alice']);
-      await publishRun(runs['bob'], { actor: { user: 'bob@example.com', groups: ['sre'], agent: 'cursor' }, tool: 'demo.k8s.restart', runbook: { repository: 'demo', path: 'k8s/restart.runbook.yaml', commit: 'f'.repeat(40), sha256: 'b'.repeat(64) } });
-      await publisher.publish({ type: 'audit.run.failed', source: 'audit-service-test', runId: runs['failed'], actor: { user: 'bob@example.com', groups: ['sre'], agent: 'cursor' }, outcome: { status: 'failed', errorCode: 'TARGET_UNAVAILABLE' } });
+      await publishRun(runs['bob'], { actor: { user: BOB, groups: ['sre'], agent: 'cursor' }, tool: RESTART, runbook: { repository: REPOSITORY, path: 'k8s/restart.runbook.yaml', commit: 'f'.repeat(40), sha256: 'b'.repeat(64) } });
+      await publisher.publish({ type: 'audit.run.failed', source: 'audit-service-test', runId: runs['failed'], actor: { user: BOB, groups: ['sre'], agent: 'cursor' }, outcome: { status: 'failed', errorCode: 'TARGET_UNAVAILABLE' } });
       await stored(runs['failed'], 1);
     });
 
@@ -282,16 +290,16 @@ ${sinks}
     });
 
     it('filters by user, agent, runbook (tool or path glob), type, run id and time', async () => {
-      const byUser = await query({ user: 'bob@example.com', since: '10m' });
+      const byUser = await query({ user: BOB, since: '10m' });
       expect(new Set(byUser.events.map((e) => (e.event as AuditEvent).runId))).toEqual(new Set([runs['bob'], runs['failed']]));
       const byAgent = await query({ agent: 'cursor', runId: runs['bob'] as string });
       expect(byAgent.events.map((e) => (e.event as AuditEvent).type)).toEqual(['audit.run.decided', 'audit.run.started', 'audit.run.completed']);
-      const byTool = await query({ runbook: 'demo.k8s.restart', since: '10m' });
+      const byTool = await query({ runbook: RESTART, since: '10m' });
       expect(byTool.events.every((e) => (e.event as AuditEvent).runId === runs['bob'])).toBe(true);
       expect(byTool.events).toHaveLength(3);
-      const byPath = await query({ runbook: 'demo/k8s/*', since: '10m' });
+      const byPath = await query({ runbook: `${REPOSITORY}/k8s/*`, since: '10m' });
       expect(byPath.events.map((e) => e.seq)).toEqual(byTool.events.map((e) => e.seq));
-      const byType = await query({ type: 'audit.run.failed', user: 'bob@example.com' });
+      const byType = await query({ type: 'audit.run.failed', user: BOB });
       expect(byType.events.map((e) => (e.event as AuditEvent).runId)).toEqual([runs['failed']]);
       const byPrefix = await query({ type: 'audit.run.*', runId: runs['alice'] as string });
       expect(byPrefix.events).toHaveLength(3);
@@ -302,19 +310,19 @@ ${sinks}
     });
 
     it('pages with a cursor: every event once, in chain order, either direction', async () => {
-      const all = await query({ since: '10m', user: 'alice@example.com', limit: '1000' });
+      const all = await query({ since: '10m', user: ALICE, limit: '1000' });
       expect(all.events.length).toBeGreaterThanOrEqual(6);
       const seen: number[] = [];
       let cursor: string | undefined;
       do {
-        const page = await query({ since: '10m', user: 'alice@example.com', limit: '2', ...(cursor ? { cursor } : {}) });
+        const page = await query({ since: '10m', user: ALICE, limit: '2', ...(cursor ? { cursor } : {}) });
         expect(page.events.length).toBeLessThanOrEqual(2);
         seen.push(...page.events.map((e) => e.seq));
         cursor = page.nextCursor;
       } while (cursor);
       expect(seen).toEqual(all.events.map((e) => e.seq));
-      const newest = await query({ since: '10m', user: 'alice@example.com', limit: '2', order: 'desc' });
-      const next = await query({ since: '10m', user: 'alice@example.com', limit: '2', order: 'desc', cursor: newest.nextCursor as string });
+      const newest = await query({ since: '10m', user: ALICE, limit: '2', order: 'desc' });
+      const next = await query({ since: '10m', user: ALICE, limit: '2', order: 'desc', cursor: newest.nextCursor as string });
       expect([...newest.events, ...next.events].map((e) => e.seq)).toEqual(seen.slice().reverse().slice(0, 4));
     });
 
@@ -337,10 +345,10 @@ ${sinks}
     it('serves `rungate audit search` and `rungate audit tail` (the built CLI)', async () => {
       const env = { ...process.env, RUNGATE_AUDIT_URL: audit.url as string, RUNGATE_TOKEN: auditor.token };
       const run = promisify(execFile);
-      const found = await run(process.execPath, [CLI, 'audit', 'search', '--user', 'bob@example.com', '--agent', 'cursor', '--runbook', 'demo.k8s.restart', '--since', '10m'], { env });
+      const found = await run(process.execPath, [CLI, 'audit', 'search', '--user', BOB, '--agent', 'cursor', '--runbook', RESTART, '--since', '10m'], { env });
       const lines = found.stdout.trim().split('\n');
       expect(lines).toHaveLength(3);
-      expect(lines[0]).toMatch(new RegExp(`audit\\.run\\.decided\\s+bob@example.com via cursor\\s+demo\\.k8s\\.restart @ app-db\\s+allow\\s+run ${runs['bob']}`));
+      expect(lines[0]).toMatch(new RegExp(`audit\\.run\\.decided\\s+${BOB} via cursor\\s+${RESTART.replace(/\./g, '\\.')} @ app-db\\s+allow\\s+run ${runs['bob']}`));
       expect(lines[2]).toMatch(/audit\.run\.completed .* succeeded 4ms/);
       const json = await run(process.execPath, [CLI, 'audit', 'search', '--run', runs['failed'] as string, '--json'], { env });
       expect(JSON.parse(json.stdout.trim())).toMatchObject({ type: 'audit.run.failed', runId: runs['failed'], outcome: { errorCode: 'TARGET_UNAVAILABLE' } });
@@ -348,9 +356,9 @@ ${sinks}
       expect(forbidden).toMatchObject({ code: 1, stderr: expect.stringMatching(/FORBIDDEN: alice@example.com may not read the audit trail/) });
 
       const before = randomUUID();
-      await publishRun(before, { actor: { user: 'carol@example.com', groups: ['sre'], agent: 'claude-code' } });
+      await publishRun(before, { actor: { user: CAROL, groups: ['sre'], agent: 'claude-code' } });
       await stored(before, 3);
-      const tail = spawn(process.execPath, [CLI, 'audit', 'tail', '--user', 'carol@example.com', '--interval', '200ms'], { env });
+      const tail = spawn(process.execPath, [CLI, 'audit', 'tail', '--user', CAROL, '--interval', '200ms'], { env });
       let output = '';
       tail.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       tail.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -358,9 +366,10 @@ ${sinks}
         // First the recent matches, then whatever is stored after them.
         await eventually(async () => expect(output.trim().split('\n').filter((l) => l.includes(before))).toHaveLength(3), 15_000);
         const runId = randomUUID();
-        await publishRun(runId, { actor: { user: 'carol@example.com', groups: ['sre'], agent: 'claude-code' } });
+        await publishRun(runId, { actor: { user: CAROL, groups: ['sre'], agent: 'claude-code' } });
         await eventually(async () => expect(output.trim().split('\n').filter((l) => l.includes(runId))).toHaveLength(3), 15_000);
-        expect(output).not.toMatch(/alice@example.com|bob@example.com/);
+        expect(output).not.toContain(ALICE);
+        expect(output).not.toContain(BOB);
       } finally {
         tail.kill('SIGINT');
         const code = await new Promise<number | null>((r) => tail.once('exit', r));

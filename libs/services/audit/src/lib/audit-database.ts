@@ -1,17 +1,22 @@
-import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { databaseUrl, openDatabase } from '@rungate/persistence';
-import { Readiness } from '@rungate/runtime';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Readiness, SERVICE_CONTEXT, openServiceDatabase, type ServiceContext } from '@rungate/runtime';
 import type { DataSource } from 'typeorm';
 
-/** Rungate's database as the audit service uses it: the chain writer appends, the query API reads. */
+/**
+ * Rungate's database as the audit service uses it: the chain writer appends, the query API
+ * reads. DATABASE_URL, or the database the all-in-one mode shares in-process.
+ */
 @Injectable()
 export class AuditDatabase implements OnModuleInit, OnApplicationShutdown {
   private source?: DataSource;
 
-  constructor(private readonly readiness: Readiness) {}
+  constructor(
+    @Inject(SERVICE_CONTEXT) private readonly ctx: ServiceContext,
+    private readonly readiness: Readiness,
+  ) {}
 
   async onModuleInit(): Promise<void> {
-    this.source = await openDatabase(databaseUrl());
+    this.source = await openServiceDatabase(this.ctx);
     this.readiness.register('database', async () => {
       await this.db.query('SELECT 1');
       return true;
@@ -25,6 +30,8 @@ export class AuditDatabase implements OnModuleInit, OnApplicationShutdown {
 
   /** Runs after every beforeApplicationShutdown hook, so the writer has committed and let go. */
   async onApplicationShutdown(): Promise<void> {
+    // A database shared in-process belongs to whoever made it.
+    if (this.ctx.database) return;
     await this.source?.destroy();
   }
 }

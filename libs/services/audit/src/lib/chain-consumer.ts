@@ -90,6 +90,8 @@ export class ChainConsumer {
   private failure?: Error;
   private wake?: () => void;
   private readonly state: ChainWriterStatus;
+  private settle: () => void = () => undefined;
+  private readonly firstSettled = new Promise<void>((resolve) => (this.settle = resolve));
 
   constructor(private readonly options: ChainConsumerOptions) {
     this.store = new AuditStore(options.db);
@@ -109,6 +111,14 @@ export class ChainConsumer {
     this.loop = this.run();
   }
 
+  /**
+   * Resolves once the first attempt settled: reading the stream (its durable exists, so
+   * `deliver: new` counts from here), standing by, or failed (and retrying).
+   */
+  settled(): Promise<void> {
+    return this.firstSettled;
+  }
+
   /** Commits what already arrived (or hands it back), closes the consumer and gives up the lease. */
   async stop(): Promise<void> {
     this.running = false;
@@ -116,6 +126,7 @@ export class ChainConsumer {
     await this.messages?.close();
     await this.loop;
     this.setRole('stopped');
+    this.settle();
   }
 
   private setRole(role: ChainRole): void {
@@ -131,6 +142,7 @@ export class ChainConsumer {
         if (!(await this.lease.tryAcquire())) {
           if (this.state.role !== 'standby') this.options.log.log(`another audit replica writes the chain (${this.options.durable}); standing by`);
           this.setRole('standby');
+          this.settle();
           await this.sleep(this.leaseCheckMs);
           continue;
         }
@@ -143,6 +155,7 @@ export class ChainConsumer {
         failures += 1;
         const message = (error as Error).message;
         this.state.lastError = { message, at: new Date().toISOString() };
+        this.settle();
         const delay = Math.min(200 * 2 ** (failures - 1), 5000);
         this.options.log.warn(`audit chain writer interrupted (${message}); resuming in ${delay} ms`);
         await this.sleep(delay);
@@ -167,6 +180,7 @@ export class ChainConsumer {
     if (!this.running) await messages.close();
     const watchdog = setInterval(() => void this.watch(jsm, messages), this.leaseCheckMs);
     this.state.consuming = true;
+    this.settle();
     try {
       const closed = await messages.closed();
       await this.drain();

@@ -23,8 +23,10 @@ export class ChainWriter implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly database: AuditDatabase,
     readiness: Readiness,
   ) {
-    // A standby is ready: it serves queries and takes over when the writer goes.
+    // A standby is ready: it serves queries and takes over when the writer goes. Without
+    // NATS (the all-in-one mode) the chain is written in-process and there is nothing to read.
     readiness.register('chain-writer', () => {
+      if (!this.nc) return true;
       const status = this.consumer?.status();
       return status !== undefined && (status.role === 'standby' || status.consuming);
     });
@@ -39,7 +41,8 @@ export class ChainWriter implements OnApplicationBootstrap, BeforeApplicationShu
     return this.consumer?.status();
   }
 
-  onApplicationBootstrap(): void {
+  /** Waits for the writer's first attempt, so a started service is already reading the stream. */
+  async onApplicationBootstrap(): Promise<void> {
     if (!this.nc) {
       this.log.log('no NATS connection: the chain is written in-process, not from the AUDIT stream');
       return;
@@ -58,6 +61,7 @@ export class ChainWriter implements OnApplicationBootstrap, BeforeApplicationShu
       onRole: (role) => AuditMetrics.writer.set(role === 'writer' ? 1 : 0),
     });
     this.consumer.start();
+    await this.consumer.settled();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
