@@ -32,7 +32,9 @@ function secretsOf(kc: KubeConfig): string[] {
   if (!user) return [];
   const provider = user.authProvider as { config?: Record<string, unknown> } | undefined;
   const fromProvider = Object.values(provider?.config ?? {}).filter((value): value is string => typeof value === 'string' && value.length >= 8);
-  return [user.token, user.password, user.keyData, ...fromProvider].filter((value): value is string => typeof value === 'string' && value !== '');
+  // An exec plugin's environment often carries the credential it trades for a token.
+  const execEnv = ((user.exec as { env?: { value?: unknown }[] } | undefined)?.env ?? []).map((entry) => entry.value);
+  return [user.token, user.password, user.keyData, ...fromProvider, ...execEnv].filter((value): value is string => typeof value === 'string' && value !== '');
 }
 
 /**
