@@ -96,4 +96,32 @@ describe('AuditStore', () => {
     expect(n).toBeGreaterThanOrEqual(210);
     await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: n });
   });
+
+  it('runs as a role that may only read and append, as docs/siem.md sets it up: no update, no delete, no disabling the trigger', async () => {
+    const role = `rg_service_${randomUUID().slice(0, 8)}`;
+    await db.query(`CREATE ROLE ${role} LOGIN`);
+    try {
+      await db.query(`GRANT SELECT, INSERT ON audit_events TO ${role}; GRANT SELECT ON rungate_migrations TO ${role}`);
+      const url = new URL(database.url);
+      url.username = role;
+      const service = await openDatabase(url.toString());
+      try {
+        await new AuditStore(service).append([message(1, completed()), message(2, completed())]);
+        const refused = (sql: string) => expect(service.query(sql)).rejects.toThrow(/permission denied|must be owner/);
+        await refused('UPDATE audit_events SET actor_user = $$x$$');
+        await refused('DELETE FROM audit_events');
+        await refused('TRUNCATE audit_events');
+        await refused('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
+        // A GRANT without the right to grant is only a warning; the privilege stays absent.
+        await service.query(`GRANT UPDATE ON audit_events TO ${role}`).catch(() => undefined);
+        expect(await service.query(`SELECT has_table_privilege('audit_events', 'UPDATE') AS allowed`)).toEqual([{ allowed: false }]);
+        await expect(verifyStoredChain(service)).resolves.toMatchObject({ ok: true, checked: 2 });
+      } finally {
+        await service.destroy();
+      }
+    } finally {
+      await db.query(`REVOKE ALL ON audit_events, rungate_migrations FROM ${role}`);
+      await db.query(`DROP ROLE ${role}`);
+    }
+  });
 });
