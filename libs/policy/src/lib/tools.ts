@@ -61,6 +61,11 @@ export function outputSchemaFor(entry: RunbookEntry): Record<string, unknown> {
   return entry.language === 'sql' ? sqlOutputSchema : processOutputSchema;
 }
 
+/** SQL runs in a transaction that can be rolled back; Kubernetes manifests and actions take dryRun=All. Scripts cannot. */
+export function supportsDryRun(entry: Pick<RunbookEntry, 'language'>): boolean {
+  return entry.language === 'sql' || entry.language === 'kubernetes';
+}
+
 /** One MCP tool for one runbook, with the connections this caller may use. */
 export function toolDefinition(entry: RunbookEntry, connections: readonly ConnectionConfig[]): ToolDefinition {
   const schema = inputSchema(entry as ParsedRunbook) as { properties?: Record<string, unknown>; required?: string[] };
@@ -72,11 +77,14 @@ export function toolDefinition(entry: RunbookEntry, connections: readonly Connec
       ? { type: 'string', enum: names, default: names[0], description: 'Connection to run on' }
       : { type: 'string', enum: names, description: 'Connection to run on (required: this runbook is allowed on several)' };
   if (names.length > 1) required.push('connection');
-  if (entry.language === 'sql') {
+  if (supportsDryRun(entry)) {
     properties['dryRun'] = {
       type: 'boolean',
       default: false,
-      description: 'Run inside a transaction, report what would change, then roll back',
+      description:
+        entry.language === 'sql'
+          ? 'Run inside a transaction, report what would change, then roll back'
+          : 'Send every change with dryRun=All: the API server validates and admits it, then discards it',
     };
   }
   const description = [

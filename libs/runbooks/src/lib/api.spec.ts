@@ -187,6 +187,13 @@ describe('YAML contexts', () => {
     );
   });
 
+  it('keeps a whole scalar typed number or boolean a YAML number or boolean, and quotes it when the runbook does', () => {
+    const source = `spec:\n  replicas: {{ .n | type "number" }}\n  paused: {{ .p | type "boolean" }}\n  note: "{{ .n | type "number" }}"\n`;
+    expect(render('k.runbook.yaml', source, { n: '3', p: 'false' })).toBe(`spec:\n  replicas: 3\n  paused: false\n  note: "3"\n`);
+    // Validation, not escaping, is what keeps anything else out of the bare position.
+    expect(() => render('k.runbook.yaml', source, { n: '3\nkind: Secret', p: 'false' })).toThrow(/n/);
+  });
+
   it('refuses keys, partial plain scalars, comments and block scalars', () => {
     expect(findings('k.runbook.yaml', `{{ .k }}: v\n`)[0]).toMatch(/plain YAML scalar or key/);
     expect(findings('k.runbook.yaml', `image: repo/app:{{ .t }}\n`)[0]).toMatch(/double-quote the scalar/);

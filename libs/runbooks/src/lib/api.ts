@@ -210,6 +210,10 @@ function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[
         if (escaped === undefined) throw new RenderError(spec.name, "contains a line break or control character, which a YAML '…' scalar cannot hold; the runbook should use a double-quoted scalar");
         return context.context === 'single' ? escaped : `'${escaped}'`;
       }
+      // A whole plain scalar typed number or boolean stays one: `replicas: {{ .n | type "number" }}`
+      // must be an integer to the API server, and validation left only digits, sign, point, exponent.
+      if (!quote && spec.type === 'number') return value;
+      if (!quote && spec.type === 'boolean') return value === 'true' ? 'true' : 'false';
       return `"${yamlDouble(value)}"`;
     }
   }

@@ -27,6 +27,11 @@ describe('rendering a run for the agent', () => {
     expect(renderText('demo.get', dry)).toMatch(/^demo\.get \(dry run, rolled back\) — run r1: 1 row\(s\) \(truncated\)/);
   });
 
+  it('says a Kubernetes dry run was a server dry run, not a rollback', () => {
+    const run: ExecResult = { ...sql, dryRun: true, output: { kind: 'process', exitCode: 0, stdout: 'deployment.apps/web configured (server dry run)\n', stderr: '', truncated: false } };
+    expect(renderText('ops.k8s.web', run)).toMatch(/^ops\.k8s\.web \(server dry run, nothing changed\) — run r1: exit code 0/);
+  });
+
   it('shows exit code, stdout and stderr of scripts', () => {
     const run: ExecResult = { ...sql, output: { kind: 'process', exitCode: 3, stdout: 'out\n', stderr: 'err\n', truncated: false } };
     expect(renderText('ops.restart', run)).toBe('ops.restart — run r1: exit code 3\nstdout:\nout\n\nstderr:\nerr\n\n');

@@ -9,7 +9,9 @@ function clip(text: string): string {
 /** A short text rendering for the model, beside the structured result for programs. */
 export function renderText(tool: string, result: ExecResult): string {
   const output = result.output;
-  const prefix = `${tool}${result.dryRun ? ' (dry run, rolled back)' : ''} — run ${result.runId}`;
+  // SQL dry runs roll a transaction back; Kubernetes ones are server-side (dryRun=All).
+  const dryRun = result.dryRun ? (output.kind === 'sql' ? ' (dry run, rolled back)' : ' (server dry run, nothing changed)') : '';
+  const prefix = `${tool}${dryRun} — run ${result.runId}`;
   if (output.kind === 'sql') {
     const statements = output.statements.map((s) => `${s.command}${s.rowCount === null ? '' : ` ${s.rowCount}`}`).join(', ');
     const rows = output.rows.length === 0 ? '' : `\n${JSON.stringify(output.rows)}`;

@@ -11,7 +11,7 @@ import {
   type RunbookEntry,
 } from '@rungate/contracts';
 import { setRunId, type AuditSink } from '@rungate/messaging';
-import { allowedConnections, decide, runbookKey } from '@rungate/policy';
+import { allowedConnections, decide, runbookKey, supportsDryRun } from '@rungate/policy';
 import { redactParams, envFor, renderRunbook, validateArguments } from '@rungate/runbooks';
 import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
@@ -70,8 +70,8 @@ export class Authorizer {
       throw new RungateError('INVALID_PARAMS', message, { errors: validation.errors });
     }
     const dryRun = parseDryRun(dryRunArg);
-    if (dryRun && entry.language !== 'sql') {
-      throw new RungateError('INVALID_PARAMS', 'dryRun: only SQL runbooks support a dry run', { parameter: 'dryRun', constraint: 'language' });
+    if (dryRun && !supportsDryRun(entry)) {
+      throw new RungateError('INVALID_PARAMS', 'dryRun: only SQL runbooks and Kubernetes manifests support a dry run', { parameter: 'dryRun', constraint: 'language' });
     }
     const params = redactParams(runbook, validation.values);
     const decision = decide(
