@@ -87,22 +87,11 @@ export class SinkRunner {
    */
   async start(sinks: readonly AuditSinkConfigInput[], nc: NatsConnection): Promise<void> {
     if (this.started) throw new Error('SinkRunner is already started; stop() it first');
-    let parsed: AuditSinkConfig[];
-    try {
-      parsed = AuditSinkConfigs.parse(sinks);
-    } catch (error) {
-      throw error instanceof ZodError ? new Error(`invalid audit sink configuration: ${describeZodError(error)}`) : error;
-    }
+    const parsed = parseSinks(sinks);
     const env = this.options.env ?? process.env;
     const deliveries: SinkDelivery[] = [];
     try {
-      for (const sink of parsed) {
-        try {
-          deliveries.push(createDelivery(sink, env));
-        } catch (error) {
-          throw new Error(`audit sink "${sink.name}": ${(error as Error).message}`);
-        }
-      }
+      deliveries.push(...createDeliveries(parsed, env));
       const jsm = await nc.jetstreamManager();
       await ensureAuditStream(jsm);
       for (const sink of parsed) {
@@ -122,6 +111,15 @@ export class SinkRunner {
   }
 
   /**
+   * Checks sinks as `start` would (names, URLs, secrets, CA files) without touching JetStream
+   * or delivering anything, so a reload can refuse a bad list before stopping running sinks.
+   */
+  static async check(sinks: readonly AuditSinkConfigInput[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+    const deliveries = createDeliveries(parseSinks(sinks), env);
+    await Promise.all(deliveries.map((d) => d.close()));
+  }
+
+  /**
    * Stops fetching, lets an attempt in flight finish (bounded by the sink timeout), acks
    * what was confirmed and hands back (nak) what was not, so the next start resumes at once.
    */
@@ -133,6 +131,28 @@ export class SinkRunner {
   status(): SinkStatus[] {
     return this.workers.map((w) => w.snapshot());
   }
+}
+
+function parseSinks(sinks: readonly AuditSinkConfigInput[]): AuditSinkConfig[] {
+  try {
+    return AuditSinkConfigs.parse(sinks);
+  } catch (error) {
+    throw error instanceof ZodError ? new Error(`invalid audit sink configuration: ${describeZodError(error)}`) : error;
+  }
+}
+
+/** One delivery per sink; if any cannot be made, the ones made are closed and the error names its sink. */
+function createDeliveries(parsed: readonly AuditSinkConfig[], env: NodeJS.ProcessEnv): SinkDelivery[] {
+  const deliveries: SinkDelivery[] = [];
+  for (const sink of parsed) {
+    try {
+      deliveries.push(createDelivery(sink, env));
+    } catch (error) {
+      for (const made of deliveries) void made.close();
+      throw new Error(`audit sink "${sink.name}": ${(error as Error).message}`);
+    }
+  }
+  return deliveries;
 }
 
 class SinkWorker {

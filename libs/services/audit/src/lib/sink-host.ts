@@ -73,6 +73,15 @@ export class SinkHost implements OnApplicationBootstrap, BeforeApplicationShutdo
    */
   private async reload(sinks: readonly AuditSinkConfigInput[]): Promise<void> {
     if (this.stopped || !this.nc) return;
+    // A list that cannot start is refused before the running sinks are touched: stopping
+    // them would hand back messages in flight that the next start then waits out.
+    try {
+      await SinkRunner.check(sinks);
+    } catch (error) {
+      this.lastReloadError = (error as Error).message;
+      this.log.error(`kept the previous audit sinks: ${this.lastReloadError}`);
+      return;
+    }
     await this.runner?.stop();
     this.runner = undefined;
     if (sinks.length === 0) {
