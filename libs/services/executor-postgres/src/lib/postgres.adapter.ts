@@ -49,6 +49,8 @@ function cancelledError(when: string): RungateError {
  */
 export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlRun> {
   readonly type = 'postgres' as const;
+  /** Connections on their way back to the pool (session reset after the result went out). */
+  private readonly releasing = new Set<Promise<void>>();
   private readonly terminateAfterMs: number;
 
   constructor(
@@ -127,11 +129,22 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
       prepared.finished = true;
       prepared.backendPid = undefined;
       markStopped();
+      // The result goes back now; the connection returns to the pool once it is clean.
+      const releasing = this.release(client, prepared, reusable, onClientError);
+      this.releasing.add(releasing);
+      void releasing.finally(() => this.releasing.delete(releasing));
+    }
+  }
+
+  private async release(client: PoolClient, prepared: PreparedSqlRun, reusable: boolean, onClientError: (error: Error) => void): Promise<void> {
+    try {
       // A cancel already on its way must land before this backend can serve another run.
       await prepared.cancelling;
-      if (reusable) reusable = await this.resetSession(client);
+      const clean = reusable && (await this.resetSession(client));
       client.off('error', onClientError);
-      client.release(!reusable);
+      client.release(!clean);
+    } catch {
+      client.release(true);
     }
   }
 
@@ -145,6 +158,7 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.releasing);
     await this.targets.close();
   }
 
