@@ -47,7 +47,7 @@ describe('rungate serve: the all-in-one demo', () => {
   it('prints the MCP URL, the bearer header and ready-to-paste client configurations', () => {
     const out = server.output();
     expect(out).toContain(`claude mcp add --transport http rungate ${url}/mcp --header "Authorization: Bearer ${token}"`);
-    expect(out).toContain(`npx @modelcontextprotocol/inspector --cli ${url}/mcp --transport http`);
+    expect(out).toContain(`npx @modelcontextprotocol/inspector@2 --cli ${url}/mcp --transport http`);
     expect(out).toContain('"mcpServers"');
   });
 

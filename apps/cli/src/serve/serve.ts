@@ -246,7 +246,7 @@ Connect a client:
     claude mcp add --transport http rungate ${mcp} --header "Authorization: ${bearer}"
 
   MCP Inspector (command line)
-    npx @modelcontextprotocol/inspector --cli ${mcp} --transport http \\
+    npx @modelcontextprotocol/inspector@2 --cli ${mcp} --transport http \\
       --header "Authorization: ${bearer}" --method tools/list
 
   mcp.json
