@@ -19,7 +19,7 @@ describe('rungate serve: the all-in-one demo', () => {
     const env = { ...process.env };
     delete env['DATABASE_URL'];
     delete env['RUNGATE_CONFIG'];
-    server = startProcess('serve', process.execPath, [join(DIST, 'cli', 'main.js'), 'serve', '--port', '0', '--data-dir', join(dir, '.rungate')], env);
+    server = startProcess('serve', process.execPath, [join(DIST, 'cli', 'main.js'), 'serve', '--port', '0', '--audit-port', '0', '--data-dir', join(dir, '.rungate')], env);
     const banner = await eventually(async () => {
       if (server.child.exitCode !== null) throw new Error(`serve exited: ${server.output()}`);
       const out = server.output();
@@ -96,6 +96,21 @@ describe('rungate serve: the all-in-one demo', () => {
     expect(String(hostile.structuredContent?.['stdout'])).not.toContain('pwned');
     // du names the path it could not find, shell-quoted: the whole value was one argument.
     expect(String(hostile.structuredContent?.['stderr'])).toContain(`cannot access 'x'\\''; echo pwned #'`);
+  });
+
+  it('answers the audit query API: rungate audit search finds the runs, for the demo user (an auditor)', async () => {
+    const auditUrl = /audit search --url (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1] as string;
+    expect(auditUrl).toBeDefined();
+    await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1004, status: 'cancelled', dryRun: true } });
+    const search = startProcess('search', process.execPath, [join(DIST, 'cli', 'main.js'), 'audit', 'search', '--url', auditUrl, '--runbook', 'demo.postgres.set_order_status', '--json'], {
+      ...process.env,
+      RUNGATE_TOKEN: token,
+    });
+    const code = await new Promise<number | null>((resolve) => search.child.on('exit', resolve));
+    expect({ code, output: search.output() }).toMatchObject({ code: 0, output: expect.stringContaining('audit.run.completed') });
+    const events = search.output().trim().split('\n').map((line) => JSON.parse(line) as { type: string; actor?: { user: string } });
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['audit.run.decided', 'audit.run.started', 'audit.run.completed']));
+    expect(events.every((e) => e.actor?.user === 'demo@rungate.local')).toBe(true);
   });
 
   it('refuses a bad token', async () => {

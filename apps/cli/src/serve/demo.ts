@@ -131,7 +131,7 @@ connections:
     type: shell
 users:
   - name: ${DEMO_USER}
-    groups: [engineering]
+    groups: [engineering, auditors]   # auditors: may query the audit API
 tokens:
   - sha256: "${sha256}"
     user: ${DEMO_USER}

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type RungateConfig } from '@rungate/config';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
 import { DatabaseRunLedger, LocalAuditLog, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
+import { auditService } from '@rungate/service-audit';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
 import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
 import { executorShellService } from '@rungate/service-executor-shell';
@@ -31,7 +32,7 @@ function templatePath(): string | undefined {
   }
 }
 
-const USAGE = 'usage: rungate serve [--config rungate.yaml] [--port 8080] [--host 127.0.0.1] [--data-dir .rungate]\n';
+const USAGE = 'usage: rungate serve [--config rungate.yaml] [--port 8080] [--audit-port 8082] [--host 127.0.0.1] [--data-dir .rungate]\n';
 
 /** Progress on stderr while starting, so stdout carries only the banner. */
 class Progress {
@@ -140,6 +141,8 @@ export async function demoTargetCommand(args: string[]): Promise<number | undefi
 
 export interface Served {
   url: string;
+  /** The audit query API (GET /audit/events), for `rungate audit search --url`. */
+  auditUrl?: string;
   close(): Promise<void>;
 }
 
@@ -148,7 +151,14 @@ export interface Served {
  * and JSON payloads as over NATS — with the audit chain committed to Rungate's database
  * (PGlite under the data directory, or DATABASE_URL) before anything runs.
  */
-export async function serve(options: { configFile?: string; port?: number; host?: string; dataDir: string; quiet?: boolean }): Promise<Served & { token?: string }> {
+export async function serve(options: {
+  configFile?: string;
+  port?: number;
+  auditPort?: number;
+  host?: string;
+  dataDir: string;
+  quiet?: boolean;
+}): Promise<Served & { token?: string }> {
   const progress = new Progress(options.quiet ?? false);
   const dataDir = resolve(options.dataDir);
   const closers: (() => Promise<unknown>)[] = [];
@@ -192,7 +202,21 @@ export async function serve(options: { configFile?: string; port?: number; host?
       http: (c) => ({ host: options.host ?? c.gateway.host, port: options.port ?? c.gateway.port }),
     };
     // Webhooks need a public address; the all-in-one mode polls its repositories instead.
-    const definitions: ServiceDefinition[] = [{ ...gitSyncService, http: undefined }, policyService, executorPostgresService, executorShellService, executorSshService, executorKubernetesService, gateway];
+    // The audit service serves the query API; the chain itself is written by LocalAuditLog.
+    const auditQueries: ServiceDefinition = {
+      ...auditService,
+      http: (c) => ({ host: options.host ?? c.gateway.host, port: options.auditPort ?? c.audit.port }),
+    };
+    const definitions: ServiceDefinition[] = [
+      { ...gitSyncService, http: undefined },
+      policyService,
+      auditQueries,
+      executorPostgresService,
+      executorShellService,
+      executorSshService,
+      executorKubernetesService,
+      gateway,
+    ];
     const services: RunningService[] = [];
     for (const definition of definitions) {
       const service = await startService(definition, context(definition.name));
@@ -203,10 +227,11 @@ export async function serve(options: { configFile?: string; port?: number; host?
     watcher.start();
     closers.push(async () => watcher.stop());
     const url = services[services.length - 1]?.url as string;
+    const auditUrl = services.find((service) => service.ctx.service === auditService.name)?.url;
     progress.say('services started');
     await waitUntilReady(services, 30_000);
     progress.say('runbook catalog loaded');
-    return { url, close, token: demo?.token };
+    return { url, auditUrl, close, token: demo?.token };
   } catch (error) {
     await close();
     throw error;
@@ -229,7 +254,7 @@ async function waitUntilReady(services: readonly RunningService[], timeoutMs: nu
   throw new Error(`not ready within ${timeoutMs / 1000}s, still waiting for ${waiting.join(', ')}`);
 }
 
-function banner(url: string, token: string | undefined, elapsed: string): string {
+function banner(url: string, auditUrl: string | undefined, token: string | undefined, elapsed: string): string {
   const mcp = `${url}/mcp`;
   const bearer = token ? `Bearer ${token}` : 'Bearer <your agent token>';
   const mcpJson = JSON.stringify({ mcpServers: { rungate: { type: 'http', url: mcp, headers: { Authorization: bearer } } } }, null, 2);
@@ -252,7 +277,8 @@ Connect a client:
   mcp.json
 ${mcpJson.replace(/^/gm, '    ')}
 
-Audit: every call is chained into the audit_events table; \`rungate audit verify\` checks it.
+Audit: every call is chained into the audit_events table before it runs.
+${auditUrl ? `  RUNGATE_TOKEN=${token ?? "<an auditor's token>"} npx rungate audit search --url ${auditUrl} --since 1h\n` : ''}  npx rungate audit verify --data-dir <data dir>   (after Ctrl-C: one process at a time)
 Stop with Ctrl-C.
 `;
 }
@@ -265,9 +291,13 @@ export async function serveCommand(args: string[]): Promise<number | undefined> 
   }
   const portArg = option(args, '--port') ?? process.env['PORT'];
   const port = portArg === undefined ? undefined : Number(portArg);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    process.stderr.write(`--port must be a port number, not ${JSON.stringify(portArg)}\n${USAGE}`);
-    return 2;
+  const auditPortArg = option(args, '--audit-port');
+  const auditPort = auditPortArg === undefined ? undefined : Number(auditPortArg);
+  for (const [name, value, raw] of [['--port', port, portArg], ['--audit-port', auditPort, auditPortArg]] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 65535)) {
+      process.stderr.write(`${name} must be a port number, not ${JSON.stringify(raw)}\n${USAGE}`);
+      return 2;
+    }
   }
   const configFile = option(args, '--config') ?? process.env['RUNGATE_CONFIG'];
   // Services log JSON lines; in one terminal only warnings and errors, unless asked.
@@ -276,7 +306,7 @@ export async function serveCommand(args: string[]): Promise<number | undefined> 
   const started = Date.now();
   let served: Awaited<ReturnType<typeof serve>>;
   try {
-    served = await serve({ configFile, port, host: option(args, '--host'), dataDir: option(args, '--data-dir') ?? '.rungate' });
+    served = await serve({ configFile, port, auditPort, host: option(args, '--host'), dataDir: option(args, '--data-dir') ?? '.rungate' });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -284,7 +314,7 @@ export async function serveCommand(args: string[]): Promise<number | undefined> 
     }
     throw error;
   }
-  process.stdout.write(banner(served.url, served.token, ((Date.now() - started) / 1000).toFixed(1)));
+  process.stdout.write(banner(served.url, served.auditUrl, served.token, ((Date.now() - started) / 1000).toFixed(1)));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

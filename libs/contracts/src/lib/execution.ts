@@ -30,6 +30,8 @@ export const RunTicketClaims = z.object({
     sha256: z.string(),
   }),
   bodySha256: z.string(),
+  /** The MCP tool name the call came in as, so every event of the run names it. */
+  tool: z.string().optional(),
   connection: ConnectionRef,
   /** Validated parameters for the audit record; password-typed values are redacted. */
   params: z.record(z.string(), z.string()),

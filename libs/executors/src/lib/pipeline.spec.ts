@@ -123,6 +123,7 @@ describe('RunPipeline', () => {
       identity: { user: 'alice@example.com', groups: ['eng'], agent: 'claude-code' },
       runbook: { repository: 'demo', path: 'pg/get.runbook.sql', commit: 'abc', sha256: 'f00' },
       bodySha256: sha256Hex(body),
+      tool: 'demo.pg.get',
       connection: { name: 'app-db', type: 'postgres' },
       params: { id: '1' },
       env: {},
@@ -152,6 +153,7 @@ describe('RunPipeline', () => {
     expect(started).toMatchObject({
       source: 'executor-test',
       runId: claims.runId,
+      tool: 'demo.pg.get',
       actor: { user: 'alice@example.com', groups: ['eng'], agent: 'claude-code' },
       runbook: claims.runbook,
       connection: { name: 'app-db', type: 'postgres' },

@@ -333,6 +333,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       source: this.options.source,
       runId: claims.runId,
       actor: { user: claims.identity.user, groups: claims.identity.groups, agent: claims.identity.agent, tokenId: claims.identity.tokenId },
+      ...(claims.tool ? { tool: claims.tool } : {}),
       runbook: claims.runbook,
       connection: claims.connection,
       params: claims.params,

@@ -108,6 +108,7 @@ export class Authorizer {
       identity: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId },
       runbook: { repository: entry.repository, path: entry.path, commit, sha256: entry.sha256 },
       bodySha256: sha256Hex(body),
+      tool: entry.tool,
       connection: { name: connection.name, type: connection.type },
       params,
       env: envFor(runbook, validation.values),
