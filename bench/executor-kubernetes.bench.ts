@@ -8,12 +8,11 @@
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, KubeConfig } from '@kubernetes/client-node';
 import { KubernetesHarness, NAMESPACE } from '../libs/services/executor-kubernetes/src/testing/executor-harness';
-import { fmt, record, stats } from './support';
+import { fmt, interleaved, record, stats } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 500);
 const SCRIPT = 'echo ok\n';
 const WARMUP = 50;
-const BATCH = 200;
 
 function discard(): Writable {
   return new Writable({ write: (_chunk, _encoding, callback) => callback() });
@@ -45,37 +44,16 @@ async function main(): Promise<void> {
       await response.json();
       await bareExec();
     };
-    let tickets: ReturnType<typeof h.sign>[] = [];
-    let next = 0;
-    const executor = async () => {
-      const result = await h.exec(tickets[next++]);
-      if (result.output.kind !== 'process' || result.output.exitCode !== 0) throw new Error(JSON.stringify(result));
+    // Policy signs tickets in production; each call's ticket is signed untimed, just before it.
+    const executor = () => {
+      const ticket = h.sign(SCRIPT, 'k8s/bench.runbook.sh');
+      return async () => {
+        const result = await h.exec(ticket);
+        if (result.output.kind !== 'process' || result.output.exitCode !== 0) throw new Error(JSON.stringify(result));
+      };
     };
-
-    // Policy signs tickets in production; signing stays out of the timed part (tickets live 30 s, so in batches).
-    const sign = (count: number) => {
-      tickets = Array.from({ length: count }, () => h.sign(SCRIPT, 'k8s/bench.runbook.sh'));
-      next = 0;
-    };
-    sign(WARMUP);
-    for (let i = 0; i < WARMUP; i++) {
-      await bareExec();
-      await bareListAndExec();
-      await executor();
-    }
     // Interleaved, so the three see the same load on a machine shared with other work.
-    const samples: Record<'bareExec' | 'bareListAndExec' | 'executor', number[]> = { bareExec: [], bareListAndExec: [], executor: [] };
-    const variants = { bareExec, bareListAndExec, executor };
-    for (let done = 0; done < N; done += BATCH) {
-      sign(Math.min(BATCH, N - done));
-      for (let i = 0; i < Math.min(BATCH, N - done); i++) {
-        for (const [name, fn] of Object.entries(variants) as [keyof typeof variants, () => Promise<void>][]) {
-          const start = process.hrtime.bigint();
-          await fn();
-          samples[name].push(Number(process.hrtime.bigint() - start) / 1e6);
-        }
-      }
-    }
+    const samples = await interleaved({ bareExec: () => bareExec, bareListAndExec: () => bareListAndExec, executor }, N, WARMUP);
     const s = { bareExec: stats(samples.bareExec), bareListAndExec: stats(samples.bareListAndExec), executor: stats(samples.executor) };
     const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(40)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
     line('client-node Exec (bare)', s.bareExec);

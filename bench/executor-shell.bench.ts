@@ -15,7 +15,7 @@ import { ConnectionConfig } from '@rungate/config';
 import type { ConnectionOf } from '@rungate/executors';
 import { ShellAdapter } from '../libs/services/executor-shell/src/lib/shell.adapter';
 import { ExecutorHarness } from '../libs/services/executor-shell/src/testing/executor-harness';
-import { fmt, record, stats } from './support';
+import { fmt, interleaved, record, stats } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 500);
 const WARMUP = 50;
@@ -31,26 +31,6 @@ function bareSpawn(): Promise<string> {
     child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`exit ${code}`))));
     child.stdin.end(`${TRIVIAL}\n`);
   });
-}
-
-/**
- * Times the variants in rounds, one call of each per round in a rotating order, so that
- * load from anything else on the machine falls on all of them alike. A variant prepares
- * its call untimed (policy signs tickets in production) and returns it.
- */
-async function interleaved<K extends string>(variants: Record<K, () => () => Promise<unknown>>, n: number): Promise<Record<K, number[]>> {
-  const names = Object.keys(variants) as K[];
-  const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
-  for (let round = 0; round < WARMUP + n; round++) {
-    for (let i = 0; i < names.length; i++) {
-      const name = names[(round + i) % names.length] as K;
-      const call = variants[name]();
-      const start = process.hrtime.bigint();
-      await call();
-      if (round >= WARMUP) samples[name].push(Number(process.hrtime.bigint() - start) / 1e6);
-    }
-  }
-  return samples;
 }
 
 async function main(): Promise<void> {
@@ -73,7 +53,7 @@ async function main(): Promise<void> {
         };
       },
     };
-    const samples = await interleaved(variants, N);
+    const samples = await interleaved(variants, N, WARMUP);
 
     const s = { bareSpawn: stats(samples.bare), adapter: stats(samples.adapter), executor: stats(samples.executor) };
     const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(40)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);

@@ -7,7 +7,7 @@
  * Two more lines attribute the difference: exactly what the executor sends (`exec sh -s` and
  * the script with its pgid line) over bare ssh2, and the SSH adapter alone (pool, session,
  * output collection; no ticket, ledger, audit or NATS). The four are measured in interleaved
- * rounds, so a change in the machine's load hits them alike.
+ * rounds, call by call, so a change in the machine's load hits them alike.
  */
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '@rungate/config';
@@ -16,10 +16,9 @@ import { ExecutorHarness } from '../libs/services/executor-ssh/src/testing/execu
 import { remoteCommand, remoteScript } from '../libs/services/executor-ssh/src/lib/remote-script';
 import { SshAdapter } from '../libs/services/executor-ssh/src/lib/ssh.adapter';
 import { SshTargets } from '../libs/services/executor-ssh/src/lib/ssh-targets';
-import { fmt, record, stats, timeAsync } from './support';
+import { fmt, interleaved, record, stats } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 1000);
-const ROUNDS = 5;
 const BODY = 'echo ok';
 
 function connect(h: ExecutorHarness): Promise<Client> {
@@ -54,25 +53,24 @@ async function main(): Promise<void> {
     await h.startReplica();
     const connection = loadConfig(h.configFile).connections.find((c) => c.name === 'host');
     if (connection?.type !== 'ssh') throw new Error('rungate.yaml has no ssh connection "host"');
-    // Policy signs tickets in production; signing stays out of the timed part.
-    const tickets = Array.from({ length: N + 200 }, () => h.sign(BODY));
-    let next = 0;
     const claims = h.claims(BODY);
-    const paths: Record<'bare' | 'bareWrapped' | 'adapter' | 'executor', () => Promise<unknown>> = {
-      bare: () => exec(client, BODY),
-      bareWrapped: () => exec(client, remoteCommand(), remoteScript({}, BODY)),
-      adapter: () => adapter.run(adapter.prepare(claims, BODY, connection), new AbortController().signal),
-      executor: async () => {
-        const result = await h.exec(tickets[next++]);
-        if (result.output.kind !== 'process' || result.output.stdout !== 'ok\n') throw new Error(`unexpected output ${JSON.stringify(result.output)}`);
+    // Interleaved call by call, so the four see the same load; each call's ticket is signed
+    // untimed just before it (policy signs tickets in production).
+    const samples = await interleaved(
+      {
+        bare: () => () => exec(client, BODY),
+        bareWrapped: () => () => exec(client, remoteCommand(), remoteScript({}, BODY)),
+        adapter: () => () => adapter.run(adapter.prepare(claims, BODY, connection), new AbortController().signal),
+        executor: () => {
+          const ticket = h.sign(BODY);
+          return async () => {
+            const result = await h.exec(ticket);
+            if (result.output.kind !== 'process' || result.output.stdout !== 'ok\n') throw new Error(`unexpected output ${JSON.stringify(result.output)}`);
+          };
+        },
       },
-    };
-    const samples: Record<keyof typeof paths, number[]> = { bare: [], bareWrapped: [], adapter: [], executor: [] };
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const name of Object.keys(paths) as (keyof typeof paths)[]) {
-        samples[name].push(...(await timeAsync(paths[name], Math.ceil(N / ROUNDS), round === 0 ? 40 : 5)));
-      }
-    }
+      N,
+    );
     const [bare, wrapped, alone, executor] = [samples.bare, samples.bareWrapped, samples.adapter, samples.executor];
     const s = { bare: stats(bare), bareWrapped: stats(wrapped), adapter: stats(alone), executor: stats(executor) };
     const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(44)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);

@@ -73,3 +73,23 @@ export function record(section: string, value: unknown): void {
 }
 
 export const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
+
+/**
+ * Times the variants in rounds, one call of each per round in a rotating order, so that
+ * load from anything else on the machine falls on all of them alike. A variant prepares
+ * its call untimed (policy signs tickets in production) and returns it.
+ */
+export async function interleaved<K extends string>(variants: Record<K, () => () => Promise<unknown>>, n: number, warmup = 50): Promise<Record<K, number[]>> {
+  const names = Object.keys(variants) as K[];
+  const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  for (let round = 0; round < warmup + n; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(round + i) % names.length] as K;
+      const call = variants[name]();
+      const start = process.hrtime.bigint();
+      await call();
+      if (round >= warmup) samples[name].push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  }
+  return samples;
+}

@@ -19,3 +19,4 @@ export { SinkDeliveryError, formatEvent, type SinkErrorCode, type SinkFormat } f
 export { EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, verifyWebhookSignature, type WebhookVerification } from './lib/webhook';
 export { escapeSdParamValue, formatSyslogMessage, frameOctetCounted, syslogSeverity } from './lib/syslog';
 export { OCSF_VERSION, ocsfActivity, ocsfStatus, toOcsf, type OcsfApiActivity } from './lib/ocsf';
+export { Pause } from './lib/pause';

@@ -5,3 +5,4 @@ export * from './lib/secrets';
 export * from './lib/verify-keys';
 export * from './lib/process-output';
 export * from './lib/shell-prelude';
+export * from './lib/executor-module';

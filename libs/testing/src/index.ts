@@ -3,3 +3,4 @@ export * from './lib/git';
 export * from './lib/processes';
 export * from './lib/postgres-cluster';
 export * from './lib/sshd';
+export * from './lib/executor-harness';

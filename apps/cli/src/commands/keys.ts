@@ -16,10 +16,17 @@ export function keysCommand(args: string[]): number {
     process.stderr.write(`${privatePath} exists; refusing to overwrite a signing key\n`);
     return 1;
   }
+  const keys = writeTicketKeys(dir, name);
+  process.stdout.write(`signingKey: file:${keys.signingKey}\nverifyKeys: [file:${keys.verifyKey}]\n`);
+  return 0;
+}
+
+/** A new Ed25519 pair as `<dir>/<name>.ed25519` (0600) and its `.pub` (0644), in a 0700 folder. */
+export function writeTicketKeys(dir: string, name: string): { signingKey: string; verifyKey: string } {
+  const signingKey = join(dir, `${name}.ed25519`);
   const pair = generateTicketKeyPair();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(privatePath, pair.privatePem, { mode: 0o600 });
-  writeFileSync(`${privatePath}.pub`, pair.publicPem, { mode: 0o644 });
-  process.stdout.write(`signingKey: file:${privatePath}\nverifyKeys: [file:${privatePath}.pub]\n`);
-  return 0;
+  writeFileSync(signingKey, pair.privatePem, { mode: 0o600 });
+  writeFileSync(`${signingKey}.pub`, pair.publicPem, { mode: 0o644 });
+  return { signingKey, verifyKey: `${signingKey}.pub` };
 }

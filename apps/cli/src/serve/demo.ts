@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { generateTicketKeyPair } from '@rungate/tickets';
+import { writeTicketKeys } from '../commands/keys';
 
 /** The bundled demo's runbooks: a read-only query, an update to try with dryRun, a shell script. */
 export const DEMO_RUNBOOKS: Record<string, string> = {
@@ -90,15 +90,10 @@ function demoToken(file: string): string {
   return token;
 }
 
+/** The ticket key pair in `dir`, made on first use and kept. */
 export function ticketKeys(dir: string): { signingKey: string; verifyKey: string } {
   const signingKey = join(dir, 'policy.ed25519');
-  if (!existsSync(signingKey)) {
-    const pair = generateTicketKeyPair();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(signingKey, pair.privatePem, { mode: 0o600 });
-    writeFileSync(`${signingKey}.pub`, pair.publicPem, { mode: 0o644 });
-  }
-  return { signingKey, verifyKey: `${signingKey}.pub` };
+  return existsSync(signingKey) ? { signingKey, verifyKey: `${signingKey}.pub` } : writeTicketKeys(dir, 'policy');
 }
 
 /**

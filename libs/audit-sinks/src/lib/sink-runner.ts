@@ -17,6 +17,7 @@ import { SinkDeliveryError, decodeStreamEvent, type SinkDelivery, type SinkError
 import { ensureSinkConsumer, isJetStreamNotFound } from './sink-consumer';
 import { SyslogDelivery } from './syslog';
 import { WebhookDelivery } from './webhook';
+import { Pause } from './pause';
 
 /** Where the runner reports what an operator needs (a Nest Logger fits). */
 export interface SinkLog {
@@ -163,7 +164,7 @@ class SinkWorker {
   private running = false;
   private loop?: Promise<void>;
   private fetching?: ConsumerMessages;
-  private wake?: () => void;
+  private readonly pause = new Pause();
   private lagReadAt = 0;
   private readonly confirmed = new Set<number>();
 
@@ -204,7 +205,7 @@ class SinkWorker {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.pause.wake();
     await this.fetching?.close();
     await this.loop;
     await this.delivery.close();
@@ -243,7 +244,7 @@ class SinkWorker {
         this.fail('NATS', `reading ${AUDIT_STREAM} failed: ${(error as Error).message}`);
         this.log.warn(`audit sink "${this.sink.name}": reading ${AUDIT_STREAM} failed (${(error as Error).message}); resuming`);
         await this.recreateConsumerIfDeleted();
-        await this.sleep(retryDelay(natsFailures, this.sink.retry, this.random));
+        await this.pause.sleep(retryDelay(natsFailures, this.sink.retry, this.random));
       }
     }
     this.status.state = 'stopped';
@@ -262,7 +263,7 @@ class SinkWorker {
     this.log.warn(
       `audit sink "${this.sink.name}": ${info.num_ack_pending} events are still held by a previous runner; resuming in ${wait} ms, when JetStream hands them out again`,
     );
-    await this.sleep(wait);
+    await this.pause.sleep(wait);
   }
 
   private async fetch(consumer: Consumer): Promise<JsMsg[]> {
@@ -336,7 +337,7 @@ class SinkWorker {
             this.log.warn(text);
           }
           if (!this.running) return false;
-          await this.sleep(wait);
+          await this.pause.sleep(wait);
           if (!this.running) return false;
         }
       }
@@ -401,15 +402,4 @@ class SinkWorker {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
 }

@@ -13,6 +13,23 @@ export interface RunLedger {
   claim(runId: string, holder: string): Promise<void>;
 }
 
+const RUN_ID = /^[A-Za-z0-9_=-]{1,200}$/;
+
+/** Refuses a run id no ledger should store (every ledger checks it the same way). */
+export function assertRunId(runId: string): void {
+  if (!RUN_ID.test(runId)) throw new RungateError('TICKET_INVALID', 'malformed run id');
+}
+
+/** What every ledger answers for a run id it already holds. */
+export function runReplayed(runId: string): RungateError {
+  return new RungateError('TICKET_REPLAYED', `run ${runId} was already executed; it will not run again`);
+}
+
+/** What every ledger answers when it cannot record a claim: fail closed. */
+export function ledgerUnavailable(runId: string): RungateError {
+  return new RungateError('SERVICE_UNAVAILABLE', `cannot record run ${runId} in the run ledger; nothing was executed`);
+}
+
 export class KvRunLedger implements RunLedger {
   private constructor(private readonly kv: KV) {}
 
@@ -22,15 +39,13 @@ export class KvRunLedger implements RunLedger {
   }
 
   async claim(runId: string, holder: string): Promise<void> {
-    if (!/^[A-Za-z0-9_=-]{1,200}$/.test(runId)) throw new RungateError('TICKET_INVALID', 'malformed run id');
+    assertRunId(runId);
     try {
       await this.kv.create(runId, new TextEncoder().encode(JSON.stringify({ holder, at: new Date().toISOString() })));
     } catch (error) {
       const message = (error as Error).message ?? '';
-      if (/wrong last sequence|key exists/i.test(message)) {
-        throw new RungateError('TICKET_REPLAYED', `run ${runId} was already executed; it will not run again`);
-      }
-      throw new RungateError('SERVICE_UNAVAILABLE', `cannot record run ${runId} in the run ledger; nothing was executed`);
+      if (/wrong last sequence|key exists/i.test(message)) throw runReplayed(runId);
+      throw ledgerUnavailable(runId);
     }
   }
 }

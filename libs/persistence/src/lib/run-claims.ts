@@ -1,8 +1,6 @@
-import { RungateError } from '@rungate/contracts';
-import type { RunLedger } from '@rungate/messaging';
+import { assertRunId, ledgerUnavailable, runReplayed, type RunLedger } from '@rungate/messaging';
 import type { DataSource } from 'typeorm';
 
-const RUN_ID = /^[A-Za-z0-9_=-]{1,200}$/;
 const UNIQUE_VIOLATION = '23505';
 
 /**
@@ -13,13 +11,13 @@ export class DatabaseRunLedger implements RunLedger {
   constructor(private readonly db: DataSource) {}
 
   async claim(runId: string, holder: string): Promise<void> {
-    if (!RUN_ID.test(runId)) throw new RungateError('TICKET_INVALID', 'malformed run id');
+    assertRunId(runId);
     try {
       await this.db.query('INSERT INTO run_claims (run_id, holder) VALUES ($1, $2)', [runId, holder]);
     } catch (error) {
       const code = (error as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (error as { code?: string }).code;
-      if (code === UNIQUE_VIOLATION) throw new RungateError('TICKET_REPLAYED', `run ${runId} was already executed; it will not run again`);
-      throw new RungateError('SERVICE_UNAVAILABLE', `cannot record run ${runId} in the run ledger; nothing was executed`);
+      if (code === UNIQUE_VIOLATION) throw runReplayed(runId);
+      throw ledgerUnavailable(runId);
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { RungateConfig } from '@rungate/config';
 import { KvRunLedger, type AuditSink, type Bus, type RunLedger } from '@rungate/messaging';
-import { openDatabase } from '@rungate/persistence';
+import { databaseUrl, openDatabase } from '@rungate/persistence';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import type { NatsConnection } from 'nats';
 import type { DataSource } from 'typeorm';
@@ -35,11 +35,8 @@ export function hasServiceDatabase(ctx: ServiceContext): boolean {
 }
 
 /** Rungate's own database: the in-process one, else a connection to DATABASE_URL. */
-export function openServiceDatabase(ctx: ServiceContext): Promise<DataSource> {
-  if (ctx.database) return ctx.database();
-  const url = process.env['DATABASE_URL'];
-  if (!url) return Promise.reject(new Error('DATABASE_URL is not set'));
-  return openDatabase(url);
+export async function openServiceDatabase(ctx: ServiceContext): Promise<DataSource> {
+  return ctx.database ? ctx.database() : openDatabase(databaseUrl());
 }
 
 /** Holds the current configuration; later reloads swap it atomically. */

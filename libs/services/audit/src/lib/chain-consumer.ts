@@ -3,6 +3,7 @@ import { AuditStore, type ChainHead } from '@rungate/persistence';
 import { AckPolicy, DeliverPolicy, ReplayPolicy, nanos, type ConsumerConfig, type ConsumerMessages, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
 import type { DataSource } from 'typeorm';
 import { WriterLease } from './writer-lease';
+import { Pause } from '@rungate/audit-sinks';
 
 /** Where the writer reports what an operator needs (a Nest Logger fits). */
 export interface ChainLog {
@@ -88,7 +89,7 @@ export class ChainConsumer {
   private flushing?: Promise<void>;
   private gap?: Gap;
   private failure?: Error;
-  private wake?: () => void;
+  private readonly pause = new Pause();
   private readonly state: ChainWriterStatus;
   private settle: () => void = () => undefined;
   private readonly firstSettled = new Promise<void>((resolve) => (this.settle = resolve));
@@ -122,7 +123,7 @@ export class ChainConsumer {
   /** Commits what already arrived (or hands it back), closes the consumer and gives up the lease. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.pause.wake();
     await this.messages?.close();
     await this.loop;
     this.setRole('stopped');
@@ -143,7 +144,7 @@ export class ChainConsumer {
           if (this.state.role !== 'standby') this.options.log.log(`another audit replica writes the chain (${this.options.durable}); standing by`);
           this.setRole('standby');
           this.settle();
-          await this.sleep(this.leaseCheckMs);
+          await this.pause.sleep(this.leaseCheckMs);
           continue;
         }
         if (this.state.role !== 'writer') this.options.log.log(`writing the audit chain from durable ${this.options.durable}`);
@@ -158,7 +159,7 @@ export class ChainConsumer {
         this.settle();
         const delay = Math.min(200 * 2 ** (failures - 1), 5000);
         this.options.log.warn(`audit chain writer interrupted (${message}); resuming in ${delay} ms`);
-        await this.sleep(delay);
+        await this.pause.sleep(delay);
       }
     }
     await this.lease.release();
@@ -354,7 +355,7 @@ export class ChainConsumer {
         this.state.lastError = { message, at: new Date().toISOString() };
         this.options.log.error(`cannot write audit events (${message}); retrying in ${delay} ms`);
         for (const m of batch) m.working();
-        await this.sleep(delay);
+        await this.pause.sleep(delay);
         delay = Math.min(delay * 2, 5000);
       }
     }
@@ -370,15 +371,4 @@ export class ChainConsumer {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
 }

@@ -1,23 +1,16 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditEvent, ExecResult, execSubject, type RunTicketClaims } from '@rungate/contracts';
-import { NatsBus, connectNats, decodeJson } from '@rungate/messaging';
-import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
-import { eventually, freePort } from '@rungate/testing';
-import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
-import type { NatsConnection, Subscription } from 'nats';
+import type { RunTicketClaims } from '@rungate/contracts';
+import type { RunningService } from '@rungate/runtime';
+import { ExecutorHarnessBase, connectRecordingBus, freePort, signedRequest, testClaims, type RecordingBus, type SignedRequest } from '@rungate/testing';
+import { generateTicketKeyPair, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
 import { executorKubernetesDefinition } from '../lib/definition';
 import type { ExecutorKubernetesOptions } from '../lib/executor-kubernetes.module';
 import { FakeApiServer, selfSignedCertificate, type FakeApiServerOptions, type RecordedExec } from './fake-api-server';
 
-export interface SignedRequest {
-  ticket: string;
-  body: string;
-  runId: string;
-  claims: RunTicketClaims;
-}
+export type { SignedRequest } from '@rungate/testing';
 
 export const NAMESPACE = 'team-a';
 
@@ -35,8 +28,7 @@ export interface HarnessOptions {
  * shared with other test files, so events are recorded as published and tests look only at
  * their own run ids.
  */
-export class KubernetesHarness {
-  readonly services: RunningService[] = [];
+export class KubernetesHarness extends ExecutorHarnessBase {
   readonly policyKey: SigningKey;
   readonly foreignKey: SigningKey;
   readonly namespace: string;
@@ -45,15 +37,13 @@ export class KubernetesHarness {
     readonly fake: FakeApiServer | undefined,
     /** The token the fake API server accepts: it must never leave the executor. */
     readonly token: string,
-    readonly nc: NatsConnection,
-    readonly bus: NatsBus,
+    recording: RecordingBus,
     readonly dir: string,
     readonly configFile: string,
-    readonly audit: AuditEvent[],
-    private readonly subscription: Subscription,
     keys: { policy: string; foreign: string },
     namespace: string,
   ) {
+    super('kubernetes', recording);
     this.policyKey = signingKeyFromPem(keys.policy);
     this.foreignKey = signingKeyFromPem(keys.foreign);
     this.namespace = namespace;
@@ -78,18 +68,9 @@ export class KubernetesHarness {
     const fake = options.realCluster ? undefined : await FakeApiServer.start({ token, ...options.fake });
     const policy = generateTicketKeyPair();
     const foreign = generateTicketKeyPair();
-    const nc = await connectNats({ name: `executor-kubernetes-test-${name}` });
-    const events: AuditEvent[] = [];
-    const subscription = nc.subscribe('audit.run.>', {
-      callback: (error, msg) => {
-        if (error) return;
-        const parsed = AuditEvent.safeParse(decodeJson(msg.data));
-        if (parsed.success) events.push(parsed.data);
-      },
-    });
-    await nc.flush();
+    const recording = await connectRecordingBus(`executor-kubernetes-test-${name}`);
     const namespace = options.realCluster?.namespace ?? NAMESPACE;
-    const harness = new KubernetesHarness(fake, token, nc, new NatsBus(nc), dir, join(dir, 'rungate.yaml'), events, subscription, { policy: policy.privatePem, foreign: foreign.privatePem }, namespace);
+    const harness = new KubernetesHarness(fake, token, recording, dir, join(dir, 'rungate.yaml'), { policy: policy.privatePem, foreign: foreign.privatePem }, namespace);
     const publicKey = join(dir, 'policy.ed25519.pub');
     writeFileSync(publicKey, policy.publicPem);
     if (fake) {
@@ -139,73 +120,20 @@ tickets:
   }
 
   /** Starts one executor replica in this process (its own NATS connection, same queue group). */
-  async startReplica(options: ExecutorKubernetesOptions = {}): Promise<RunningService> {
-    const ctx = await createServiceContext('executor-kubernetes', this.configFile);
-    const service = await startService(executorKubernetesDefinition(options), ctx);
-    this.services.push(service);
-    return service;
+  startReplica(options: ExecutorKubernetesOptions = {}): Promise<RunningService> {
+    return this.startDefinition(executorKubernetesDefinition(options), this.configFile);
   }
 
   claims(body: string, path: string, overrides: Partial<RunTicketClaims> = {}): RunTicketClaims {
-    const now = Math.floor(Date.now() / 1000);
-    return {
-      v: 1,
-      runId: randomUUID(),
-      iat: now,
-      exp: now + 30,
-      identity: { user: 'alice@example.com', groups: ['sre'], agent: 'claude-code', tokenId: 'tok-1' },
-      runbook: { repository: 'demo', path, commit: 'c0ffee0000000000000000000000000000000000', sha256: sha256Hex(body) },
-      bodySha256: sha256Hex(body),
-      connection: { name: 'cluster', type: 'kubernetes' },
-      params: {},
-      env: {},
-      limits: { timeoutMs: 10_000, maxRows: 1000, maxBytes: 1024 * 1024 },
-      readOnly: false,
-      dryRun: false,
-      rule: 'sre-kubernetes',
-      ...overrides,
-    };
+    return testClaims(body, { path, connection: { name: 'cluster', type: 'kubernetes' }, groups: ['sre'], rule: 'sre-kubernetes' }, overrides);
   }
 
   sign(body: string, path: string, overrides: Partial<RunTicketClaims> = {}, key: SigningKey = this.policyKey): SignedRequest {
-    const claims = this.claims(body, path, overrides);
-    return { ticket: signTicket(claims, key), body, runId: claims.runId, claims };
-  }
-
-  exec(payload: unknown, timeoutMs = 30_000): Promise<ExecResult> {
-    return this.bus.request(execSubject('kubernetes'), payload, ExecResult, { timeoutMs });
-  }
-
-  /** Resolves with the error a request was answered with; fails the test if it succeeded. */
-  async refusal(payload: unknown): Promise<{ code: string; message: string }> {
-    try {
-      const result = await this.exec(payload);
-      throw new Error(`expected a refusal, got ${JSON.stringify(result)}`);
-    } catch (error) {
-      const { code, message } = error as { code?: string; message: string };
-      if (!code) throw error;
-      return { code, message };
-    }
-  }
-
-  eventsFor(runId: string): AuditEvent[] {
-    return this.audit.filter((event) => event.runId === runId);
-  }
-
-  /** Waits until the run's events include `types` (the core subscription may trail the reply). */
-  async eventually(runId: string, types: string[]): Promise<AuditEvent[]> {
-    return eventually(async () => {
-      const events = this.eventsFor(runId);
-      const seen = events.map((event) => event.type);
-      if (!types.every((type) => seen.includes(type))) throw new Error(`run ${runId}: saw ${seen.join(', ') || 'nothing'}, want ${types.join(', ')}`);
-      return events;
-    }, 10_000);
+    return signedRequest(this.claims(body, path, overrides), body, key);
   }
 
   async close(): Promise<void> {
-    for (const service of this.services.splice(0)) await service.close();
-    this.subscription.unsubscribe();
-    await this.nc.drain();
+    await this.disconnect();
     await this.fake?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }

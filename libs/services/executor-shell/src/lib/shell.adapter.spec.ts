@@ -5,30 +5,14 @@ import { join } from 'node:path';
 import { ConnectionConfig } from '@rungate/config';
 import type { RunTicketClaims } from '@rungate/contracts';
 import type { ConnectionOf, PipelineLog } from '@rungate/executors';
-import { eventually } from '@rungate/testing';
+import { eventually, testClaims } from '@rungate/testing';
 import { isRunning } from '../testing/processes';
 import { ShellAdapter, type PreparedShellRun } from './shell.adapter';
 
 const quiet: PipelineLog = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 function claims(overrides: Partial<RunTicketClaims> = {}): RunTicketClaims {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    v: 1,
-    runId: randomUUID(),
-    iat: now,
-    exp: now + 30,
-    identity: { user: 'alice@example.com', groups: ['engineering'] },
-    runbook: { repository: 'demo', path: 'shell/test.runbook.sh', commit: 'c0ffee', sha256: 'x' },
-    bodySha256: 'x',
-    connection: { name: 'ops-box', type: 'shell' },
-    params: {},
-    env: {},
-    limits: { timeoutMs: 10_000, maxRows: 1000, maxBytes: 1024 * 1024 },
-    readOnly: false,
-    dryRun: false,
-    ...overrides,
-  };
+  return testClaims('', { path: 'shell/test.runbook.sh', connection: { name: 'ops-box', type: 'shell' }, groups: ['engineering'], rule: 'engineering-shell' }, overrides);
 }
 
 function connection(input: Record<string, unknown> = {}): ConnectionOf<'shell'> {

@@ -1,22 +1,26 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditEvent, ExecResult, execSubject, type RunTicketClaims } from '@rungate/contracts';
-import { NatsBus, connectNats, decodeJson } from '@rungate/messaging';
-import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
-import { eventually, freePort, startSshd, type Sshd, type SshdOptions } from '@rungate/testing';
-import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
-import type { NatsConnection, Subscription } from 'nats';
+import type { RunTicketClaims } from '@rungate/contracts';
+import type { RunningService } from '@rungate/runtime';
+import {
+  ExecutorHarnessBase,
+  connectRecordingBus,
+  freePort,
+  signedRequest,
+  startSshd,
+  testClaims,
+  type RecordingBus,
+  type SignedRequest,
+  type Sshd,
+  type SshdOptions,
+} from '@rungate/testing';
+import { generateTicketKeyPair, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
 import { executorSshDefinition } from '../lib/definition';
 import type { ExecutorSshOptions } from '../lib/executor-ssh.module';
 
-export interface SignedRequest {
-  ticket: string;
-  body: string;
-  runId: string;
-  claims: RunTicketClaims;
-}
+export type { SignedRequest } from '@rungate/testing';
 
 export interface HarnessOptions {
   sshd?: SshdOptions;
@@ -35,21 +39,17 @@ export interface HarnessOptions {
  * (maxBytes 64), `impostor` (pins another server's key), `host-wrong-password`, and `down`
  * (nothing listens).
  */
-export class ExecutorHarness {
-  readonly services: RunningService[] = [];
+export class ExecutorHarness extends ExecutorHarnessBase {
   readonly policyKey: SigningKey;
 
   private constructor(
     readonly sshd: Sshd,
-    readonly nc: NatsConnection,
-    readonly bus: NatsBus,
+    recording: RecordingBus,
     readonly dir: string,
     readonly configFile: string,
-    /** Every `audit.run.*` event published while the harness runs, from any test file. */
-    readonly audit: AuditEvent[],
-    private readonly subscription: Subscription,
     policyPem: string,
   ) {
+    super('ssh', recording);
     this.policyKey = signingKeyFromPem(policyPem);
   }
 
@@ -57,16 +57,7 @@ export class ExecutorHarness {
     const sshd = await startSshd(options.sshd);
     const dir = mkdtempSync(join(tmpdir(), 'rg-executor-ssh-'));
     const policy = generateTicketKeyPair();
-    const nc = await connectNats({ name: `executor-ssh-test-${name}` });
-    const events: AuditEvent[] = [];
-    const subscription = nc.subscribe('audit.run.>', {
-      callback: (error, msg) => {
-        if (error) return;
-        const parsed = AuditEvent.safeParse(decodeJson(msg.data));
-        if (parsed.success) events.push(parsed.data);
-      },
-    });
-    await nc.flush();
+    const recording = await connectRecordingBus(`executor-ssh-test-${name}`);
     const envPrefix = `RG_SSH_TEST_${randomBytes(4).toString('hex').toUpperCase()}`;
     process.env[`${envPrefix}_PASSWORD`] = sshd.password;
     process.env[`${envPrefix}_WRONG_PASSWORD`] = `${sshd.password}-wrong`;
@@ -122,79 +113,26 @@ ${options.connections?.({ sshd, dir, envPrefix }) ?? ''}tickets:
   verifyKeys: [file:${verifyKey}]
 `,
     );
-    return new ExecutorHarness(sshd, nc, new NatsBus(nc), dir, configFile, events, subscription, policy.privatePem);
+    return new ExecutorHarness(sshd, recording, dir, configFile, policy.privatePem);
   }
 
   /** Starts one executor replica in this process (its own NATS connection, same queue group). */
-  async startReplica(options: ExecutorSshOptions = {}): Promise<RunningService> {
-    const ctx = await createServiceContext('executor-ssh', this.configFile);
-    const service = await startService(executorSshDefinition(options), ctx);
-    this.services.push(service);
-    return service;
+  startReplica(options: ExecutorSshOptions = {}): Promise<RunningService> {
+    return this.startDefinition(executorSshDefinition(options), this.configFile);
   }
 
   claims(body: string, overrides: Partial<RunTicketClaims> = {}): RunTicketClaims {
-    const now = Math.floor(Date.now() / 1000);
-    return {
-      v: 1,
-      runId: randomUUID(),
-      iat: now,
-      exp: now + 30,
-      identity: { user: 'alice@example.com', groups: ['sre'], agent: 'claude-code', tokenId: 'tok-1' },
-      runbook: { repository: 'demo', path: 'ssh/test.runbook.sh', commit: 'c0ffee0000000000000000000000000000000000', sha256: sha256Hex(body) },
-      bodySha256: sha256Hex(body),
-      connection: { name: 'host', type: 'ssh' },
-      params: {},
-      env: {},
-      limits: { timeoutMs: 10_000, maxRows: 1000, maxBytes: 1024 * 1024 },
-      readOnly: false,
-      dryRun: false,
-      rule: 'sre-ssh',
-      ...overrides,
-    };
+    return testClaims(body, { path: 'ssh/test.runbook.sh', connection: { name: 'host', type: 'ssh' }, groups: ['sre'], rule: 'sre-ssh' }, overrides);
   }
 
   /** A ticket for `body` on `connection` (default `host`). */
   sign(body: string, overrides: Partial<RunTicketClaims> & { on?: string } = {}): SignedRequest {
     const { on, ...rest } = overrides;
-    const claims = this.claims(body, { ...(on ? { connection: { name: on, type: 'ssh' } } : {}), ...rest });
-    return { ticket: signTicket(claims, this.policyKey), body, runId: claims.runId, claims };
-  }
-
-  exec(payload: unknown, timeoutMs = 30_000): Promise<ExecResult> {
-    return this.bus.request(execSubject('ssh'), payload, ExecResult, { timeoutMs });
-  }
-
-  /** Resolves with the error a request was answered with; fails the test if it succeeded. */
-  async refusal(payload: unknown): Promise<{ code: string; message: string }> {
-    try {
-      const result = await this.exec(payload);
-      throw new Error(`expected a refusal, got ${JSON.stringify(result)}`);
-    } catch (error) {
-      const { code, message } = error as { code?: string; message: string };
-      if (!code) throw error;
-      return { code, message };
-    }
-  }
-
-  eventsFor(runId: string): AuditEvent[] {
-    return this.audit.filter((event) => event.runId === runId);
-  }
-
-  /** Waits until the run's events include `types` (the core subscription may trail the reply). */
-  async eventually(runId: string, types: string[]): Promise<AuditEvent[]> {
-    return eventually(async () => {
-      const events = this.eventsFor(runId);
-      const seen = events.map((event) => event.type);
-      if (!types.every((type) => seen.includes(type))) throw new Error(`run ${runId}: saw ${seen.join(', ') || 'nothing'}, want ${types.join(', ')}`);
-      return events;
-    }, 10_000);
+    return signedRequest(this.claims(body, { ...(on ? { connection: { name: on, type: 'ssh' } } : {}), ...rest }), body, this.policyKey);
   }
 
   async close(): Promise<void> {
-    for (const service of this.services.splice(0)) await service.close();
-    this.subscription.unsubscribe();
-    await this.nc.drain();
+    await this.disconnect();
     await this.sshd.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
