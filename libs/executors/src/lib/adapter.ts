@@ -14,13 +14,29 @@ export type ConnectionOf<T extends ConnectionType> = Extract<ConnectionConfig, {
  *   no credential-bearing URL, no stack trace.
  * - `prepare` must not touch the target nor hold resources: the pipeline may still refuse
  *   the run after it (replayed run id, audit stream down, shutdown).
+ * - `open`, when an adapter has it, sets up the run's session on the target while the
+ *   pipeline claims the run id and waits for the audit stream's ack of `started` (ADR 9).
+ *   It sends nothing of the runbook — no byte of the body, no parameter — so a run refused
+ *   at that point has executed nothing: `abandon` closes the session.
  * - `run` must settle soon after `signal` aborts; `cancel` stops the work on the target.
  */
 export interface ExecutorAdapter<T extends ConnectionType, Prepared> {
   readonly type: T;
   /** Checks the body against what this executor will run and builds the run. */
   prepare(claims: RunTicketClaims, body: string, connection: ConnectionOf<T>): Prepared | Promise<Prepared>;
-  /** Runs a prepared run; its output is unmasked and must already respect the claims' limits. */
+  /**
+   * Opens the run's session on the target (a pooled connection, a remote shell waiting on
+   * its standard input, an exec stream into the pod) without sending anything of the
+   * runbook. Settles soon after `signal` aborts; on failure it leaves nothing open, and
+   * `run` reports the failure.
+   */
+  open?(prepared: Prepared, signal: AbortSignal): Promise<void>;
+  /**
+   * Closes what `open` set up for a run that will not go ahead (refused, no ack, shutdown);
+   * sends nothing of the runbook. Called once `open` has settled, whichever way.
+   */
+  abandon?(prepared: Prepared): Promise<void>;
+  /** Runs a prepared run (in the session `open` set up, if any); its output is unmasked and must already respect the claims' limits. */
   run(prepared: Prepared, signal: AbortSignal): Promise<RunOutput>;
   /** Stops a run on the target (called on timeout and shutdown); safe to call at any time, more than once. */
   cancel(prepared: Prepared): Promise<void>;

@@ -31,7 +31,10 @@ class RecordingSink implements AuditSink {
 
 class MemoryLedger implements RunLedger {
   readonly claimed = new Set<string>();
+  /** Lets a test hold the claim open, as a slow JetStream ack would. */
+  gate: Promise<void> = Promise.resolve();
   async claim(runId: string): Promise<void> {
+    await this.gate;
     if (this.claimed.has(runId)) throw new RungateError('TICKET_REPLAYED', `run ${runId} was already executed; it will not run again`);
     this.claimed.add(runId);
   }
@@ -72,6 +75,20 @@ class ScriptedAdapter implements ExecutorAdapter<'postgres', Prepared> {
 
   async close(): Promise<void> {
     this.calls.push('close');
+  }
+}
+
+/** An adapter that opens its session on the target while the run is claimed and acked. */
+class SessionAdapter extends ScriptedAdapter {
+  opening: (signal: AbortSignal) => Promise<void> = async () => undefined;
+
+  open(prepared: Prepared, signal: AbortSignal): Promise<void> {
+    this.calls.push(`open:${prepared.body}`);
+    return this.opening(signal);
+  }
+
+  async abandon(prepared: Prepared): Promise<void> {
+    this.calls.push(`abandon:${prepared.body}`);
   }
 }
 
@@ -239,7 +256,9 @@ describe('RunPipeline', () => {
 
   it('retries a terminal event with the same id until the stream takes it', async () => {
     sink.failures.set('audit.run.completed', 2);
-    await pipeline().execute(request().payload);
+    const runs = pipeline();
+    await runs.execute(request().payload);
+    await runs.recorded();
     expect(sink.attempts.filter((t) => t === 'audit.run.completed')).toHaveLength(3);
     expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
   });
@@ -291,6 +310,83 @@ describe('RunPipeline', () => {
     await expect(pipeline().execute(request().payload)).rejects.toMatchObject({ code: 'INTERNAL' });
     expect(logged.join('\n')).not.toContain('hunter2');
     expect(JSON.stringify(sink.events)).not.toContain('hunter2');
+  });
+
+  it('replies without waiting for the ack of the outcome event, and shutdown waits for it', async () => {
+    let ack: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (ack = resolve));
+    const publish = sink.publish.bind(sink);
+    sink.publish = async (input) => {
+      if (input.type === 'audit.run.completed') await held;
+      return publish(input);
+    };
+    const runs = pipeline();
+    await expect(runs.execute(request().payload)).resolves.toMatchObject({ status: 'succeeded' });
+    expect(sink.types()).toEqual(['audit.run.started']);
+    let stopped = false;
+    const stopping = runs.shutdown(1000).then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stopped).toBe(false);
+    ack();
+    await stopping;
+    expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+  });
+
+  describe('a session opened while the run is claimed and acked', () => {
+    let sessions: SessionAdapter;
+    beforeEach(() => {
+      sessions = new SessionAdapter();
+      adapter = sessions;
+    });
+
+    it('opens before the claim settles and sends the body only after the started ack', async () => {
+      let release: () => void = () => undefined;
+      ledger.gate = new Promise((resolve) => (release = resolve));
+      const { payload } = request();
+      const running = pipeline().execute(payload);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(sessions.calls).toEqual(['prepare:app-db', `open:${payload.body}`]);
+      expect(sink.events).toEqual([]);
+      release();
+      await expect(running).resolves.toMatchObject({ status: 'succeeded' });
+      expect(sessions.calls).toEqual(['prepare:app-db', `open:${payload.body}`, `run:${payload.body}`]);
+      expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+    });
+
+    it('abandons the session of a replayed run id, and of a run whose started event was not acked, running neither', async () => {
+      const runs = pipeline();
+      const { payload } = request();
+      await runs.execute(payload);
+      await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+      sink.failures.set('audit.run.started', 1);
+      const other = request().payload;
+      await expect(runs.execute(other)).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+      expect(sessions.calls.filter((call) => call.startsWith('run:'))).toEqual([`run:${payload.body}`]);
+      expect(sessions.calls.slice(-6)).toEqual([
+        'prepare:app-db', `open:${payload.body}`, `abandon:${payload.body}`,
+        'prepare:app-db', `open:${other.body}`, `abandon:${other.body}`,
+      ]);
+    });
+
+    it('reports a session that failed to open as the run\'s failure, after started, without running it', async () => {
+      sessions.opening = async () => {
+        throw new RungateError('TARGET_UNAVAILABLE', 'connection app-db (127.0.0.1:1): connection refused; nothing was executed');
+      };
+      const { payload, claims } = request();
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TARGET_UNAVAILABLE' });
+      expect(sessions.calls).not.toContain(`run:${payload.body}`);
+      expect(sink.events.filter((e) => e.runId === claims.runId).map((e) => `${e.type}:${e.outcome?.errorCode ?? ''}`)).toEqual([
+        'audit.run.started:',
+        'audit.run.failed:TARGET_UNAVAILABLE',
+      ]);
+    });
+
+    it('times out a session that does not open, and never runs it', async () => {
+      sessions.opening = (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new RungateError('EXECUTION_FAILED', 'connect aborted')), { once: true }));
+      const { payload } = request(undefined, { limits: { timeoutMs: 30, maxRows: 1, maxBytes: 100 } });
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TIMEOUT' });
+      expect(sessions.calls).toEqual(['prepare:app-db', `open:${payload.body}`, 'cancel', `abandon:${payload.body}`]);
+    });
   });
 
   describe('shutdown', () => {

@@ -60,8 +60,20 @@ const AUDITED_STATEMENTS = 50;
 type Interruption = 'timeout' | 'shutdown';
 
 interface Admitted<Prepared> {
+  payload: unknown;
   claims: RunTicketClaims;
   prepared: Prepared;
+}
+
+/** One run's session on the target: opened while the run is claimed and `started` acked. */
+interface Session {
+  /** Stops opening, and the run, on timeout, shutdown or refusal. */
+  readonly abort: AbortController;
+  /** Settles when `open` did (never rejects: its failure is the run's, reported by `run`). */
+  readonly opened: Promise<unknown>;
+  readonly openFailure: { error?: unknown };
+  /** Whether the adapter's `run` was called; if not, the session is abandoned. */
+  ran: boolean;
 }
 
 interface InFlightRun {
@@ -120,6 +132,8 @@ function roundMs(ms: number): number {
  */
 export class RunPipeline<T extends ConnectionType, Prepared> {
   private readonly inFlight = new Set<InFlightRun>();
+  /** Outcome events on their way to the audit stream (the reply does not wait for their ack). */
+  private readonly recording = new Set<Promise<void>>();
   private readonly masker: OutputMasker;
   private readonly log: PipelineLog;
   private readonly cancelGraceMs: number;
@@ -170,7 +184,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
         await this.allSettled();
       }
     }
+    await this.recorded();
     await this.options.adapter.close();
+  }
+
+  /** Resolves once every outcome event published so far was acknowledged, or given up on and logged. */
+  async recorded(): Promise<void> {
+    while (this.recording.size > 0) await Promise.all([...this.recording]);
   }
 
   private async allSettled(): Promise<void> {
@@ -182,7 +202,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     return this.runAdmitted(admitted, shutdown);
   }
 
-  /** Every check that can refuse a request, in order; the run id is claimed last. */
+  /** Every check that can refuse a request before anything is recorded, in order. */
   private async admit(payload: unknown): Promise<Admitted<Prepared>> {
     let claims: RunTicketClaims | undefined;
     try {
@@ -195,8 +215,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       if (this.draining) {
         throw new RungateError('SERVICE_UNAVAILABLE', `${this.options.source} is shutting down; run ${claims.runId} was not started`);
       }
-      await this.options.ledger.claim(claims.runId, this.options.replica);
-      return { claims, prepared };
+      return { payload, claims, prepared };
     } catch (caught) {
       const error = this.expected(caught, 'refusing a run request');
       await this.auditRefusal(error, payload, claims);
@@ -219,9 +238,45 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     return connection as ConnectionOf<T>;
   }
 
-  private async runAdmitted({ claims, prepared }: Admitted<Prepared>, shutdown: AbortSignal): Promise<ExecResult> {
-    const context: MaskingContext = { claims, connection: claims.connection };
-    // Write-ahead: without the audit stream's ack for "started", nothing runs.
+  /**
+   * The session on the target opens while the run id is claimed and `started` is acked
+   * (ADR 9); the body goes to the target only after both. A run that does not go ahead
+   * abandons its session, having sent nothing of the runbook.
+   */
+  private async runAdmitted(admitted: Admitted<Prepared>, shutdown: AbortSignal): Promise<ExecResult> {
+    const session = this.openSession(admitted.prepared);
+    try {
+      return await this.startAndRun(admitted, session, shutdown);
+    } finally {
+      if (!session.ran) await this.abandon(admitted, session);
+    }
+  }
+
+  private openSession(prepared: Prepared): Session {
+    const abort = new AbortController();
+    const openFailure: { error?: unknown } = {};
+    const { adapter } = this.options;
+    const opened = adapter.open ? adapter.open(prepared, abort.signal).catch((error: unknown) => (openFailure.error = error)) : Promise.resolve();
+    return { abort, opened, openFailure, ran: false };
+  }
+
+  private async abandon({ claims, prepared }: Admitted<Prepared>, session: Session): Promise<void> {
+    if (!this.options.adapter.abandon) return;
+    if (!session.abort.signal.aborted) session.abort.abort('abandoned');
+    await session.opened;
+    await this.options.adapter.abandon(prepared).catch((error: unknown) => this.log.warn(`run ${claims.runId}: closing its unused session failed: ${this.describe(error)}`));
+  }
+
+  /** The run id is claimed once, then `started` is acknowledged: write-ahead, without both nothing runs. */
+  private async recordStart({ payload, claims }: Admitted<Prepared>): Promise<void> {
+    try {
+      await this.options.ledger.claim(claims.runId, this.options.replica);
+    } catch (caught) {
+      const error = this.expected(caught, 'refusing a run request');
+      await this.auditRefusal(error, payload, claims);
+      this.options.observer?.runFinished({ status: 'refused' });
+      throw error;
+    }
     try {
       await this.options.audit.publish({
         ...this.runEvent(claims, RunEventTypes.started),
@@ -231,18 +286,24 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       this.options.observer?.runFinished({ status: 'refused' });
       throw this.expected(caught, `run ${claims.runId}: publishing audit.run.started`);
     }
+  }
+
+  private async startAndRun(admitted: Admitted<Prepared>, session: Session, shutdown: AbortSignal): Promise<ExecResult> {
+    const { claims, prepared } = admitted;
+    const context: MaskingContext = { claims, connection: claims.connection };
+    await this.recordStart(admitted);
     const startedAt = performance.now();
     let output: RunOutput;
     try {
       if (shutdown.aborted) throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled before it started: the executor is shutting down`);
-      const raw = await this.runWithin(claims, prepared, shutdown);
+      const raw = await this.runWithin(claims, prepared, session, shutdown);
       output = await this.mask(raw, context);
     } catch (caught) {
       const durationMs = roundMs(performance.now() - startedAt);
       const error = this.expected(caught, `run ${claims.runId}`);
       const message = this.masker.maskMessage(error.message, context);
       const status = error.code === 'OUTCOME_UNKNOWN' ? 'unknown' : 'failed';
-      await this.auditTerminal({
+      this.auditTerminal({
         ...this.runEvent(claims, RunEventTypes.failed),
         outcome: { status, exitCode: null, durationMs, errorCode: error.code, error: message, dryRun: claims.dryRun },
         details: { executor: this.options.replica },
@@ -253,7 +314,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     const durationMs = roundMs(performance.now() - startedAt);
     const status = runStatus(output);
     const digest = outputDigest(output);
-    await this.auditTerminal({
+    this.auditTerminal({
       ...this.runEvent(claims, status === 'succeeded' ? RunEventTypes.completed : RunEventTypes.failed),
       outcome: {
         status,
@@ -279,8 +340,8 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
    * and `cancel` stops the work on the target; a run that still does not stop within the
    * grace period is reported with an unknown outcome rather than waited for forever.
    */
-  private async runWithin(claims: RunTicketClaims, prepared: Prepared, shutdown: AbortSignal): Promise<RunOutput> {
-    const abort = new AbortController();
+  private async runWithin(claims: RunTicketClaims, prepared: Prepared, session: Session, shutdown: AbortSignal): Promise<RunOutput> {
+    const { abort } = session;
     let graceTimer: NodeJS.Timeout | undefined;
     let rejectAbandoned: (error: Error) => void = () => undefined;
     const abandoned = new Promise<never>((_, reject) => (rejectAbandoned = reject));
@@ -294,7 +355,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     const onShutdown = () => interrupt('shutdown');
     shutdown.addEventListener('abort', onShutdown, { once: true });
     try {
-      const running = this.options.adapter.run(prepared, abort.signal);
+      const running = session.opened.then(() => {
+        // A session that failed to open is the run's failure; an interrupted one never runs.
+        if (session.openFailure.error !== undefined) throw session.openFailure.error;
+        if (abort.signal.aborted) throw new RungateError('EXECUTION_FAILED', 'the run was interrupted before its body was sent; nothing was executed');
+        session.ran = true;
+        return this.options.adapter.run(prepared, abort.signal);
+      });
       // If the run is abandoned, its late rejection has nobody left to hear it.
       running.catch(() => undefined);
       return await Promise.race([running, abandoned]);
@@ -355,8 +422,18 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     }
   }
 
-  /** The run happened: its outcome must reach the audit stream, so retry before giving up loudly. */
-  private async auditTerminal(event: AuditEventInput): Promise<void> {
+  /**
+   * The run happened: its outcome must reach the audit stream. The publish goes out now and
+   * the reply does not wait for its ack (`started` was the write-ahead); it is retried with
+   * the same event id before giving up loudly, and shutdown waits for it.
+   */
+  private auditTerminal(event: AuditEventInput): void {
+    const recording = this.publishTerminal(event);
+    this.recording.add(recording);
+    void recording.finally(() => this.recording.delete(recording));
+  }
+
+  private async publishTerminal(event: AuditEventInput): Promise<void> {
     const id = randomUUID();
     for (let attempt = 1; ; attempt++) {
       try {
