@@ -286,6 +286,13 @@ describe('executor-postgres over NATS against PostgreSQL', () => {
         ['audit.run.failed', 'refused'],
       ]);
       expect(events[2]?.outcome?.errorCode).toBe('TICKET_REPLAYED');
+      // The replay's transaction was opened while its claim was refused (ADR 9): it was
+      // rolled back empty, and its connection went back to the pool clean.
+      await eventually(async () => {
+        const open = await h.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`);
+        expect(open).toEqual([{ n: 0 }]);
+      }, 5_000);
+      expect((await h.exec(h.sign(`SELECT 1 AS one ${tag()}`))).status).toBe('succeeded');
     });
 
     it('refuses a body that differs from the one the ticket names', async () => {

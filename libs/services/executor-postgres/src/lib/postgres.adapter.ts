@@ -31,6 +31,14 @@ export interface PreparedSqlRun {
   stopped?: Promise<void>;
   finished?: boolean;
   cancelling?: Promise<void>;
+  /** The pooled connection inside the run's transaction, once `open` (or `run`) asked for it. */
+  session?: Promise<SqlSession>;
+}
+
+interface SqlSession {
+  readonly client: PoolClient;
+  readonly onClientError: (error: Error) => void;
+  readonly markStopped: () => void;
 }
 
 export interface PostgresAdapterOptions {
@@ -84,21 +92,32 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
     };
   }
 
-  async run(prepared: PreparedSqlRun, signal: AbortSignal): Promise<SqlOutput> {
-    if (signal.aborted) throw cancelledError('before it started');
-    const client = await this.acquire(prepared, signal);
-    let markStopped: () => void = () => undefined;
-    prepared.stopped = new Promise((resolve) => (markStopped = resolve));
-    let phase: RunPhase = 'begin';
+  /**
+   * Takes a pooled connection and opens the run's transaction (ADR 9): this happens while the
+   * pipeline claims the run id and waits for the ack of `started`, and sends nothing of the
+   * runbook. A run that does not go ahead rolls the empty transaction back (`abandon`).
+   */
+  async open(prepared: PreparedSqlRun, signal: AbortSignal): Promise<void> {
+    prepared.session ??= this.begin(prepared, signal);
+    await prepared.session;
+  }
+
+  async abandon(prepared: PreparedSqlRun): Promise<void> {
+    const session = await prepared.session?.catch(() => undefined);
+    if (!session || prepared.finished) return;
     let reusable = true;
+    await session.client.query('ROLLBACK').catch(() => (reusable = false));
+    this.end(prepared, session, reusable);
+  }
+
+  async run(prepared: PreparedSqlRun, signal: AbortSignal): Promise<SqlOutput> {
+    const session = await (prepared.session ??= this.begin(prepared, signal));
+    const { client } = session;
     const { target } = prepared;
-    const onClientError = (error: Error) => this.log.warn(`run ${prepared.runId}: connection ${target.name} failed: ${target.scrubber.scrub(error.message)}`);
-    client.on('error', onClientError);
+    let phase: RunPhase = 'body';
+    let reusable = true;
     try {
-      const begun = (await client.query(this.beginSql(prepared))) as unknown as QueryResult<{ pid: number }>[];
-      prepared.backendPid = begun[begun.length - 1]?.rows[0]?.pid;
       if (signal.aborted) throw cancelledError('before its body ran');
-      phase = 'body';
       const result = await client.query(new BodyQuery(prepared.body, { maxRows: prepared.maxRows, maxRawLength: prepared.maxBytes * RAW_TEXT_FACTOR })).done;
       if (client.getTransactionStatus() !== 'T') {
         reusable = false;
@@ -112,28 +131,67 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
       await client.query(prepared.dryRun ? 'ROLLBACK' : 'COMMIT');
       return sqlOutput(result, types, prepared.maxBytes);
     } catch (error) {
-      const status = client.getTransactionStatus();
-      if (status === 'T' || status === 'E') {
-        await client.query('ROLLBACK').catch(() => (reusable = false));
-      }
-      throw describeFailure(error, {
-        connection: target.name,
-        address: target.address,
-        phase,
-        scrubber: target.scrubber,
-        readOnly: prepared.readOnly,
-        timeoutMs: prepared.timeoutMs,
-        cancelled: signal.aborted,
-      });
+      reusable = (await this.rollBack(client)) && reusable;
+      throw this.failure(error, prepared, phase, signal);
     } finally {
-      prepared.finished = true;
-      prepared.backendPid = undefined;
-      markStopped();
-      // The result goes back now; the connection returns to the pool once it is clean.
-      const releasing = this.release(client, prepared, reusable, onClientError);
-      this.releasing.add(releasing);
-      void releasing.finally(() => this.releasing.delete(releasing));
+      this.end(prepared, session, reusable);
     }
+  }
+
+  /**
+   * One pooled connection inside the run's transaction. Fails with a scrubbed error and
+   * leaves nothing open when the connection or the BEGIN fails.
+   */
+  private async begin(prepared: PreparedSqlRun, signal: AbortSignal): Promise<SqlSession> {
+    if (signal.aborted) throw cancelledError('before it started');
+    const client = await this.acquire(prepared, signal);
+    const { target } = prepared;
+    let markStopped: () => void = () => undefined;
+    prepared.stopped = new Promise((resolve) => (markStopped = resolve));
+    const onClientError = (error: Error) => this.log.warn(`run ${prepared.runId}: connection ${target.name} failed: ${target.scrubber.scrub(error.message)}`);
+    client.on('error', onClientError);
+    const session: SqlSession = { client, onClientError, markStopped };
+    try {
+      const begun = (await client.query(this.beginSql(prepared))) as unknown as QueryResult<{ pid: number }>[];
+      prepared.backendPid = begun[begun.length - 1]?.rows[0]?.pid;
+      return session;
+    } catch (error) {
+      this.end(prepared, session, await this.rollBack(client));
+      throw this.failure(error, prepared, 'begin', signal);
+    }
+  }
+
+  /** Rolls back whatever transaction the connection is in; false if the connection is unusable. */
+  private async rollBack(client: PoolClient): Promise<boolean> {
+    const status = client.getTransactionStatus();
+    if (status !== 'T' && status !== 'E') return true;
+    return client.query('ROLLBACK').then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private failure(error: unknown, prepared: PreparedSqlRun, phase: RunPhase, signal: AbortSignal): RungateError {
+    const { target } = prepared;
+    return describeFailure(error, {
+      connection: target.name,
+      address: target.address,
+      phase,
+      scrubber: target.scrubber,
+      readOnly: prepared.readOnly,
+      timeoutMs: prepared.timeoutMs,
+      cancelled: signal.aborted,
+    });
+  }
+
+  /** The run stops using its backend; the connection returns to the pool once it is clean. */
+  private end(prepared: PreparedSqlRun, session: SqlSession, reusable: boolean): void {
+    prepared.finished = true;
+    prepared.backendPid = undefined;
+    session.markStopped();
+    const releasing = this.release(session.client, prepared, reusable, session.onClientError);
+    this.releasing.add(releasing);
+    void releasing.finally(() => this.releasing.delete(releasing));
   }
 
   private async release(client: PoolClient, prepared: PreparedSqlRun, reusable: boolean, onClientError: (error: Error) => void): Promise<void> {
