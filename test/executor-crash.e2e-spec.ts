@@ -9,9 +9,9 @@ import { Client as PgClient } from 'pg';
 import { DIST, mcpClient, newToken, startStack, type Stack } from './support/stack';
 
 const SLOW_MARK = `-- @description Records a mark, then holds its transaction open
--- @timeout 6s
+-- @timeout 60s
 INSERT INTO marks (note) VALUES ('{{ .note }}');
-SELECT pg_sleep(5);
+SELECT pg_sleep(15);
 `;
 const COUNT_MARKS = `-- @readonly
 SELECT count(*)::int AS marks FROM marks;
@@ -25,8 +25,10 @@ function text(result: Awaited<ReturnType<Client['callTool']>>): string {
 
 /**
  * Issue 5: an executor killed mid-run, with a second replica in the same queue group. The
- * agent gets a clear "outcome unknown", the run is audited as such, and a retry with the same
- * idempotency key is refused by the surviving replica instead of running a second time.
+ * agent gets a clear "outcome unknown" within the run's timeout (the executor's heartbeats
+ * stop, so the gateway does not wait out the 60 s), the run is audited as such, and a retry
+ * with the same idempotency key is refused by the surviving replica instead of running a
+ * second time.
  */
 describe('an executor replica killed mid-run', () => {
   let target: TestDatabase;
@@ -116,10 +118,13 @@ rules: [{ name: engineering, groups: [engineering], connections: [app-db], runbo
       if ((await query('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [`rungate:${runId}`])).length === 0) throw new Error('body not running yet');
     });
     victim?.child.kill('SIGKILL');
+    const killedAt = Date.now();
 
     const answer = await first;
+    // The body sleeps 15 s under a 60 s limit: only the missing heartbeats explain an answer before either.
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
     expect(answer.isError).toBe(true);
-    expect(text(answer)).toMatch(/^OUTCOME_UNKNOWN: .*outcome is unknown.*A retry with the same idempotency key will not run it again/s);
+    expect(text(answer)).toMatch(/^OUTCOME_UNKNOWN: .*stopped reporting.*outcome is unknown.*A retry with the same idempotency key will not run it again/s);
     expect(text(answer)).toContain(runId);
 
     const unknown = await eventually(async () => {

@@ -1,5 +1,5 @@
 import { ErrorCode, RungateError, replySchema, type Reply } from '@rungate/contracts';
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
+import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
 import { outgoingTraceparent } from './trace';
 import type { z } from 'zod';
 
@@ -7,7 +7,23 @@ export interface RequestOptions {
   timeoutMs: number;
   /** Extra headers, e.g. trace context. */
   headers?: Record<string, string>;
+  /**
+   * For long requests whose responder may die mid-way (an executor running a runbook): the
+   * responder reports every `heartbeatMs` that it is still working, and the request fails
+   * with a transport error once it has been silent for `HEARTBEAT_MISSES` intervals, instead
+   * of waiting out `timeoutMs`. Requests within one process ignore it (nothing can die apart).
+   */
+  heartbeatMs?: number;
 }
+
+/** Sent by a requester that wants heartbeats: the interval in milliseconds. */
+export const HEARTBEAT_HEADER = 'Rungate-Heartbeat-Ms';
+/** Marks a heartbeat on the reply subject ("still working"); the reply itself has no such header. */
+export const WORKING_HEADER = 'Rungate-Working';
+/** Silent intervals after which a responder is presumed dead. */
+export const HEARTBEAT_MISSES = 4;
+/** The shortest interval a responder honours (a requester cannot make it spin). */
+export const MIN_HEARTBEAT_MS = 100;
 
 /**
  * Request/reply between services. Payloads are plain JSON validated by zod on both ends;
@@ -77,12 +93,15 @@ export class NatsBus implements Bus {
   ) {}
 
   async request<S extends z.ZodTypeAny>(subject: string, payload: unknown, schema: S, options: RequestOptions): Promise<z.infer<S>> {
-    let message;
+    let message: Msg;
     try {
-      message = await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs, headers: hopHeaders(options.headers) });
+      message = options.heartbeatMs
+        ? await this.requestWithHeartbeats(subject, payload, options, options.heartbeatMs)
+        : await this.nc.request(scopedSubject(subject, this.prefix), encodeJson(payload), { timeout: options.timeoutMs, headers: hopHeaders(options.headers) });
     } catch (error) {
+      if (isTransportError(error)) throw error;
       const code = (error as NatsError).code;
-      if (code === '503') throw transportError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
+      if (code === '503') throw noResponders(subject);
       if (code === 'TIMEOUT') throw transportError('TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`);
       throw transportError('SERVICE_UNAVAILABLE', `the message bus is unavailable (${code ?? 'error'})`);
     }
@@ -95,9 +114,53 @@ export class NatsBus implements Bus {
     return unwrapReply(subject, raw, schema);
   }
 
+  /**
+   * A request on an inbox of its own, so the responder can send heartbeats before its reply.
+   * Resolves with the reply; fails once the responder is silent too long, or at the timeout.
+   */
+  private requestWithHeartbeats(subject: string, payload: unknown, options: RequestOptions, heartbeatMs: number): Promise<Msg> {
+    const interval = Math.max(MIN_HEARTBEAT_MS, heartbeatMs);
+    const inbox = createInbox();
+    const subscription = this.nc.subscribe(inbox);
+    const headers = hopHeaders({ ...options.headers, [HEARTBEAT_HEADER]: String(interval) });
+    return new Promise<Msg>((resolve, reject) => {
+      let silence: NodeJS.Timeout | undefined;
+      const done = (settle: () => void) => {
+        clearTimeout(silence);
+        clearTimeout(deadline);
+        subscription.unsubscribe();
+        settle();
+      };
+      const listen = () => {
+        clearTimeout(silence);
+        silence = setTimeout(
+          () => done(() => reject(transportError('TIMEOUT', `the service answering ${subject} stopped reporting (silent for ${interval * HEARTBEAT_MISSES} ms)`))),
+          interval * HEARTBEAT_MISSES,
+        );
+      };
+      const deadline = setTimeout(() => done(() => reject(transportError('TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`))), options.timeoutMs);
+      listen();
+      void (async () => {
+        for await (const message of subscription) {
+          if (message.headers?.code === 503) return done(() => reject(noResponders(subject)));
+          if (message.headers?.get(WORKING_HEADER)) {
+            listen();
+            continue;
+          }
+          return done(() => resolve(message));
+        }
+      })().catch((error: unknown) => done(() => reject(error)));
+      this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload), { reply: inbox, headers });
+    });
+  }
+
   emit(subject: string, payload: unknown): void {
     this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload), { headers: hopHeaders() });
   }
+}
+
+function noResponders(subject: string): RungateError {
+  return transportError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
 }
 
 /** Headers for the next hop: the caller's trace context (requests and events alike), then any extras. */

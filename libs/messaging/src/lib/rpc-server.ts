@@ -1,7 +1,7 @@
 import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
 import { RungateError, type Reply } from '@rungate/contracts';
-import type { Msg, NatsConnection, Subscription } from 'nats';
-import { decodeJson, encodeJson, scopedSubject, subjectPrefix } from './bus';
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { HEARTBEAT_HEADER, MIN_HEARTBEAT_MS, WORKING_HEADER, decodeJson, encodeJson, scopedSubject, subjectPrefix } from './bus';
 import { invokeHandler } from './dispatch';
 import { withContext } from './trace';
 
@@ -56,10 +56,31 @@ export class NatsRpcServer extends Server implements CustomTransportStrategy {
       this.respond(msg, { ok: false, error: new RungateError('BAD_REQUEST', 'the request is not JSON').toBody() });
       return;
     }
-    const reply = await withContext(msg.headers?.get('traceparent') || undefined, () =>
-      invokeHandler(subject, handler, payload, { subject, headers: msg.headers }),
-    );
-    if (!handler.isEventHandler) this.respond(msg, reply);
+    const heartbeats = handler.isEventHandler ? undefined : this.heartbeats(msg);
+    try {
+      const reply = await withContext(msg.headers?.get('traceparent') || undefined, () =>
+        invokeHandler(subject, handler, payload, { subject, headers: msg.headers }),
+      );
+      if (!handler.isEventHandler) this.respond(msg, reply);
+    } finally {
+      clearInterval(heartbeats);
+    }
+  }
+
+  /**
+   * A requester that asked for heartbeats hears "still working" every interval until the
+   * reply, so it can tell a long run from a dead responder. Short requests send none.
+   */
+  private heartbeats(msg: Msg): NodeJS.Timeout | undefined {
+    const asked = Number(msg.headers?.get(HEARTBEAT_HEADER));
+    if (!msg.reply || !Number.isFinite(asked) || asked <= 0) return undefined;
+    const headers = natsHeaders();
+    headers.set(WORKING_HEADER, '1');
+    const timer = setInterval(() => {
+      if (!this.nc?.isClosed()) this.nc?.publish(msg.reply as string, new Uint8Array(0), { headers });
+    }, Math.max(MIN_HEARTBEAT_MS, asked));
+    timer.unref();
+    return timer;
   }
 
   private respond(msg: Msg, reply: Reply<unknown> | undefined): void {

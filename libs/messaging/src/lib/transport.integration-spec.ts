@@ -6,7 +6,7 @@ import { RungateError } from '@rungate/contracts';
 import type { NatsConnection } from 'nats';
 import { z } from 'zod';
 import { answer, parsePayload } from './answer';
-import { NatsBus, type Bus } from './bus';
+import { NatsBus, scopedSubject, subjectPrefix, type Bus } from './bus';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from './in-process';
 import { connectNats } from './nats';
 import { currentContext, withContext } from './trace';
@@ -36,6 +36,12 @@ function echoController(replica: string) {
       return answer(() => ({ text: 'x'.repeat(2 * 1024 * 1024), by: replica }));
     }
 
+    @MessagePattern('test.slow.v1')
+    async slow(payload: { ms: number }) {
+      await new Promise((resolve) => setTimeout(resolve, payload.ms));
+      return answer(() => ({ text: 'done', by: replica }));
+    }
+
     @MessagePattern('test.trace.v1')
     trace() {
       return answer(() => ({ traceId: currentContext()?.traceId ?? 'none' }));
@@ -53,6 +59,8 @@ function echoController(replica: string) {
 
 interface Harness {
   bus: Bus;
+  /** A responder that takes requests and then says nothing, like a replica that died mid-run. */
+  hang?(subject: string): Promise<void>;
   replica(name: string): Promise<INestMicroservice>;
   close(): Promise<void>;
 }
@@ -70,6 +78,11 @@ const transports: [string, () => Promise<Harness>][] = [
       return {
         bus: new NatsBus(await connection()),
         replica: (name) => start(name, new NatsRpcServer({ queue: 'echo', connection })),
+        hang: async (subject) => {
+          const nc = await connection();
+          nc.subscribe(scopedSubject(subject, subjectPrefix()), { callback: () => undefined });
+          await nc.flush();
+        },
         close: async () => {
           await Promise.all(connections.map((nc) => nc.close()));
         },
@@ -157,6 +170,21 @@ describe.each(transports)('the %s transport', (name, make) => {
     const started = Date.now();
     expect(await codeOf(harness.bus.request('test.nobody.v1', {}, EchoReply, { timeoutMs: 5000 }))).toBe('SERVICE_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it('keeps a request that outlasts the silence limit alive with heartbeats', async () => {
+    // Silent for 4 × 100 ms would fail it; the responder reports while it works for 900 ms.
+    await expect(harness.bus.request('test.slow.v1', { ms: 900 }, EchoReply, { timeoutMs: 5000, heartbeatMs: 100 })).resolves.toMatchObject({ text: 'done' });
+  });
+
+  it('fails a request whose responder stops reporting, without waiting out its timeout', async () => {
+    if (!harness.hang) return; // in one process a responder cannot die apart from its caller
+    await harness.hang('test.hung.v1');
+    const started = Date.now();
+    const request = harness.bus.request('test.hung.v1', {}, EchoReply, { timeoutMs: 30_000, heartbeatMs: 100 });
+    await expect(request).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringContaining('stopped reporting'), details: { transport: true } });
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(await codeOf(harness.bus.request('test.nobody.v1', {}, EchoReply, { timeoutMs: 5000, heartbeatMs: 100 }))).toBe('SERVICE_UNAVAILABLE');
   });
 
   it('carries the caller\'s trace context to the handler', async () => {

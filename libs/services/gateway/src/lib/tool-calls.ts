@@ -20,6 +20,11 @@ export type ToolCallResult = CallToolResult;
 
 /** Grace beyond a runbook's own timeout for the executor to report a timed-out run. */
 const EXEC_GRACE_MS = 5000;
+/**
+ * An executor reports every second while it runs; one silent for four (killed, hung, cut
+ * off) is presumed dead and the outcome is unknown — within seconds, not the run's timeout.
+ */
+const EXEC_HEARTBEAT_MS = 1000;
 
 /** The path of one call (DESIGN.md §2): authorize with policy, then run on an executor. */
 @Injectable()
@@ -81,7 +86,7 @@ export class ToolCalls {
         execSubject(decision.connection.type),
         { ticket: decision.ticket, body: decision.body },
         ExecResult,
-        { timeoutMs: decision.timeoutMs + EXEC_GRACE_MS },
+        { timeoutMs: decision.timeoutMs + EXEC_GRACE_MS, heartbeatMs: EXEC_HEARTBEAT_MS },
       );
       return {
         isError: result.status === 'failed',
