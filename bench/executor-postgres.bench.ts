@@ -1,7 +1,12 @@
 /**
  * executor-postgres (issue 5): a trivial runbook through the executor — ticket verified, run
- * id claimed, `audit.run.started` acked, one transaction, `audit.run.completed` acked,
- * reply over NATS — against node-postgres doing the same query on a live pool in the same run.
+ * id claimed and `audit.run.started` acked while the transaction opens (ADR 9), the body,
+ * COMMIT, reply over NATS, `audit.run.completed` published — against node-postgres doing the
+ * same query on a live pool in the same run.
+ *
+ * Also the floor the design sets: what the mandatory steps cost with bare clients and no
+ * Rungate code — one NATS request/reply, the run-ledger claim (KV create) and the started
+ * event's ack one after the other, and the bare transaction. No executor can beat it.
  *
  * Then the scaling of replicas: one vs two executor processes on a CPU-heavy mix (runs that
  * return 2,000 rows each, so the executor converts, caps and digests a lot of output).
@@ -9,9 +14,11 @@
 import { eventually, startProcess, type ServiceProcess } from '@rungate/testing';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { JetStreamAuditSink, KvRunLedger, connectNats } from '@rungate/messaging';
 import { Pool } from 'pg';
 import { ExecutorHarness } from '../libs/services/executor-postgres/src/testing/executor-harness';
-import { fmt, load, record, stats, timeAsync } from './support';
+import { fmt, interleaved, load, record, stats } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 1000);
 const TRIVIAL = 'SELECT 1 AS one';
@@ -31,9 +38,8 @@ async function main(): Promise<void> {
       return () => h.exec(tickets[next++]);
     };
 
-    const bareQuery = await timeAsync(() => bare.query(TRIVIAL), N);
     // What the executor does on the database, without the executor: one transaction per run.
-    const bareTransaction = await timeAsync(async () => {
+    const bareTransaction = async () => {
       const client = await bare.connect();
       try {
         await client.query("BEGIN; SET LOCAL statement_timeout = 30000; SELECT pg_catalog.pg_backend_pid()");
@@ -43,13 +49,39 @@ async function main(): Promise<void> {
       } finally {
         client.release();
       }
-    }, N);
-    const executor = await timeAsync(exec(TRIVIAL), N);
+    };
+    // The floor: a responder on its own connection, as the executor has.
+    const responder = await connectNats({ name: 'bench-floor-responder' });
+    const echo = responder.subscribe(`bench.floor.${randomUUID()}`, { callback: (_error, msg) => msg.respond(msg.data) });
+    await responder.flush();
+    const ledger = await KvRunLedger.open(responder.jetstream());
+    const audit = new JetStreamAuditSink(responder.jetstream());
+    const request = new TextEncoder().encode(JSON.stringify(h.sign(TRIVIAL)));
+    const floor = async () => {
+      await h.nc.request(echo.getSubject(), request);
+      const runId = randomUUID();
+      await ledger.claim(runId, 'bench');
+      await audit.publish({ type: 'audit.run.started', source: 'bench', runId, details: { bench: 'floor' } });
+      await bareTransaction();
+    };
+    const samples = await interleaved(
+      {
+        bareQuery: () => () => bare.query(TRIVIAL),
+        bareTransaction: () => bareTransaction,
+        floor: () => floor,
+        executor: ((next) => () => next)(exec(TRIVIAL)),
+      },
+      N,
+      200,
+    );
+    echo.unsubscribe();
+    await responder.close();
 
-    const s = { bareQuery: stats(bareQuery), bareTransaction: stats(bareTransaction), executor: stats(executor) };
-    const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(34)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
+    const s = { bareQuery: stats(samples.bareQuery), bareTransaction: stats(samples.bareTransaction), floor: stats(samples.floor), executor: stats(samples.executor) };
+    const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(50)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
     line('pg pool.query (bare)', s.bareQuery);
     line('pg transaction as the executor (bare)', s.bareTransaction);
+    line('floor: NATS req + claim + started ack + transaction', s.floor);
     line('executor-postgres over NATS', s.executor);
     const ratios = {
       p50VsQuery: s.executor.p50 / s.bareQuery.p50,
@@ -57,8 +89,12 @@ async function main(): Promise<void> {
       p50VsTransaction: s.executor.p50 / s.bareTransaction.p50,
       p99VsTransaction: s.executor.p99 / s.bareTransaction.p99,
       overheadP50Ms: s.executor.p50 - s.bareTransaction.p50,
+      floorP50VsTransaction: s.floor.p50 / s.bareTransaction.p50,
+      p50VsFloor: s.executor.p50 / s.floor.p50,
+      p99VsFloor: s.executor.p99 / s.floor.p99,
     };
     console.log(`ratio p50 vs bare query ${ratios.p50VsQuery.toFixed(1)}×, vs bare transaction ${ratios.p50VsTransaction.toFixed(2)}× (+${fmt(ratios.overheadP50Ms)})`);
+    console.log(`the floor alone is ${ratios.floorP50VsTransaction.toFixed(2)}× the bare transaction; the executor is ${ratios.p50VsFloor.toFixed(2)}× the floor at p50, ${ratios.p99VsFloor.toFixed(2)}× at p99`);
 
     // Scaling: separate processes (replicas in one process would share its event loop).
     let scaling: Record<string, unknown> = { skipped: `build first: ${MAIN} is missing` };

@@ -361,6 +361,7 @@ describe('RunPipeline', () => {
       sink.failures.set('audit.run.started', 1);
       const other = request().payload;
       await expect(runs.execute(other)).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+      await runs.recorded();
       expect(sessions.calls.filter((call) => call.startsWith('run:'))).toEqual([`run:${payload.body}`]);
       expect(sessions.calls.slice(-6)).toEqual([
         'prepare:app-db', `open:${payload.body}`, `abandon:${payload.body}`,
@@ -381,10 +382,22 @@ describe('RunPipeline', () => {
       ]);
     });
 
+    it('reports a timeout, not an unknown outcome, when a session ignores its cancel: the body was never sent', async () => {
+      sessions.opening = () => new Promise<void>(() => undefined);
+      const { payload } = request(undefined, { limits: { timeoutMs: 20, maxRows: 1, maxBytes: 100 } });
+      await expect(pipeline({ cancelGraceMs: 30 }).execute(payload)).rejects.toMatchObject({
+        code: 'TIMEOUT',
+        message: expect.stringContaining('nothing was executed'),
+      });
+      expect(sessions.calls).not.toContain(`run:${payload.body}`);
+    });
+
     it('times out a session that does not open, and never runs it', async () => {
       sessions.opening = (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new RungateError('EXECUTION_FAILED', 'connect aborted')), { once: true }));
       const { payload } = request(undefined, { limits: { timeoutMs: 30, maxRows: 1, maxBytes: 100 } });
-      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TIMEOUT' });
+      const runs = pipeline();
+      await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'TIMEOUT' });
+      await runs.recorded();
       expect(sessions.calls).toEqual(['prepare:app-db', `open:${payload.body}`, 'cancel', `abandon:${payload.body}`]);
     });
   });

@@ -132,8 +132,8 @@ function roundMs(ms: number): number {
  */
 export class RunPipeline<T extends ConnectionType, Prepared> {
   private readonly inFlight = new Set<InFlightRun>();
-  /** Outcome events on their way to the audit stream (the reply does not wait for their ack). */
-  private readonly recording = new Set<Promise<void>>();
+  /** What outlives a reply: outcome events on their way to the audit stream, unused sessions closing. */
+  private readonly trailing = new Set<Promise<void>>();
   private readonly masker: OutputMasker;
   private readonly log: PipelineLog;
   private readonly cancelGraceMs: number;
@@ -188,9 +188,17 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     await this.options.adapter.close();
   }
 
-  /** Resolves once every outcome event published so far was acknowledged, or given up on and logged. */
+  /**
+   * Resolves once every outcome event published so far was acknowledged (or given up on and
+   * logged) and every unused session was closed.
+   */
   async recorded(): Promise<void> {
-    while (this.recording.size > 0) await Promise.all([...this.recording]);
+    while (this.trailing.size > 0) await Promise.all([...this.trailing]);
+  }
+
+  private trail(work: Promise<void>): void {
+    this.trailing.add(work);
+    void work.finally(() => this.trailing.delete(work));
   }
 
   private async allSettled(): Promise<void> {
@@ -248,7 +256,8 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     try {
       return await this.startAndRun(admitted, session, shutdown);
     } finally {
-      if (!session.ran) await this.abandon(admitted, session);
+      // The reply does not wait for an unused session to close.
+      if (!session.ran) this.trail(this.abandon(admitted, session));
     }
   }
 
@@ -263,7 +272,16 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   private async abandon({ claims, prepared }: Admitted<Prepared>, session: Session): Promise<void> {
     if (!this.options.adapter.abandon) return;
     if (!session.abort.signal.aborted) session.abort.abort('abandoned');
-    await session.opened;
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      session.opened.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.cancelGraceMs))),
+    ]);
+    clearTimeout(timer);
+    if (!settled) {
+      this.log.warn(`run ${claims.runId}: its session on ${claims.connection.name} did not finish opening within ${this.cancelGraceMs} ms of being given up; it was never used`);
+      return;
+    }
     await this.options.adapter.abandon(prepared).catch((error: unknown) => this.log.warn(`run ${claims.runId}: closing its unused session failed: ${this.describe(error)}`));
   }
 
@@ -369,13 +387,14 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       if (!abort.signal.aborted) throw error;
       const reason = abort.signal.reason as Interruption;
       const why = reason === 'timeout' ? `it exceeded its time limit of ${claims.limits.timeoutMs} ms` : 'the executor is shutting down';
-      if (error instanceof CancelledRunDidNotStop) {
+      if (error instanceof CancelledRunDidNotStop && session.ran) {
         throw new RungateError(
           'OUTCOME_UNKNOWN',
           `run ${claims.runId} was cancelled because ${why}, but did not stop within ${this.cancelGraceMs} ms; its effect on ${claims.connection.name} is unknown — check the target before running it again`,
         );
       }
-      const detail = error instanceof RungateError ? `; ${error.message}` : '';
+      // A session that never finished opening never received the body.
+      const detail = error instanceof RungateError ? `; ${error.message}` : session.ran ? '' : '; its session on the target did not open in time, and nothing was executed';
       if (reason === 'timeout') throw new RungateError('TIMEOUT', `run ${claims.runId} was cancelled because ${why}${detail}`);
       throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled because ${why}${detail}`);
     } finally {
@@ -428,9 +447,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
    * the same event id before giving up loudly, and shutdown waits for it.
    */
   private auditTerminal(event: AuditEventInput): void {
-    const recording = this.publishTerminal(event);
-    this.recording.add(recording);
-    void recording.finally(() => this.recording.delete(recording));
+    this.trail(this.publishTerminal(event));
   }
 
   private async publishTerminal(event: AuditEventInput): Promise<void> {
