@@ -5,6 +5,10 @@
  * directory removed, `audit.run.completed` acked, reply over NATS — against a bare
  * `child_process.spawn('/bin/sh', ['-s'])` of the same body in the same run.
  *
+ * Over NATS, the pipeline opens the run (directory, spawned shell waiting on stdin) while it
+ * claims the run id and waits for the ack of `started` (ADR 9); the adapter alone opens it
+ * inside `run`, so it still pays for all of it in sequence.
+ *
  * The adapter alone (directory, spawn, cleanup; no NATS, ticket or audit) splits the
  * difference between what running a script safely costs and what the pipeline costs. The
  * three are timed interleaved, call by call, so a busy machine skews none of them alone.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExecResult } from '@rungate/contracts';
 import { outputDigest } from '@rungate/executors';
@@ -8,6 +8,23 @@ import { sha256Hex } from '@rungate/tickets';
 import { ExecutorHarness } from '../testing/executor-harness';
 import { isRunning } from '../testing/processes';
 import { DEFAULT_PATH } from './script-environment';
+
+/** Shells this process spawned that are still running (the executor runs in this process). */
+function shellChildren(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(ppid) === process.pid && state !== 'Z' && ['sh', 'dash', 'bash'].includes(comm);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 describe('executor-shell over NATS', () => {
   let h: ExecutorHarness;
@@ -235,6 +252,16 @@ describe('executor-shell over NATS', () => {
       await h.exec(request);
       expect((await h.refusal(request)).code).toBe('TICKET_REPLAYED');
       expect(readFileSync(counter, 'utf8')).toBe('run\n');
+    });
+
+    it('abandons the shell it opened for a replay: the body never reaches it, and the shell is gone before the refusal', async () => {
+      const counter = join(h.dir, `counter-${randomUUID()}`);
+      // With a parameter, the replay's shell is also spawned with its parameter pipe.
+      const request = h.sign(`echo run >> "$COUNTER" ${tag()}`, { env: { COUNTER: counter } });
+      await h.exec(request);
+      for (let replay = 0; replay < 3; replay++) expect((await h.refusal(request)).code).toBe('TICKET_REPLAYED');
+      expect(readFileSync(counter, 'utf8')).toBe('run\n');
+      expect(shellChildren()).toEqual([]);
     });
 
     it('refuses a body that differs from the one the ticket names', async () => {

@@ -78,6 +78,10 @@ describe('checkAsenv', () => {
     ['LD_PRELOAD', 'changes how the shell'],
     ['LD_LIBRARY_PATH', 'changes how the shell'],
     ['DYLD_INSERT_LIBRARIES', 'changes how the shell'],
+    ['UID', 'the shell sets this variable'],
+    ['EUID', 'the shell sets this variable'],
+    ['PPID', 'the shell sets this variable'],
+    ['BASH_VERSINFO', 'the shell sets this variable'],
     ['not-a-name', 'not a shell variable name'],
     ['1ST', 'not a shell variable name'],
   ])('refuses asenv %s', (name, why) => {

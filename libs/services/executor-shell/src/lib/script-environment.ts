@@ -19,6 +19,12 @@ const EXECUTOR_VARIABLES = new Set(['PATH', 'HOME', 'TMPDIR', 'PWD', 'OLDPWD', '
  */
 const STARTUP_VARIABLES = new Set(['ENV', 'BASH_ENV', 'SHELLOPTS', 'BASHOPTS', 'IFS', 'PS4', 'PROMPT_COMMAND', 'CDPATH', 'GLOBIGNORE', 'BASH_XTRACEFD', 'POSIXLY_CORRECT']);
 const STARTUP_PREFIXES = ['LD_', 'DYLD_'];
+/**
+ * Variables the shell defines itself and bash makes read-only. Parameters are exported by the
+ * script's first line (they are not in the environment the shell was spawned with), and
+ * exporting one of these is an error — fatal where /bin/sh is bash.
+ */
+const SHELL_VARIABLES = new Set(['UID', 'EUID', 'PPID', 'BASH_VERSINFO']);
 
 /** A connection's `env` with its secret references resolved, and which values are secrets. */
 export interface ConnectionEnvironment {
@@ -68,6 +74,7 @@ export function checkAsenv(asenv: Readonly<Record<string, string>>, connection: 
     if (!NAME.test(name)) throw refuse('not a shell variable name');
     if (value.includes('\0')) throw refuse('the value contains a NUL byte, which no environment can carry');
     if (EXECUTOR_VARIABLES.has(name)) throw refuse('the executor sets this variable itself; rename the runbook\'s asenv variable');
+    if (SHELL_VARIABLES.has(name)) throw refuse('the shell sets this variable itself (bash makes it read-only); rename the runbook\'s asenv variable');
     if (STARTUP_VARIABLES.has(name) || STARTUP_PREFIXES.some((prefix) => name.startsWith(prefix))) {
       throw refuse('it changes how the shell or the programs it starts behave, so a parameter may not set it; rename the runbook\'s asenv variable');
     }

@@ -1,13 +1,13 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams, type StdioOptions } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
+import type { Writable } from 'node:stream';
 import { RungateError, type ProcessOutput } from '@rungate/contracts';
 import { ProcessOutputCollector } from '@rungate/executors';
 
 export interface ShellProcessOptions {
-  /** Absolute path of the interpreter; it reads `input` on stdin (`<shell> -s`). */
+  /** Absolute path of the interpreter; it reads its script on stdin (`<shell> -s`). */
   shell: string;
-  input: string;
   cwd: string;
   /** The complete environment: nothing else is inherited. */
   env: Record<string, string>;
@@ -15,6 +15,11 @@ export interface ShellProcessOptions {
   maxBytes: number;
   /** How long SIGTERM has to work before the process group gets SIGKILL. */
   killGraceMs: number;
+  /**
+   * Whether the shell gets a fourth pipe (fd 3) to read the script's parameters from, sent
+   * with the script (see `send`), so none of them is in the spawned environment.
+   */
+  parameterPipe?: boolean;
 }
 
 /** How often a terminating group is checked for survivors. */
@@ -75,20 +80,33 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
 
 /**
  * One run's interpreter in a process group of its own (spawned detached, so it leads a new
- * session and group), and everything it starts. Stopping signals the whole group, so
- * background children die with the script; so do children still running when the script
- * itself exits — nothing a run starts outlives it. A process that leaves the group on purpose
- * (`setsid`, a double fork into a new session) escapes this; only a cgroup would catch it.
+ * session and group), and everything it starts. It is spawned waiting on its stdin: `send`
+ * gives it the script, `endInput` an empty one (it exits having run nothing). Stopping
+ * signals the whole group, so background children die with the script; so do children still
+ * running when the script itself exits — nothing a run starts outlives it. A process that
+ * leaves the group on purpose (`setsid`, a double fork into a new session) escapes this; only
+ * a cgroup would catch it.
  */
 export class ShellProcess {
   /** Settles once the script exited, its leftovers were stopped and its output collected. */
   readonly finished: Promise<ProcessOutput>;
+  /** Settles once the process was spawned; rejects (TARGET_UNAVAILABLE) if it could not be. */
+  readonly spawned: Promise<void>;
   private readonly child: ChildProcessWithoutNullStreams;
   private stopping?: Promise<void>;
   private settled = false;
+  private exited = false;
+  private inputEnded = false;
 
   private constructor(private readonly options: ShellProcessOptions) {
-    this.child = spawn(options.shell, ['-s'], { cwd: options.cwd, env: options.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const stdio: StdioOptions = options.parameterPipe ? ['pipe', 'pipe', 'pipe', 'pipe'] : 'pipe';
+    this.child = spawn(options.shell, ['-s'], { cwd: options.cwd, env: options.env, detached: true, stdio }) as ChildProcessWithoutNullStreams;
+    this.spawned = new Promise<void>((resolve, reject) => {
+      this.child.once('spawn', resolve);
+      this.child.once('error', (error: NodeJS.ErrnoException) => reject(this.cannotStart(error)));
+    });
+    this.spawned.catch(() => undefined);
+    this.child.once('exit', () => (this.exited = true));
     this.finished = this.collect();
     this.finished.then(
       () => (this.settled = true),
@@ -96,8 +114,41 @@ export class ShellProcess {
     );
   }
 
-  static start(options: ShellProcessOptions): ShellProcess {
+  /** Spawns the shell waiting on its stdin; nothing runs until `send`. */
+  static spawn(options: ShellProcessOptions): ShellProcess {
     return new ShellProcess(options);
+  }
+
+  /** Spawns the shell and sends it `input` at once. */
+  static start(options: ShellProcessOptions & { input: string }): ShellProcess {
+    const child = new ShellProcess(options);
+    child.send(options.input);
+    return child;
+  }
+
+  /** Whether the shell already exited (it may have been stopped before it got its script). */
+  get hasExited(): boolean {
+    return this.exited;
+  }
+
+  /**
+   * Writes the script to stdin and ends it; `parameters` (only with `parameterPipe`) go to
+   * fd 3 and end it. Only the first `send` or `endInput` writes anything.
+   */
+  send(input: string, parameters = ''): void {
+    if (this.inputEnded) return;
+    this.inputEnded = true;
+    const pipe = this.parameterPipe();
+    if (pipe) {
+      pipe.on('error', () => undefined);
+      pipe.end(parameters);
+    }
+    this.child.stdin.end(input);
+  }
+
+  /** Ends stdin (and the parameter pipe) without a script: the shell reads EOF and exits having run nothing. */
+  endInput(): void {
+    this.send('');
   }
 
   /** The interpreter's pid, which is also its process group's id; undefined if it never started. */
@@ -146,13 +197,11 @@ export class ShellProcess {
       child.once('error', reject);
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });
-    child.stdin.end(options.input);
     let exit: { code: number | null; signal: NodeJS.Signals | null };
     try {
       exit = await exited;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new RungateError('TARGET_UNAVAILABLE', `cannot start the shell ${options.shell} (${code}); nothing was executed`);
+      throw this.cannotStart(error as NodeJS.ErrnoException);
     }
     await this.stop();
     // Output still in the pipes arrives before `close`; a process that escaped the group
@@ -165,5 +214,13 @@ export class ShellProcess {
       child.stderr.destroy();
     }
     return output.finish(exitCodeOf(exit.code, exit.signal));
+  }
+
+  private parameterPipe(): Writable | undefined {
+    return this.options.parameterPipe ? (this.child.stdio[3] as Writable | null) ?? undefined : undefined;
+  }
+
+  private cannotStart(error: NodeJS.ErrnoException): RungateError {
+    return new RungateError('TARGET_UNAVAILABLE', `cannot start the shell ${this.options.shell} (${error.code ?? 'error'}); nothing was executed`);
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionConfig } from '@rungate/config';
@@ -107,6 +107,143 @@ describe('ShellAdapter', () => {
     const prepared = adapter.prepare(claims(), 'echo never', connection());
     await adapter.cancel(prepared);
     await expect(adapter.run(prepared, new AbortController().signal)).rejects.toMatchObject({ code: 'EXECUTION_FAILED', message: expect.stringContaining('before it started') });
+  });
+
+  describe('open, then run or abandon (ADR 9)', () => {
+    const marker = () => join(base, '..', `marker-${randomUUID()}`);
+    const hostile = {
+      SUBSTITUTION: '$(touch /tmp/rg-never) `touch /tmp/rg-never`',
+      QUOTES: `'; echo "x"; echo '`,
+      NEWLINES: 'first\nsecond\r\n\tlast\n',
+      BACKSLASHES: '\\\\ \\n \\',
+      EMPTY: '',
+      UNICODE: 'héllo ☃ 𝄞',
+    };
+
+    it('opens a shell waiting on stdin and a private directory, and sends nothing of the runbook', async () => {
+      const touched = marker();
+      const prepared = adapter.prepare(claims({ env: { MARKER: touched } }), `touch "$MARKER"`, connection());
+      await adapter.open(prepared, new AbortController().signal);
+      const pid = prepared.process?.pid as number;
+      expect(isRunning(pid)).toBe(true);
+      expect(readdirSync(base)).toHaveLength(1);
+      // The shell's environment holds no parameter: they are sent with the body.
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).not.toContain(`MARKER=${touched}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(existsSync(touched)).toBe(false);
+      await adapter.abandon(prepared);
+    });
+
+    it.each([
+      ['without', {}],
+      ['with', { env: { MARKER: 'set' } }],
+    ])('abandons an opened run %s parameters: nothing runs, the shell has exited and its directory is gone', async (_, overrides) => {
+      const touched = marker();
+      const prepared = adapter.prepare(claims(overrides), `touch ${touched}`, connection());
+      await adapter.open(prepared, new AbortController().signal);
+      const pid = prepared.process?.pid as number;
+      await adapter.abandon(prepared);
+      expect(isRunning(pid)).toBe(false);
+      await expect(prepared.process?.finished).resolves.toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
+      expect(readdirSync(base)).toEqual([]);
+      expect(existsSync(touched)).toBe(false);
+      await adapter.abandon(prepared);
+    });
+
+    it('runs the body in the shell and directory open set up', async () => {
+      const prepared = adapter.prepare(claims(), 'echo "$$"; pwd', connection());
+      await adapter.open(prepared, new AbortController().signal);
+      const pid = prepared.process?.pid;
+      const workdir = prepared.workdir;
+      const output = await adapter.run(prepared, new AbortController().signal);
+      expect(output.stdout).toBe(`${pid}\n${workdir}\n`);
+    });
+
+    it.each(['/bin/sh', '/bin/bash'])('passes hostile asenv values byte for byte through %s, and none of them runs', async (shell) => {
+      const names = Object.keys(hostile);
+      const body = names.map((name) => `printf '%s=' ${name}; printf '%s' "$${name}" | base64 -w0; echo`).join('\n');
+      const prepared = adapter.prepare(claims({ env: hostile }), body, connection({ shell }));
+      await adapter.open(prepared, new AbortController().signal);
+      const output = await adapter.run(prepared, new AbortController().signal);
+      const received = Object.fromEntries(
+        output.stdout
+          .trim()
+          .split('\n')
+          .map((line) => {
+            const [name, encoded] = line.split('=', 2) as [string, string];
+            return [name, Buffer.from(encoded, 'base64').toString('utf8')];
+          }),
+      );
+      expect(received).toEqual(hostile);
+      expect(output.stderr).toBe('');
+      expect(existsSync('/tmp/rg-never')).toBe(false);
+    });
+
+    it.each(['/bin/sh', '/bin/bash'])('exports parameters to the commands a script starts, leaves no helper behind, and keeps line numbers (%s)', async (shell) => {
+      const body = '# line 1\nenv | grep -c "^TARGET=" ; set | grep -c __rungate || true\nls /proc/$$/fd | grep -cx 3 || true\nno-such-command-here';
+      const output = await run(body, { env: { TARGET: 'web-1', NOTE: 'two\nlines\nmore' } }, connection({ shell }));
+      expect(output.stdout).toBe('1\n0\n0\n');
+      expect(output.stderr).toMatch(/(line )?4: no-such-command-here: (command )?not found/);
+      expect(output.exitCode).toBe(127);
+    });
+
+    it('runs nothing of a body with a syntax error, parameters included', async () => {
+      const touched = marker();
+      const output = await run(`touch ${touched}\nif then fi`, { env: { TARGET: 'web-1' } });
+      expect(output.exitCode).not.toBe(0);
+      expect(existsSync(touched)).toBe(false);
+    });
+
+    it('is safe to cancel while opening: the open fails, nothing is left and abandon is safe', async () => {
+      for (const delayMs of [0, 1, 5]) {
+        const touched = marker();
+        const prepared = adapter.prepare(claims({ env: { MARKER: 'x' } }), `touch ${touched}`, connection());
+        const opening = adapter.open(prepared, new AbortController().signal);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await adapter.cancel(prepared);
+        const opened = await opening.then(
+          () => true,
+          (error: unknown) => error,
+        );
+        // Depending on timing the open failed, or succeeded and the cancel stopped its shell.
+        if (opened !== true) expect(opened).toMatchObject({ code: 'EXECUTION_FAILED', message: expect.stringContaining('nothing was executed') });
+        await adapter.abandon(prepared);
+        await expect(adapter.run(prepared, new AbortController().signal)).rejects.toMatchObject({ code: 'EXECUTION_FAILED' });
+        if (prepared.process?.pid) expect(isRunning(prepared.process.pid)).toBe(false);
+        expect(readdirSync(base)).toEqual([]);
+        expect(existsSync(touched)).toBe(false);
+      }
+    });
+
+    it('settles an open whose signal aborted, leaving nothing behind', async () => {
+      const abort = new AbortController();
+      const prepared = adapter.prepare(claims(), 'echo never', connection());
+      const opening = adapter.open(prepared, abort.signal);
+      abort.abort('abandoned');
+      await expect(opening).rejects.toMatchObject({ code: 'EXECUTION_FAILED' });
+      expect(readdirSync(base)).toEqual([]);
+      if (prepared.process?.pid) expect(isRunning(prepared.process.pid)).toBe(false);
+      await adapter.abandon(prepared);
+    });
+
+    it('reports a shell that cannot start from open, leaving no directory behind', async () => {
+      const shell = join(base, '..', `shell-${randomUUID()}`);
+      writeFileSync(shell, '#!/bin/sh\n');
+      chmodSync(shell, 0o755);
+      const prepared = adapter.prepare(claims(), 'echo never', connection({ shell }));
+      rmSync(shell);
+      await expect(adapter.open(prepared, new AbortController().signal)).rejects.toMatchObject({ code: 'TARGET_UNAVAILABLE', message: expect.stringContaining('(ENOENT); nothing was executed') });
+      expect(readdirSync(base)).toEqual([]);
+      await adapter.abandon(prepared);
+    });
+
+    it('refuses to run in a shell that died before it got the body', async () => {
+      const prepared = adapter.prepare(claims(), 'echo never', connection());
+      await adapter.open(prepared, new AbortController().signal);
+      process.kill(prepared.process?.pid as number, 'SIGKILL');
+      await prepared.process?.finished;
+      await expect(adapter.run(prepared, new AbortController().signal)).rejects.toMatchObject({ code: 'TARGET_UNAVAILABLE', message: expect.stringContaining('exited before it was given the run; nothing was executed') });
+    });
   });
 
   it('stops the process groups of runs still going when it closes', async () => {

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
-import type { ConnectionOf, ExecutorAdapter, PipelineLog } from '@rungate/executors';
+import { shellPrelude, type ConnectionOf, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import { redactSecrets } from './output-secrets';
 import { checkAsenv, resolveConnectionEnvironment, scriptEnvironment, type ConnectionEnvironment } from './script-environment';
 import { scriptInput } from './script-input';
@@ -18,10 +18,16 @@ export interface PreparedShellRun {
   readonly environment: ConnectionEnvironment;
   readonly asenv: Readonly<Record<string, string>>;
   readonly maxBytes: number;
-  /** The running interpreter, from spawn until the run settles. */
+  /** The run's private directory, from `open` until the session is closed. */
+  workdir?: string;
+  /** The interpreter, spawned by `open` and waiting on stdin until `run` sends the body. */
   process?: ShellProcess;
   /** Set by a cancel that came before the process started: it must then never start. */
   cancelled?: boolean;
+  /** `open`'s first call. */
+  opening?: Promise<void>;
+  /** The session's closing (the shell gone, the directory removed); set once. */
+  closing?: Promise<void>;
 }
 
 export interface ShellAdapterOptions {
@@ -93,23 +99,36 @@ export class ShellAdapter implements ExecutorAdapter<'shell', PreparedShellRun> 
     };
   }
 
+  /**
+   * Makes the run's directory and spawns its shell, which then waits on its stdin: nothing of
+   * the runbook — body or parameter — is sent (ADR 9). Spawning is most of a run's cost, so it
+   * overlaps the pipeline's run-id claim and audit ack. On failure or abort it leaves nothing
+   * behind. Called again, it returns the first call's promise.
+   */
+  open(prepared: PreparedShellRun, signal: AbortSignal): Promise<void> {
+    prepared.opening ??= this.openSession(prepared, signal);
+    return prepared.opening;
+  }
+
+  /** Closes a session whose run will not go ahead: the shell gets an empty stdin and exits having run nothing. */
+  async abandon(prepared: PreparedShellRun): Promise<void> {
+    await prepared.opening?.catch(() => undefined);
+    await this.closeSession(prepared);
+  }
+
   async run(prepared: PreparedShellRun, signal: AbortSignal): Promise<ProcessOutput> {
-    if (signal.aborted || prepared.cancelled) throw cancelledError('before it started');
-    const workdir = await createWorkdir(this.workdirBase).catch((error: unknown) => {
-      throw new RungateError('TARGET_UNAVAILABLE', `cannot create a run directory on this executor host (${(error as NodeJS.ErrnoException).code ?? 'error'}); nothing was executed`);
-    });
+    if (signal.aborted || prepared.cancelled) {
+      await this.abandon(prepared);
+      throw cancelledError('before it started');
+    }
+    // Without the pipeline (or with an adapter-level caller), the session opens here.
+    await this.open(prepared, signal);
+    const child = prepared.process as ShellProcess;
     try {
       if (signal.aborted || prepared.cancelled) throw cancelledError('before it started');
-      const child = ShellProcess.start({
-        shell: prepared.shell,
-        input: scriptInput(prepared.body),
-        cwd: workdir,
-        env: scriptEnvironment(workdir, prepared.environment, prepared.asenv),
-        maxBytes: prepared.maxBytes,
-        killGraceMs: this.killGraceMs,
-      });
-      prepared.process = child;
-      this.running.add(child);
+      if (child.hasExited) throw new RungateError('TARGET_UNAVAILABLE', `the shell ${prepared.shell} exited before it was given the run; nothing was executed`);
+      const parameters = Object.keys(prepared.asenv).length > 0;
+      child.send(scriptInput(prepared.body, parameters), parameters ? shellPrelude({ ...prepared.asenv }) : '');
       const onAbort = () => void child.stop();
       signal.addEventListener('abort', onAbort, { once: true });
       try {
@@ -120,12 +139,9 @@ export class ShellAdapter implements ExecutorAdapter<'shell', PreparedShellRun> 
         return redactSecrets(output, prepared.environment.secrets, prepared.maxBytes);
       } finally {
         signal.removeEventListener('abort', onAbort);
-        this.running.delete(child);
       }
     } finally {
-      await removeWorkdir(workdir).catch((error: unknown) =>
-        this.log.warn(`run ${prepared.runId}: could not remove its directory ${workdir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`),
-      );
+      await this.closeSession(prepared);
     }
   }
 
@@ -138,6 +154,63 @@ export class ShellAdapter implements ExecutorAdapter<'shell', PreparedShellRun> 
   async close(): Promise<void> {
     await Promise.all([...this.running].map((child) => child.stop()));
     process.off('exit', this.killOnExit);
+  }
+
+  private async openSession(prepared: PreparedShellRun, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || prepared.cancelled) throw cancelledError('before it started');
+    prepared.workdir = await createWorkdir(this.workdirBase).catch((error: unknown) => {
+      throw new RungateError('TARGET_UNAVAILABLE', `cannot create a run directory on this executor host (${(error as NodeJS.ErrnoException).code ?? 'error'}); nothing was executed`);
+    });
+    try {
+      if (signal.aborted || prepared.cancelled) throw cancelledError('before it started');
+      const child = ShellProcess.spawn({
+        shell: prepared.shell,
+        cwd: prepared.workdir,
+        // No parameter is in the environment: they are sent with the body (scriptInput).
+        env: scriptEnvironment(prepared.workdir, prepared.environment, {}),
+        maxBytes: prepared.maxBytes,
+        killGraceMs: this.killGraceMs,
+        parameterPipe: Object.keys(prepared.asenv).length > 0,
+      });
+      prepared.process = child;
+      this.running.add(child);
+      await child.spawned;
+      // A cancel during the spawn has stopped the shell already.
+      if (signal.aborted || prepared.cancelled) throw cancelledError('before it started');
+    } catch (error) {
+      await this.closeSession(prepared);
+      throw error;
+    }
+  }
+
+  /**
+   * Ends a session whichever way it went: a shell still waiting gets an empty stdin (and its
+   * group is stopped if it does not exit within the kill grace), then its directory goes.
+   * Idempotent.
+   */
+  private closeSession(prepared: PreparedShellRun): Promise<void> {
+    prepared.closing ??= (async () => {
+      const child = prepared.process;
+      if (child) {
+        child.endInput();
+        let timer: NodeJS.Timeout | undefined;
+        const exited = await Promise.race([
+          child.finished.then(() => true, () => true),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.killGraceMs))),
+        ]);
+        clearTimeout(timer);
+        if (!exited) await child.stop();
+        await child.finished.catch(() => undefined);
+        this.running.delete(child);
+      }
+      const { workdir } = prepared;
+      if (workdir) {
+        await removeWorkdir(workdir).catch((error: unknown) =>
+          this.log.warn(`run ${prepared.runId}: could not remove its directory ${workdir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`),
+        );
+      }
+    })();
+    return prepared.closing;
   }
 
   /** A missing interpreter refuses the run before anything starts, naming only the path. */
