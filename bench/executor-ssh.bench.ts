@@ -5,9 +5,11 @@
  * on an already-open connection to the same sshd, in the same run.
  *
  * Two more lines attribute the difference: exactly what the executor sends (`exec sh -s` and
- * the script with its pgid line) over bare ssh2, and the SSH adapter alone (pool, session,
- * output collection; no ticket, ledger, audit or NATS). The four are measured in interleaved
- * rounds, call by call, so a change in the machine's load hits them alike.
+ * the script with its pgid line) over bare ssh2, and the SSH adapter alone (`open` then `run`,
+ * in sequence: pool, session, output collection; no ticket, ledger, audit or NATS). Over NATS
+ * the pipeline overlaps `open` with the run-id claim and the ack of `started` (ADR 9). The
+ * four are measured in interleaved rounds, call by call, so a change in the machine's load
+ * hits them alike.
  */
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '@rungate/config';
@@ -60,7 +62,13 @@ async function main(): Promise<void> {
       {
         bare: () => () => exec(client, BODY),
         bareWrapped: () => () => exec(client, remoteCommand(), remoteScript({}, BODY)),
-        adapter: () => () => adapter.run(adapter.prepare(claims, BODY, connection), new AbortController().signal),
+        adapter: () => async () => {
+          // What the pipeline calls: open (the session, while it records the start), then run.
+          const prepared = adapter.prepare(claims, BODY, connection);
+          const { signal } = new AbortController();
+          await adapter.open(prepared, signal);
+          await adapter.run(prepared, signal);
+        },
         executor: () => {
           const ticket = h.sign(BODY);
           return async () => {
@@ -76,7 +84,7 @@ async function main(): Promise<void> {
     const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(44)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
     line('ssh2 exec `echo ok`, live connection (bare)', s.bare);
     line('ssh2 exec of the executor\'s wrapper (bare)', s.bareWrapped);
-    line('SSH adapter alone (no pipeline, no NATS)', s.adapter);
+    line('SSH adapter alone, open + run (no pipeline)', s.adapter);
     line('executor-ssh over NATS', s.executor);
     const ratios = {
       p50: s.executor.p50 / s.bare.p50,

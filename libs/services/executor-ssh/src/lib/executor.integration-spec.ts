@@ -144,6 +144,26 @@ describe('executor-ssh over NATS against a real sshd', () => {
       expect(existsSync(touched)).toBe(false);
     });
 
+    it('runs a ticket once and refuses its replay, running nothing the second time', async () => {
+      const counter = marker('counter');
+      const request = h.sign(`echo run >> ${counter}\n${tag()}`);
+      expect(await h.exec(request)).toMatchObject({ status: 'succeeded' });
+      const error = await h.refusal(request);
+      expect(error.code).toBe('TICKET_REPLAYED');
+      expect(readFileSync(counter, 'utf8')).toBe('run\n');
+      const events = await h.eventually(request.runId, ['audit.run.started', 'audit.run.completed', 'audit.run.failed']);
+      expect(events.map((e) => [e.type, e.outcome?.status ?? null])).toEqual([
+        ['audit.run.started', null],
+        ['audit.run.completed', 'succeeded'],
+        ['audit.run.failed', 'refused'],
+      ]);
+      // The replay's session was opened while its run id was checked, and closed unused.
+      await eventually(async () => {
+        const left = h.sshd.userProcesses().filter((p) => !p.command.startsWith('sshd'));
+        if (left.length > 0) throw new Error(`still running on the host: ${JSON.stringify(left)}`);
+      }, 10_000);
+    });
+
     it('refuses a server whose host key is not the pinned one, and runs nothing', async () => {
       const touched = marker('impostor');
       const logins = h.sshd.acceptedLogins();

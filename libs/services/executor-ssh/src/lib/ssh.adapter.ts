@@ -1,8 +1,9 @@
 import type { SshConnectionConfig } from '@rungate/config';
 import { RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
-import { ProcessOutputCollector, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
+import { type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import type { ClientChannel } from 'ssh2';
-import { PgidReader, killGroupCommand, remoteCommand, remoteScript } from './remote-script';
+import { killGroupCommand, remoteCommand, remoteScript } from './remote-script';
+import { ShellSession } from './shell-session';
 import { SshLink, type SshPool } from './ssh-pool';
 import type { SshTargets } from './ssh-targets';
 
@@ -22,7 +23,9 @@ export interface PreparedSshRun {
   /** What the interpreter reads on stdin: the exports and the body. */
   readonly script: string;
   readonly maxBytes: number;
-  /** The connection the run's session is on, once it has one. */
+  /** The run's session (an interpreter waiting on stdin until the script is sent), once opened. */
+  session?: ShellSession;
+  /** The connection the run's script was sent on. */
   link?: SshLink;
   /** The remote shell's process group, once it reported it. */
   pgid?: number;
@@ -85,21 +88,60 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
     };
   }
 
+  /**
+   * Opens the run's session: a pooled connection, and on it an exec session whose
+   * interpreter waits on stdin (ADR 9). Sends nothing of the runbook; settles as soon as
+   * `signal` aborts; on failure nothing is left open.
+   */
+  async open(prepared: PreparedSshRun, signal: AbortSignal): Promise<void> {
+    if (prepared.session) throw new Error(`run ${prepared.runId}: its session is already open`);
+    if (signal.aborted || prepared.cancelRequested) throw cancelled('before it started');
+    const session = await this.openSession(prepared, signal);
+    if (prepared.finished) {
+      // Abandoned while it opened (the pipeline waits for open first; a direct caller might not).
+      void session.discard();
+      throw cancelled('before its script was sent');
+    }
+    prepared.session = session;
+  }
+
+  /** Closes the session `open` set up for a run that will not go ahead, having sent nothing. */
+  async abandon(prepared: PreparedSshRun): Promise<void> {
+    prepared.finished = true;
+    const { session } = prepared;
+    if (session && !session.scriptSent) await session.discard();
+  }
+
+  /** Sends the script in the session `open` set up (or opens one now) and collects its output. */
   async run(prepared: PreparedSshRun, signal: AbortSignal): Promise<ProcessOutput> {
-    if (signal.aborted) throw cancelled('before it started');
-    const { link, channel } = await this.openSession(prepared, signal);
-    prepared.link = link;
     try {
-      return await this.collect(prepared, link, channel, signal);
+      if (signal.aborted || prepared.cancelRequested) throw cancelled('before it started');
+      if (!prepared.session) prepared.session = await this.openSession(prepared, signal);
+      if (prepared.session.lostBeforeScript) {
+        // The session (or its connection) went while the run was being recorded; nothing ran.
+        this.log.log(`run ${prepared.runId}: connection ${prepared.connection}: the SSH session closed before its script was sent; opening another`);
+        void prepared.session.discard();
+        prepared.session = undefined;
+        prepared.session = await this.openSession(prepared, signal);
+      }
+      const { session } = prepared;
+      if (signal.aborted || prepared.cancelRequested || session.discarded) throw cancelled('before its script was sent');
+      prepared.link = session.link;
+      return await this.collect(prepared, session, signal);
     } finally {
       prepared.finished = true;
-      prepared.pool.release(link);
+      const { session } = prepared;
+      if (session?.scriptSent) session.release();
+      else if (session) void session.discard();
     }
   }
 
   async cancel(prepared: PreparedSshRun): Promise<void> {
     if (prepared.finished) return;
     prepared.cancelRequested = true;
+    // A session still waiting for its script is closed unused (an open in progress sees the request once it has one).
+    const { session } = prepared;
+    if (session && !session.scriptSent) void session.discard();
     this.killIfRequested(prepared);
     await prepared.killing;
   }
@@ -109,19 +151,20 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
   }
 
   /**
-   * Opens the run's session. A reused connection may have died without our noticing yet (the
-   * server restarted, a NAT dropped it); then the session is opened once more on a fresh
+   * Opens a session. A reused connection may have died without our noticing yet (the server
+   * restarted, a NAT dropped it); then the session is opened once more on a fresh
    * connection. That is safe: the script is sent only after the server accepted the exec
    * request, so nothing ran on the dead one.
    */
-  private async openSession(prepared: PreparedSshRun, signal: AbortSignal): Promise<{ link: SshLink; channel: ClientChannel }> {
+  private async openSession(prepared: PreparedSshRun, signal: AbortSignal): Promise<ShellSession> {
     for (let attempt = 1; ; attempt++) {
       const link = await prepared.pool.acquire(signal);
       const reused = link.served;
       let channel: ClientChannel;
       try {
-        channel = await link.exec(prepared.command);
+        channel = await this.execUnlessAborted(prepared, link, signal);
       } catch (error) {
+        if (error instanceof RungateError) throw error;
         prepared.pool.release(link);
         const { connection, address } = link.context();
         if (isStaleConnection(link, error)) {
@@ -138,62 +181,93 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
         );
       }
       link.served = true;
-      if (signal.aborted) {
+      const session = this.session(prepared, link, channel);
+      if (signal.aborted || prepared.cancelRequested) {
         // The interpreter got no script: it reads end-of-file and exits without running anything.
-        channel.close();
-        prepared.pool.release(link);
+        void session.discard();
         throw cancelled('before its script was sent');
       }
-      return { link, channel };
+      return session;
     }
   }
 
-  private collect(prepared: PreparedSshRun, link: SshLink, channel: ClientChannel, signal: AbortSignal): Promise<ProcessOutput> {
-    return new Promise<ProcessOutput>((resolve, reject) => {
-      const output = new ProcessOutputCollector(prepared.maxBytes);
-      const stderr = new PgidReader((pgid) => {
-        prepared.pgid = pgid;
-        this.killIfRequested(prepared);
-      }, output.sink('stderr'));
-      let exit: { code: number | null; signal?: string } | undefined;
-      const timers: NodeJS.Timeout[] = [];
-      // Should the kill not end the session (a host that stopped answering), cut it loose.
+  private session(prepared: PreparedSshRun, link: SshLink, channel: ClientChannel): ShellSession {
+    return new ShellSession(prepared.pool, link, channel, prepared.maxBytes, (pgid) => {
+      prepared.pgid = pgid;
+      this.killIfRequested(prepared);
+    });
+  }
+
+  /**
+   * The exec request, given up on as soon as `signal` aborts (a cancelled `RungateError`),
+   * so opening settles promptly even if the server is slow to answer. Should the server
+   * accept it after all, that session is closed unused and its slot released then.
+   */
+  private execUnlessAborted(prepared: PreparedSshRun, link: SshLink, signal: AbortSignal): Promise<ClientChannel> {
+    if (signal.aborted) {
+      prepared.pool.release(link);
+      return Promise.reject(cancelled('before its session was opened'));
+    }
+    const exec = link.exec(prepared.command);
+    return new Promise<ClientChannel>((resolve, reject) => {
+      let gaveUp = false;
       const onAbort = () => {
-        timers.push(
-          setTimeout(() => channel.close(), this.killAfterMs + FORCE_CLOSE_MARGIN_MS),
-          setTimeout(() => prepared.pool.evict(link), this.killAfterMs + 3 * FORCE_CLOSE_MARGIN_MS),
+        gaveUp = true;
+        reject(cancelled('before its session was opened'));
+        exec.then(
+          (channel) => void this.session(prepared, link, channel).discard(),
+          () => prepared.pool.release(link),
         );
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      channel.on('data', output.sink('stdout'));
-      channel.stderr.on('data', (chunk: Buffer) => stderr.write(chunk));
-      channel.on('exit', (code: number | null, signalName?: string) => {
-        exit = { code: typeof code === 'number' ? code : null, signal: signalName };
-      });
-      // Errors surface as a close without an exit status; the listener keeps them from crashing the process.
-      channel.on('error', () => undefined);
-      channel.on('close', () => {
-        for (const timer of timers) clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        stderr.end();
-        const { connection, address } = link.context();
-        if (signal.aborted) {
-          const how = exit?.signal ? `it ended on ${exit.signal}` : exit ? `it exited with ${exit.code}` : 'its session was closed';
-          const group = prepared.pgid === undefined ? 'the script' : `the script's process group ${prepared.pgid}`;
-          reject(new RungateError('EXECUTION_FAILED', `${group} on ${connection} was sent TERM (then KILL); ${how}`));
-        } else if (exit === undefined) {
-          reject(
-            new RungateError(
-              'OUTCOME_UNKNOWN',
-              `connection ${connection} (${address}): the SSH connection dropped while the script ran; it may have run in part, and may still be running on the host — check before running it again`,
-            ),
-          );
-        } else {
-          resolve(output.finish(exit.code));
-        }
-      });
-      channel.end(prepared.script);
+      exec.then(
+        (channel) => {
+          if (gaveUp) return;
+          signal.removeEventListener('abort', onAbort);
+          resolve(channel);
+        },
+        (error: unknown) => {
+          if (gaveUp) return;
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
     });
+  }
+
+  /** Sends the script and waits for the session to close; a cancel's kill ends it early. */
+  private async collect(prepared: PreparedSshRun, session: ShellSession, signal: AbortSignal): Promise<ProcessOutput> {
+    const { link, channel } = session;
+    const timers: NodeJS.Timeout[] = [];
+    // Should the kill not end the session (a host that stopped answering), cut it loose.
+    const onAbort = () => {
+      timers.push(
+        setTimeout(() => channel.close(), this.killAfterMs + FORCE_CLOSE_MARGIN_MS),
+        setTimeout(() => prepared.pool.evict(link), this.killAfterMs + 3 * FORCE_CLOSE_MARGIN_MS),
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    session.send(prepared.script);
+    try {
+      await session.done;
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+    const { connection, address } = link.context();
+    const { exit } = session;
+    if (signal.aborted) {
+      const how = exit?.signal ? `it ended on ${exit.signal}` : exit ? `it exited with ${exit.code}` : 'its session was closed';
+      const group = prepared.pgid === undefined ? 'the script' : `the script's process group ${prepared.pgid}`;
+      throw new RungateError('EXECUTION_FAILED', `${group} on ${connection} was sent TERM (then KILL); ${how}`);
+    }
+    if (exit === undefined) {
+      throw new RungateError(
+        'OUTCOME_UNKNOWN',
+        `connection ${connection} (${address}): the SSH connection dropped while the script ran; it may have run in part, and may still be running on the host — check before running it again`,
+      );
+    }
+    return session.output.finish(exit.code);
   }
 
   private killIfRequested(prepared: PreparedSshRun): void {
