@@ -4,27 +4,85 @@
  * over the exec WebSocket, `audit.run.completed` acked, reply over NATS — against a bare
  * client-node `Exec` of the same script into the same pod of the same local API server, in
  * the same run. The fake API server really runs `sh -s` on this machine for both.
+ *
+ * The fake API server runs in a child process, as an API server is not in the executor's
+ * process: in-process, its frame handling and `sh -s` spawning share the one event loop with
+ * the executor and weigh on the run with the more work in flight (the executor).
+ * BENCH_K8S_IN_PROCESS=1 runs it in this process, as this bench did before.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, KubeConfig } from '@kubernetes/client-node';
 import { KubernetesHarness, NAMESPACE } from '../libs/services/executor-kubernetes/src/testing/executor-harness';
+import type { FakePod } from '../libs/services/executor-kubernetes/src/testing/fake-api-server';
 import { fmt, interleaved, record, stats } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 500);
 const SCRIPT = 'echo ok\n';
 const WARMUP = 50;
+const IN_PROCESS = process.env['BENCH_K8S_IN_PROCESS'] === '1';
+const SELECTOR = 'app=toolbox,tier in (ops, debug)';
+const POD: FakePod = { name: 'toolbox-0', labels: { app: 'toolbox', tier: 'ops' } };
+
+interface ApiServer {
+  url: string;
+  kubeconfig: string;
+  harness: KubernetesHarness;
+  close(): Promise<void>;
+}
+
+/** The fake API server in this process, with the harness's own configuration. */
+async function inProcess(): Promise<ApiServer> {
+  const harness = await KubernetesHarness.create('bench');
+  harness.server.addPod(NAMESPACE, POD);
+  return { url: harness.server.url, kubeconfig: harness.server.kubeconfig(), harness, close: () => harness.close() };
+}
+
+/** The fake API server in a child process; the executor reaches it through a kubeconfig file, as a real cluster. */
+async function childProcess(): Promise<ApiServer> {
+  const script = join(__dirname, '../libs/services/executor-kubernetes/src/testing/fake-api-server.process.ts');
+  const child: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', script, JSON.stringify([{ namespace: NAMESPACE, pod: POD }])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: process.env,
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const line = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the fake API server exited (${code})`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', resolve);
+  });
+  const { url, kubeconfig } = JSON.parse(line) as { url: string; kubeconfig: string };
+  const dir = mkdtempSync(join(tmpdir(), 'rg-k8s-bench-'));
+  const kubeconfigFile = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfigFile, kubeconfig);
+  const harness = await KubernetesHarness.create('bench', { realCluster: { kubeconfigFile, namespace: NAMESPACE, selector: SELECTOR } });
+  return {
+    url,
+    kubeconfig,
+    harness,
+    close: async () => {
+      await harness.close();
+      child.stdin?.end();
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 function discard(): Writable {
   return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }
 
 async function main(): Promise<void> {
-  const h = await KubernetesHarness.create('bench');
+  const api = await (IN_PROCESS ? inProcess() : childProcess());
+  const h = api.harness;
   try {
-    h.server.addPod(NAMESPACE, { name: 'toolbox-0', labels: { app: 'toolbox', tier: 'ops' } });
     await h.startReplica();
     const kc = new KubeConfig();
-    kc.loadFromString(h.server.kubeconfig());
+    kc.loadFromString(api.kubeconfig);
 
     // What a caller with the cluster credentials would do: one exec, the script on stdin, closed.
     const bareExec = () =>
@@ -40,7 +98,7 @@ async function main(): Promise<void> {
     const bareListAndExec = async () => {
       const opts: { headers?: Record<string, string> } = {};
       await kc.applyToHTTPSOptions(opts);
-      const response = await fetch(`${h.server.url}/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=${encodeURIComponent('app=toolbox,tier in (ops, debug)')}`, { headers: opts.headers });
+      const response = await fetch(`${api.url}/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=${encodeURIComponent(SELECTOR)}`, { headers: opts.headers });
       await response.json();
       await bareExec();
     };
@@ -59,6 +117,7 @@ async function main(): Promise<void> {
     line('client-node Exec (bare)', s.bareExec);
     line('pod list + client-node Exec (bare)', s.bareListAndExec);
     line('executor-kubernetes over NATS', s.executor);
+    console.log(`fake API server ${IN_PROCESS ? 'in this process (BENCH_K8S_IN_PROCESS=1)' : 'in a child process'}`);
     const ratios = {
       p50VsExec: s.executor.p50 / s.bareExec.p50,
       p99VsExec: s.executor.p99 / s.bareExec.p99,
@@ -70,9 +129,15 @@ async function main(): Promise<void> {
       `ratio p50 ${ratios.p50VsExec.toFixed(2)}× p99 ${ratios.p99VsExec.toFixed(2)}× vs bare Exec (+${fmt(ratios.overheadP50Ms)} at p50); ` +
         `p50 ${ratios.p50VsListAndExec.toFixed(2)}× vs pod list + Exec — target ≤ 1.3× vs bare Exec`,
     );
-    record('executorKubernetes', { calls: N, ...s, ratios, note: 'fake API server on loopback runs sh -s locally; client, NATS, server and executor share two cores' });
+    record('executorKubernetes', {
+      calls: N,
+      ...s,
+      ratios,
+      apiServer: IN_PROCESS ? 'in-process' : 'child-process',
+      note: `fake API server on loopback (${IN_PROCESS ? 'in the bench process' : 'its own process'}) runs sh -s locally; client, NATS, server and executor share two cores`,
+    });
   } finally {
-    await h.close();
+    await api.close();
   }
 }
 

@@ -6,7 +6,7 @@ import type { WorkloadAction } from './action-document';
 import type { KubeTarget, KubeTargets } from './kube-targets';
 import { runManifests } from './manifest-run';
 import { assertNamespace, parseKubernetesBody, type ManifestObject } from './manifests';
-import { runInPod, selectPod } from './pod-exec';
+import { PodExecSession, selectPod, type PodChoice } from './pod-exec';
 import { workloadPath, runWorkloadAction } from './workload-action';
 
 /** What a run does once admitted; decided in `prepare` from the signed runbook path and the body. */
@@ -23,6 +23,15 @@ export interface PreparedKubernetesRun {
   readonly maxBytes: number;
   /** Aborted by `cancel`: closes the exec session or the API request in flight. */
   readonly stop: AbortController;
+  /** A shell runbook's exec session, opened by `open` ahead of `run` (which opens it itself otherwise). */
+  session?: Promise<OpenedExec>;
+}
+
+/** `sh -s` waiting on its stdin in the chosen pod, and the output it will write to. */
+interface OpenedExec {
+  pod: PodChoice;
+  session: PodExecSession;
+  output: ProcessOutputCollector;
 }
 
 function refuse(message: string): RungateError {
@@ -55,6 +64,32 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
     };
   }
 
+  /**
+   * A shell runbook's pod is looked up and `sh -s` started in it, waiting on its stdin, while
+   * the run is admitted; the script is sent only by `run`. Manifests and actions open
+   * nothing: every request they make, reads included, stays in `run`.
+   */
+  async open(prepared: PreparedKubernetesRun, signal: AbortSignal): Promise<void> {
+    if (prepared.work.kind !== 'exec') return;
+    const stop = () => prepared.stop.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) stop();
+    try {
+      prepared.session ??= this.openExec(prepared, prepared.work);
+      await prepared.session;
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  /** Closes the exec session `open` set up, its stdin closed first: the shell reads end-of-input and runs nothing. */
+  async abandon(prepared: PreparedKubernetesRun): Promise<void> {
+    const opening = prepared.session;
+    if (!opening) return;
+    const opened = await opening.catch(() => undefined);
+    await opened?.session.abandon();
+  }
+
   async run(prepared: PreparedKubernetesRun, signal: AbortSignal): Promise<ProcessOutput> {
     const stop = () => prepared.stop.abort();
     signal.addEventListener('abort', stop, { once: true });
@@ -64,10 +99,10 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
       const common = { target, dryRun: prepared.dryRun, maxBytes: prepared.maxBytes, signal: prepared.stop.signal };
       switch (work.kind) {
         case 'exec': {
-          const pod = await selectPod(target, work.selector, work.container, prepared.stop.signal);
+          if (prepared.stop.signal.aborted) throw refuse('the run was cancelled before it started');
+          const { pod, session, output } = await (prepared.session ??= this.openExec(prepared, work));
           this.log.log(`run ${prepared.runId}: exec in pod ${pod.pod} (container ${pod.container}) of ${target.name}`);
-          const output = new ProcessOutputCollector(prepared.maxBytes);
-          const exitCode = await runInPod({ target, pod, shell: work.shell, script: work.script, output, signal: prepared.stop.signal });
+          const exitCode = await session.run(work.script);
           return output.finish(exitCode);
         }
         case 'manifests':
@@ -86,6 +121,16 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
 
   async close(): Promise<void> {
     this.targets.close();
+  }
+
+  /** Picks the pod and opens `sh -s` in it; nothing of the script is sent. */
+  private async openExec(prepared: PreparedKubernetesRun, work: Extract<KubernetesWork, { kind: 'exec' }>): Promise<OpenedExec> {
+    const { target } = prepared;
+    const signal = prepared.stop.signal;
+    const pod = await selectPod(target, work.selector, work.container, signal);
+    const output = new ProcessOutputCollector(prepared.maxBytes);
+    const session = await PodExecSession.open({ target, pod, shell: work.shell, output, signal });
+    return { pod, session, output };
   }
 
   /** Refuses, before anything reaches the cluster, every run this connection must not do. */

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RunEventTypes } from '@rungate/contracts';
 import { eventually } from '@rungate/testing';
 import { KubernetesHarness, NAMESPACE } from '../testing/executor-harness';
@@ -7,8 +10,10 @@ const SCRIPT = 'k8s/check.runbook.sh';
 /** What every executor guarantees, seen from the cluster's side: nothing reaches it unless the ticket allows exactly this run, once. */
 describe('executor-kubernetes: tickets, replay guard, replicas and shutdown (fake API server, real NATS)', () => {
   let h: KubernetesHarness;
+  let dir: string;
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rg-k8s-replay-'));
     h = await KubernetesHarness.create('pipeline');
     h.server.addPod(NAMESPACE, { name: 'toolbox-0', labels: { app: 'toolbox', tier: 'ops' } });
     await h.startReplica({ shutdownGraceMs: 300 });
@@ -17,17 +22,26 @@ describe('executor-kubernetes: tickets, replay guard, replicas and shutdown (fak
 
   afterAll(async () => {
     await h?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs a ticket once across replicas of the queue group: the replay is refused and never reaches the cluster', async () => {
-    const request = h.sign('echo once\n', SCRIPT);
+  it('runs a ticket once across replicas of the queue group: the replay is refused and sends nothing of the script to the cluster', async () => {
+    const marker = join(dir, 'ran-once');
+    const body = `echo ran >> ${marker}\necho once\n`;
+    const request = h.sign(body, SCRIPT);
     const first = await h.exec(request);
     const execs = h.server.execs.length;
-    const replay = await h.refusal(request);
+    const replays = await Promise.all([h.refusal(request), h.refusal(request)]);
 
     expect(first.output).toMatchObject({ exitCode: 0, stdout: 'once\n' });
-    expect(replay.code).toBe('TICKET_REPLAYED');
-    expect(h.server.execs.length).toBe(execs);
+    expect(replays.map((r) => r.code)).toEqual(['TICKET_REPLAYED', 'TICKET_REPLAYED']);
+    // A replay may have opened its exec session while its run id was claimed (ADR 9); it is
+    // closed after the reply, with no byte of stdin.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const opened = h.server.execs.slice(execs);
+    await Promise.all(opened.map((exec) => exec.finished));
+    for (const exec of opened) expect(exec).toMatchObject({ stdin: Buffer.alloc(0) });
+    expect(readFileSync(marker, 'utf8')).toBe('ran\n');
   });
 
   it('refuses a ticket policy did not sign, a body that is not the signed one, and a connection of another type — before any request', async () => {

@@ -162,81 +162,183 @@ function sinkTo(write: (chunk: Buffer) => void): Writable {
   });
 }
 
-export interface PodScript {
+export interface PodSession {
   target: KubeTarget;
   pod: PodChoice;
   /** The interpreter in the pod that reads the script: `<shell> -s`. */
   shell: 'sh' | 'bash';
-  /** The shell prelude (asenv exports) and the runbook body, fed to `sh -s` on stdin. */
-  script: string;
   output: ProcessOutputCollector;
+  /** Aborted by `cancel` (or the run's interruption): closes the session, whenever it comes. */
   signal: AbortSignal;
 }
 
+const STDIN_CHANNEL = 0;
+/** v5: closes stdin (channel 0), so the shell reads end-of-input. */
+const CLOSE_STDIN = Buffer.from([CLOSE_CHANNEL, STDIN_CHANNEL]);
+/** How long a closing session may take to finish its close handshake before its socket is dropped. */
+const CLOSE_HANDSHAKE_MS = 1000;
+
+/** What the status channel and the socket said, as it arrives. */
+interface SessionState {
+  status?: unknown;
+  statusSeen: boolean;
+  ended: boolean;
+  end: () => void;
+}
+
 /**
- * Runs `sh -s` (or `bash -s`) in the pod over the exec WebSocket (client-node's Exec), the script on stdin:
- * never in the command line, which the API server's audit log records and `ps` shows. On v5
- * stdin is closed after the script; on v4 (no half-close) a trailer makes the shell exit.
- * Resolves with the exit code from the status channel; a session that ends without one is
- * an unknown outcome, since the script may have run in part.
+ * `sh -s` (or `bash -s`) in a pod over the exec WebSocket (client-node's Exec), waiting on
+ * its standard input. `open` lists nothing and sends nothing of the runbook: it opens the
+ * session, so the handshake can overlap the run's admission (ADR 9). `run` then sends the
+ * script on stdin — never in the command line, which the API server's audit log records and
+ * `ps` shows — or `close` ends a session that will not run, with stdin closed first (v5) so
+ * the shell reads end-of-input and runs nothing.
  */
-export async function runInPod(run: PodScript): Promise<number> {
-  const { target, pod, signal } = run;
-  if (signal.aborted) throw new RungateError('EXECUTION_FAILED', 'the run was cancelled before it started; nothing was executed');
-  const where = `pod ${pod.pod} (container ${pod.container}, namespace ${target.namespace})`;
-  const connector = new ExecConnector(target.kc, signal);
-  let status: unknown;
-  let statusSeen = false;
-  let ended: () => void = () => undefined;
-  // Output precedes the status on the one ordered stream, so the status (or a close without one) ends the run.
-  const sessionEnded = new Promise<void>((resolve) => (ended = resolve));
-  const onAbort = () => connector.socket?.close();
-  signal.addEventListener('abort', onAbort, { once: true });
-  const stdin = new PassThrough();
-  try {
+export class PodExecSession {
+  private scriptSent = false;
+  private readonly sessionEnded: Promise<void>;
+  private readonly onAbort = () => this.close();
+
+  private constructor(
+    private readonly session: PodSession,
+    private readonly connector: ExecConnector,
+    private readonly ws: WebSocket,
+    private readonly stdin: PassThrough,
+    private readonly where: string,
+    private readonly state: SessionState,
+  ) {
+    // Output precedes the status on the one ordered stream, so the status (or a close without one) ends the run.
+    this.sessionEnded = new Promise<void>((resolve) => {
+      state.end = () => {
+        state.ended = true;
+        resolve();
+      };
+      if (state.statusSeen) state.end();
+      ws.on('close', state.end);
+      if (ws.readyState === WebSocket.CLOSED) state.end();
+    });
+    session.signal.addEventListener('abort', this.onAbort, { once: true });
+    if (session.signal.aborted) this.close();
+  }
+
+  /**
+   * Opens the exec session to `sh -s` in the pod; nothing is written to its stdin. Settles
+   * soon after `signal` aborts; on failure nothing is left open.
+   */
+  static async open(session: PodSession): Promise<PodExecSession> {
+    const { target, pod, signal } = session;
+    const where = `pod ${pod.pod} (container ${pod.container}, namespace ${target.namespace})`;
+    if (signal.aborted) throw new RungateError('EXECUTION_FAILED', `the exec session to ${where} was cancelled before it opened; nothing was executed`);
+    const connector = new ExecConnector(target.kc, signal);
+    const onAbort = () => connector.socket?.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    // client-node pipes this stream to the stdin channel; nothing is ever written to it: the script goes as one frame in `run`.
+    const stdin = new PassThrough();
+    const state: SessionState = { statusSeen: false, ended: false, end: () => undefined };
     let ws: WebSocket;
     try {
       ws = (await new Exec(target.kc, connector).exec(
         target.namespace,
         pod.pod,
         pod.container,
-        [run.shell, '-s'],
-        sinkTo(run.output.sink('stdout')),
-        sinkTo(run.output.sink('stderr')),
+        [session.shell, '-s'],
+        sinkTo(session.output.sink('stdout')),
+        sinkTo(session.output.sink('stderr')),
         stdin,
         false,
-        (received) => {
-          status = received;
-          statusSeen = true;
-          ended();
+        (status) => {
+          state.status = status;
+          state.statusSeen = true;
+          state.end();
         },
       )) as unknown as WebSocket;
     } catch (error) {
-      throw await openFailure(error, connector.rejection, target, where, signal);
+      stdin.destroy();
+      const failure = await openFailure(error, connector.rejection, target, where, signal);
+      connector.socket?.terminate();
+      throw failure;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
-    ws.on('close', ended);
-    if (ws.readyState === WebSocket.CLOSED) ended();
-    stdin.write(run.script);
-    if (ws.protocol === 'v5.channel.k8s.io') stdin.end();
-    else stdin.write(V4_SCRIPT_TRAILER);
-    await sessionEnded;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    stdin.destroy();
+    if (signal.aborted) {
+      stdin.destroy();
+      ws.terminate();
+      throw new RungateError('EXECUTION_FAILED', `the exec session to ${where} was cancelled while it was opening; nothing was executed`);
+    }
+    return new PodExecSession(session, connector, ws, stdin, where, state);
   }
-  if (!statusSeen && signal.aborted) {
-    throw new RungateError(
-      'EXECUTION_FAILED',
-      `the exec session to ${where} was closed; Kubernetes does not signal the process, so a command still running in the container ends only when it next writes output`,
-    );
+
+  /**
+   * Sends the script on stdin and resolves with the exit code from the status channel. On
+   * v5 stdin is closed after the script; on v4 (no half-close) a trailer makes the shell
+   * exit. A session that ends without a status is an unknown outcome, since the script may
+   * have run in part.
+   */
+  async run(script: string): Promise<number> {
+    // `script` is the shell prelude (asenv exports) and the runbook body.
+    const { target, signal } = this.session;
+    try {
+      if (signal.aborted) throw new RungateError('EXECUTION_FAILED', 'the run was cancelled before it started; nothing was executed');
+      if (this.state.ended) throw this.endedUnused();
+      this.scriptSent = true;
+      const v5 = this.ws.protocol === 'v5.channel.k8s.io';
+      this.ws.send(Buffer.concat([Buffer.from([STDIN_CHANNEL]), Buffer.from(v5 ? script : script + V4_SCRIPT_TRAILER, 'utf8')]));
+      if (v5) this.ws.send(CLOSE_STDIN);
+      await this.sessionEnded;
+    } finally {
+      this.release();
+    }
+    const { status, statusSeen } = this.state;
+    if (!statusSeen && signal.aborted) {
+      throw new RungateError(
+        'EXECUTION_FAILED',
+        `the exec session to ${this.where} was closed; Kubernetes does not signal the process, so a command still running in the container ends only when it next writes output`,
+      );
+    }
+    if (this.connector.protocolError) throw new RungateError('OUTCOME_UNKNOWN', `exec in ${this.where}: ${this.connector.protocolError}; the script may have run in part — check the pod`);
+    if (!statusSeen) {
+      throw new RungateError('OUTCOME_UNKNOWN', `the exec session to ${this.where} ended before the command reported an exit status; the script may have run in part — check the pod`);
+    }
+    const outcome = execOutcome(status);
+    if (!outcome.exited) throw new RungateError('EXECUTION_FAILED', `exec in ${this.where} failed: ${target.scrubber.scrub(outcome.message)}`);
+    return outcome.exitCode;
   }
-  if (connector.protocolError) throw new RungateError('OUTCOME_UNKNOWN', `exec in ${where}: ${connector.protocolError}; the script may have run in part — check the pod`);
-  if (!statusSeen) {
-    throw new RungateError('OUTCOME_UNKNOWN', `the exec session to ${where} ended before the command reported an exit status; the script may have run in part — check the pod`);
+
+  /** The session ended before the script was sent: the command failed to start (no such shell), or the connection was lost. */
+  private endedUnused(): RungateError {
+    const outcome = this.state.statusSeen ? execOutcome(this.state.status) : undefined;
+    if (outcome && !outcome.exited) {
+      return new RungateError('EXECUTION_FAILED', `exec in ${this.where} failed: ${this.session.target.scrubber.scrub(outcome.message)}; nothing was executed`);
+    }
+    const why = this.connector.protocolError ?? (outcome ? 'the command exited before it was sent' : 'the connection closed');
+    return new RungateError('TARGET_UNAVAILABLE', `the exec session to ${this.where} ended before the script was sent (${why}); nothing was executed`);
   }
-  const outcome = execOutcome(status);
-  if (!outcome.exited) throw new RungateError('EXECUTION_FAILED', `exec in ${where} failed: ${target.scrubber.scrub(outcome.message)}`);
-  return outcome.exitCode;
+
+  /**
+   * Ends a session whose script was never sent: stdin closed (v5), then the socket, so the
+   * shell reads end-of-input and runs nothing. Resolves once the socket is closed.
+   */
+  async abandon(): Promise<void> {
+    this.close();
+    this.release();
+    if (this.state.ended) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.sessionEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_HANDSHAKE_MS)))]);
+    clearTimeout(timer);
+    if (!this.state.ended) this.ws.terminate();
+  }
+
+  /** Closes the session (cancel, abandon); before the script was sent, stdin is closed first (v5). Safe more than once. */
+  private close(): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (!this.scriptSent && this.ws.protocol === 'v5.channel.k8s.io') this.ws.send(CLOSE_STDIN);
+    this.ws.close();
+  }
+
+  private release(): void {
+    this.session.signal.removeEventListener('abort', this.onAbort);
+    this.stdin.destroy();
+  }
 }
 
 /** Why the session did not open: nothing ran in the pod. */

@@ -107,6 +107,7 @@ ${connection('no-exec', 'kubeconfig')}
 ${connection('nobody-home', 'kubeconfig', '    exec: { selector: app=nothing-matches }\n')}
 ${connection('dropper', 'kubeconfig', '    exec: { selector: app=dropper }\n')}
 ${connection('garbler', 'kubeconfig', '    exec: { selector: app=garbler }\n')}
+${connection('hangup', 'kubeconfig', '    exec: { selector: app=hangup }\n')}
 ${connection('down', 'kubeconfig-down', '    exec: { selector: app=toolbox }\n')}
 ${connection('wrong-token', 'kubeconfig-wrong-token', '    exec: { selector: app=toolbox }\n')}
 ${connection('broken', 'kubeconfig-broken', '    exec: { selector: app=toolbox }\n')}

@@ -44,9 +44,10 @@ export interface FakePod {
   terminating?: boolean;
   /**
    * `drop`: the session closes after stdin, without a Status (a lost API server connection);
-   * `garbage`: the server sends a status frame that is not JSON.
+   * `garbage`: the server answers the script with a status frame that is not JSON;
+   * `hangup`: the session closes as soon as it opens, before any stdin (a kubelet gone).
    */
-  exec?: 'run' | 'drop' | 'garbage';
+  exec?: 'run' | 'drop' | 'garbage' | 'hangup';
 }
 
 export interface RecordedRequest {
@@ -220,6 +221,8 @@ export class FakeApiServer {
   readonly hangingWrites = new Set<string>();
   /** Subprotocols accepted, in order of preference; tests switch it to emulate an older cluster. */
   execProtocols: ExecProtocol[];
+  /** Exec upgrades are answered this much later: a slow kubelet, so a test can act while a session opens. */
+  execUpgradeDelayMs = 0;
 
   private constructor(
     private readonly server: Server,
@@ -240,7 +243,10 @@ export class FakeApiServer {
     const scheme = options.tls ? 'https' : 'http';
     const fake = new FakeApiServer(server, `${scheme}://127.0.0.1:${port}`, options.token, options.execProtocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'], options.tls?.cert);
     server.on('request', (req, res) => void fake.handle(req, res));
-    server.on('upgrade', (req, socket, head) => fake.upgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => {
+      if (fake.execUpgradeDelayMs > 0) setTimeout(() => fake.upgrade(req, socket, head), fake.execUpgradeDelayMs);
+      else fake.upgrade(req, socket, head);
+    });
     return fake;
   }
 
@@ -585,6 +591,8 @@ export class FakeApiServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // The client gave up while the upgrade waited.
+    if (socket.destroyed) return;
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = queryOf(url);
     const record: RecordedRequest = { method: 'GET', path: url.pathname, query, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body: '', status: 101 };
@@ -611,11 +619,11 @@ export class FakeApiServer {
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const protocol = this.execProtocols.find((p) => offered.includes(p));
     if (!protocol) return refuse(400, statusBody(400, 'BadRequest', `none of the offered subprotocols (${offered.join(', ')}) is supported`));
-    const behaviour = (pod['metadata'] as Json)['x-fake-exec'] as 'run' | 'drop' | 'garbage';
+    const behaviour = (pod['metadata'] as Json)['x-fake-exec'] as NonNullable<FakePod['exec']>;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.exec(ws, { namespace, pod: podName, container, command, query, protocol }, behaviour));
   }
 
-  private exec(ws: WebSocket, session: Pick<RecordedExec, 'namespace' | 'pod' | 'container' | 'command' | 'query' | 'protocol'>, behaviour: 'run' | 'drop' | 'garbage'): void {
+  private exec(ws: WebSocket, session: Pick<RecordedExec, 'namespace' | 'pod' | 'container' | 'command' | 'query' | 'protocol'>, behaviour: NonNullable<FakePod['exec']>): void {
     let finish: () => void = () => undefined;
     const record: RecordedExec = { ...session, stdin: Buffer.alloc(0), stdinClosed: false, closedByClient: false, finished: new Promise((resolve) => (finish = resolve)) };
     this.execs.push(record);
@@ -630,8 +638,20 @@ export class FakeApiServer {
       ws.close(1000);
       finish();
     };
+    if (behaviour === 'hangup') {
+      ws.on('message', (data: Buffer) => {
+        if (data[0] === 0) record.stdin = Buffer.concat([record.stdin, data.subarray(1)]);
+      });
+      ws.on('close', () => finish());
+      ws.close(1011, 'container gone');
+      return;
+    }
     if (behaviour === 'garbage') {
-      send(3, '{"status": "Succ');
+      // Once the script arrives (a session may wait for it while the run is admitted).
+      ws.once('message', (data: Buffer) => {
+        if (data[0] === 0) record.stdin = Buffer.concat([record.stdin, data.subarray(1)]);
+        send(3, '{"status": "Succ');
+      });
       ws.on('close', () => finish());
       return;
     }
