@@ -105,6 +105,13 @@ const KubernetesConnection = z
       })
       .optional()
       .describe('where .sh runbooks run (`sh -s` in a pod); without it shell runbooks are refused on this connection'),
+    warmSessions: z
+      .number()
+      .int()
+      .min(0)
+      .max(8)
+      .default(1)
+      .describe('idle `sh -s` exec sessions kept open per exec selector, so a shell runbook need not list pods and open one; 0 keeps none'),
     maxBytes: z.number().int().positive().default(1024 * 1024).describe('stdout and stderr kept per run, together; more sets truncated'),
   })
   .refine((k8s) => (k8s.kubeconfig !== undefined) !== (k8s.inCluster === true), {
