@@ -86,7 +86,15 @@ export function unwrapReply<S extends z.ZodTypeAny>(subject: string, raw: unknow
   return reply.value;
 }
 
+interface HeartbeatInbox {
+  prefix: string;
+  next: number;
+  pending: Map<string, (message: Msg) => void>;
+}
+
 export class NatsBus implements Bus {
+  private heartbeats?: HeartbeatInbox;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly prefix = subjectPrefix(),
@@ -115,20 +123,22 @@ export class NatsBus implements Bus {
   }
 
   /**
-   * A request on an inbox of its own, so the responder can send heartbeats before its reply.
-   * Resolves with the reply; fails once the responder is silent too long, or at the timeout.
+   * A request whose responder may send heartbeats before its reply. Replies arrive on one
+   * wildcard inbox shared by every such request (no subscription per request), routed by the
+   * last token. Resolves with the reply; fails once the responder is silent too long, or at
+   * the timeout.
    */
   private requestWithHeartbeats(subject: string, payload: unknown, options: RequestOptions, heartbeatMs: number): Promise<Msg> {
     const interval = Math.max(MIN_HEARTBEAT_MS, heartbeatMs);
-    const inbox = createInbox();
-    const subscription = this.nc.subscribe(inbox);
+    const inbox = this.heartbeatInbox();
+    const token = String(++inbox.next);
     const headers = hopHeaders({ ...options.headers, [HEARTBEAT_HEADER]: String(interval) });
     return new Promise<Msg>((resolve, reject) => {
       let silence: NodeJS.Timeout | undefined;
       const done = (settle: () => void) => {
         clearTimeout(silence);
         clearTimeout(deadline);
-        subscription.unsubscribe();
+        inbox.pending.delete(token);
         settle();
       };
       const listen = () => {
@@ -140,18 +150,31 @@ export class NatsBus implements Bus {
       };
       const deadline = setTimeout(() => done(() => reject(transportError('TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`))), options.timeoutMs);
       listen();
-      void (async () => {
-        for await (const message of subscription) {
-          if (message.headers?.code === 503) return done(() => reject(noResponders(subject)));
-          if (message.headers?.get(WORKING_HEADER)) {
-            listen();
-            continue;
-          }
-          return done(() => resolve(message));
-        }
-      })().catch((error: unknown) => done(() => reject(error)));
-      this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload), { reply: inbox, headers });
+      inbox.pending.set(token, (message) => {
+        if (message.data.length === 0 && message.headers?.code === 503) return done(() => reject(noResponders(subject)));
+        if (message.headers?.get(WORKING_HEADER)) return listen();
+        done(() => resolve(message));
+      });
+      try {
+        this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload), { reply: `${inbox.prefix}.${token}`, headers });
+      } catch (error) {
+        done(() => reject(error));
+      }
     });
+  }
+
+  private heartbeatInbox(): HeartbeatInbox {
+    if (!this.heartbeats) {
+      const inbox: HeartbeatInbox = { prefix: createInbox(), next: 0, pending: new Map() };
+      this.nc.subscribe(`${inbox.prefix}.*`, {
+        callback: (error, message) => {
+          if (error) return;
+          inbox.pending.get(message.subject.slice(inbox.prefix.length + 1))?.(message);
+        },
+      });
+      this.heartbeats = inbox;
+    }
+    return this.heartbeats;
   }
 
   emit(subject: string, payload: unknown): void {
