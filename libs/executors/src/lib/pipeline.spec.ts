@@ -114,9 +114,17 @@ describe('RunPipeline', () => {
   let logged: string[];
   let masker: OutputMasker | undefined;
 
+  let created: RunPipeline<'postgres', Prepared>[] = [];
+
+  /** The sink once every outcome event of the test's pipelines went out (they trail the reply). */
+  async function audited(): Promise<RecordingSink> {
+    await Promise.all(created.map((runs) => runs.recorded()));
+    return sink;
+  }
+
   function pipeline(options: { cancelGraceMs?: number } = {}) {
     const log: PipelineLog = { log: (m) => logged.push(m), warn: (m) => logged.push(m), error: (m) => logged.push(m) };
-    return new RunPipeline({
+    const runs = new RunPipeline({
       source: 'executor-test',
       replica: 'replica-1',
       adapter,
@@ -128,6 +136,8 @@ describe('RunPipeline', () => {
       log,
       ...options,
     });
+    created.push(runs);
+    return runs;
   }
 
   function request(body = `SELECT email FROM users -- ${randomUUID()}`, overrides: Partial<RunTicketClaims> = {}, key = policyKey) {
@@ -153,6 +163,7 @@ describe('RunPipeline', () => {
   }
 
   beforeEach(() => {
+    created = [];
     sink = new RecordingSink();
     ledger = new MemoryLedger();
     adapter = new ScriptedAdapter();
@@ -165,8 +176,8 @@ describe('RunPipeline', () => {
     const result = await pipeline().execute(payload);
     expect(result).toMatchObject({ runId: claims.runId, status: 'succeeded', dryRun: false, output: SQL });
     expect(adapter.calls).toEqual(['prepare:app-db', `run:${payload.body}`]);
-    expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
-    const [started, completed] = sink.events;
+    expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+    const [started, completed] = (await audited()).events;
     expect(started).toMatchObject({
       source: 'executor-test',
       runId: claims.runId,
@@ -187,8 +198,8 @@ describe('RunPipeline', () => {
       await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TICKET_INVALID' });
       expect(adapter.calls).toEqual([]);
       expect(ledger.claimed.size).toBe(0);
-      expect(sink.events).toHaveLength(1);
-      const [event] = sink.events;
+      expect((await audited()).events).toHaveLength(1);
+      const [event] = (await audited()).events;
       expect(event).toMatchObject({ type: 'audit.run.failed', outcome: { status: 'refused', errorCode: 'TICKET_INVALID' } });
       expect(event?.runId).toBeUndefined();
       expect(event?.actor).toBeUndefined();
@@ -199,7 +210,7 @@ describe('RunPipeline', () => {
       await expect(pipeline().execute({ body: 'DELETE FROM users' })).rejects.toMatchObject({ code: 'TICKET_INVALID' });
       await expect(pipeline().execute('DELETE FROM users')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
       await expect(pipeline().execute({ ticket: 'x.y.z', body: 42 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
-      expect(sink.types()).toEqual(['audit.run.failed:refused', 'audit.run.failed:refused', 'audit.run.failed:refused']);
+      expect((await audited()).types()).toEqual(['audit.run.failed:refused', 'audit.run.failed:refused', 'audit.run.failed:refused']);
       expect(adapter.calls).toEqual([]);
     });
 
@@ -218,7 +229,7 @@ describe('RunPipeline', () => {
       const { payload, claims } = request(undefined, { connection });
       await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'CONNECTION_UNKNOWN' });
       expect(adapter.calls).toEqual([]);
-      expect(sink.events[0]).toMatchObject({ runId: claims.runId, outcome: { status: 'refused', errorCode: 'CONNECTION_UNKNOWN' } });
+      expect((await audited()).events[0]).toMatchObject({ runId: claims.runId, outcome: { status: 'refused', errorCode: 'CONNECTION_UNKNOWN' } });
     });
 
     it('refuses a body that differs from the ticket\'s hash before claiming the run', async () => {
@@ -231,9 +242,10 @@ describe('RunPipeline', () => {
     it('refuses a replayed run id and runs nothing the second time', async () => {
       const { payload } = request();
       await pipeline().execute(payload);
+      await audited();
       await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
       expect(adapter.calls.filter((c) => c.startsWith('run:'))).toHaveLength(1);
-      expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded', 'audit.run.failed:refused']);
+      expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded', 'audit.run.failed:refused']);
     });
 
     it('refuses what the adapter refuses to prepare', async () => {
@@ -243,7 +255,7 @@ describe('RunPipeline', () => {
       const { payload } = request();
       await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'EXECUTION_FAILED' });
       expect(ledger.claimed.size).toBe(0);
-      expect(sink.types()).toEqual(['audit.run.failed:refused']);
+      expect((await audited()).types()).toEqual(['audit.run.failed:refused']);
     });
   });
 
@@ -260,14 +272,14 @@ describe('RunPipeline', () => {
     await runs.execute(request().payload);
     await runs.recorded();
     expect(sink.attempts.filter((t) => t === 'audit.run.completed')).toHaveLength(3);
-    expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+    expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
   });
 
   it('reports a process run that exited non-zero as failed, with its output', async () => {
     adapter.behaviour = async () => ({ kind: 'process', exitCode: 3, stdout: 'out', stderr: 'err', truncated: false });
     const result = await pipeline().execute(request().payload);
     expect(result).toMatchObject({ status: 'failed', output: { exitCode: 3 } });
-    expect(sink.events[1]).toMatchObject({ type: 'audit.run.failed', outcome: { status: 'failed', exitCode: 3 } });
+    expect((await audited()).events[1]).toMatchObject({ type: 'audit.run.failed', outcome: { status: 'failed', exitCode: 3 } });
   });
 
   it('masks output and error messages before they are digested, audited or returned', async () => {
@@ -277,12 +289,12 @@ describe('RunPipeline', () => {
     };
     const result = await pipeline().execute(request().payload);
     expect(result.output).toMatchObject({ rows: [{ email: '***' }] });
-    expect(sink.events[1]?.outcome?.outputSha256).toBe(outputDigest(result.output).sha256);
+    expect((await audited()).events[1]?.outcome?.outputSha256).toBe(outputDigest(result.output).sha256);
     adapter.behaviour = async () => {
       throw new RungateError('EXECUTION_FAILED', 'Key (email)=(ada@example.com) already exists');
     };
     await expect(pipeline().execute(request().payload)).rejects.toMatchObject({ message: 'Key (email)=(***) already exists' });
-    expect(JSON.stringify(sink.events)).not.toContain('ada@example.com');
+    expect(JSON.stringify((await audited()).events)).not.toContain('ada@example.com');
   });
 
   it('cancels a run that exceeds its time limit and reports TIMEOUT', async () => {
@@ -293,14 +305,14 @@ describe('RunPipeline', () => {
       message: `run ${claims.runId} was cancelled because it exceeded its time limit of 30 ms; the transaction was rolled back`,
     });
     expect(adapter.calls).toContain('cancel');
-    expect(sink.events[1]?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+    expect((await audited()).events[1]?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
   });
 
   it('reports an unknown outcome when a cancelled run does not stop', async () => {
     adapter.behaviour = () => new Promise<RunOutput>(() => undefined);
     const { payload } = request(undefined, { limits: { timeoutMs: 20, maxRows: 1, maxBytes: 100 } });
     await expect(pipeline({ cancelGraceMs: 30 }).execute(payload)).rejects.toMatchObject({ code: 'OUTCOME_UNKNOWN' });
-    expect(sink.events[1]?.outcome).toMatchObject({ status: 'unknown', errorCode: 'OUTCOME_UNKNOWN' });
+    expect((await audited()).events[1]?.outcome).toMatchObject({ status: 'unknown', errorCode: 'OUTCOME_UNKNOWN' });
   });
 
   it('answers an adapter bug as INTERNAL and never logs its message', async () => {
@@ -309,7 +321,7 @@ describe('RunPipeline', () => {
     };
     await expect(pipeline().execute(request().payload)).rejects.toMatchObject({ code: 'INTERNAL' });
     expect(logged.join('\n')).not.toContain('hunter2');
-    expect(JSON.stringify(sink.events)).not.toContain('hunter2');
+    expect(JSON.stringify((await audited()).events)).not.toContain('hunter2');
   });
 
   it('replies without waiting for the ack of the outcome event, and shutdown waits for it', async () => {
@@ -329,7 +341,7 @@ describe('RunPipeline', () => {
     expect(stopped).toBe(false);
     ack();
     await stopping;
-    expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+    expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
   });
 
   describe('a session opened while the run is claimed and acked', () => {
@@ -350,7 +362,7 @@ describe('RunPipeline', () => {
       release();
       await expect(running).resolves.toMatchObject({ status: 'succeeded' });
       expect(sessions.calls).toEqual(['prepare:app-db', `open:${payload.body}`, `run:${payload.body}`]);
-      expect(sink.types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+      expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
     });
 
     it('abandons the session of a replayed run id, and of a run whose started event was not acked, running neither', async () => {
@@ -376,7 +388,7 @@ describe('RunPipeline', () => {
       const { payload, claims } = request();
       await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'TARGET_UNAVAILABLE' });
       expect(sessions.calls).not.toContain(`run:${payload.body}`);
-      expect(sink.events.filter((e) => e.runId === claims.runId).map((e) => `${e.type}:${e.outcome?.errorCode ?? ''}`)).toEqual([
+      expect((await audited()).events.filter((e) => e.runId === claims.runId).map((e) => `${e.type}:${e.outcome?.errorCode ?? ''}`)).toEqual([
         'audit.run.started:',
         'audit.run.failed:TARGET_UNAVAILABLE',
       ]);
@@ -421,12 +433,12 @@ describe('RunPipeline', () => {
       adapter.behaviour = untilAborted;
       const runs = pipeline();
       const { payload, claims } = request();
-      const running = runs.execute(payload);
+      const running = expect(runs.execute(payload)).rejects.toMatchObject({ code: 'EXECUTION_FAILED', message: expect.stringContaining('shutting down') });
       await new Promise((resolve) => setTimeout(resolve, 10));
       await runs.shutdown(20);
-      await expect(running).rejects.toMatchObject({ code: 'EXECUTION_FAILED', message: expect.stringContaining('shutting down') });
+      await running;
       expect(adapter.calls).toEqual(['prepare:app-db', `run:${payload.body}`, 'cancel', 'close']);
-      expect(sink.events.filter((e) => e.runId === claims.runId).map((e) => e.type)).toEqual(['audit.run.started', 'audit.run.failed']);
+      expect((await audited()).events.filter((e) => e.runId === claims.runId).map((e) => e.type)).toEqual(['audit.run.started', 'audit.run.failed']);
     });
 
     it('refuses new work once draining, without claiming the run', async () => {
@@ -435,7 +447,7 @@ describe('RunPipeline', () => {
       const { payload, claims } = request();
       await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
       expect(ledger.claimed.has(claims.runId)).toBe(false);
-      expect(sink.events[0]).toMatchObject({ runId: claims.runId, outcome: { status: 'refused', errorCode: 'SERVICE_UNAVAILABLE' } });
+      expect((await audited()).events[0]).toMatchObject({ runId: claims.runId, outcome: { status: 'refused', errorCode: 'SERVICE_UNAVAILABLE' } });
     });
   });
 });

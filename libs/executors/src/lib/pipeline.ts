@@ -442,12 +442,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   }
 
   /**
-   * The run happened: its outcome must reach the audit stream. The publish goes out now and
-   * the reply does not wait for its ack (`started` was the write-ahead); it is retried with
-   * the same event id before giving up loudly, and shutdown waits for it.
+   * The run happened: its outcome must reach the audit stream. It is published in the
+   * event-loop turn after the reply went out — each socket write costs the reply's path —
+   * and the reply does not wait for its ack (`started` was the write-ahead). It is retried
+   * with the same event id before giving up loudly, and shutdown waits for it.
    */
   private auditTerminal(event: AuditEventInput): void {
-    this.trail(this.publishTerminal(event));
+    this.trail(new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.publishTerminal(event)));
   }
 
   private async publishTerminal(event: AuditEventInput): Promise<void> {
