@@ -4,3 +4,4 @@ export * from './lib/processes';
 export * from './lib/postgres-cluster';
 export * from './lib/sshd';
 export * from './lib/executor-harness';
+export * from './lib/ssh-keys';

@@ -1,9 +1,9 @@
-import { utils } from 'ssh2';
+import { sshKeyPair } from '@rungate/testing';
 import { hostKeyFingerprint, isPinnedHostKey, parsePinnedHostKey } from './host-key';
 
-const ed25519 = utils.generateKeyPairSync('ed25519').public.trim();
-const other = utils.generateKeyPairSync('ed25519').public.trim();
-const ecdsa = utils.generateKeyPairSync('ecdsa', { bits: 256 }).public.trim();
+const ed25519 = sshKeyPair('ed25519').public.trim();
+const other = sshKeyPair('ed25519').public.trim();
+const ecdsa = sshKeyPair('ecdsa', { bits: 256 }).public.trim();
 const blobOf = (line: string) => Buffer.from(line.split(' ')[1] ?? '', 'base64');
 
 describe('parsePinnedHostKey', () => {
@@ -16,7 +16,7 @@ describe('parsePinnedHostKey', () => {
   });
 
   it('offers every RSA signature algorithm for an RSA key, SHA-2 first', () => {
-    const rsa = utils.generateKeyPairSync('rsa', { bits: 2048 }).public.trim();
+    const rsa = sshKeyPair('rsa', { bits: 2048 }).public.trim();
     expect(parsePinnedHostKey(rsa, 'bastion').algorithms).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
   });
 
