@@ -82,6 +82,13 @@ const SshConnection = z
       })
       .optional()
       .describe('connections reused across runs; default { max: 4, sessions: 4, idleTimeout: 5m }'),
+    warmSessions: z
+      .number()
+      .int()
+      .min(0)
+      .max(8)
+      .optional()
+      .describe('sessions (`<shell> -s` waiting on stdin, sent nothing) kept open ahead of the next run on each used connection, within pool.sessions; default 1, 0 disables'),
     keepalive: duration.optional().describe('SSH keep-alive interval (default 15s); a connection that misses 3 in a row is dropped and reopened'),
     connectTimeout: duration.optional().describe('TCP connect, handshake and authentication, at most (default 10s)'),
     maxBytes: z.number().int().positive().default(1024 * 1024).describe('stdout and stderr kept per run, together; more sets truncated'),

@@ -8,6 +8,8 @@ export const SOURCE = executorSource('ssh');
 export interface ExecutorSshOptions extends SshAdapterOptions {
   /** How long in-flight runs may finish at shutdown before they are cancelled. */
   shutdownGraceMs?: number;
+  /** The connection pools to use (tests count their warm spares); default new ones. */
+  targets?: SshTargets;
 }
 
 @Module({})
@@ -18,7 +20,7 @@ export class ExecutorSshModule {
       shutdownGraceMs: options.shutdownGraceMs,
       adapter: () => {
         const log = new Logger('ssh');
-        return new SshAdapter(new SshTargets(log), log, options);
+        return new SshAdapter(options.targets ?? new SshTargets(log), log, options);
       },
     });
   }

@@ -4,13 +4,16 @@ import { join } from 'node:path';
 import { outputDigest } from '@rungate/executors';
 import { eventually } from '@rungate/testing';
 import { ExecutorHarness } from '../testing/executor-harness';
+import { SshTargets } from './ssh-targets';
 
 describe('executor-ssh over NATS against a real sshd', () => {
   let h: ExecutorHarness;
+  /** The replica's connection pools, to count their warm spares. */
+  const targets = new SshTargets({ log: () => undefined, warn: () => undefined, error: () => undefined });
 
   beforeAll(async () => {
     h = await ExecutorHarness.create('main');
-    await h.startReplica();
+    await h.startReplica({ targets });
   });
 
   afterAll(async () => {
@@ -157,10 +160,12 @@ describe('executor-ssh over NATS against a real sshd', () => {
         ['audit.run.completed', 'succeeded'],
         ['audit.run.failed', 'refused'],
       ]);
-      // The replay's session was opened while its run id was checked, and closed unused.
+      // The replay's session was opened while its run id was checked, and closed unused; what is
+      // left are the connections' warm spares, shells waiting for a script (one per connection).
       await eventually(async () => {
         const left = h.sshd.userProcesses().filter((p) => !p.command.startsWith('sshd'));
-        if (left.length > 0) throw new Error(`still running on the host: ${JSON.stringify(left)}`);
+        const others = left.filter((p) => !/^(\S*\/)?(ba)?sh -s$/.test(p.command));
+        if (others.length > 0 || left.length !== targets.spares) throw new Error(`still running on the host (${targets.spares} spares): ${JSON.stringify(left)}`);
       }, 10_000);
     });
 

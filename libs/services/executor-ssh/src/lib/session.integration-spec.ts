@@ -18,6 +18,9 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
   let h: ExecutorHarness;
   let adapter: SshAdapter;
   let connections: SshConnectionConfig[];
+  const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+  /** The replica's connection pools, to count their warm spares. */
+  const replicaTargets = new SshTargets(quiet);
   /** Accepts TCP connections and never says a word: a host whose SSH server does not answer. */
   let tarpit: Server;
   const held = new Set<Socket>();
@@ -38,7 +41,13 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
           entry('single', sshd.port, '    pool: { max: 1, sessions: 1 }\n'),
           entry('lost', sshd.port),
           entry('cancelled', sshd.port),
-          entry('stalled', sshd.port, '    pool: { max: 1, sessions: 1 }\n'),
+          // No warm spare: the test stalls the exec request of a session opened for the run.
+          entry('stalled', sshd.port, '    pool: { max: 1, sessions: 1 }\n    warmSessions: 0\n'),
+          entry('warm', sshd.port),
+          entry('warm-killed', sshd.port),
+          entry('warm-taken', sshd.port),
+          entry('cold', sshd.port, '    warmSessions: 0\n'),
+          entry('pair', sshd.port, '    pool: { max: 1, sessions: 2 }\n'),
           entry('no-shell', sshd.port, '    shell: /nonexistent/sh\n'),
           entry('tarpit', tarpitPort, '    connectTimeout: 30s\n'),
         ]
@@ -46,9 +55,8 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
           .join(''),
     });
     connections = loadConfig(h.configFile).connections.filter((c): c is SshConnectionConfig => c.type === 'ssh');
-    const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
     adapter = new SshAdapter(new SshTargets(quiet), quiet, { killAfterMs: 500 });
-    await h.startReplica();
+    await h.startReplica({ targets: replicaTargets });
   });
 
   afterAll(async () => {
@@ -61,23 +69,48 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
   const tag = () => `# ${randomUUID()}`;
   const marker = (name: string) => join(h.sshd.home, `${name}-${randomUUID()}`);
 
-  function prepare(body: string, on = 'host'): PreparedSshRun {
+  function prepare(body: string, on = 'host', by = adapter): PreparedSshRun {
     const connection = connections.find((c) => c.name === on);
     if (!connection) throw new Error(`rungate.yaml has no ssh connection ${on}`);
-    return adapter.prepare(h.claims(body, { connection: { name: on, type: 'ssh' } }), body, connection);
+    return by.prepare(h.claims(body, { connection: { name: on, type: 'ssh' } }), body, connection);
   }
 
   /** The user's processes other than sshd's own per-connection ones: whatever a session started. */
   const started = () => h.sshd.userProcesses().filter((p) => !p.command.startsWith('sshd'));
-  /** Interpreters started by `exec sh -s`, waiting on their stdin. */
-  const waitingShells = () => started().filter((p) => /^(\S*\/)?sh -s$/.test(p.command));
+  /** Interpreters started by `exec sh -s`, waiting on their stdin (a run's, or a warm spare). */
+  const isShell = (command: string) => /^(\S*\/)?sh -s$/.test(command);
+  const waitingShells = () => started().filter((p) => isShell(p.command));
+  /** Warm spares held by this file's adapters, which are shells waiting on the host too. */
+  const spares = () => adapter.spares + replicaTargets.spares;
 
+  /** Nothing runs on the host but the warm spares' shells, which have been sent nothing. */
   async function nothingLeftRunning(): Promise<void> {
     await eventually(async () => {
       const left = started();
-      if (left.length > 0) throw new Error(`still running on the host: ${JSON.stringify(left)}`);
+      if (left.some((p) => !isShell(p.command)) || left.length !== spares()) throw new Error(`still running on the host (${spares()} warm spares): ${JSON.stringify(left)}`);
     }, 10_000);
   }
+
+  /** Runs `body` on `on` through open and run, as the pipeline does. */
+  async function openAndRun(body: string, on: string, by = adapter): Promise<{ prepared: PreparedSshRun; result: Awaited<ReturnType<SshAdapter['run']>> }> {
+    const prepared = prepare(`${body}\n${tag()}`, on, by);
+    const { signal } = new AbortController();
+    await by.open(prepared, signal);
+    return { prepared, result: await by.run(prepared, signal) };
+  }
+
+  /** Waits for a shell that was not there before to wait on the host (the new spare), and returns its pid. */
+  async function newSpare(before: Set<number>): Promise<number> {
+    let pid = 0;
+    await eventually(async () => {
+      const fresh = waitingShells().filter((p) => !before.has(p.pid));
+      if (fresh.length !== 1) throw new Error(`want one new waiting shell, have ${JSON.stringify(started())}`);
+      pid = fresh[0]?.pid ?? 0;
+    }, 10_000, 10);
+    return pid;
+  }
+
+  const shellPids = () => new Set(waitingShells().map((p) => p.pid));
 
   async function expectLogins(count: number): Promise<void> {
     await eventually(async () => {
@@ -208,6 +241,153 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
     const next = prepare(`echo next\n${tag()}`, 'stalled');
     await expect(adapter.run(next, new AbortController().signal)).resolves.toMatchObject({ exitCode: 0, stdout: 'next\n' });
     expect(existsSync(touched)).toBe(false);
+  });
+
+  describe('warm spare sessions', () => {
+    it('opens a spare after a connection\'s first run; the next run takes it (its shell was waiting before the run)', async () => {
+      const logins = h.sshd.acceptedLogins();
+      const before = shellPids();
+      const first = await openAndRun('echo one', 'warm');
+      expect(first.result).toMatchObject({ exitCode: 0, stdout: 'one\n', stderr: '' });
+      expect(first.prepared.session?.spare).toBe(false);
+      const spare = await newSpare(before);
+      expect(first.prepared.pool.spares).toBe(1);
+      // Nothing was sent to it: it is still waiting, well after it opened.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(waitingShells().map((p) => p.pid)).toContain(spare);
+      const second = await openAndRun('echo "two $$"', 'warm');
+      // The run's interpreter is the spare's: its pid (and process group) is the shell that waited.
+      expect(second.prepared.session?.spare).toBe(true);
+      expect(second.prepared.pgid).toBe(spare);
+      expect(second.result).toMatchObject({ exitCode: 0, stdout: `two ${spare}\n`, stderr: '' });
+      // And another spare is there for the run after, on the same connection.
+      const next = await newSpare(new Set([...before, spare]));
+      expect(next).not.toBe(spare);
+      expect(second.prepared.pool.spares).toBe(1);
+      await expectLogins(logins + 1);
+      await nothingLeftRunning();
+    });
+
+    it('replaces a spare killed on the host; the run runs once, in a fresh session', async () => {
+      const counter = marker('warm-killed');
+      const before = shellPids();
+      const { prepared: first } = await openAndRun('true', 'warm-killed');
+      const spare = await newSpare(before);
+      process.kill(spare, 'SIGKILL');
+      // The pool sees it die and drops it (no new spare until the connection is used again).
+      await eventually(async () => {
+        if (first.pool.spares > 0) throw new Error('the pool still holds the spare');
+      }, 10_000, 10);
+      const { prepared, result } = await openAndRun(`echo run >> ${counter}; echo "$$"`, 'warm-killed');
+      expect(result).toMatchObject({ exitCode: 0, stderr: '' });
+      expect(prepared.pgid).not.toBe(spare);
+      expect(readFileSync(counter, 'utf8')).toBe('run\n');
+      await nothingLeftRunning();
+    });
+
+    it('opens another session when the spare a run took dies before its script is sent; the body runs once', async () => {
+      const counter = marker('warm-taken');
+      const before = shellPids();
+      await openAndRun('true', 'warm-taken');
+      const spare = await newSpare(before);
+      const prepared = prepare(`echo run >> ${counter}\n${tag()}`, 'warm-taken');
+      const { signal } = new AbortController();
+      await adapter.open(prepared, signal);
+      expect(prepared.session?.spare).toBe(true);
+      // Killed between open and run (while the pipeline records the start): its shell reports SIGKILL, having run nothing.
+      process.kill(spare, 'SIGKILL');
+      await eventually(async () => {
+        if (!prepared.session?.dead) throw new Error('the session has not seen its shell die yet');
+      }, 10_000, 10);
+      const result = await adapter.run(prepared, signal);
+      expect(result).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
+      expect(prepared.pgid).not.toBe(spare);
+      expect(readFileSync(counter, 'utf8')).toBe('run\n');
+      await nothingLeftRunning();
+    });
+
+    it('abandons a spare a run took as it would any session: end-of-file, nothing ran', async () => {
+      const touched = marker('warm-abandoned');
+      const before = shellPids();
+      await openAndRun('true', 'warm');
+      const spare = [await newSpare(before)];
+      const prepared = prepare(`touch ${touched}\n${tag()}`, 'warm');
+      await adapter.open(prepared, new AbortController().signal);
+      expect(prepared.session?.spare).toBe(true);
+      await adapter.abandon(prepared);
+      await eventually(async () => {
+        if (waitingShells().some((p) => spare.includes(p.pid))) throw new Error('the abandoned spare is still waiting');
+      }, 10_000, 10);
+      await nothingLeftRunning();
+      expect(existsSync(touched)).toBe(false);
+    });
+
+    it('opens no spare with warmSessions: 0', async () => {
+      const before = shellPids();
+      const first = await openAndRun('echo "$$"', 'cold');
+      const second = await openAndRun('echo "$$"', 'cold');
+      expect([first.result.exitCode, second.result.exitCode]).toEqual([0, 0]);
+      expect(second.prepared.session?.spare).toBe(false);
+      expect(before.has(second.prepared.pgid ?? 0)).toBe(false);
+      expect(second.prepared.pool.spares).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect([...shellPids()].filter((pid) => !before.has(pid))).toEqual([]);
+    });
+
+    it('keeps spares and runs within pool.sessions: a connection with one session slot has no spare', async () => {
+      const single = await openAndRun('true', 'single');
+      expect(single.prepared.pool.spares).toBe(0);
+      // Two slots: a run and a spare; a second run at once takes the spare, a third waits for a slot.
+      const lock = join(h.sshd.home, `lock-${randomUUID()}`);
+      const body = `mkdir ${lock}-$$ && sleep 0.3 && rmdir ${lock}-$$`;
+      await openAndRun('true', 'pair');
+      const results = await Promise.all([openAndRun(body, 'pair'), openAndRun(body, 'pair'), openAndRun(body, 'pair')]);
+      expect(results.map((r) => r.result.exitCode)).toEqual([0, 0, 0]);
+      const pool = results[0]?.prepared.pool;
+      expect(pool?.size).toBe(1);
+      expect(pool?.spares).toBeLessThanOrEqual(1);
+      await nothingLeftRunning();
+    });
+
+    it('closes a spare unused for its maximum age, and opens the next only when the connection is used again', async () => {
+      const aged = new SshAdapter(new SshTargets(quiet), quiet, { killAfterMs: 500, spareMaxAgeMs: 400 });
+      try {
+        const before = shellPids();
+        await openAndRun('true', 'warm', aged);
+        const spare = await newSpare(before);
+        expect(aged.spares).toBe(1);
+        await eventually(async () => {
+          if (aged.spares > 0 || shellPids().has(spare)) throw new Error('the spare is still open');
+        }, 10_000, 20);
+        // Not replaced while the connection is not used.
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        expect(aged.spares).toBe(0);
+        expect([...shellPids()].filter((pid) => !before.has(pid))).toEqual([]);
+        const { prepared, result } = await openAndRun('true', 'warm', aged);
+        expect(result).toMatchObject({ exitCode: 0 });
+        expect(prepared.session?.spare).toBe(false);
+        await newSpare(before);
+        expect(aged.spares).toBe(1);
+      } finally {
+        await aged.close();
+      }
+      await nothingLeftRunning();
+    });
+
+    it('close() closes every spare: no shell is left on the host', async () => {
+      const own = new SshAdapter(new SshTargets(quiet), quiet, { killAfterMs: 500 });
+      const before = shellPids();
+      await openAndRun('true', 'warm', own);
+      await openAndRun('true', 'cold', own);
+      const spare = await newSpare(before);
+      expect(own.spares).toBe(1);
+      await own.close();
+      expect(own.spares).toBe(0);
+      await eventually(async () => {
+        if (shellPids().has(spare)) throw new Error('the spare\'s shell is still there');
+      }, 10_000, 20);
+      await nothingLeftRunning();
+    });
   });
 
   describe('through the pipeline over NATS', () => {

@@ -1,55 +1,70 @@
 import { ProcessOutputCollector } from '@rungate/executors';
 import type { ClientChannel } from 'ssh2';
 import { PgidReader } from './remote-script';
-import type { SshLink, SshPool } from './ssh-pool';
+import type { SshLink } from './ssh-pool';
 
 /** How long discarding an unused session waits for the server to confirm the channel closed. */
 const DISCARD_WAIT_MS = 1000;
+/** Output a warm spare may produce before a run takes it (a login shell's noise); more and the spare is not used. */
+const SPARE_OUTPUT_LIMIT = 64 * 1024;
+
+type Stream = 'stdout' | 'stderr';
 
 /**
- * One run's exec session on a pooled connection: `exec <shell> -s`, whose interpreter waits
- * on its standard input. Nothing of the runbook runs until `send` writes the script; a
- * session discarded before that gets end-of-file and exits having run nothing.
+ * An exec session on a pooled connection: `exec <shell> -s`, whose interpreter waits on its
+ * standard input. Nothing of the runbook runs until `send` writes the script; a session
+ * discarded before that gets end-of-file and exits having run nothing.
  *
- * Its output is collected from the moment the session opens (a login shell's noise
- * included, as it always was) under the run's byte budget, and its exit status and close
- * are recorded even if they come before the run looks: a shell that could not start
+ * A session belongs to a run once it is `adopt`ed: opened for a run, at once; opened ahead
+ * of any run as a connection's warm spare, when a run takes it. Its output is collected from
+ * the moment the session opens (a login shell's noise included, as it always was; a spare
+ * holds it back until a run adopts it) under that run's byte budget, and its exit status and
+ * close are recorded even if they come before the run looks: a shell that could not start
  * reports its exit code, a session that closed with no exit status before its script was
  * sent ran nothing. It holds one of its connection's session slots until it is released.
  */
 export class ShellSession {
-  readonly output: ProcessOutputCollector;
   /** The exit status, if the server sent one. */
   exit: { code: number | null; signal?: string } | undefined;
   /** Whether the channel closed (both sides). */
   closed = false;
+  /** Whether the server ended the session's output (the shell is gone or going). */
+  ended = false;
   /** Whether the script was written: from then on the run may have executed. */
   scriptSent = false;
   discarded = false;
   /** Settles when the channel closed. */
   readonly done: Promise<void>;
-  private readonly stderr: PgidReader;
+  /** When the exec request was accepted (for a spare's age). */
+  readonly openedAt = performance.now();
+  private collector: ProcessOutputCollector | undefined;
+  private stderr: PgidReader | undefined;
+  /** Output that came before a run adopted the session, in order. */
+  private early: { stream: Stream; chunk: Buffer }[] = [];
+  private earlyBytes = 0;
   private released = false;
 
+  /**
+   * @param spare whether it was opened ahead of any run (a warm spare)
+   * @param releaseSlot gives the session's slot back to its pool (replaced when a run takes a spare)
+   */
   constructor(
-    private readonly pool: SshPool,
     readonly link: SshLink,
     readonly channel: ClientChannel,
-    maxBytes: number,
-    onPgid: (pgid: number) => void,
+    readonly spare: boolean,
+    public releaseSlot: () => void,
   ) {
-    this.output = new ProcessOutputCollector(maxBytes);
-    this.stderr = new PgidReader(onPgid, this.output.sink('stderr'));
     this.done = new Promise<void>((resolve) => {
       channel.on('close', () => {
         this.closed = true;
-        this.stderr.end();
+        this.stderr?.end();
         resolve();
       });
     });
     // Flowing from the start, so a close is seen (ssh2 emits it after the end of stdout).
-    channel.on('data', this.output.sink('stdout'));
-    channel.stderr.on('data', (chunk: Buffer) => this.stderr.write(chunk));
+    channel.on('data', (chunk: Buffer) => this.write('stdout', chunk));
+    channel.on('end', () => (this.ended = true));
+    channel.stderr.on('data', (chunk: Buffer) => this.write('stderr', chunk));
     channel.on('exit', (code: number | null, signalName?: string) => {
       this.exit = { code: typeof code === 'number' ? code : null, signal: signalName };
     });
@@ -57,13 +72,51 @@ export class ShellSession {
     channel.on('error', () => undefined);
   }
 
-  /** Whether the session (or its connection) closed before its script was sent, without the shell exiting: nothing ran. */
+  /** The run's output; only once adopted. */
+  get output(): ProcessOutputCollector {
+    if (!this.collector) throw new Error('the session has not been adopted by a run');
+    return this.collector;
+  }
+
+  get adopted(): boolean {
+    return this.collector !== undefined;
+  }
+
+  /**
+   * Whether the session can no longer take a script: discarded, its shell exited, its output
+   * ended, the channel closed, or (a spare) it printed more than a login shell should before
+   * any script.
+   */
+  get dead(): boolean {
+    return this.discarded || this.closed || this.ended || this.exit !== undefined || this.earlyBytes > SPARE_OUTPUT_LIMIT;
+  }
+
+  /**
+   * Whether the session (or its connection) went before its script was sent, so that nothing
+   * ran and the run may open another. A session opened for its run counts only if it closed
+   * without the shell exiting (a shell that exited on its own, e.g. a missing `shell`, is the
+   * run's result); a spare, opened before the run existed, counts whenever it died.
+   */
   get lostBeforeScript(): boolean {
-    return this.closed && !this.scriptSent && this.exit === undefined;
+    if (this.scriptSent) return false;
+    return this.spare ? this.dead && !this.discarded : this.closed && this.exit === undefined;
+  }
+
+  /** Makes the session a run's: its byte budget, where the pgid goes, and whatever came already. */
+  adopt(maxBytes: number, onPgid: (pgid: number) => void): void {
+    if (this.collector) throw new Error('the session already belongs to a run');
+    const collector = new ProcessOutputCollector(maxBytes);
+    this.collector = collector;
+    this.stderr = new PgidReader(onPgid, collector.sink('stderr'));
+    const early = this.early;
+    this.early = [];
+    for (const { stream, chunk } of early) this.write(stream, chunk);
+    if (this.closed) this.stderr.end();
   }
 
   /** Writes the script to the waiting interpreter and ends its input. */
   send(script: string): void {
+    if (!this.collector) throw new Error('the session has not been adopted by a run');
     this.scriptSent = true;
     if (!this.closed) this.channel.end(script);
   }
@@ -93,6 +146,16 @@ export class ShellSession {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.pool.release(this.link);
+    this.releaseSlot();
+  }
+
+  private write(stream: Stream, chunk: Buffer): void {
+    if (this.collector && this.stderr) {
+      if (stream === 'stderr') this.stderr.write(chunk);
+      else this.collector.write('stdout', chunk);
+      return;
+    }
+    this.earlyBytes += chunk.length;
+    if (this.earlyBytes <= SPARE_OUTPUT_LIMIT) this.early.push({ stream, chunk });
   }
 }

@@ -3,6 +3,7 @@ import { RungateError } from '@rungate/contracts';
 import type { PipelineLog } from '@rungate/executors';
 import { Client, type ClientChannel, type ConnectConfig, type ParsedKey, type PasswordAuthMethod, type PublicKeyAuthMethod } from 'ssh2';
 import { hostKeyFingerprint, isPinnedHostKey, type PinnedHostKey } from './host-key';
+import { ShellSession } from './shell-session';
 import { describeSshFailure, type SshFailureContext } from './ssh-errors';
 
 /** One configured SSH connection with its secrets resolved: only this process holds it. */
@@ -21,6 +22,31 @@ export interface SshEndpoint {
   readonly maxConnections: number;
   readonly sessionsPerConnection: number;
   readonly idleTimeoutMs: number;
+  /** The exec request of every session: `exec <shell> -s`. */
+  readonly command: string;
+  /** Sessions kept open ahead of the next runs on each connection (0: none). */
+  readonly warmSessions: number;
+}
+
+/**
+ * A warm spare: a session opened ahead of any run (`exec <shell> -s`, waiting on stdin, sent
+ * nothing), which the next run on its connection takes instead of opening one. It holds one
+ * of the connection's session slots; a run that takes it takes that slot over.
+ */
+export interface Spare {
+  /** Once the server accepted the exec request. */
+  session?: ShellSession;
+  /** The session, or undefined if it could not be opened (or was closed before a run took it). */
+  opened: Promise<ShellSession | undefined>;
+  /** Whether a run took it (the run then owns the session and the slot). */
+  taken: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+/** A connection with a session slot for one run, and the warm spare the run takes, if there was one. */
+export interface Lease {
+  link: SshLink;
+  spare?: Spare;
 }
 
 /**
@@ -40,6 +66,8 @@ export class SshLink {
   readonly client = new Client();
   /** Runs holding a session on this connection (a cancel's session is not counted). */
   active = 0;
+  /** Warm spares (open or opening) waiting for the next runs; each holds a session slot too. */
+  readonly spares = new Set<Spare>();
   closed = false;
   private connected = false;
   private ending = false;
@@ -141,12 +169,29 @@ export class SshLink {
   end(): void {
     clearTimeout(this.idleTimer);
     this.ending = true;
+    // The spares' shells read end-of-file first (nothing ran in them), then the connection ends.
+    void this.closeSpares();
     if (!this.closed) this.client.end();
+  }
+
+  /**
+   * Closes the warm spares, sending each end-of-file: nothing was ever sent to them (one
+   * still opening is closed when it opens). Resolves once the server confirmed, or soon after.
+   */
+  closeSpares(): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const spare of [...this.spares]) {
+      this.spares.delete(spare);
+      clearTimeout(spare.timer);
+      if (spare.session) closing.push(spare.session.discard());
+    }
+    return Promise.all(closing).then(() => undefined);
   }
 
   /** Drops the connection at once (its sessions close with it). */
   destroy(): void {
     clearTimeout(this.idleTimer);
+    void this.closeSpares();
     this.ending = true;
     this.client.destroy();
   }
@@ -174,6 +219,7 @@ export class SshPool {
   private readonly links = new Set<SshLink>();
   private waiters: Waiter[] = [];
   private closing = false;
+  private spareFailureLogged = false;
 
   constructor(
     readonly endpoint: SshEndpoint,
@@ -185,23 +231,104 @@ export class SshPool {
     return this.links.size;
   }
 
-  /** A connection with a free session for one run, connected; `release` it when the run ends. */
-  async acquire(signal: AbortSignal): Promise<SshLink> {
+  /**
+   * A connection with a free session slot for one run, connected, and the connection's warm
+   * spare if it had one (the run then uses the spare's slot); `release` it when the run ends.
+   */
+  async acquire(signal: AbortSignal): Promise<Lease> {
     for (;;) {
       if (signal.aborted) throw cancelledWhileWaiting();
       if (this.closing) throw new RungateError('SERVICE_UNAVAILABLE', `connection ${this.endpoint.name}: the executor is closing its SSH connections; nothing was executed`);
-      const link = this.take();
-      if (link) {
+      const lease = this.take();
+      if (lease) {
         try {
-          await this.whileNotAborted(link.ready, signal);
+          await this.whileNotAborted(lease.link.ready, signal);
         } catch (error) {
-          this.release(link);
+          // A spare taken on the way is closed unused (a connection with one is ready, so this is an abort).
+          if (lease.spare) void lease.spare.opened.then((session) => session?.discard());
+          this.release(lease.link);
           throw error;
         }
-        return link;
+        return lease;
       }
       await this.slotFreed(signal);
     }
+  }
+
+  /** Warm spares open (or opening) on all connections: for tests and metrics. */
+  get spares(): number {
+    let count = 0;
+    for (const link of this.links) count += link.spares.size;
+    return count;
+  }
+
+  /**
+   * Opens warm spares on `link` in the background, up to the connection's `warmSessions`,
+   * while it has free session slots and no run waits for one; never blocks a run (a run
+   * that comes while a spare opens takes it). A spare unused for `maxAgeMs` is closed, and
+   * not replaced until the connection is used again. A spare that cannot be opened is
+   * logged once per pool and leaves none.
+   */
+  replenish(link: SshLink, maxAgeMs: number): void {
+    const { warmSessions, sessionsPerConnection } = this.endpoint;
+    while (
+      !this.closing &&
+      !link.closed &&
+      this.links.has(link) &&
+      this.waiters.length === 0 &&
+      link.spares.size < warmSessions &&
+      link.active + link.spares.size < sessionsPerConnection
+    ) {
+      this.openSpare(link, maxAgeMs);
+    }
+  }
+
+  private openSpare(link: SshLink, maxAgeMs: number): void {
+    const spare: Spare = { opened: Promise.resolve(undefined), taken: false };
+    const dropped = () => this.dropSpare(link, spare);
+    spare.opened = outsideAnyCall(() => link.exec(this.endpoint.command)).then(
+      (channel) => {
+        const session = new ShellSession(link, channel, true, dropped);
+        spare.session = session;
+        if (spare.taken) {
+          // A run took it while it opened: the run owns its slot.
+          session.releaseSlot = () => undefined;
+          return session;
+        }
+        if (!link.spares.has(spare)) {
+          // Closed (pool closing, connection ending) while it opened.
+          void session.discard();
+          return undefined;
+        }
+        // Dead (killed on the host, the connection gone): it leaves the pool and frees its slot.
+        const gone = () => {
+          if (!spare.taken) void session.discard();
+        };
+        channel.once('exit', gone);
+        channel.once('end', gone);
+        channel.once('close', gone);
+        spare.timer = setTimeout(() => {
+          if (!spare.taken) void session.discard();
+        }, maxAgeMs);
+        spare.timer.unref();
+        return session;
+      },
+      (error: unknown) => {
+        if (!this.spareFailureLogged && !link.closed && !this.closing) {
+          this.spareFailureLogged = true;
+          this.log.warn(`connection ${this.endpoint.name}: could not open a warm SSH session ahead of the next run (${error instanceof Error ? error.message : 'refused'}); runs open their own`);
+        }
+        if (!spare.taken) this.dropSpare(link, spare);
+        return undefined;
+      },
+    );
+    link.spares.add(spare);
+  }
+
+  /** A spare that was not taken leaves its connection and gives its slot back. */
+  private dropSpare(link: SshLink, spare: Spare): void {
+    clearTimeout(spare.timer);
+    if (link.spares.delete(spare)) this.wakeOne();
   }
 
   release(link: SshLink): void {
@@ -221,18 +348,47 @@ export class SshPool {
 
   /**
    * Closes idle connections now and busy ones when their runs end: for shutdown, and for a
-   * pool replaced after its configuration or secrets changed.
+   * pool replaced after its configuration or secrets changed. Warm spares are closed at once
+   * (end-of-file: nothing ran in them); resolves once they are.
    */
-  close(): void {
+  close(): Promise<void> {
     this.closing = true;
-    for (const link of this.links) if (link.active === 0) link.end();
+    const spares: Promise<void>[] = [];
+    for (const link of this.links) {
+      spares.push(link.closeSpares());
+      if (link.active === 0) link.end();
+    }
     for (const waiter of this.waiters.splice(0)) waiter.wake();
+    return Promise.all(spares).then(() => undefined);
   }
 
-  private take(): SshLink | undefined {
+  /**
+   * A connection for one more run: one with a warm spare first (the run takes the spare and
+   * its slot), else the least busy one with a free slot (spares hold slots too), else a new
+   * connection while under `maxConnections`.
+   */
+  private take(): Lease | undefined {
+    for (const link of this.links) {
+      if (link.closed) continue;
+      for (const spare of link.spares) {
+        if (spare.session?.dead) {
+          // Its slot comes back once the server confirmed the close.
+          void spare.session.discard();
+          continue;
+        }
+        link.spares.delete(spare);
+        clearTimeout(spare.timer);
+        spare.taken = true;
+        // The slot is the run's now: the session releases nothing of its own.
+        if (spare.session) spare.session.releaseSlot = () => undefined;
+        link.active++;
+        link.markBusy();
+        return { link, spare };
+      }
+    }
     let best: SshLink | undefined;
     for (const link of this.links) {
-      if (link.closed || link.active >= this.endpoint.sessionsPerConnection) continue;
+      if (link.closed || link.active + link.spares.size >= this.endpoint.sessionsPerConnection) continue;
       if (!best || link.active < best.active) best = link;
     }
     if (!best && this.links.size < this.endpoint.maxConnections) {
@@ -245,11 +401,10 @@ export class SshPool {
       );
       if (!best.closed) this.links.add(best);
     }
-    if (best) {
-      best.active++;
-      best.markBusy();
-    }
-    return best;
+    if (!best) return undefined;
+    best.active++;
+    best.markBusy();
+    return { link: best };
   }
 
   private wakeOne(): void {

@@ -34,7 +34,10 @@ describe('sshEndpoint', () => {
       keepaliveMs: 15_000,
       connectTimeoutMs: 10_000,
       hostKey: { type: 'ssh-ed25519' },
+      command: "exec 'sh' -s",
+      warmSessions: 1,
     });
+    expect(endpoint({ privateKey: 'env:KEY', warmSessions: 0, shell: '/bin/bash' })).toMatchObject({ warmSessions: 0, command: "exec '/bin/bash' -s" });
     expect(endpoint({ password: 'env:PW', pool: { max: 1, sessions: 2, idleTimeout: '30s' }, keepalive: '5s', connectTimeout: '2s' })).toMatchObject({
       password: 'hunter22',
       maxConnections: 1,
@@ -66,7 +69,7 @@ describe('SshTargets', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rg-ssh-targets-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps a connection\'s pool while nothing changes, and starts a new one when its secret does', () => {
+  it('keeps a connection\'s pool while nothing changes, and starts a new one when its secret does', async () => {
     const keyFile = join(dir, 'key');
     writeFileSync(keyFile, plain.private);
     const targets = new SshTargets(quiet, {});
@@ -77,6 +80,6 @@ describe('SshTargets', () => {
     const rotated = targets.poolFor(connection);
     expect(rotated).not.toBe(first);
     expect(targets.poolFor(ssh({ privateKey: `file:${keyFile}`, port: 2222 }))).not.toBe(rotated);
-    targets.close();
+    await targets.close();
   });
 });

@@ -4,11 +4,14 @@ import { RungateError } from '@rungate/contracts';
 import type { PipelineLog } from '@rungate/executors';
 import { utils, type ParsedKey } from 'ssh2';
 import { parsePinnedHostKey } from './host-key';
+import { remoteCommand } from './remote-script';
 import { SshPool, type SshEndpoint } from './ssh-pool';
 
 export const DEFAULT_POOL = { max: 4, sessions: 4, idleTimeout: 300_000 } as const;
 export const DEFAULT_KEEPALIVE_MS = 15_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Warm spare sessions kept per connection unless `warmSessions` says otherwise. */
+export const DEFAULT_WARM_SESSIONS = 1;
 
 interface Entry {
   fingerprint: string;
@@ -77,6 +80,8 @@ export function sshEndpoint(connection: SshConnectionConfig, secrets: SshSecrets
     maxConnections: pool.max,
     sessionsPerConnection: pool.sessions,
     idleTimeoutMs: pool.idleTimeout,
+    command: remoteCommand(connection.shell),
+    warmSessions: connection.warmSessions ?? DEFAULT_WARM_SESSIONS,
   };
 }
 
@@ -102,15 +107,24 @@ export class SshTargets {
     const endpoint = sshEndpoint(connection, secrets);
     if (existing) {
       this.log.log(`connection ${connection.name}: configuration or secrets changed; new runs use new SSH connections`);
-      existing.pool.close();
+      void existing.pool.close();
     }
     const pool = new SshPool(endpoint, this.log);
     this.entries.set(connection.name, { fingerprint, pool });
     return pool;
   }
 
-  close(): void {
-    for (const entry of this.entries.values()) entry.pool.close();
+  /** Warm spare sessions open (or opening) on all connections: for tests and metrics. */
+  get spares(): number {
+    let count = 0;
+    for (const entry of this.entries.values()) count += entry.pool.spares;
+    return count;
+  }
+
+  /** Closes every pool; resolves once their warm spares are closed (busy connections close when their runs end). */
+  async close(): Promise<void> {
+    const pools = [...this.entries.values()].map((entry) => entry.pool.close());
     this.entries.clear();
+    await Promise.all(pools);
   }
 }

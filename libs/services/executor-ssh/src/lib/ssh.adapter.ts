@@ -4,7 +4,7 @@ import { type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import type { ClientChannel } from 'ssh2';
 import { killGroupCommand, remoteCommand, remoteScript } from './remote-script';
 import { ShellSession } from './shell-session';
-import { SshLink, type SshPool } from './ssh-pool';
+import { SshLink, type Spare, type SshPool } from './ssh-pool';
 import type { SshTargets } from './ssh-targets';
 
 /** TERM first; whatever in the run's process group is still alive this much later gets KILL. */
@@ -13,6 +13,8 @@ const DEFAULT_KILL_AFTER_MS = 1500;
 const FORCE_CLOSE_MARGIN_MS = 1000;
 /** A kill command that does not finish in this much beyond its own wait has failed. */
 const KILL_COMMAND_MARGIN_MS = 5000;
+/** A warm spare session no run took for this long is closed (and replaced only when the connection is used again). */
+const DEFAULT_SPARE_MAX_AGE_MS = 60_000;
 
 export interface PreparedSshRun {
   readonly runId: string;
@@ -36,6 +38,8 @@ export interface PreparedSshRun {
 
 export interface SshAdapterOptions {
   killAfterMs?: number;
+  /** How long a warm spare session may wait for a run before it is closed (default 60 s). */
+  spareMaxAgeMs?: number;
 }
 
 function cancelled(when: string): RungateError {
@@ -59,6 +63,7 @@ function isStaleConnection(link: SshLink, error: unknown): boolean {
 export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
   readonly type = 'ssh' as const;
   private readonly killAfterMs: number;
+  private readonly spareMaxAgeMs: number;
 
   constructor(
     private readonly targets: SshTargets,
@@ -66,6 +71,12 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
     options: SshAdapterOptions = {},
   ) {
     this.killAfterMs = options.killAfterMs ?? DEFAULT_KILL_AFTER_MS;
+    this.spareMaxAgeMs = options.spareMaxAgeMs ?? DEFAULT_SPARE_MAX_AGE_MS;
+  }
+
+  /** Warm spare sessions open (or opening) on all connections: for tests and metrics. */
+  get spares(): number {
+    return this.targets.spares;
   }
 
   prepare(claims: RunTicketClaims, body: string, connection: SshConnectionConfig): PreparedSshRun {
@@ -147,18 +158,24 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
   }
 
   async close(): Promise<void> {
-    this.targets.close();
+    await this.targets.close();
   }
 
   /**
-   * Opens a session. A reused connection may have died without our noticing yet (the server
-   * restarted, a NAT dropped it); then the session is opened once more on a fresh
-   * connection. That is safe: the script is sent only after the server accepted the exec
-   * request, so nothing ran on the dead one.
+   * Opens a session: the connection's warm spare if it has one (opened ahead of any run, sent
+   * nothing), else a new one; then, in the background, the connection's next spare. A reused
+   * connection may have died without our noticing yet (the server restarted, a NAT dropped
+   * it); then the session is opened once more on a fresh connection. That is safe: the script
+   * is sent only after the server accepted the exec request, so nothing ran on the dead one.
    */
   private async openSession(prepared: PreparedSshRun, signal: AbortSignal): Promise<ShellSession> {
     for (let attempt = 1; ; attempt++) {
-      const link = await prepared.pool.acquire(signal);
+      const { link, spare } = await prepared.pool.acquire(signal);
+      if (spare) {
+        const session = await this.fromSpare(prepared, link, spare, signal);
+        if (session) return this.opened(prepared, link, session, signal);
+        // The spare was gone (killed on the host, the connection dropped): its slot opens a session as before.
+      }
       const reused = link.served;
       let channel: ClientChannel;
       try {
@@ -181,18 +198,65 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
         );
       }
       link.served = true;
-      const session = this.session(prepared, link, channel);
-      if (signal.aborted || prepared.cancelRequested) {
-        // The interpreter got no script: it reads end-of-file and exits without running anything.
-        void session.discard();
-        throw cancelled('before its script was sent');
-      }
-      return session;
+      return this.opened(prepared, link, this.session(prepared, link, channel), signal);
     }
   }
 
+  /** A run's session is open: the connection gets its next warm spare, unless the run was called off meanwhile. */
+  private opened(prepared: PreparedSshRun, link: SshLink, session: ShellSession, signal: AbortSignal): ShellSession {
+    if (signal.aborted || prepared.cancelRequested) {
+      // The interpreter got no script: it reads end-of-file and exits without running anything.
+      void session.discard();
+      throw cancelled('before its script was sent');
+    }
+    prepared.pool.replenish(link, this.spareMaxAgeMs);
+    return session;
+  }
+
+  /**
+   * Makes the spare the run took the run's session; waits for it if it is still opening
+   * (settling at once if `signal` aborts: the late spare is closed unused). Undefined if the
+   * spare is gone or dead; the run keeps the slot and opens a session as before.
+   */
+  private async fromSpare(prepared: PreparedSshRun, link: SshLink, spare: Spare, signal: AbortSignal): Promise<ShellSession | undefined> {
+    const session =
+      spare.session ??
+      (await new Promise<ShellSession | undefined>((resolve, reject) => {
+        let gaveUp = false;
+        const onAbort = () => {
+          gaveUp = true;
+          reject(cancelled('before its session was opened'));
+          void spare.opened.then(async (late) => {
+            if (late) await late.discard();
+            prepared.pool.release(link);
+          });
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        void spare.opened.then((opened) => {
+          if (gaveUp) return;
+          signal.removeEventListener('abort', onAbort);
+          resolve(opened);
+        });
+      }));
+    if (!session) return undefined;
+    if (session.dead) {
+      void session.discard();
+      return undefined;
+    }
+    session.releaseSlot = () => prepared.pool.release(link);
+    this.adopt(prepared, session);
+    return session;
+  }
+
   private session(prepared: PreparedSshRun, link: SshLink, channel: ClientChannel): ShellSession {
-    return new ShellSession(prepared.pool, link, channel, prepared.maxBytes, (pgid) => {
+    const session = new ShellSession(link, channel, false, () => prepared.pool.release(link));
+    this.adopt(prepared, session);
+    return session;
+  }
+
+  private adopt(prepared: PreparedSshRun, session: ShellSession): void {
+    session.adopt(prepared.maxBytes, (pgid) => {
       prepared.pgid = pgid;
       this.killIfRequested(prepared);
     });
