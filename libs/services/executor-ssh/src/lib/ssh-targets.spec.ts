@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionConfig, type SshConnectionConfig } from '@rungate/config';
-import { utils } from 'ssh2';
+import { sshKeyPair } from '@rungate/testing';
 import { SshTargets, resolveSshSecrets, sshEndpoint } from './ssh-targets';
 
-const hostKey = utils.generateKeyPairSync('ed25519').public.trim();
-const plain = utils.generateKeyPairSync('ed25519');
-const encrypted = utils.generateKeyPairSync('ed25519', { passphrase: 'open sesame', cipher: 'aes256-ctr', rounds: 2 });
+const hostKey = sshKeyPair('ed25519').public.trim();
+const plain = sshKeyPair('ed25519');
+const encrypted = sshKeyPair('ed25519', { passphrase: 'open sesame', cipher: 'aes256-ctr', rounds: 2 });
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 function ssh(fields: Record<string, unknown>): SshConnectionConfig {
@@ -76,7 +76,7 @@ describe('SshTargets', () => {
     const connection = ssh({ privateKey: `file:${keyFile}` });
     const first = targets.poolFor(connection);
     expect(targets.poolFor(connection)).toBe(first);
-    writeFileSync(keyFile, utils.generateKeyPairSync('ed25519').private);
+    writeFileSync(keyFile, sshKeyPair('ed25519').private);
     const rotated = targets.poolFor(connection);
     expect(rotated).not.toBe(first);
     expect(targets.poolFor(ssh({ privateKey: `file:${keyFile}`, port: 2222 }))).not.toBe(rotated);
