@@ -9,6 +9,10 @@
  * process: in-process, its frame handling and `sh -s` spawning share the one event loop with
  * the executor and weigh on the run with the more work in flight (the executor).
  * BENCH_K8S_IN_PROCESS=1 runs it in this process, as this bench did before.
+ *
+ * The connection keeps its default one warm exec session (runs after the first take an
+ * `sh -s` already open in the pod); BENCH_K8S_WARM_SESSIONS=0 measures every run opening its
+ * own (the pod list and the exec handshake overlapping the run's admission).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +31,7 @@ const WARMUP = 50;
 const IN_PROCESS = process.env['BENCH_K8S_IN_PROCESS'] === '1';
 const SELECTOR = 'app=toolbox,tier in (ops, debug)';
 const POD: FakePod = { name: 'toolbox-0', labels: { app: 'toolbox', tier: 'ops' } };
+const WARM_SESSIONS = process.env['BENCH_K8S_WARM_SESSIONS'] === undefined ? undefined : Number(process.env['BENCH_K8S_WARM_SESSIONS']);
 
 interface ApiServer {
   url: string;
@@ -58,7 +63,7 @@ async function childProcess(): Promise<ApiServer> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-k8s-bench-'));
   const kubeconfigFile = join(dir, 'kubeconfig');
   writeFileSync(kubeconfigFile, kubeconfig);
-  const harness = await KubernetesHarness.create('bench', { realCluster: { kubeconfigFile, namespace: NAMESPACE, selector: SELECTOR } });
+  const harness = await KubernetesHarness.create('bench', { realCluster: { kubeconfigFile, namespace: NAMESPACE, selector: SELECTOR, warmSessions: WARM_SESSIONS } });
   return {
     url,
     kubeconfig,
@@ -117,7 +122,7 @@ async function main(): Promise<void> {
     line('client-node Exec (bare)', s.bareExec);
     line('pod list + client-node Exec (bare)', s.bareListAndExec);
     line('executor-kubernetes over NATS', s.executor);
-    console.log(`fake API server ${IN_PROCESS ? 'in this process (BENCH_K8S_IN_PROCESS=1)' : 'in a child process'}`);
+    console.log(`fake API server ${IN_PROCESS ? 'in this process (BENCH_K8S_IN_PROCESS=1)' : 'in a child process'}; warmSessions ${WARM_SESSIONS ?? '1 (default)'}`);
     const ratios = {
       p50VsExec: s.executor.p50 / s.bareExec.p50,
       p99VsExec: s.executor.p99 / s.bareExec.p99,
@@ -134,6 +139,7 @@ async function main(): Promise<void> {
       ...s,
       ratios,
       apiServer: IN_PROCESS ? 'in-process' : 'child-process',
+      warmSessions: WARM_SESSIONS ?? 1,
       note: `fake API server on loopback (${IN_PROCESS ? 'in the bench process' : 'its own process'}) runs sh -s locally; client, NATS, server and executor share two cores`,
     });
   } finally {

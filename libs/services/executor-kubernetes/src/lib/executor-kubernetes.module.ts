@@ -1,11 +1,11 @@
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { executorModule, executorSource } from '@rungate/executors';
 import { KubeTargets } from './kube-targets';
-import { KubernetesAdapter } from './kubernetes.adapter';
+import { KubernetesAdapter, type KubernetesAdapterOptions } from './kubernetes.adapter';
 
 export const SOURCE = executorSource('kubernetes');
 
-export interface ExecutorKubernetesOptions {
+export interface ExecutorKubernetesOptions extends KubernetesAdapterOptions {
   /** How long in-flight runs may finish at shutdown before they are cancelled. */
   shutdownGraceMs?: number;
   /** Environment the connections' secret references resolve in (tests use their own). */
@@ -20,7 +20,7 @@ export class ExecutorKubernetesModule {
       shutdownGraceMs: options.shutdownGraceMs,
       adapter: () => {
         const log = new Logger('kubernetes');
-        return new KubernetesAdapter(new KubeTargets(log, options.env), log);
+        return new KubernetesAdapter(new KubeTargets(log, options.env), log, { warmMaxIdleMs: options.warmMaxIdleMs, warmRecheckAfterMs: options.warmRecheckAfterMs });
       },
     });
   }

@@ -14,8 +14,10 @@ describe('a kubernetes connection in rungate.yaml', () => {
       context: 'prod',
       namespace: 'payments',
       exec: { selector: 'app=toolbox', container: 'tools' },
+      warmSessions: 1,
       maxBytes: 1024 * 1024,
     });
+    expect(ConnectionConfig.parse({ name: 'prod', type: 'kubernetes', inCluster: true, warmSessions: 0 })).toMatchObject({ warmSessions: 0 });
     expect(problems({ inCluster: true })).toEqual([]);
   });
 
@@ -27,6 +29,9 @@ describe('a kubernetes connection in rungate.yaml', () => {
     [{ inCluster: true, namespace: 'Team_A' }, 'namespace: a DNS label'],
     [{ inCluster: true, exec: { selector: '' } }, 'exec.selector'],
     [{ inCluster: true, exec: { selector: 'app=x', container: 'Tools!' } }, 'exec.container: a DNS label'],
+    [{ inCluster: true, warmSessions: -1 }, 'warmSessions'],
+    [{ inCluster: true, warmSessions: 1.5 }, 'warmSessions'],
+    [{ inCluster: true, warmSessions: 9 }, 'warmSessions'],
   ])('refuses %j: %s', (input, message) => {
     expect(problems(input).join('\n')).toContain(message);
   });

@@ -7,6 +7,7 @@ import type { KubeTarget, KubeTargets } from './kube-targets';
 import { runManifests } from './manifest-run';
 import { assertNamespace, parseKubernetesBody, type ManifestObject } from './manifests';
 import { PodExecSession, selectPod, type PodChoice } from './pod-exec';
+import { DEFAULT_WARM_MAX_IDLE_MS, DEFAULT_WARM_RECHECK_AFTER_MS, WarmSessions, type WarmPool } from './warm-sessions';
 import { workloadPath, runWorkloadAction } from './workload-action';
 
 /** What a run does once admitted; decided in `prepare` from the signed runbook path and the body. */
@@ -14,6 +15,8 @@ export type KubernetesWork =
   | { kind: 'exec'; selector: string; container?: string; shell: 'sh' | 'bash'; script: string }
   | { kind: 'manifests'; action: 'apply' | 'delete'; objects: ManifestObject[] }
   | { kind: 'action'; action: WorkloadAction };
+
+type ExecWork = Extract<KubernetesWork, { kind: 'exec' }>;
 
 export interface PreparedKubernetesRun {
   readonly runId: string;
@@ -25,6 +28,8 @@ export interface PreparedKubernetesRun {
   readonly stop: AbortController;
   /** A shell runbook's exec session, opened by `open` ahead of `run` (which opens it itself otherwise). */
   session?: Promise<OpenedExec>;
+  /** Where a shell runbook takes a warm session from, unless its connection keeps none. */
+  readonly warm?: WarmPool;
 }
 
 /** `sh -s` waiting on its stdin in the chosen pod, and the output it will write to. */
@@ -32,6 +37,15 @@ interface OpenedExec {
   pod: PodChoice;
   session: PodExecSession;
   output: ProcessOutputCollector;
+  /** Taken from the warm sessions rather than opened for this run. */
+  warm: boolean;
+}
+
+export interface KubernetesAdapterOptions {
+  /** An unused warm exec session is closed after this long; default 30 s. */
+  warmMaxIdleMs?: number;
+  /** A warm exec session older than this is used only once its pod is seen still Running and Ready; default 1 s. */
+  warmRecheckAfterMs?: number;
 }
 
 function refuse(message: string): RungateError {
@@ -45,18 +59,29 @@ function refuse(message: string): RungateError {
  */
 export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', PreparedKubernetesRun> {
   readonly type = 'kubernetes' as const;
+  private readonly warm: WarmSessions;
 
   constructor(
     private readonly targets: KubeTargets,
     private readonly log: PipelineLog,
-  ) {}
+    options: KubernetesAdapterOptions = {},
+  ) {
+    this.warm = new WarmSessions(log, {
+      maxIdleMs: options.warmMaxIdleMs ?? DEFAULT_WARM_MAX_IDLE_MS,
+      recheckAfterMs: options.warmRecheckAfterMs ?? DEFAULT_WARM_RECHECK_AFTER_MS,
+    });
+  }
 
   prepare(claims: RunTicketClaims, body: string, connection: KubernetesConnectionConfig): PreparedKubernetesRun {
     const work = this.workFor(claims, body, connection);
+    const target = this.targets.targetFor(connection);
+    // Also for manifests: a changed connection closes its warm sessions.
+    const warm = this.warm.poolFor(connection, target, work.kind === 'exec' ? { selector: work.selector, container: work.container, shell: work.shell } : undefined);
     return {
       runId: claims.runId,
-      target: this.targets.targetFor(connection),
+      target,
       work,
+      ...(warm ? { warm } : {}),
       dryRun: claims.dryRun,
       // The executor's own configuration caps what a ticket may ask for.
       maxBytes: Math.min(claims.limits.maxBytes, connection.maxBytes),
@@ -82,12 +107,17 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
     }
   }
 
-  /** Closes the exec session `open` set up, its stdin closed first: the shell reads end-of-input and runs nothing. */
+  /**
+   * Closes the exec session `open` set up (or took warm), its stdin closed first: the shell
+   * reads end-of-input and runs nothing.
+   */
   async abandon(prepared: PreparedKubernetesRun): Promise<void> {
     const opening = prepared.session;
     if (!opening) return;
     const opened = await opening.catch(() => undefined);
-    await opened?.session.abandon();
+    if (!opened) return;
+    this.refill(prepared);
+    await opened.session.abandon();
   }
 
   async run(prepared: PreparedKubernetesRun, signal: AbortSignal): Promise<ProcessOutput> {
@@ -100,8 +130,17 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
       switch (work.kind) {
         case 'exec': {
           if (prepared.stop.signal.aborted) throw refuse('the run was cancelled before it started');
-          const { pod, session, output } = await (prepared.session ??= this.openExec(prepared, work));
-          this.log.log(`run ${prepared.runId}: exec in pod ${pod.pod} (container ${pod.container}) of ${target.name}`);
+          let opened = await (prepared.session ??= this.openExec(prepared, work));
+          this.refill(prepared);
+          if (opened.warm && !opened.session.usable) {
+            // The warm session ended while the run was admitted; nothing was sent to it.
+            this.log.log(`run ${prepared.runId}: its warm exec session in pod ${opened.pod.pod} closed before use; opening another`);
+            void opened.session.abandon();
+            prepared.session = this.openFresh(prepared, work);
+            opened = await prepared.session;
+          }
+          const { pod, session, output } = opened;
+          this.log.log(`run ${prepared.runId}: exec in pod ${pod.pod} (container ${pod.container}) of ${target.name}${opened.warm ? ' (warm session)' : ''}`);
           const exitCode = await session.run(work.script);
           return output.finish(exitCode);
         }
@@ -120,17 +159,40 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
   }
 
   async close(): Promise<void> {
+    await this.warm.close();
     this.targets.close();
   }
 
+  /** Takes a warm `sh -s` if one is there, else picks the pod and opens one; nothing of the script is sent. */
+  private async openExec(prepared: PreparedKubernetesRun, work: ExecWork): Promise<OpenedExec> {
+    const signal = prepared.stop.signal;
+    if (prepared.warm && !signal.aborted) {
+      const spare = await this.warm.take(prepared.warm, signal);
+      if (spare) {
+        const output = new ProcessOutputCollector(prepared.maxBytes);
+        spare.session.bind(output, signal);
+        return { pod: spare.pod, session: spare.session, output, warm: true };
+      }
+    }
+    return this.openFresh(prepared, work);
+  }
+
   /** Picks the pod and opens `sh -s` in it; nothing of the script is sent. */
-  private async openExec(prepared: PreparedKubernetesRun, work: Extract<KubernetesWork, { kind: 'exec' }>): Promise<OpenedExec> {
+  private async openFresh(prepared: PreparedKubernetesRun, work: ExecWork): Promise<OpenedExec> {
     const { target } = prepared;
     const signal = prepared.stop.signal;
     const pod = await selectPod(target, work.selector, work.container, signal);
     const output = new ProcessOutputCollector(prepared.maxBytes);
     const session = await PodExecSession.open({ target, pod, shell: work.shell, output, signal });
-    return { pod, session, output };
+    return { pod, session, output, warm: false };
+  }
+
+  /**
+   * Once a run has its session (taken warm or opened), the pool is topped up in the
+   * background; nobody waits for it. A run whose session did not open adds none.
+   */
+  private refill(prepared: PreparedKubernetesRun): void {
+    if (prepared.warm) this.warm.refill(prepared.warm);
   }
 
   /** Refuses, before anything reaches the cluster, every run this connection must not do. */

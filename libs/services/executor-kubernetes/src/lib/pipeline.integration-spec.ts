@@ -35,12 +35,13 @@ describe('executor-kubernetes: tickets, replay guard, replicas and shutdown (fak
 
     expect(first.output).toMatchObject({ exitCode: 0, stdout: 'once\n' });
     expect(replays.map((r) => r.code)).toEqual(['TICKET_REPLAYED', 'TICKET_REPLAYED']);
-    // A replay may have opened its exec session while its run id was claimed (ADR 9); it is
-    // closed after the reply, with no byte of stdin.
+    // A replay may have opened its exec session (or taken a warm one) while its run id was
+    // claimed (ADR 9); it is closed after the reply, with no byte of stdin. What stays open is
+    // at most one warm session per replica, waiting for the next run with nothing on its stdin.
     await new Promise((resolve) => setTimeout(resolve, 500));
     const opened = h.server.execs.slice(execs);
-    await Promise.all(opened.map((exec) => exec.finished));
     for (const exec of opened) expect(exec).toMatchObject({ stdin: Buffer.alloc(0) });
+    expect(opened.filter((exec) => !exec.done).length).toBeLessThanOrEqual(h.services.length);
     expect(readFileSync(marker, 'utf8')).toBe('ran\n');
   });
 

@@ -20,13 +20,14 @@ export interface PodChoice {
   container: string;
 }
 
-interface PodLike {
+export interface PodLike {
   metadata?: { name?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
   spec?: { containers?: { name?: string }[] };
   status?: { phase?: string; conditions?: { type?: string; status?: string }[] };
 }
 
-function isReady(pod: PodLike): boolean {
+/** Running, Ready and not terminating: a pod a shell runbook may run in. */
+export function isReady(pod: PodLike): boolean {
   return (
     pod.status?.phase === 'Running' &&
     pod.metadata?.deletionTimestamp === undefined &&
@@ -152,14 +153,24 @@ class ExecConnector implements WebSocketInterface {
   }
 }
 
-/** A Writable that hands every chunk to the shared output budget. */
-function sinkTo(write: (chunk: Buffer) => void): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      write(chunk);
-      callback();
-    },
-  });
+/**
+ * Hands stdout and stderr to the run's output budget. A warm session has no run yet: a byte
+ * it receives before one takes it (a shell that printed something unasked) makes it unusable.
+ */
+class OutputRoute {
+  stray = false;
+
+  constructor(public collector: ProcessOutputCollector | undefined) {}
+
+  sink(stream: 'stdout' | 'stderr'): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        if (this.collector) this.collector.write(stream, chunk);
+        else this.stray = true;
+        callback();
+      },
+    });
+  }
 }
 
 export interface PodSession {
@@ -167,8 +178,12 @@ export interface PodSession {
   pod: PodChoice;
   /** The interpreter in the pod that reads the script: `<shell> -s`. */
   shell: 'sh' | 'bash';
-  output: ProcessOutputCollector;
-  /** Aborted by `cancel` (or the run's interruption): closes the session, whenever it comes. */
+  /** Where stdout and stderr go; a warm session gets its run's with `bind`. */
+  output?: ProcessOutputCollector;
+  /**
+   * Aborted by `cancel` (or the run's interruption): closes the session, whenever it comes.
+   * A warm session's is its pool's until `bind` gives it the run's.
+   */
   signal: AbortSignal;
 }
 
@@ -198,6 +213,8 @@ export class PodExecSession {
   private scriptSent = false;
   private readonly sessionEnded: Promise<void>;
   private readonly onAbort = () => this.close();
+  /** What closes the session: the run's signal, or a warm session's pool's until a run takes it. */
+  private signal: AbortSignal;
 
   private constructor(
     private readonly session: PodSession,
@@ -206,7 +223,9 @@ export class PodExecSession {
     private readonly stdin: PassThrough,
     private readonly where: string,
     private readonly state: SessionState,
+    private readonly route: OutputRoute,
   ) {
+    this.signal = session.signal;
     // Output precedes the status on the one ordered stream, so the status (or a close without one) ends the run.
     this.sessionEnded = new Promise<void>((resolve) => {
       state.end = () => {
@@ -235,6 +254,7 @@ export class PodExecSession {
     // client-node pipes this stream to the stdin channel; nothing is ever written to it: the script goes as one frame in `run`.
     const stdin = new PassThrough();
     const state: SessionState = { statusSeen: false, ended: false, end: () => undefined };
+    const route = new OutputRoute(session.output);
     let ws: WebSocket;
     try {
       ws = (await new Exec(target.kc, connector).exec(
@@ -242,8 +262,8 @@ export class PodExecSession {
         pod.pod,
         pod.container,
         [session.shell, '-s'],
-        sinkTo(session.output.sink('stdout')),
-        sinkTo(session.output.sink('stderr')),
+        route.sink('stdout'),
+        route.sink('stderr'),
         stdin,
         false,
         (status) => {
@@ -265,7 +285,33 @@ export class PodExecSession {
       ws.terminate();
       throw new RungateError('EXECUTION_FAILED', `the exec session to ${where} was cancelled while it was opening; nothing was executed`);
     }
-    return new PodExecSession(session, connector, ws, stdin, where, state);
+    return new PodExecSession(session, connector, ws, stdin, where, state, route);
+  }
+
+  /** Settles when the session has ended: its status arrived, or its socket closed. */
+  get ended(): Promise<void> {
+    return this.sessionEnded;
+  }
+
+  /**
+   * Whether the script could still be sent: nothing was, the socket is open, the command has
+   * not ended, and nothing arrived that a waiting `sh -s` would not send.
+   */
+  get usable(): boolean {
+    return !this.scriptSent && !this.state.ended && this.ws.readyState === WebSocket.OPEN && !this.route.stray && this.connector.protocolError === undefined;
+  }
+
+  /**
+   * Gives a warm session to a run: its output goes to `output` and `signal` closes it from
+   * now on (the pool's no longer does). Sends nothing.
+   */
+  bind(output: ProcessOutputCollector, signal: AbortSignal): void {
+    if (this.scriptSent) throw new Error('a session whose script was sent cannot be given to another run');
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.route.collector = output;
+    this.signal = signal;
+    signal.addEventListener('abort', this.onAbort, { once: true });
+    if (signal.aborted) this.close();
   }
 
   /**
@@ -276,7 +322,8 @@ export class PodExecSession {
    */
   async run(script: string): Promise<number> {
     // `script` is the shell prelude (asenv exports) and the runbook body.
-    const { target, signal } = this.session;
+    const { target } = this.session;
+    const signal = this.signal;
     try {
       if (signal.aborted) throw new RungateError('EXECUTION_FAILED', 'the run was cancelled before it started; nothing was executed');
       if (this.state.ended) throw this.endedUnused();
@@ -336,7 +383,7 @@ export class PodExecSession {
   }
 
   private release(): void {
-    this.session.signal.removeEventListener('abort', this.onAbort);
+    this.signal.removeEventListener('abort', this.onAbort);
     this.stdin.destroy();
   }
 }

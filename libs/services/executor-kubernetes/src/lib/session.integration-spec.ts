@@ -25,7 +25,10 @@ describe('executor-kubernetes: the exec session opened ahead of the run (fake AP
     h = await KubernetesHarness.create('session');
     h.server.addPod(NAMESPACE, { name: 'toolbox-0', labels: { app: 'toolbox', tier: 'ops' } });
     h.server.addPod(NAMESPACE, { name: 'hangup-0', labels: { app: 'hangup' }, exec: 'hangup' });
-    connections = parseConfig(readFileSync(h.configFile, 'utf8')).connections.filter((c): c is KubernetesConnectionConfig => c.type === 'kubernetes');
+    // The session each run opens for itself: warm sessions are tested in warm-sessions.integration-spec.ts.
+    connections = parseConfig(readFileSync(h.configFile, 'utf8'))
+      .connections.filter((c): c is KubernetesConnectionConfig => c.type === 'kubernetes')
+      .map((c) => ({ ...c, warmSessions: 0 }));
     adapter = new KubernetesAdapter(new KubeTargets(quiet), quiet);
     dir = mkdtempSync(join(tmpdir(), 'rg-k8s-session-'));
     await h.startReplica();

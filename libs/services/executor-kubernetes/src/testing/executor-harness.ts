@@ -18,7 +18,7 @@ export interface HarnessOptions {
   /** Options of the fake API server (its token is generated). */
   fake?: Partial<Omit<FakeApiServerOptions, 'token'>>;
   /** A real cluster instead of the fake: the kubeconfig file, its namespace and exec selector. */
-  realCluster?: { kubeconfigFile: string; namespace: string; selector?: string; container?: string };
+  realCluster?: { kubeconfigFile: string; namespace: string; selector?: string; container?: string; warmSessions?: number };
 }
 
 /**
@@ -62,6 +62,16 @@ export class KubernetesHarness extends ExecutorHarnessBase {
     return exec;
   }
 
+  /**
+   * The exec session the last script went to. With warm sessions, the session opened last is
+   * usually an idle one waiting for the next run, with nothing on its stdin.
+   */
+  lastScriptExec(): RecordedExec {
+    const exec = [...this.server.execs].reverse().find((e) => e.stdin.length > 0);
+    if (!exec) throw new Error('the fake API server received no script');
+    return exec;
+  }
+
   static async create(name: string, options: HarnessOptions = {}): Promise<KubernetesHarness> {
     const dir = mkdtempSync(join(tmpdir(), 'rg-k8s-'));
     const token = `tok-${randomBytes(16).toString('hex')}`;
@@ -84,7 +94,9 @@ export class KubernetesHarness extends ExecutorHarnessBase {
       writeFileSync(harness.configFile, harness.fakeConfig(publicKey));
     } else {
       const real = options.realCluster as NonNullable<HarnessOptions['realCluster']>;
-      const exec = real.selector ? `\n    exec: { selector: ${JSON.stringify(real.selector)}${real.container ? `, container: ${real.container}` : ''} }` : '';
+      const exec =
+        (real.selector ? `\n    exec: { selector: ${JSON.stringify(real.selector)}${real.container ? `, container: ${real.container}` : ''} }` : '') +
+        (real.warmSessions === undefined ? '' : `\n    warmSessions: ${real.warmSessions}`);
       writeFileSync(
         harness.configFile,
         `repositories:\n  - name: demo\n    url: ${dir}\nconnections:\n  - name: cluster\n    type: kubernetes\n    kubeconfig: file:${real.kubeconfigFile}\n    namespace: ${namespace}${exec}\ntickets:\n  verifyKeys: [file:${publicKey}]\n`,

@@ -73,7 +73,20 @@ export interface RecordedExec {
   stdinClosed: boolean;
   /** The client closed the session before the command ended. */
   closedByClient: boolean;
+  /** The server closed the socket without a Status (`dropExecs`: a lost connection). */
+  droppedByServer: boolean;
+  /** When the session opened, and when its first stdin byte arrived (`performance.now()`). */
+  openedAt: number;
+  firstStdinAt?: number;
+  /** The command has ended and the session is over. */
+  done: boolean;
   finished: Promise<void>;
+}
+
+/** What the server holds for an exec session it is serving. */
+interface LiveExec {
+  ws: WebSocket;
+  child?: ChildProcess;
 }
 
 interface ResourceType {
@@ -216,6 +229,7 @@ export class FakeApiServer {
     handleProtocols: (offered: Set<string>) => this.execProtocols.find((p) => offered.has(p)) ?? false,
   });
   private readonly children = new Set<ChildProcess>();
+  private readonly live = new Map<RecordedExec, LiveExec>();
   private resourceVersion = 1000;
   /** Writes (PATCH, DELETE) to these paths get no answer until the client gives up: a hung admission webhook. */
   readonly hangingWrites = new Set<string>();
@@ -308,6 +322,32 @@ export class FakeApiServer {
     if (!type) return undefined;
     const stored = this.objects.get(this.key(type.name, type.namespaced ? namespace : '', name));
     return stored ? clone(stored.object) : undefined;
+  }
+
+  /**
+   * Starts a pod's graceful deletion: it is Terminating (a `deletionTimestamp`), still Running,
+   * and its exec sessions go on, as during a real pod's termination grace period.
+   */
+  markTerminating(namespace: string, name: string): void {
+    const metadata = this.objects.get(this.key('pods', namespace, name))?.object['metadata'] as Json | undefined;
+    if (!metadata) throw new Error(`fake API server: no pod ${namespace}/${name}`);
+    metadata['deletionTimestamp'] = new Date().toISOString();
+    metadata['resourceVersion'] = String(++this.resourceVersion);
+  }
+
+  /** Closes a pod's exec sessions from the server's side without a Status, as a lost connection does. */
+  dropExecs(pod: string): void {
+    for (const [record, live] of this.live) {
+      if (record.pod !== pod) continue;
+      record.droppedByServer = true;
+      if (live.child) killGroup(live.child);
+      live.ws.terminate();
+    }
+  }
+
+  /** Exec WebSockets open on the server right now. */
+  openExecConnections(): number {
+    return this.wss.clients.size;
   }
 
   /** Requests other than discovery and reads: what changed, or would have, on the cluster. */
@@ -459,9 +499,20 @@ export class FakeApiServer {
         return [400, statusBody(400, 'BadRequest', `unable to parse requirement: ${(error as Error).message}`)];
       }
     }
+    // Field selectors: `metadata.name` only (=, == or !=), enough for what the executor asks.
+    let fieldMatches: (object: Json) => boolean = () => true;
+    const fieldSelector = request.query['fieldSelector']?.[0];
+    if (fieldSelector) {
+      const terms = fieldSelector.split(',').map((term) => /^metadata\.name(!=|==|=)(.*)$/.exec(term.trim()));
+      if (terms.some((term) => term === null)) return [400, statusBody(400, 'BadRequest', `field label not supported: ${fieldSelector}`)];
+      fieldMatches = (object) => {
+        const name = (object['metadata'] as Json)['name'];
+        return terms.every((term) => (term?.[1] === '!=' ? name !== term[2] : name === term?.[2]));
+      };
+    }
     const prefix = `${type.name}/${namespace}/`;
     const items = [...this.objects.entries()]
-      .filter(([key, stored]) => key.startsWith(prefix) && matches(((stored.object['metadata'] as Json)['labels'] ?? {}) as Record<string, string>))
+      .filter(([key, stored]) => key.startsWith(prefix) && fieldMatches(stored.object) && matches(((stored.object['metadata'] as Json)['labels'] ?? {}) as Record<string, string>))
       .map(([, stored]) => clone(stored.object));
     return [200, { kind: `${type.kind}List`, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(this.resourceVersion) }, items }];
   }
@@ -554,7 +605,13 @@ export class FakeApiServer {
     const key = this.key(type.name, namespace, name);
     const existing = this.objects.get(key);
     if (!existing) return this.notFound(type, name);
-    if (request.query['dryRun'] === undefined) this.objects.delete(key);
+    if (request.query['dryRun'] === undefined) {
+      this.objects.delete(key);
+      // The kubelet kills the pod's containers, and with them every process exec started in them.
+      if (type.name === 'pods') {
+        for (const [record, live] of this.live) if (record.namespace === namespace && record.pod === name && live.child) killGroup(live.child);
+      }
+    }
     const metadata = existing.object['metadata'] as Json;
     return [200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: type.group, kind: type.name, uid: metadata['uid'] } }];
   }
@@ -624,9 +681,28 @@ export class FakeApiServer {
   }
 
   private exec(ws: WebSocket, session: Pick<RecordedExec, 'namespace' | 'pod' | 'container' | 'command' | 'query' | 'protocol'>, behaviour: NonNullable<FakePod['exec']>): void {
-    let finish: () => void = () => undefined;
-    const record: RecordedExec = { ...session, stdin: Buffer.alloc(0), stdinClosed: false, closedByClient: false, finished: new Promise((resolve) => (finish = resolve)) };
+    let resolveFinished: () => void = () => undefined;
+    const record: RecordedExec = {
+      ...session,
+      stdin: Buffer.alloc(0),
+      stdinClosed: false,
+      closedByClient: false,
+      droppedByServer: false,
+      openedAt: performance.now(),
+      done: false,
+      finished: new Promise((resolve) => (resolveFinished = resolve)),
+    };
+    const finish = () => {
+      record.done = true;
+      this.live.delete(record);
+      resolveFinished();
+    };
     this.execs.push(record);
+    const live: LiveExec = { ws };
+    this.live.set(record, live);
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === 0 && data.length > 1) record.firstStdinAt ??= performance.now();
+    });
     const send = (channel: number, data: Buffer | string) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), Buffer.from(data)]));
     };
@@ -659,6 +735,7 @@ export class FakeApiServer {
     // Its own process group, so a kill reaches what the script started (a `sleep` holding stdout open).
     const child = spawn(program as string, args, { cwd: tmpdir(), env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: tmpdir(), LANG: 'C' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.children.add(child);
+    live.child = child;
     child.stdin.on('error', () => undefined);
     child.stdout.on('data', (chunk: Buffer) => send(1, chunk));
     child.stderr.on('data', (chunk: Buffer) => send(2, chunk));
@@ -697,7 +774,7 @@ export class FakeApiServer {
     });
     ws.on('close', () => {
       if (ended) return;
-      record.closedByClient = true;
+      if (!record.droppedByServer) record.closedByClient = true;
       killGroup(child);
     });
   }
