@@ -10,7 +10,9 @@ type KeyOptions = { bits?: number; passphrase?: string; cipher?: string; rounds?
  */
 export function sshKeyPair(type: KeyType, options: KeyOptions = {}): { private: string; public: string } {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const pair = utils.generateKeyPairSync(type as 'ed25519', options as { passphrase?: string; cipher?: string; rounds?: number });
+    // ssh2's overloads want the encryption fields all or none; the options pass them through as given.
+    const generate = utils.generateKeyPairSync as (type: KeyType, options: KeyOptions) => { private: string; public: string };
+    const pair = generate(type, options);
     const parsed = [utils.parseKey(pair.private, options.passphrase), utils.parseKey(pair.public)].map((p) => (Array.isArray(p) ? p[0] : p));
     if (parsed.every((key) => key !== undefined && !(key instanceof Error))) return pair;
   }
