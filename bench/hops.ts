@@ -39,12 +39,14 @@ rules: [{ name: r, groups: [g], connections: [db], runbooks: ["demo/**"] }]
     show('tools', await timeAsync(() => bus.request(Subjects.policyTools, { identity }, ToolsReply, { timeoutMs: 5000 }), 300));
     show('authorize', await timeAsync(() => bus.request(Subjects.policyAuthorize, { identity, tool: 'demo.pg.get', arguments: { id: 1 } }, AuthorizeReply, { timeoutMs: 5000 }), 300));
     const grants: { ticket: string; body: string }[] = [];
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 700; i++) {
       const g = await bus.request(Subjects.policyAuthorize, { identity, tool: 'demo.pg.get', arguments: { id: 1 } }, AuthorizeReply, { timeoutMs: 5000 });
       if (g.effect === 'allow') grants.push({ ticket: g.ticket, body: g.body });
     }
     let k = 0;
     show('exec', await timeAsync(() => bus.request(execSubject('postgres'), grants[k++], ExecResult, { timeoutMs: 5000 }), 300, 100));
+    // As the gateway asks: with heartbeats while the run is in flight.
+    show('exec with heartbeats', await timeAsync(() => bus.request(execSubject('postgres'), grants[k++], ExecResult, { timeoutMs: 5000, heartbeatMs: 1000 }), 300, 0));
     show('mcp tools/call', await timeAsync(() => client.callTool({ name: 'demo.pg.get', arguments: { id: 1 } }), 300));
     await client.close();
     await nc.close();
