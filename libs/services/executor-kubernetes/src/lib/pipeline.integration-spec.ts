@@ -38,15 +38,25 @@ describe('executor-kubernetes: tickets, replay guard, replicas and shutdown (fak
     // A replay may have opened its exec session (or taken a warm one) while its run id was
     // claimed (ADR 9); it is closed after the reply, with no byte of stdin. What stays open is
     // at most one warm session per replica, waiting for the next run with nothing on its stdin.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const opened = h.server.execs.slice(execs);
-    for (const exec of opened) expect(exec).toMatchObject({ stdin: Buffer.alloc(0) });
-    expect(opened.filter((exec) => !exec.done).length).toBeLessThanOrEqual(h.services.length);
+    await eventually(async () => {
+      const running = h.server.execs.slice(execs).filter((exec) => !exec.done).length;
+      if (running > h.services.length) throw new Error(`${running} exec sessions still open for ${h.services.length} replicas`);
+    }, 5000, 20);
+    for (const exec of h.server.execs.slice(execs)) expect(exec).toMatchObject({ stdin: Buffer.alloc(0) });
     expect(readFileSync(marker, 'utf8')).toBe('ran\n');
   });
 
   it('refuses a ticket policy did not sign, a body that is not the signed one, and a connection of another type — before any request', async () => {
-    const before = h.server.requests.length;
+    // Warm sessions are replaced in the background after a run; let the last test's settle.
+    let last = -1;
+    const before = await eventually(async () => {
+      const now = h.server.requests.length;
+      if (now !== last) {
+        last = now;
+        throw new Error('the API server is still being called');
+      }
+      return now;
+    }, 5000, 200);
     const forged = await h.refusal(h.sign('echo forged\n', SCRIPT, {}, h.foreignKey));
     const swapped = await h.refusal({ ...h.sign('echo reviewed\n', SCRIPT), body: 'echo swapped\n' });
     const wrongType = await h.refusal(h.sign('echo hi\n', SCRIPT, { connection: { name: 'app-db', type: 'kubernetes' } }));
