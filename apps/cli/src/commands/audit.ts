@@ -68,7 +68,7 @@ async function verify(args: string[]): Promise<number> {
       const fromSeq = result.anchor?.seq;
       const stream = await compareWithStream(db, nc, fromSeq === undefined ? {} : { fromSeq });
       if (stream.ok) {
-        const notes = [stream.agedOut ? `${stream.agedOut} older rows no longer on the stream` : '', stream.unwritten ? `${stream.unwritten} events not yet written` : '']
+        const notes = [stream.agedOut ? `${stream.agedOut} older rows no longer on the stream` : '', stream.unwritten ? `${stream.unwritten} events not yet written` : '', stream.newer ? `${stream.newer} written during the check, not compared` : '']
           .filter(Boolean)
           .join('; ');
         process.stdout.write(`matches the AUDIT stream: ${stream.compared} events compared${notes ? ` (${notes})` : ''}\n`);

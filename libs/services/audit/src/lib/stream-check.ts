@@ -20,6 +20,8 @@ export interface StreamComparison {
   agedOut: number;
   /** Stream messages after the table's head: not written yet (the writer's lag). */
   unwritten: number;
+  /** Rows written while the check ran (after the stream state it compared with): not compared. */
+  newer: number;
   firstMismatch?: StreamMismatch;
 }
 
@@ -40,7 +42,7 @@ export async function compareWithStream(db: DataSource, nc: NatsConnection, opti
   const pageSize = options.pageSize ?? 5000;
   const jsm = await nc.jetstreamManager();
   const { state } = await jsm.streams.info(AUDIT_STREAM);
-  const result: StreamComparison = { ok: true, compared: 0, agedOut: 0, unwritten: 0 };
+  const result: StreamComparison = { ok: true, compared: 0, agedOut: 0, unwritten: 0, newer: 0 };
   const fail = (mismatch: StreamMismatch): StreamComparison => ({ ...result, ok: false, firstMismatch: mismatch });
   let afterSeq = (options.fromSeq ?? 1) - 1;
   const firstOnStream = state.messages === 0 ? state.last_seq + 1 : state.first_seq;
@@ -64,7 +66,13 @@ export async function compareWithStream(db: DataSource, nc: NatsConnection, opti
     message = start <= state.last_seq ? await nextMessage() : undefined;
     afterSeq = start - 1;
     for (;;) {
-      const page: Row[] = await db.query('SELECT seq, id, event FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, pageSize]);
+      // Rows written after the stream's state was read are left for the next check: comparing
+      // them with a snapshot that ends before them would report them "never on the stream".
+      const page: Row[] = await db.query('SELECT seq, id, event FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3', [
+        afterSeq,
+        state.last_seq,
+        pageSize,
+      ]);
       if (page.length === 0) break;
       for (const row of page) {
         const seq = Number(row.seq);
@@ -78,8 +86,27 @@ export async function compareWithStream(db: DataSource, nc: NatsConnection, opti
       afterSeq = Number(page[page.length - 1]?.seq);
     }
     result.unwritten = message ? state.last_seq - message.seq + 1 : 0;
-    return result;
+    return await checkNewerRows(db, nc, state.last_seq, result);
   } finally {
     await messages.close();
   }
+}
+
+/**
+ * Rows past the stream state the walk compared with were written while it ran, or were
+ * never published. A row is written only after its message is on the stream, so the table's
+ * head read first and the stream's last sequence read after it tell the two apart.
+ */
+async function checkNewerRows(db: DataSource, nc: NatsConnection, comparedUpTo: number, result: StreamComparison): Promise<StreamComparison> {
+  const head: { seq: string | null }[] = await db.query('SELECT max(seq) AS seq FROM audit_events');
+  const tableHead = Number(head[0]?.seq ?? 0);
+  if (tableHead <= comparedUpTo) return result;
+  const { state } = await (await nc.jetstreamManager()).streams.info(AUDIT_STREAM);
+  if (tableHead > state.last_seq) {
+    const rows: Row[] = await db.query('SELECT seq, id FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1', [state.last_seq]);
+    const row = rows[0];
+    return { ...result, ok: false, firstMismatch: { kind: 'not-on-stream', seq: Number(row?.seq ?? tableHead), id: row?.id ?? '?' } };
+  }
+  const newer: { n: string }[] = await db.query('SELECT count(*) AS n FROM audit_events WHERE seq > $1', [comparedUpTo]);
+  return { ...result, newer: Number(newer[0]?.n ?? 0) };
 }
