@@ -23,7 +23,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { Exec, KubeConfig } from '@kubernetes/client-node';
 import { KubernetesHarness, NAMESPACE } from '../libs/services/executor-kubernetes/src/testing/executor-harness';
 import type { FakePod } from '../libs/services/executor-kubernetes/src/testing/fake-api-server';
-import { fmt, interleaved, record, stats } from './support';
+import { fmt, interleaved, record, runBench, stats, statsLine } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 500);
 const SCRIPT = 'echo ok\n';
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     // Interleaved, so the three see the same load on a machine shared with other work.
     const samples = await interleaved({ bareExec: () => bareExec, bareListAndExec: () => bareListAndExec, executor }, N, WARMUP);
     const s = { bareExec: stats(samples.bareExec), bareListAndExec: stats(samples.bareListAndExec), executor: stats(samples.executor) };
-    const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(40)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
+    const line = statsLine(40);
     line('client-node Exec (bare)', s.bareExec);
     line('pod list + client-node Exec (bare)', s.bareListAndExec);
     line('executor-kubernetes over NATS', s.executor);
@@ -147,10 +147,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

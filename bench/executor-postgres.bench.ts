@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { JetStreamAuditSink, KvRunLedger, connectNats } from '@rungate/messaging';
 import { Pool } from 'pg';
 import { ExecutorHarness } from '../libs/services/executor-postgres/src/testing/executor-harness';
-import { fmt, interleaved, load, record, stats } from './support';
+import { fmt, interleaved, load, record, runBench, stats, statsLine } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 1000);
 const TRIVIAL = 'SELECT 1 AS one';
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     await responder.close();
 
     const s = { bareQuery: stats(samples.bareQuery), bareTransaction: stats(samples.bareTransaction), floor: stats(samples.floor), executor: stats(samples.executor) };
-    const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(50)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
+    const line = statsLine(50);
     line('pg pool.query (bare)', s.bareQuery);
     line('pg transaction as the executor (bare)', s.bareTransaction);
     line('floor: NATS req + claim + started ack + transaction', s.floor);
@@ -125,10 +125,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

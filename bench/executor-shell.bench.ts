@@ -19,7 +19,7 @@ import { ConnectionConfig } from '@rungate/config';
 import type { ConnectionOf } from '@rungate/executors';
 import { ShellAdapter } from '../libs/services/executor-shell/src/lib/shell.adapter';
 import { ExecutorHarness } from '../libs/services/executor-shell/src/testing/executor-harness';
-import { fmt, interleaved, record, stats } from './support';
+import { fmt, interleaved, record, runBench, stats, statsLine } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 500);
 const WARMUP = 50;
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     const samples = await interleaved(variants, N, WARMUP);
 
     const s = { bareSpawn: stats(samples.bare), adapter: stats(samples.adapter), executor: stats(samples.executor) };
-    const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(40)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
+    const line = statsLine(40);
     line("spawn('/bin/sh', ['-s']) (bare)", s.bareSpawn);
     line('ShellAdapter.run (no NATS, ticket, audit)', s.adapter);
     line('executor-shell over NATS', s.executor);
@@ -82,10 +82,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -20,7 +20,7 @@ import { ExecutorHarness } from '../libs/services/executor-ssh/src/testing/execu
 import { remoteCommand, remoteScript } from '../libs/services/executor-ssh/src/lib/remote-script';
 import { SshAdapter } from '../libs/services/executor-ssh/src/lib/ssh.adapter';
 import { SshTargets } from '../libs/services/executor-ssh/src/lib/ssh-targets';
-import { fmt, interleaved, record, stats } from './support';
+import { fmt, interleaved, record, runBench, stats, statsLine } from './support';
 
 const N = Number(process.env['BENCH_CALLS'] ?? 1000);
 const BODY = 'echo ok';
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
       adapterCold: stats(samples.adapterCold),
       executorCold: stats(samples.executorCold),
     };
-    const line = (name: string, v: { p50: number; p99: number }) => console.log(`${name.padEnd(44)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
+    const line = statsLine(44);
     line('ssh2 exec `echo ok`, live connection (bare)', s.bare);
     line('ssh2 exec of the executor\'s wrapper (bare)', s.bareWrapped);
     line('SSH adapter alone, open + run (no pipeline)', s.adapter);
@@ -139,10 +139,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

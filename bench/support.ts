@@ -74,6 +74,22 @@ export function record(section: string, value: unknown): void {
 
 export const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
 
+/** Prints `name  p50 …  p99 …`, names padded to `width` so a bench's lines align. */
+export function statsLine(width: number): (name: string, v: { p50: number; p99: number }) => void {
+  return (name, v) => console.log(`${name.padEnd(width)} p50 ${fmt(v.p50).padStart(9)}  p99 ${fmt(v.p99).padStart(9)}`);
+}
+
+/** Runs a bench and exits with its outcome: pools and child processes must not keep it alive. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
+
 /**
  * Times the variants in rounds, one call of each per round in a rotating order, so that
  * load from anything else on the machine falls on all of them alike. A variant prepares

@@ -6,3 +6,4 @@ export * from './lib/verify-keys';
 export * from './lib/process-output';
 export * from './lib/shell-prelude';
 export * from './lib/executor-module';
+export * from './lib/settles-within';

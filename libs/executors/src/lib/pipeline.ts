@@ -14,6 +14,7 @@ import { setRunId, type AuditSink, type RunLedger } from '@rungate/messaging';
 import { assertBodyMatches, verifyTicket, type VerifyKey } from '@rungate/tickets';
 import type { ConnectionOf, ExecutorAdapter } from './adapter';
 import { passThroughMasker, type MaskingContext, type OutputMasker } from './masking';
+import { settlesWithin } from './settles-within';
 
 /** Where the pipeline reports what only an operator needs (a Nest Logger fits). */
 export interface PipelineLog {
@@ -174,10 +175,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     this.draining = true;
     if (this.inFlight.size > 0) {
       this.log.log(`shutting down: waiting up to ${graceMs} ms for ${this.inFlight.size} run(s)`);
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-      await Promise.race([this.allSettled(), deadline]);
-      clearTimeout(timer);
+      await settlesWithin(this.allSettled(), graceMs);
       if (this.inFlight.size > 0) {
         this.log.warn(`shutting down: cancelling ${this.inFlight.size} run(s) still in flight`);
         for (const run of this.inFlight) run.interrupt.abort('shutdown');
@@ -272,13 +270,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   private async abandon({ claims, prepared }: Admitted<Prepared>, session: Session): Promise<void> {
     if (!this.options.adapter.abandon) return;
     if (!session.abort.signal.aborted) session.abort.abort('abandoned');
-    let timer: NodeJS.Timeout | undefined;
-    const settled = await Promise.race([
-      session.opened.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.cancelGraceMs))),
-    ]);
-    clearTimeout(timer);
-    if (!settled) {
+    if (!(await settlesWithin(session.opened, this.cancelGraceMs))) {
       this.log.warn(`run ${claims.runId}: its session on ${claims.connection.name} did not finish opening within ${this.cancelGraceMs} ms of being given up; it was never used`);
       return;
     }

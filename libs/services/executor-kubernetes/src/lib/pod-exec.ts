@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, type KubeConfig } from '@kubernetes/client-node';
 import { RungateError } from '@rungate/contracts';
-import type { ProcessOutputCollector } from '@rungate/executors';
+import { settlesWithin, type ProcessOutputCollector } from '@rungate/executors';
 import WebSocket from 'ws';
 import { EXEC_PROTOCOLS, V4_SCRIPT_TRAILER, execOutcome } from './exec-status';
 import { statusMessage, type ApiResponse } from './kube-api';
@@ -369,9 +369,7 @@ export class PodExecSession {
     this.close();
     this.release();
     if (this.state.ended) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.sessionEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_HANDSHAKE_MS)))]);
-    clearTimeout(timer);
+    await settlesWithin(this.sessionEnded, CLOSE_HANDSHAKE_MS);
     if (!this.state.ended) this.ws.terminate();
   }
 

@@ -1,6 +1,6 @@
 import type { PostgresConnectionConfig } from '@rungate/config';
 import { RungateError, type RunTicketClaims, type SqlOutput } from '@rungate/contracts';
-import type { ExecutorAdapter, PipelineLog } from '@rungate/executors';
+import { settlesWithin, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import { escapeLiteral, type PoolClient, type QueryResult } from 'pg';
 import { BodyQuery, type BodyResult } from './body-query';
 import { describeFailure, type RunPhase } from './pg-errors';
@@ -305,13 +305,7 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
     const { target } = prepared;
     try {
       await this.targets.signalBackend(target, 'cancel', pid);
-      let timer: NodeJS.Timeout | undefined;
-      const stopped = await Promise.race([
-        (prepared.stopped ?? Promise.resolve()).then(() => true),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.terminateAfterMs))),
-      ]);
-      clearTimeout(timer);
-      if (stopped) return;
+      if (await settlesWithin(prepared.stopped ?? Promise.resolve(), this.terminateAfterMs)) return;
       this.log.warn(`run ${prepared.runId}: backend ${pid} did not stop ${this.terminateAfterMs} ms after a cancel; terminating it`);
       await this.targets.signalBackend(target, 'terminate', pid);
     } catch (error) {

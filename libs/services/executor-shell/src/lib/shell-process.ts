@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { RungateError, type ProcessOutput } from '@rungate/contracts';
-import { ProcessOutputCollector } from '@rungate/executors';
+import { ProcessOutputCollector, settlesWithin } from '@rungate/executors';
 
 export interface ShellProcessOptions {
   /** Absolute path of the interpreter; it reads its script on stdin (`<shell> -s`). */
@@ -206,10 +206,7 @@ export class ShellProcess {
     await this.stop();
     // Output still in the pipes arrives before `close`; a process that escaped the group
     // could hold them open forever, so that wait is bounded too.
-    let timer: NodeJS.Timeout | undefined;
-    const drained = await Promise.race([closed, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), options.killGraceMs)))]);
-    clearTimeout(timer);
-    if (!drained) {
+    if (!(await settlesWithin(closed, options.killGraceMs))) {
       child.stdout.destroy();
       child.stderr.destroy();
     }

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
-import { shellPrelude, type ConnectionOf, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
+import { settlesWithin, shellPrelude, type ConnectionOf, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import { redactSecrets } from './output-secrets';
 import { checkAsenv, resolveConnectionEnvironment, scriptEnvironment, type ConnectionEnvironment } from './script-environment';
 import { scriptInput } from './script-input';
@@ -193,13 +193,7 @@ export class ShellAdapter implements ExecutorAdapter<'shell', PreparedShellRun> 
       const child = prepared.process;
       if (child) {
         child.endInput();
-        let timer: NodeJS.Timeout | undefined;
-        const exited = await Promise.race([
-          child.finished.then(() => true, () => true),
-          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.killGraceMs))),
-        ]);
-        clearTimeout(timer);
-        if (!exited) await child.stop();
+        if (!(await settlesWithin(child.finished, this.killGraceMs))) await child.stop();
         await child.finished.catch(() => undefined);
         this.running.delete(child);
       }

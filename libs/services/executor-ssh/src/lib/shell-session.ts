@@ -1,4 +1,4 @@
-import { ProcessOutputCollector } from '@rungate/executors';
+import { ProcessOutputCollector, settlesWithin } from '@rungate/executors';
 import type { ClientChannel } from 'ssh2';
 import { PgidReader } from './remote-script';
 import type { SshLink } from './ssh-pool';
@@ -137,9 +137,7 @@ export class ShellSession {
       }
       void this.done.then(() => this.release());
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.done, new Promise<void>((resolve) => (timer = setTimeout(resolve, DISCARD_WAIT_MS)))]);
-    clearTimeout(timer);
+    await settlesWithin(this.done, DISCARD_WAIT_MS);
   }
 
   /** Gives the session's slot back to the pool; once. */
