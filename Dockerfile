@@ -17,9 +17,10 @@ COPY package.json package-lock.json ./
 # cpu-features) that ssh2 works without, and would need a compiler the slim image lacks.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-# Every app (each service and the CLI) is a bundle in dist/apps/<app>/main.js with
-# node_modules left external, and dist/pglite's template for `rungate serve`'s first start;
-# then the dev dependencies go.
+# tsc compiles the CLI and every library into dist/ (each service starts with `rungate run
+# <service>`), the build checks that the compiled code requires only production dependencies,
+# and dist/pglite gets the template for `rungate serve`'s first start; then the dev
+# dependencies go.
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 

@@ -11,7 +11,7 @@
  * Then the scaling of replicas: one vs two executor processes on a CPU-heavy mix (runs that
  * return 2,000 rows each, so the executor converts, caps and digests a lot of output).
  */
-import { eventually, startProcess, type ServiceProcess } from '@rungate/testing';
+import { eventually, serviceArgs, startProcess, type ServiceProcess } from '@rungate/testing';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -23,7 +23,7 @@ import { fmt, interleaved, load, record, runBench, stats, statsLine } from './su
 const N = Number(process.env['BENCH_CALLS'] ?? 1000);
 const TRIVIAL = 'SELECT 1 AS one';
 const HEAVY = 'SELECT g AS n, md5(g::text) AS digest, now() AS at FROM generate_series(1, 2000) AS g';
-const MAIN = join(__dirname, '..', 'dist', 'apps', 'executor-postgres', 'main.js');
+const BUILT_CLI = join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js');
 
 async function main(): Promise<void> {
   const h = await ExecutorHarness.create('bench');
@@ -97,14 +97,14 @@ async function main(): Promise<void> {
     console.log(`the floor alone is ${ratios.floorP50VsTransaction.toFixed(2)}× the bare transaction; the executor is ${ratios.p50VsFloor.toFixed(2)}× the floor at p50, ${ratios.p99VsFloor.toFixed(2)}× at p99`);
 
     // Scaling: separate processes (replicas in one process would share its event loop).
-    let scaling: Record<string, unknown> = { skipped: `build first: ${MAIN} is missing` };
-    if (existsSync(MAIN)) {
+    let scaling: Record<string, unknown> = { skipped: `build first: ${BUILT_CLI} is missing` };
+    if (existsSync(BUILT_CLI)) {
       for (const service of h.services.splice(0)) await service.close();
       const heavyCalls = Math.max(200, Math.floor(N / 2));
       const throughput: Record<number, number> = {};
       for (const replicas of [1, 2]) {
         while (processes.length < replicas) {
-          const child = startProcess(`executor-${processes.length}`, process.execPath, [MAIN], { ...process.env, RUNGATE_CONFIG: h.configFile, LOG_LEVEL: 'warn' });
+          const child = startProcess(`executor-${processes.length}`, process.execPath, serviceArgs('executor-postgres'), { ...process.env, RUNGATE_CONFIG: h.configFile, LOG_LEVEL: 'warn' });
           processes.push(child);
         }
         await eventually(() => h.exec(h.sign(TRIVIAL)), 20_000);

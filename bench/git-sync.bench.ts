@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CatalogUpdatedEvent, Subjects } from '@rungate/contracts';
 import { connectNats, decodeJson, scopedSubject, subjectPrefix } from '@rungate/messaging';
-import { createRunbookRepository, freePort, startProcess } from '@rungate/testing';
-import { DIST } from '../test/support/stack';
+import { createRunbookRepository, freePort, serviceArgs, startProcess } from '@rungate/testing';
 import { record, stats } from './support';
 
 const RUNBOOKS = Number(process.env['BENCH_RUNBOOKS'] ?? 10_000);
@@ -47,7 +46,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   };
-  const service = startProcess('git-sync', process.execPath, [join(DIST, 'git-sync', 'main.js')], {
+  const service = startProcess('git-sync', process.execPath, serviceArgs('git-sync'), {
     ...process.env,
     RUNGATE_CONFIG: join(dir, 'rungate.yaml'),
     BENCH_HOOK: 'bench-secret',

@@ -5,10 +5,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { RUNGATE_BIN } from '@rungate/testing';
 import { fmt, record, stats } from './support';
 
-const CLI = resolve(__dirname, '..', 'dist', 'apps', 'cli', 'main.js');
+const CLI = RUNGATE_BIN;
 const RUNS = Number(process.env['RUNS'] ?? 5);
 
 /** Milliseconds from spawn until `ready` appears on stdout; the process is then stopped. */

@@ -3,7 +3,7 @@
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
-const cli = join(__dirname, '..', 'dist', 'apps', 'cli', 'main.js');
+const cli = join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js');
 if (!existsSync(cli)) {
   process.stderr.write('rungate is not built yet: run `npm run build` first\n');
   process.exit(1);

@@ -1,16 +1,15 @@
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { AUDIT_STREAM } from '@rungate/contracts';
 import { connectNats } from '@rungate/messaging';
 import { openDatabase, verifyStoredChain } from '@rungate/persistence';
-import { createRunbookRepository, createTestDatabase, eventually, startProcess, type ServiceProcess, type TestDatabase } from '@rungate/testing';
+import { createRunbookRepository, createTestDatabase, eventually, RUNGATE_BIN, serviceArgs, startProcess, type ServiceProcess, type TestDatabase } from '@rungate/testing';
 import type { NatsConnection } from 'nats';
 import { Client as PgClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import { PrivateNatsServer } from '../libs/audit-sinks/src/testing/nats-server';
-import { DIST, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { mcpClient, newToken, startStack, type Stack } from './support/stack';
 
 const CALLS = 1000;
 const CONCURRENCY = 8;
@@ -100,7 +99,7 @@ rules: [{ name: engineering, groups: [engineering], connections: [app-db], runbo
     // Nothing was written while the audit service was down.
     expect((await db.query('SELECT count(*)::int AS n FROM audit_events'))[0].n).toBe(rowsBefore);
 
-    restarted = startProcess('audit-restarted', process.execPath, [join(DIST, 'audit', 'main.js')], stack.env);
+    restarted = startProcess('audit-restarted', process.execPath, serviceArgs('audit'), stack.env);
     const jsm = await nc.jetstreamManager();
     const { state } = await jsm.streams.info(AUDIT_STREAM);
     await eventually(async () => {
@@ -122,7 +121,7 @@ rules: [{ name: engineering, groups: [engineering], connections: [app-db], runbo
     expect(span?.rows).toBe(Number(span?.last) - Number(span?.first) + 1);
     await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: span?.rows });
 
-    const verify = await promisify(execFile)(process.execPath, [join(DIST, 'cli', 'main.js'), 'audit', 'verify', '--database', auditDb.url, '--stream'], {
+    const verify = await promisify(execFile)(process.execPath, [RUNGATE_BIN, 'audit', 'verify', '--database', auditDb.url, '--stream'], {
       env: { ...process.env, NATS_URL: nats.url },
     });
     expect(verify.stdout).toMatch(new RegExp(`^intact: ${span?.rows} events, head [0-9a-f]{64}\\nmatches the AUDIT stream: ${span?.rows} events compared`));

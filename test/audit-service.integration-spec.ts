@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { verifyWebhookSignature } from '@rungate/audit-sinks';
 import { AUDIT_STREAM, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
@@ -12,7 +12,7 @@ import { openDatabase, verifyStoredChain, type StoredAuditEvent } from '@rungate
 import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
 import { policyService } from '@rungate/service-policy';
-import { createTestDatabase, eventually, freePort, type TestDatabase } from '@rungate/testing';
+import { createTestDatabase, eventually, freePort, RUNGATE_BIN, type TestDatabase } from '@rungate/testing';
 import { tokenSha256 } from '@rungate/policy';
 import { generateTicketKeyPair } from '@rungate/tickets';
 import type { JetStreamManager, NatsConnection } from 'nats';
@@ -20,7 +20,7 @@ import type { DataSource } from 'typeorm';
 import { parseSyslogMessage } from '../libs/audit-sinks/src/testing/syslog-frames';
 import { SyslogReceiver, WebhookReceiver } from '../libs/audit-sinks/src/testing/receivers';
 
-const CLI = resolve(__dirname, '..', 'dist', 'apps', 'cli', 'main.js');
+const CLI = RUNGATE_BIN;
 const HOOK_SECRET = `whsec-${randomBytes(8).toString('hex')}`;
 // The AUDIT stream is shared with every test on the machine: names of this file's own.
 const TAG = randomBytes(3).toString('hex');

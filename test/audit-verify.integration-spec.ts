@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { completeAuditEvent } from '@rungate/messaging';
 import { AuditStore, openDatabase, verifyStoredChain } from '@rungate/persistence';
-import { createTestDatabase, type TestDatabase } from '@rungate/testing';
+import { createTestDatabase, RUNGATE_BIN, type TestDatabase } from '@rungate/testing';
 import type { DataSource } from 'typeorm';
 
-const CLI = join(__dirname, '..', 'dist', 'apps', 'cli', 'main.js');
+const CLI = RUNGATE_BIN;
 
 /** The audit table resists tampering: the service cannot change rows, and verify finds what a superuser changed. */
 describe('audit table and `rungate audit verify`', () => {

@@ -476,14 +476,14 @@ describe('Dockerfile', () => {
   const stages = dockerfile.split(/^FROM /m).slice(1);
   const final = stages[stages.length - 1] as string;
 
-  it('builds every app in one stage and ships only production dependencies and the bundles', () => {
+  it('builds the CLI and its libraries in one stage and ships only production dependencies and dist/', () => {
     expect(stages).toHaveLength(2);
     expect(stages[0]).toMatch(/npm ci /);
-    // npm run build: every app, and the PGlite template `rungate serve` starts a new database from.
+    // npm run build: the compiled tree, and the PGlite template `rungate serve` starts a new database from.
     expect(stages[0]).toMatch(/npm run build/);
     const build = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.build as string;
-    expect(build).toMatch(/nx run-many -t build/);
-    expect(build).toContain('scripts/pglite-template.js');
+    expect(build).toBe('node scripts/build.js');
+    expect(readFileSync(join(ROOT, 'scripts', 'build.js'), 'utf8')).toContain("require('./pglite-template')");
     expect(stages[0]).toMatch(/npm prune --omit=dev/);
     for (const path of ['node_modules', 'dist', 'bin']) expect(final).toContain(`COPY --from=build /src/${path} ./${path}`);
   });

@@ -1,12 +1,11 @@
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { AuditEvent } from '@rungate/contracts';
 import { connectNats, decodeJson } from '@rungate/messaging';
-import { createRunbookRepository, createTestDatabase, eventually, startProcess, type ServiceProcess, type TestDatabase } from '@rungate/testing';
+import { createRunbookRepository, createTestDatabase, eventually, serviceArgs, startProcess, type ServiceProcess, type TestDatabase } from '@rungate/testing';
 import type { NatsConnection } from 'nats';
 import { Client as PgClient } from 'pg';
-import { DIST, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { mcpClient, newToken, startStack, type Stack } from './support/stack';
 
 const SLOW_MARK = `-- @description Records a mark, then holds its transaction open
 -- @timeout 60s
@@ -58,7 +57,7 @@ tokens: [{ sha256: "${alice.sha256}", user: alice@example.com, agent: claude-cod
 rules: [{ name: engineering, groups: [engineering], connections: [app-db], runbooks: ["crash/**"] }]
 `,
     });
-    second = startProcess('executor-postgres-2', process.execPath, [join(DIST, 'executor-postgres', 'main.js')], stack.env);
+    second = startProcess('executor-postgres-2', process.execPath, serviceArgs('executor-postgres'), stack.env);
     nc = await connectNats({ name: 'executor-crash-e2e' });
     nc.subscribe('audit.run.>', {
       callback: (error, msg) => {

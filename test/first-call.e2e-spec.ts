@@ -2,9 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { createRunbookRepository, createTestDatabase, eventually, freePort, startProcess, type TestDatabase } from '@rungate/testing';
+import { createRunbookRepository, createTestDatabase, eventually, freePort, RUNGATE_BIN, serviceArgs, startProcess, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { DIST, TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
 
 const GET_USER = `-- @description Look up a user by id
 -- @readonly
@@ -244,7 +244,7 @@ rules:
 
   it('accepts agent tokens made with `rungate token create`, until they expire or are revoked', async () => {
     const cli = (...args: string[]) => {
-      const proc = startProcess('cli', process.execPath, [join(DIST, 'cli', 'main.js'), 'token', ...args], stack.env);
+      const proc = startProcess('cli', process.execPath, [RUNGATE_BIN, 'token', ...args], stack.env);
       return proc.exited.then((code) => ({ code, output: proc.output() }));
     };
     const created = await cli('create', '--user', 'alice@example.com', '--agent', 'cursor', '--ttl', '1h', '--runbooks', 'demo/postgres/get_*');
@@ -279,7 +279,7 @@ rules:
   it('exits non-zero on a bad rungate.yaml, naming the key at fault', async () => {
     const bad = join(stack.configFile, '..', 'bad.yaml');
     writeFileSync(bad, 'repositories:\n  - name: demo\n    url: /tmp\nconnections:\n  - name: db\n    type: postgres\n    url: postgres://user:secret@db/x\n');
-    const command = transport === 'nats' ? [join(DIST, 'policy', 'main.js')] : [join(DIST, 'cli', 'main.js'), 'serve', '--config', bad];
+    const command = transport === 'nats' ? serviceArgs('policy') : [RUNGATE_BIN, 'serve', '--config', bad];
     const proc = startProcess('bad-config', process.execPath, command, { ...stack.env, RUNGATE_CONFIG: bad });
     const code = await proc.exited;
     expect(code).not.toBe(0);

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CatalogGetReply, Subjects, type RungateError } from '@rungate/contracts';
 import { NatsBus, connectNats } from '@rungate/messaging';
-import { createRunbookRepository, eventually, startProcess, startSshd, type ServiceProcess, type Sshd } from '@rungate/testing';
+import { createRunbookRepository, eventually, serviceArgs, startProcess, startSshd, type ServiceProcess, type Sshd } from '@rungate/testing';
 import type { NatsConnection } from 'nats';
-import { DIST } from './support/stack';
 
 /** git-sync fetching over SSH from a real sshd: key authentication, host key pinned, no trust on first use. */
 describe('git-sync over SSH', () => {
@@ -47,7 +46,7 @@ describe('git-sync over SSH', () => {
 gitSync: { cacheDir: ${join(dir, `cache-${name}`)}, port: 0 }
 `,
     );
-    const service = startProcess(`git-sync-${name}`, process.execPath, [join(DIST, 'git-sync', 'main.js')], { ...process.env, RUNGATE_CONFIG: config });
+    const service = startProcess(`git-sync-${name}`, process.execPath, serviceArgs('git-sync'), { ...process.env, RUNGATE_CONFIG: config });
     services.push(service);
     return service;
   }

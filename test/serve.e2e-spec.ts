@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { eventually, startProcess, type ServiceProcess } from '@rungate/testing';
-import { DIST, mcpClient } from './support/stack';
+import { eventually, RUNGATE_BIN, startProcess, type ServiceProcess } from '@rungate/testing';
+import { mcpClient } from './support/stack';
 
 type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
 
@@ -19,7 +19,7 @@ describe('rungate serve: the all-in-one demo', () => {
     const env = { ...process.env };
     delete env['DATABASE_URL'];
     delete env['RUNGATE_CONFIG'];
-    server = startProcess('serve', process.execPath, [join(DIST, 'cli', 'main.js'), 'serve', '--port', '0', '--audit-port', '0', '--data-dir', join(dir, '.rungate')], env);
+    server = startProcess('serve', process.execPath, [RUNGATE_BIN, 'serve', '--port', '0', '--audit-port', '0', '--data-dir', join(dir, '.rungate')], env);
     const banner = await eventually(async () => {
       if (server.child.exitCode !== null) throw new Error(`serve exited: ${server.output()}`);
       const out = server.output();
@@ -102,7 +102,7 @@ describe('rungate serve: the all-in-one demo', () => {
     const auditUrl = /audit search --url (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1] as string;
     expect(auditUrl).toBeDefined();
     await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1004, status: 'cancelled', dryRun: true } });
-    const search = startProcess('search', process.execPath, [join(DIST, 'cli', 'main.js'), 'audit', 'search', '--url', auditUrl, '--runbook', 'demo.postgres.set_order_status', '--json'], {
+    const search = startProcess('search', process.execPath, [RUNGATE_BIN, 'audit', 'search', '--url', auditUrl, '--runbook', 'demo.postgres.set_order_status', '--json'], {
       ...process.env,
       RUNGATE_TOKEN: token,
     });
@@ -126,7 +126,7 @@ describe('rungate serve: the all-in-one demo', () => {
     await client.close();
     await server.stop();
     // The embedded database has one user at a time: read the chain once serve has stopped.
-    const verify = startProcess('verify', process.execPath, [join(DIST, 'cli', 'main.js'), 'audit', 'verify', '--data-dir', join(dir, '.rungate')], process.env);
+    const verify = startProcess('verify', process.execPath, [RUNGATE_BIN, 'audit', 'verify', '--data-dir', join(dir, '.rungate')], process.env);
     const code = await new Promise<number | null>((resolve) => verify.child.on('exit', resolve));
     expect({ code, output: verify.output() }).toMatchObject({ code: 0, output: expect.stringMatching(/^intact: \d+ events/) });
     const checked = Number(/intact: (\d+) events/.exec(verify.output())?.[1]);

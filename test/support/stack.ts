@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { tokenSha256 } from '@rungate/policy';
-import { eventually, freePort, startProcess, type ServiceProcess } from '@rungate/testing';
+import { eventually, freePort, RUNGATE_BIN, serviceArgs, startProcess, type ServiceProcess } from '@rungate/testing';
 import { generateTicketKeyPair } from '@rungate/tickets';
 
-export const DIST = resolve(__dirname, '..', '..', 'dist', 'apps');
 export const SERVICES = ['git-sync', 'policy', 'executor-postgres', 'audit', 'gateway'] as const;
 
 /** The two ways to run: a process per service over NATS, or `rungate serve` in one process. */
@@ -40,7 +39,7 @@ export function newToken(): { token: string; sha256: string } {
   return { token, sha256: tokenSha256(token) };
 }
 
-/** Starts every service as its own process (`node dist/apps/<app>/main.js`) on free ports. */
+/** Starts every service as its own process (`rungate run <service>`) on free ports. */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-stack-'));
   const keys = generateTicketKeyPair();
@@ -63,8 +62,8 @@ tickets:
   const transport = options.transport ?? 'nats';
   const processes =
     transport === 'nats'
-      ? SERVICES.map((service) => startProcess(service, process.execPath, [join(DIST, service, 'main.js')], env))
-      : [startProcess('serve', process.execPath, [join(DIST, 'cli', 'main.js'), 'serve', '--config', configFile, '--data-dir', join(dir, 'data')], env)];
+      ? SERVICES.map((service) => startProcess(service, process.execPath, serviceArgs(service), env))
+      : [startProcess('serve', process.execPath, [RUNGATE_BIN, 'serve', '--config', configFile, '--data-dir', join(dir, 'data')], env)];
   const stack: Stack = {
     transport,
     gatewayUrl: `http://127.0.0.1:${gatewayPort}`,

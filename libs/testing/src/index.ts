@@ -5,3 +5,4 @@ export * from './lib/postgres-cluster';
 export * from './lib/sshd';
 export * from './lib/executor-harness';
 export * from './lib/ssh-keys';
+export * from './lib/rungate-bin';

@@ -1,22 +1,39 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { runService, type ServiceDefinition } from '@rungate/runtime';
+import { auditService } from '@rungate/service-audit';
+import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
+import { executorPostgresService } from '@rungate/service-executor-postgres';
+import { executorShellService } from '@rungate/service-executor-shell';
+import { executorSshService } from '@rungate/service-executor-ssh';
+import { gatewayService } from '@rungate/service-gateway';
+import { gitSyncService } from '@rungate/service-git-sync';
+import { policyService } from '@rungate/service-policy';
 
-declare const __non_webpack_require__: NodeJS.Require;
+/** Every service `rungate run` starts, by the name it is started with. */
+export const SERVICE_DEFINITIONS = {
+  gateway: gatewayService,
+  'git-sync': gitSyncService,
+  policy: policyService,
+  audit: auditService,
+  'executor-postgres': executorPostgresService,
+  'executor-ssh': executorSshService,
+  'executor-kubernetes': executorKubernetesService,
+  'executor-shell': executorShellService,
+} as const satisfies Record<string, ServiceDefinition>;
 
-export const SERVICES = ['gateway', 'git-sync', 'policy', 'audit', 'executor-postgres', 'executor-ssh', 'executor-kubernetes', 'executor-shell'] as const;
+export type ServiceName = keyof typeof SERVICE_DEFINITIONS;
+export const SERVICES = Object.keys(SERVICE_DEFINITIONS) as ServiceName[];
 
-/** Starts one built service in this process, as `node dist/apps/<app>/main.js` would. */
+function isService(name: string | undefined): name is ServiceName {
+  return name !== undefined && Object.hasOwn(SERVICE_DEFINITIONS, name);
+}
+
+/** `rungate run <service>`: one service in this process, over NATS (the distributed mode). */
 export function runServiceCommand(args: string[]): number | undefined {
-  const app = args[0];
-  if (!app || !(SERVICES as readonly string[]).includes(app)) {
+  const name = args[0];
+  if (!isService(name)) {
     process.stderr.write(`usage: rungate run <${SERVICES.join('|')}>\n`);
     return 2;
   }
-  const main = join(__dirname, '..', app, 'main.js');
-  if (!existsSync(main)) {
-    process.stderr.write(`${main} not found: run \`npm run build\` first\n`);
-    return 1;
-  }
-  __non_webpack_require__(main);
+  runService(SERVICE_DEFINITIONS[name]);
   return undefined;
 }

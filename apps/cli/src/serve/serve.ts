@@ -18,15 +18,16 @@ import { option } from '../commands/args';
 import { DEMO_AGENT, DEMO_SEED_SQL, DEMO_USER, prepareDemo, ticketKeys } from './demo';
 import { PgWireBridge } from './pg-wire';
 
-declare const __non_webpack_require__: NodeJS.Require;
-
-/** The initialized-cluster template `npm run build` leaves in dist/pglite (scripts/pglite-template.js). */
+/**
+ * The initialized-cluster template `npm run build` leaves in dist/pglite
+ * (scripts/pglite-template.js); this file is dist/apps/cli/src/serve/serve.js.
+ */
 function templatePath(): string | undefined {
   try {
-    let dir = dirname(__non_webpack_require__.resolve('@electric-sql/pglite'));
+    let dir = dirname(require.resolve('@electric-sql/pglite'));
     while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
     const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
-    return resolve(__dirname, '..', '..', 'pglite', `template-${version}.tar`);
+    return resolve(__dirname, '..', '..', '..', '..', 'pglite', `template-${version}.tar`);
   } catch {
     return undefined;
   }

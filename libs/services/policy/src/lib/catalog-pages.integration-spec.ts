@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CatalogGetReply, Subjects, ToolsReply } from '@rungate/contracts';
 import { NatsBus, connectNats } from '@rungate/messaging';
 import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
-import { createRunbookRepository, eventually, startProcess, type ServiceProcess } from '@rungate/testing';
+import { createRunbookRepository, eventually, serviceArgs, startProcess, type ServiceProcess } from '@rungate/testing';
 import { generateTicketKeyPair } from '@rungate/tickets';
 import type { NatsConnection } from 'nats';
 import { policyService } from './definition';
@@ -13,7 +13,6 @@ import { policyService } from './definition';
 // parses and publishes it quickly on a busy two-core machine.
 const RUNBOOKS = 1500;
 const HISTORY = ' Includes every line, refund, note and status change of the order since it was placed.'.repeat(8);
-const GIT_SYNC = resolve(__dirname, '..', '..', '..', '..', '..', 'dist', 'apps', 'git-sync', 'main.js');
 
 function runbook(i: number): string {
   return `-- @description Looks up order ${i} of a customer.${HISTORY}
@@ -54,7 +53,7 @@ gitSync: { cacheDir: ${join(dir, 'cache')}, port: 0 }
 tickets: { signingKey: file:${join(dir, 'policy.ed25519')}, verifyKeys: [file:${join(dir, 'policy.ed25519.pub')}] }
 `,
     );
-    gitSync = startProcess('git-sync', process.execPath, [GIT_SYNC], { ...process.env, RUNGATE_CONFIG: configFile, LOG_LEVEL: 'warn' });
+    gitSync = startProcess('git-sync', process.execPath, serviceArgs('git-sync'), { ...process.env, RUNGATE_CONFIG: configFile, LOG_LEVEL: 'warn' });
     nc = await connectNats({ name: 'big-catalog-test' });
     bus = new NatsBus(nc);
     policy = await startService(policyService, await createServiceContext('policy', configFile));

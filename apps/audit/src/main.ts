@@ -1,4 +1,0 @@
-import { runService } from '@rungate/runtime';
-import { auditService } from '@rungate/service-audit';
-
-runService(auditService);

@@ -1,4 +1,0 @@
-import { runService } from '@rungate/runtime';
-import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
-
-runService(executorKubernetesService);

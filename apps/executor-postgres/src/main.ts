@@ -1,4 +1,0 @@
-import { runService } from '@rungate/runtime';
-import { executorPostgresService } from '@rungate/service-executor-postgres';
-
-runService(executorPostgresService);

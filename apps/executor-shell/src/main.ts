@@ -1,4 +1,0 @@
-import { runService } from '@rungate/runtime';
-import { executorShellService } from '@rungate/service-executor-shell';
-
-runService(executorShellService);

@@ -1,4 +1,0 @@
-import { runService } from '@rungate/runtime';
-import { executorSshService } from '@rungate/service-executor-ssh';
-
-runService(executorSshService);

@@ -1,4 +1,0 @@
-import { runService } from '@rungate/runtime';
-import { gatewayService } from '@rungate/service-gateway';
-
-runService(gatewayService);

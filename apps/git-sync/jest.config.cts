@@ -1,5 +1,0 @@
-module.exports = {
-  displayName: 'git-sync',
-  preset: '../../jest.preset.js',
-  coverageDirectory: '../../coverage/apps/git-sync',
-};

@@ -1,1 +1,0 @@
-module.exports = require('../../webpack.app.config')('git-sync');

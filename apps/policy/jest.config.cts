@@ -1,5 +1,0 @@
-module.exports = {
-  displayName: 'policy',
-  preset: '../../jest.preset.js',
-  coverageDirectory: '../../coverage/apps/policy',
-};

@@ -1,4 +1,0 @@
-import { runService } from '@rungate/runtime';
-import { policyService } from '@rungate/service-policy';
-
-runService(policyService);
