@@ -25,27 +25,69 @@ export const RepositoryConfig = z.strictObject({
 });
 export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
 
+/** TLS to a database server, with libpq's sslmode semantics (PostgreSQL and MySQL alike). */
+const DatabaseTls = z
+  .strictObject({
+    mode: z
+      .enum(['disable', 'require', 'verify-ca', 'verify-full'])
+      .default('verify-full')
+      .describe('as libpq\'s sslmode: require encrypts without checking the server; verify-ca checks the chain; verify-full also the host name'),
+    ca: SecretRef.optional().describe('PEM CA bundle that signs the server certificate (default: the system CAs)'),
+    cert: SecretRef.optional().describe('PEM client certificate, for certificate authentication'),
+    key: SecretRef.optional().describe('PEM client key, with cert'),
+  })
+  .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), 'cert and key go together');
+export type DatabaseTlsConfig = z.infer<typeof DatabaseTls>;
+
+const pool = z.strictObject({ max: z.number().int().positive().max(200).default(10), idleTimeout: duration.optional() }).default({ max: 10 });
+const maxRows = z.number().int().positive().default(1000).describe('rows returned at most; more sets truncated');
+
 const PostgresConnection = z.strictObject({
   name,
   type: z.literal('postgres'),
   url: SecretRef.describe('postgres:// URL with credentials, as a secret reference'),
-  pool: z.strictObject({ max: z.number().int().positive().max(200).default(10), idleTimeout: duration.optional() }).default({ max: 10 }),
-  tls: z
-    .strictObject({
-      mode: z
-        .enum(['disable', 'require', 'verify-ca', 'verify-full'])
-        .default('verify-full')
-        .describe('as libpq\'s sslmode: require encrypts without checking the server; verify-ca checks the chain; verify-full also the host name'),
-      ca: SecretRef.optional().describe('PEM CA bundle that signs the server certificate (default: the system CAs)'),
-      cert: SecretRef.optional().describe('PEM client certificate, for certificate authentication'),
-      key: SecretRef.optional().describe('PEM client key, with cert'),
-    })
-    .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), 'cert and key go together')
-    .optional()
-    .describe('TLS to the database; when set, the url must not carry sslmode/sslrootcert/sslcert/sslkey'),
-  maxRows: z.number().int().positive().default(1000).describe('rows returned at most; more sets truncated'),
+  pool,
+  tls: DatabaseTls.optional().describe('TLS to the database; when set, the url must not carry sslmode/sslrootcert/sslcert/sslkey'),
+  maxRows,
   maxBytes: z.number().int().positive().default(1024 * 1024),
 });
+/**
+ * sql_mode modes that stand for several others including ANSI_QUOTES: the executor pins the
+ * session's sql_mode and parameter escaping follows ANSI_QUOTES and NO_BACKSLASH_ESCAPES, so
+ * those two must be visible in the list itself (ADR 16).
+ */
+const MYSQL_COMBINATION_MODES = ['ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];
+export const DEFAULT_MYSQL_SQL_MODE = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
+const MysqlSqlMode = z
+  .string()
+  .transform((mode) => mode.split(',').map((m) => m.trim().toUpperCase()).filter(Boolean).join(','))
+  .superRefine((mode, ctx) => {
+    for (const name of mode ? mode.split(',') : []) {
+      if (!/^[A-Z_]+$/.test(name)) ctx.addIssue({ code: 'custom', message: `"${name}" is not an sql_mode name (letters and "_", separated by commas)` });
+      else if (MYSQL_COMBINATION_MODES.includes(name)) {
+        ctx.addIssue({ code: 'custom', message: `${name} stands for several modes including ANSI_QUOTES; list the modes it stands for instead, so the quoting the runbooks are escaped for is explicit` });
+      }
+    }
+  });
+const MysqlConnection = z.strictObject({
+  name,
+  type: z.literal('mysql'),
+  url: SecretRef.describe('mysql://user:password@host:3306/database URL, as a secret reference; no query parameters (TLS goes in tls)'),
+  pool,
+  tls: DatabaseTls.optional().describe('TLS to the server (mysql2 ssl): require encrypts without checking the server; verify-ca checks the chain; verify-full also the host name'),
+  sqlMode: MysqlSqlMode.default(DEFAULT_MYSQL_SQL_MODE).describe(
+    'the sql_mode every run\'s session is pinned to, as the runbooks expect it: with NO_BACKSLASH_ESCAPES a backslash in a string is an ordinary character, with ANSI_QUOTES "…" is an identifier; parameter values are escaped to match',
+  ),
+  maxRows,
+  maxBytes: z.number().int().positive().default(1024 * 1024),
+});
+export type MysqlConnectionConfig = z.infer<typeof MysqlConnection>;
+
+/** The two sql_mode flags that change how MySQL reads quoted text, from a connection's pinned sql_mode. */
+export function mysqlQuotingOf(connection: Pick<MysqlConnectionConfig, 'sqlMode'>): { noBackslashEscapes: boolean; ansiQuotes: boolean } {
+  const modes = new Set(connection.sqlMode.split(','));
+  return { noBackslashEscapes: modes.has('NO_BACKSLASH_ESCAPES'), ansiQuotes: modes.has('ANSI_QUOTES') };
+}
 /** Host key types ssh2 can verify; the pinned key's type is the only one offered in the handshake. */
 const SSH_HOST_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,2}( .*)?$/;
 const SshConnection = z
@@ -156,6 +198,7 @@ const ShellConnection = z.strictObject({
 });
 export const ConnectionConfig = z.discriminatedUnion('type', [
   PostgresConnection,
+  MysqlConnection,
   SshConnection,
   KubernetesConnection,
   ShellConnection,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const ConnectionType = z.enum(['postgres', 'ssh', 'kubernetes', 'shell']);
+export const ConnectionType = z.enum(['postgres', 'mysql', 'ssh', 'kubernetes', 'shell']);
 export type ConnectionType = z.infer<typeof ConnectionType>;
 
 export const ParameterType = z.enum([

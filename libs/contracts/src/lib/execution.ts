@@ -9,6 +9,14 @@ export const RunLimits = z.object({
 export type RunLimits = z.infer<typeof RunLimits>;
 
 /**
+ * How MySQL reads quoted text in a session, from its sql_mode: with NO_BACKSLASH_ESCAPES a
+ * backslash in a string is an ordinary character; with ANSI_QUOTES `"…"` is an identifier.
+ * A value escaped for one setting can break out of its quotes under the other (ADR 16).
+ */
+export const MysqlQuoting = z.object({ noBackslashEscapes: z.boolean(), ansiQuotes: z.boolean() });
+export type MysqlQuoting = z.infer<typeof MysqlQuoting>;
+
+/**
  * What policy signs. Executors act on these claims and nothing else: a run ticket names
  * exactly one body (by hash) on exactly one connection, once, for a few seconds.
  */
@@ -40,6 +48,11 @@ export const RunTicketClaims = z.object({
   limits: RunLimits,
   readOnly: z.boolean(),
   dryRun: z.boolean().default(false),
+  /**
+   * MySQL runs: the quoting the body's values were escaped for. executor-mysql runs the body
+   * only in a session pinned to the same, and refuses a ticket without it.
+   */
+  mysqlQuoting: MysqlQuoting.optional(),
   /** Kubernetes manifests: apply (server-side, the default) or delete, from the runbook's `@action`. */
   action: z.enum(['apply', 'delete']).optional(),
   rule: z.string().optional(),

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { ParameterSpec, RunbookFinding, RunbookLanguage, RunbookMetadata } from '@rungate/contracts';
-import { MARKER, lexFor, type Context, type ContextResult } from './contexts';
+import { MARKER, lexFor, type Context, type ContextResult, type LexResult } from './contexts';
 import { collectDeclarations, type Occurrence, type OutputHelper } from './declarations';
+import { POSTGRES, dialectKey, dialectSuffix, lexSqlDialect, sqlDialectsFor, type SqlDialect } from './dialects';
+import { escapeMysql } from './mysql';
 import { shellDouble, shellSingle, sqlEString, sqlIdent, sqlSingle, yamlDouble, yamlSingle } from './escape';
 import { readMetadata } from './metadata';
 import { parseTemplate, positionAt, type Segment } from './template';
@@ -37,8 +39,34 @@ export class RenderError extends Error {
 
 interface Compiled {
   segments: Segment[];
-  occurrences: { occurrence: Occurrence; context: Context }[];
+  /** By language, or for SQL by dialect (dialectKey): each dialect lexes the body its own way. */
+  occurrences: Record<string, { occurrence: Occurrence; context: Context }[]>;
   specs: Map<string, ParameterSpec>;
+}
+
+type Report = (message: string, line?: number, column?: number) => void;
+
+/**
+ * Places every placeholder once per SQL dialect the runbook may run on. A finding that holds
+ * for some dialects only says which (`… (MySQL with NO_BACKSLASH_ESCAPES)`).
+ */
+function placeSqlDialects(
+  dialects: readonly SqlDialect[],
+  skeleton: string,
+  place: (lexed: LexResult, report: Report) => Compiled['occurrences'][string],
+  at: Report,
+  occurrences: Compiled['occurrences'],
+): void {
+  const found = new Map<string, { message: string; line?: number; column?: number; dialects: SqlDialect[] }>();
+  for (const dialect of dialects) {
+    occurrences[dialectKey(dialect)] = place(lexSqlDialect(dialect, skeleton), (message, line, column) => {
+      const key = `${line ?? 1}:${column ?? 1}:${message}`;
+      const entry = found.get(key) ?? { message, line, column, dialects: [] };
+      entry.dialects.push(dialect);
+      found.set(key, entry);
+    });
+  }
+  for (const { message, line, column, dialects: having } of found.values()) at(`${message}${dialectSuffix(having, dialects)}`, line, column);
 }
 
 const compiled = new WeakMap<ParsedRunbook, Compiled>();
@@ -74,7 +102,7 @@ function contextProblem(context: Context, helpers: OutputHelper[], spec: Paramet
   if (quoting.length > 1) return 'use one quoting helper (squote, dquote or quotechar), not several';
   const bare = context.context === 'bare' || context.context === 'scalar';
   if (quoting.length && !bare) return 'is already inside quotes; remove squote/dquote/quotechar';
-  if (context.language === 'sql' && context.context === 'bare' && quoting.length === 0) {
+  if ((context.language === 'sql' || context.language === 'mysql') && context.context === 'bare' && quoting.length === 0) {
     const safe = ['number', 'boolean', 'identifier', 'select'].includes(spec.type);
     if (!safe) return `a ${spec.type} value cannot stand bare in SQL: ${FREE_TEXT_FIX}`;
   }
@@ -108,30 +136,35 @@ export function parseRunbook(path: string, source: string): ParseResult {
   const specs = new Map(declarations.parameters.map((p) => [p.name, p]));
 
   const skeleton = template.segments.map((s) => (s.kind === 'text' ? s.text : MARKER)).join('');
-  const lexed = lexFor(language, skeleton);
-  for (const open of lexed.unterminated) {
-    const skeletonToSource = mapOffset(template.segments, open.offset);
-    const p = positionAt(source, skeletonToSource);
-    at(`unterminated ${open.what}`, p.line, p.column);
-  }
-  const occurrences: Compiled['occurrences'] = [];
-  if (lexed.markers.length !== declarations.occurrences.length) {
-    // Fail closed: every placeholder must have exactly one known context.
-    at('internal error: could not determine the context of every placeholder; simplify the surrounding quoting');
-  }
-  declarations.occurrences.forEach((occurrence, index) => {
-    const result = lexed.markers[index] as ContextResult | undefined;
-    const { line, column } = occurrence.placeholder.position;
-    if (!result) return;
-    if (!result.ok) {
-      at(`parameter ${occurrence.placeholder.name}: ${result.problem}; ${result.fix}`, line, column);
-      return;
+  const place = (lexed: LexResult, report: Report): Compiled['occurrences'][string] => {
+    for (const open of lexed.unterminated) {
+      const skeletonToSource = mapOffset(template.segments, open.offset);
+      const p = positionAt(source, skeletonToSource);
+      report(`unterminated ${open.what}`, p.line, p.column);
     }
-    const spec = specs.get(occurrence.placeholder.name) as ParameterSpec;
-    const problem = contextProblem(result.context, occurrence.helpers, spec);
-    if (problem) at(`parameter ${occurrence.placeholder.name}: ${problem}`, line, column);
-    occurrences.push({ occurrence, context: result.context });
-  });
+    const occurrences: Compiled['occurrences'][string] = [];
+    if (lexed.markers.length !== declarations.occurrences.length) {
+      // Fail closed: every placeholder must have exactly one known context.
+      report('internal error: could not determine the context of every placeholder; simplify the surrounding quoting');
+    }
+    declarations.occurrences.forEach((occurrence, index) => {
+      const result = lexed.markers[index] as ContextResult | undefined;
+      const { line, column } = occurrence.placeholder.position;
+      if (!result) return;
+      if (!result.ok) {
+        report(`parameter ${occurrence.placeholder.name}: ${result.problem}; ${result.fix}`, line, column);
+        return;
+      }
+      const spec = specs.get(occurrence.placeholder.name) as ParameterSpec;
+      const problem = contextProblem(result.context, occurrence.helpers, spec);
+      if (problem) report(`parameter ${occurrence.placeholder.name}: ${problem}`, line, column);
+      occurrences.push({ occurrence, context: result.context });
+    });
+    return occurrences;
+  };
+  const occurrences: Compiled['occurrences'] = {};
+  if (language === 'sql') placeSqlDialects(sqlDialectsFor(meta.metadata.connectionTypes), skeleton, place, at, occurrences);
+  else occurrences[language] = place(lexFor(language, skeleton), at);
   if (findings.length) return { ok: false, findings: findings.sort((a, b) => a.line - b.line || a.column - b.column) };
   const runbook: ParsedRunbook = {
     path,
@@ -198,6 +231,8 @@ function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[
       if (spec.type === 'boolean') return value === 'true' ? 'TRUE' : 'FALSE';
       if (spec.type === 'identifier') return `"${sqlIdent(value)}"`;
       return `'${sqlSingle(value)}'`;
+    case 'mysql':
+      return escapeMysql(value, { context: context.context, quoting: context.quoting, quote: single ? "'" : double ? '"' : undefined, type: spec.type });
     case 'shell':
       if (context.context === 'single') return shellSingle(value);
       if (context.context === 'double') return shellDouble(value);
@@ -219,15 +254,32 @@ function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[
   }
 }
 
-/** Renders validated values, each escaped for the exact context it stands in. */
-export function renderRunbook(runbook: ParsedRunbook, values: Record<string, string>): string {
+/** The placements a SQL runbook was compiled with for a dialect; the only one when none is named. */
+function occurrencesFor(runbook: ParsedRunbook, compiledRunbook: Compiled, dialect: SqlDialect | undefined): Compiled['occurrences'][string] {
+  if (runbook.language !== 'sql') return compiledRunbook.occurrences[runbook.language] ?? [];
+  const keys = Object.keys(compiledRunbook.occurrences);
+  const key = dialect ? dialectKey(dialect) : keys.length === 1 ? keys[0] : dialectKey(POSTGRES);
+  const occurrences = key === undefined ? undefined : compiledRunbook.occurrences[key];
+  if (!occurrences) {
+    throw new RenderError('connection', dialect ? `${runbook.path} is not a runbook for ${dialect.kind} connections (see its @connection-types)` : `${runbook.path} runs on several SQL dialects; name the connection's`);
+  }
+  return occurrences;
+}
+
+/**
+ * Renders validated values, each escaped for the exact context it stands in. A SQL runbook
+ * is rendered for the dialect of the connection it runs on (required when it may run on
+ * more than one kind: PostgreSQL when it may run there, else refused).
+ */
+export function renderRunbook(runbook: ParsedRunbook, values: Record<string, string>, dialect?: SqlDialect): string {
   const compiledRunbook = compiled.get(runbook);
   if (!compiledRunbook) throw new Error('renderRunbook needs a runbook returned by parseRunbook');
+  const occurrences = occurrencesFor(runbook, compiledRunbook, dialect);
   let index = 0;
   return compiledRunbook.segments
     .map((segment) => {
       if (segment.kind === 'text') return segment.text;
-      const { occurrence, context } = compiledRunbook.occurrences[index++] as Compiled['occurrences'][number];
+      const { occurrence, context } = occurrences[index++] as Compiled['occurrences'][string][number];
       const name = occurrence.placeholder.name;
       const spec = compiledRunbook.specs.get(name) as ParameterSpec;
       const value = transform(name, values[name] ?? '', occurrence.helpers);

@@ -3,14 +3,20 @@
  * with every placeholder replaced by one marker character, so the contexts are those of
  * the reviewed text itself, never of any value.
  */
-import type { RunbookLanguage } from '@rungate/contracts';
+import type { MysqlQuoting, RunbookLanguage } from '@rungate/contracts';
 
 export const MARKER = '\uE000';
 
 export type SqlContext = 'bare' | 'single' | 'estring' | 'ident';
 export type ShellContext = 'bare' | 'single' | 'double';
 export type YamlContext = 'scalar' | 'double' | 'single';
-export type Context = { language: 'sql'; context: SqlContext } | { language: 'shell'; context: ShellContext } | { language: 'kubernetes'; context: YamlContext };
+/** MySQL's contexts (mysql.ts); `ansi-ident` is `"…"` when ANSI_QUOTES makes it an identifier. */
+export type MysqlContext = 'bare' | 'single' | 'double' | 'backtick' | 'ansi-ident';
+export type Context =
+  | { language: 'sql'; context: SqlContext }
+  | { language: 'mysql'; context: MysqlContext; quoting: MysqlQuoting }
+  | { language: 'shell'; context: ShellContext }
+  | { language: 'kubernetes'; context: YamlContext };
 
 /** Either the context of each marker, in order, or why one has no safe escaping. */
 export type ContextResult = { ok: true; context: Context } | { ok: false; problem: string; fix: string };
