@@ -7,3 +7,5 @@ export * from './lib/process-output';
 export * from './lib/shell-prelude';
 export * from './lib/executor-module';
 export * from './lib/settles-within';
+export * from './lib/sql-rows';
+export * from './lib/database-failure';

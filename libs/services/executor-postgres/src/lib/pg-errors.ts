@@ -1,8 +1,7 @@
 import { RungateError } from '@rungate/contracts';
-import type { SecretScrubber } from '@rungate/executors';
+import { NETWORK_REASONS, connectionLost, type RunPhase, type SecretScrubber } from '@rungate/executors';
 
-/** Where a run was when it failed: it decides what is known about the target's state. */
-export type RunPhase = 'connect' | 'begin' | 'body' | 'commit';
+export type { RunPhase } from '@rungate/executors';
 
 /** What pg and node:net put on their errors (pg's DatabaseError carries the SQLSTATE in `code`). */
 interface DriverError {
@@ -24,17 +23,6 @@ export interface FailureContext {
   cancelled: boolean;
 }
 
-const NETWORK_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  EPIPE: 'connection closed',
-};
-
 /** SQLSTATEs that mean the server would not (or could no longer) serve this connection. */
 function serverRefusal(code: string): string | undefined {
   if (code.startsWith('28')) return 'the database rejected the executor\'s credentials';
@@ -46,7 +34,7 @@ function serverRefusal(code: string): string | undefined {
   return undefined;
 }
 
-function connectionLost(error: DriverError): string | undefined {
+function lostReason(error: DriverError): string | undefined {
   if (error.code && NETWORK_REASONS[error.code]) return NETWORK_REASONS[error.code];
   if (error.code) return serverRefusal(error.code);
   const message = error.message ?? '';
@@ -66,19 +54,8 @@ export function describeFailure(caught: unknown, context: FailureContext): Runga
   const error: DriverError = typeof caught === 'object' && caught !== null ? (caught as DriverError) : { message: String(caught) };
   const scrub = (text: string) => context.scrubber.scrub(text);
   const at = `connection ${context.connection} (${context.address})`;
-  const lost = connectionLost(error) ?? (context.phase === 'connect' ? 'could not connect' : undefined);
-  if (lost) {
-    if (context.phase === 'connect' || context.phase === 'begin') {
-      return new RungateError('TARGET_UNAVAILABLE', `cannot reach the database of ${at}: ${lost}; nothing was executed`);
-    }
-    if (context.phase === 'commit') {
-      return new RungateError(
-        'OUTCOME_UNKNOWN',
-        `lost ${at} while committing (${lost}); whether the transaction committed is unknown — check the target before running it again`,
-      );
-    }
-    return new RungateError('TARGET_UNAVAILABLE', `lost ${at} during the run (${lost}); the transaction was not committed`);
-  }
+  const lost = lostReason(error) ?? (context.phase === 'connect' ? 'could not connect' : undefined);
+  if (lost) return connectionLost(context.phase, at, lost);
   const message = scrub(error.message ?? 'unknown error');
   if (error.code === '57014') {
     if (context.cancelled) return new RungateError('EXECUTION_FAILED', 'the running statement was cancelled and the transaction rolled back');

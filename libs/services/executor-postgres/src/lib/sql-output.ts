@@ -1,6 +1,7 @@
-import type { JsonValue, SqlOutput } from '@rungate/contracts';
+import type { SqlOutput } from '@rungate/contracts';
+import { RowBudget, rowObject, uniqueColumnNames } from '@rungate/executors';
 import type { BodyResult } from './body-query';
-import { convertValue, rowObject, uniqueColumnNames, type PgTypeInfo } from './sql-values';
+import { convertValue, type PgTypeInfo } from './sql-values';
 
 /**
  * The reply for a body: every statement's command and row count, and the columns and rows
@@ -13,21 +14,14 @@ export function sqlOutput(result: BodyResult, types: ReadonlyMap<number, PgTypeI
   if (!set) return { kind: 'sql', columns: [], rows: [], rowCount: 0, statements: result.statements, truncated: false };
   const names = uniqueColumnNames(set.fields.map((field) => field.name));
   const columns = set.fields.map((field, index) => ({ name: names[index] as string, type: types.get(field.oid)?.name ?? `oid ${field.oid}` }));
-  const rows: Record<string, JsonValue>[] = [];
-  let truncated = set.truncated;
-  let bytes = 2;
+  // The row cap was applied while the rows streamed in; the byte cap needs the converted JSON.
+  const budget = new RowBudget(Number.POSITIVE_INFINITY, maxBytes);
   for (const raw of set.rows) {
     const row = rowObject(
       names,
       raw.map((value, index) => convertValue(value, set.fields[index]?.oid ?? 0, types)),
     );
-    const size = Buffer.byteLength(JSON.stringify(row)) + (rows.length > 0 ? 1 : 0);
-    if (bytes + size > maxBytes) {
-      truncated = true;
-      break;
-    }
-    rows.push(row);
-    bytes += size;
+    if (!budget.offer(row)) break;
   }
-  return { kind: 'sql', columns, rows, rowCount: set.total, statements: result.statements, truncated };
+  return { kind: 'sql', columns, rows: budget.rows, rowCount: set.total, statements: result.statements, truncated: set.truncated || budget.truncated };
 }

@@ -202,23 +202,3 @@ export function convertValue(text: string | null, oid: number, types: ReadonlyMa
   }
   return text;
 }
-
-/** Repeated column names (`SELECT 1, 2` gives two `?column?`) get `_2`, `_3`… so no value is lost. */
-export function uniqueColumnNames(names: readonly string[]): string[] {
-  const taken = new Set<string>();
-  return names.map((name) => {
-    let candidate = name;
-    for (let n = 2; taken.has(candidate); n++) candidate = `${name}_${n}`;
-    taken.add(candidate);
-    return candidate;
-  });
-}
-
-/** A row as a JSON object; defineProperty keeps a column named `__proto__` an ordinary key. */
-export function rowObject(names: readonly string[], values: readonly JsonValue[]): Record<string, JsonValue> {
-  const row: Record<string, JsonValue> = {};
-  names.forEach((name, index) => {
-    Object.defineProperty(row, name, { value: values[index] ?? null, enumerable: true, writable: true, configurable: true });
-  });
-  return row;
-}

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { ConnectionConfig } from '@rungate/config';
+import { mysqlQuotingOf, type ConnectionConfig } from '@rungate/config';
 import {
   RunEventTypes,
   RungateError,
@@ -12,7 +12,7 @@ import {
 } from '@rungate/contracts';
 import { setRunId, type AuditSink } from '@rungate/messaging';
 import { allowedConnections, decide, runbookKey, supportsDryRun } from '@rungate/policy';
-import { redactParams, envFor, renderRunbook, validateArguments } from '@rungate/runbooks';
+import { redactParams, envFor, renderRunbook, validateArguments, type SqlDialect } from '@rungate/runbooks';
 import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
 import { CatalogStore } from './catalog.store';
@@ -28,6 +28,15 @@ export function runIdFor(identity: Identity, tool: string, idempotencyKey?: stri
   if (!idempotencyKey) return randomUUID();
   const digest = createHash('sha256').update(`${identity.user}\u0000${tool}\u0000${idempotencyKey}`).digest('hex');
   return `${digest.slice(0, 8)}-${digest.slice(8, 12)}-4${digest.slice(13, 16)}-a${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
+}
+
+/**
+ * How values are escaped on this connection: PostgreSQL's rules, or MySQL's for the sql_mode
+ * the connection pins (the ticket names it, and executor-mysql runs the body only under it).
+ */
+function sqlDialectOf(connection: ConnectionConfig): SqlDialect | undefined {
+  if (connection.type === 'mysql') return { kind: 'mysql', quoting: mysqlQuotingOf(connection) };
+  return connection.type === 'postgres' ? { kind: 'postgres' } : undefined;
 }
 
 function parseDryRun(value: unknown): boolean {
@@ -90,7 +99,8 @@ export class Authorizer {
       );
     }
 
-    const body = renderRunbook(runbook, validation.values);
+    const dialect = sqlDialectOf(connection);
+    const body = renderRunbook(runbook, validation.values, dialect);
     const now = Math.floor(Date.now() / 1000);
     const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
     Metrics.decisions.inc({ effect: 'allow' });
@@ -114,11 +124,12 @@ export class Authorizer {
       env: envFor(runbook, validation.values),
       limits: {
         timeoutMs: entry.metadata.timeoutMs,
-        maxRows: connection.type === 'postgres' ? connection.maxRows : DEFAULT_MAX_ROWS,
+        maxRows: connection.type === 'postgres' || connection.type === 'mysql' ? connection.maxRows : DEFAULT_MAX_ROWS,
         maxBytes: connection.maxBytes,
       },
       readOnly: entry.metadata.readOnly,
       dryRun,
+      ...(dialect?.kind === 'mysql' ? { mysqlQuoting: dialect.quoting } : {}),
       ...(entry.metadata.action ? { action: entry.metadata.action } : {}),
       rule: decision.rule,
     });
