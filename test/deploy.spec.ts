@@ -30,6 +30,7 @@ const SECRETS: Record<Service, string[]> = {
   policy: ['rungate-database', 'rungate-nats', 'rungate-ticket-signing-key'],
   audit: ['rungate-audit-sinks', 'rungate-database', 'rungate-nats'],
   'executor-postgres': ['rungate-nats', 'rungate-postgres-connections'],
+  'executor-mysql': ['rungate-mysql-connections', 'rungate-nats'],
   'executor-ssh': ['rungate-nats', 'rungate-ssh-connections'],
   'executor-kubernetes': ['rungate-kubernetes-connections', 'rungate-nats'],
   'executor-shell': ['rungate-nats', 'rungate-shell-connections'],

@@ -6,3 +6,4 @@ export * from './lib/sshd';
 export * from './lib/executor-harness';
 export * from './lib/ssh-keys';
 export * from './lib/rungate-bin';
+export * from './lib/mysql-database';

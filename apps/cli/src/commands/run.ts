@@ -1,6 +1,7 @@
 import { runService, type ServiceDefinition } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
 import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
+import { executorMysqlService } from '@rungate/service-executor-mysql';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
 import { executorShellService } from '@rungate/service-executor-shell';
 import { executorSshService } from '@rungate/service-executor-ssh';
@@ -15,6 +16,7 @@ export const SERVICE_DEFINITIONS = {
   policy: policyService,
   audit: auditService,
   'executor-postgres': executorPostgresService,
+  'executor-mysql': executorMysqlService,
   'executor-ssh': executorSshService,
   'executor-kubernetes': executorKubernetesService,
   'executor-shell': executorShellService,

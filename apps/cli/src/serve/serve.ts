@@ -8,6 +8,7 @@ import { ConfigHolder, ConfigWatcher, Readiness, startService, type RunningServi
 import { auditService } from '@rungate/service-audit';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
 import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
+import { executorMysqlService } from '@rungate/service-executor-mysql';
 import { executorShellService } from '@rungate/service-executor-shell';
 import { executorSshService } from '@rungate/service-executor-ssh';
 import { gatewayService } from '@rungate/service-gateway';
@@ -213,6 +214,7 @@ export async function serve(options: {
       policyService,
       auditQueries,
       executorPostgresService,
+      executorMysqlService,
       executorShellService,
       executorSshService,
       executorKubernetesService,

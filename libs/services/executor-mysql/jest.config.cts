@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'service-executor-mysql',
+  preset: '../../../jest.preset.js',
+  coverageDirectory: '../../../coverage/libs/services/executor-mysql',
+};

@@ -1,0 +1,1 @@
+export { executorMysqlDefinition, executorMysqlService } from './lib/definition';
