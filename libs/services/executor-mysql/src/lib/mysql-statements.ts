@@ -132,7 +132,8 @@ function classify(words: string[]): { kind: StatementKind; what: string } {
   if (first === 'SET') {
     if (words.includes('AUTOCOMMIT')) return { kind: 'transaction-control', what: 'autocommit' };
     if (second === 'PASSWORD') return { kind: 'implicit-commit', what: 'SET PASSWORD' };
-    const pinned = words.find((word) => PINNED.has(word));
+    // `@names` is a user variable; `@@names`, `SESSION names` and `names` are the system's.
+    const pinned = words.find((word, j) => PINNED.has(word) && !(words[j - 1] === '@' && words[j - 2] !== '@'));
     if (pinned) return { kind: 'session-pin', what: PINNED.get(pinned) as string };
   }
   if (IMPLICIT_COMMIT.has(first)) {
