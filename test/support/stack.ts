@@ -20,6 +20,8 @@ export interface StackOptions {
   env: Record<string, string>;
   /** Default nats. In-process runs `rungate serve --config …` with the same file and env. */
   transport?: Transport;
+  /** The services started over NATS; default SERVICES (executor-postgres as the only executor). */
+  services?: readonly string[];
 }
 
 export interface Stack {
@@ -62,7 +64,7 @@ tickets:
   const transport = options.transport ?? 'nats';
   const processes =
     transport === 'nats'
-      ? SERVICES.map((service) => startProcess(service, process.execPath, serviceArgs(service), env))
+      ? (options.services ?? SERVICES).map((service) => startProcess(service, process.execPath, serviceArgs(service), env))
       : [startProcess('serve', process.execPath, [RUNGATE_BIN, 'serve', '--config', configFile, '--data-dir', join(dir, 'data')], env)];
   const stack: Stack = {
     transport,
