@@ -1,7 +1,21 @@
 import { RungateError } from '@rungate/contracts';
+import type { SecretScrubber } from './secrets';
 
 /** Where a SQL run was when it failed: it decides what is known about the target's state. */
 export type RunPhase = 'connect' | 'begin' | 'body' | 'commit';
+
+/** What a SQL adapter knows when it words a driver's failure. */
+export interface SqlFailureContext {
+  connection: string;
+  /** `host:port`, never the URL. */
+  address: string;
+  phase: RunPhase;
+  scrubber: SecretScrubber;
+  readOnly: boolean;
+  timeoutMs: number;
+  /** The pipeline cancelled the run (timeout or shutdown). */
+  cancelled: boolean;
+}
 
 /** What node:net puts in `code` when a database connection fails, in words. */
 export const NETWORK_REASONS: Readonly<Record<string, string>> = {

@@ -4,6 +4,8 @@ import { NatsBus, connectNats, decodeJson } from '@rungate/messaging';
 import { createServiceContext, startService, type RunningService, type ServiceDefinition } from '@rungate/runtime';
 import { sha256Hex, signTicket, type SigningKey } from '@rungate/tickets';
 import type { NatsConnection, Subscription } from 'nats';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { eventually } from './processes';
 
 export interface SignedRequest {
@@ -60,6 +62,15 @@ export function testClaims(
     rule: run.rule,
     ...overrides,
   };
+}
+
+/** Writes public ticket keys into `dir` and returns their `file:` references for tickets.verifyKeys. */
+export function writeVerifyKeys(dir: string, publicPems: readonly string[]): string[] {
+  return publicPems.map((pem, index) => {
+    const file = join(dir, `policy-${index}.ed25519.pub`);
+    writeFileSync(file, pem);
+    return `file:${file}`;
+  });
 }
 
 export function signedRequest(claims: RunTicketClaims, body: string, key: SigningKey): SignedRequest {

@@ -1,5 +1,5 @@
 import { RungateError } from '@rungate/contracts';
-import { NETWORK_REASONS, connectionLost, type RunPhase, type SecretScrubber } from '@rungate/executors';
+import { NETWORK_REASONS, connectionLost, type SqlFailureContext } from '@rungate/executors';
 import type { StatementInfo } from './mysql-statements';
 
 /** What mysql2 and node:net put on their errors (server errors carry errno and SQLSTATE). */
@@ -12,16 +12,7 @@ interface DriverError {
   fatal?: boolean;
 }
 
-export interface FailureContext {
-  connection: string;
-  /** `host:port`, never the URL. */
-  address: string;
-  phase: RunPhase;
-  scrubber: SecretScrubber;
-  readOnly: boolean;
-  timeoutMs: number;
-  /** The pipeline cancelled the run (timeout or shutdown). */
-  cancelled: boolean;
+export interface FailureContext extends SqlFailureContext {
   /** Statements of the body that commit implicitly (DDL): they change what "rolled back" means. */
   implicitCommits?: readonly StatementInfo[];
   /** How many statements of the body had finished when it failed. */

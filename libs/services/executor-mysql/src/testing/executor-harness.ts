@@ -14,6 +14,7 @@ import {
   type RecordingBus,
   type SignedRequest,
   type TestMysqlDatabase,
+  writeVerifyKeys,
 } from '@rungate/testing';
 import { generateTicketKeyPair, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
 import { executorMysqlDefinition } from '../lib/definition';
@@ -72,11 +73,7 @@ export class ExecutorHarness extends ExecutorHarnessBase {
   /** Writes rungate.yaml with these ticket verify keys; running replicas pick it up through their config watcher. */
   writeConfig(publicPems: string[], envPrefix = this.envPrefix): void {
     this.envPrefix = envPrefix;
-    const refs = publicPems.map((pem, index) => {
-      const file = join(this.dir, `policy-${index}.ed25519.pub`);
-      writeFileSync(file, pem);
-      return `file:${file}`;
-    });
+    const refs = writeVerifyKeys(this.dir, publicPems);
     writeFileSync(
       this.configFile,
       `repositories:

@@ -1,5 +1,5 @@
 import { RungateError } from '@rungate/contracts';
-import { NETWORK_REASONS, connectionLost, type RunPhase, type SecretScrubber } from '@rungate/executors';
+import { NETWORK_REASONS, connectionLost, type SqlFailureContext } from '@rungate/executors';
 
 export type { RunPhase } from '@rungate/executors';
 
@@ -11,17 +11,7 @@ interface DriverError {
   hint?: string;
 }
 
-export interface FailureContext {
-  connection: string;
-  /** `host:port`, never the URL. */
-  address: string;
-  phase: RunPhase;
-  scrubber: SecretScrubber;
-  readOnly: boolean;
-  timeoutMs: number;
-  /** The pipeline cancelled the run (timeout or shutdown). */
-  cancelled: boolean;
-}
+export type FailureContext = SqlFailureContext;
 
 /** SQLSTATEs that mean the server would not (or could no longer) serve this connection. */
 function serverRefusal(code: string): string | undefined {

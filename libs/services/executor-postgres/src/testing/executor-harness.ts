@@ -14,6 +14,7 @@ import {
   type RecordingBus,
   type SignedRequest,
   type TestDatabase,
+  writeVerifyKeys,
 } from '@rungate/testing';
 import { generateTicketKeyPair, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
 import { Client } from 'pg';
@@ -79,11 +80,7 @@ export class ExecutorHarness extends ExecutorHarnessBase {
    */
   writeConfig(publicPems: string[], envPrefix = this.envPrefix): void {
     this.envPrefix = envPrefix;
-    const refs = publicPems.map((pem, index) => {
-      const file = join(this.dir, `policy-${index}.ed25519.pub`);
-      writeFileSync(file, pem);
-      return `file:${file}`;
-    });
+    const refs = writeVerifyKeys(this.dir, publicPems);
     writeFileSync(
       this.configFile,
       `repositories:
