@@ -180,7 +180,9 @@ describe('ShellAdapter', () => {
     });
 
     it.each(['/bin/sh', '/bin/bash'])('exports parameters to the commands a script starts, leaves no helper behind, and keeps line numbers (%s)', async (shell) => {
-      const body = '# line 1\nenv | grep -c "^TARGET=" ; set | grep -c __rungate || true\nls /proc/$$/fd | grep -cx 3 || true\nno-such-command-here';
+      // fd 3 is checked with the shell's own `[` (no pipeline): a pipeline's pipe() may reuse
+      // the freed fd 3 in the shell for a moment, which `ls /proc/$$/fd` in it would see.
+      const body = '# line 1\nenv | grep -c "^TARGET=" ; set | grep -c __rungate || true\nif [ -e /proc/$$/fd/3 ]; then echo 1; else echo 0; fi\nno-such-command-here';
       const output = await run(body, { env: { TARGET: 'web-1', NOTE: 'two\nlines\nmore' } }, connection({ shell }));
       expect(output.stdout).toBe('1\n0\n0\n');
       expect(output.stderr).toMatch(/(line )?4: no-such-command-here: (command )?not found/);
