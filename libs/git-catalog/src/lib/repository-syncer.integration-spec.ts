@@ -162,7 +162,8 @@ describe('RepositorySyncer on real git and NATS', () => {
     await eventually(async () => expect((await s.catalog())?.catalog).toMatchObject({ commit: good, stale: true }));
     expect(s.status()).toMatchObject({ stale: true, commit: good, lastError: expect.stringContaining('git ls-remote failed') });
     expect(logs).toContainEqual(expect.stringMatching(/WARN .*cannot read the remote .* serving the last good commit/));
-    expect(await coordination.publishedHead(name)).toMatchObject({ commit: good, stale: true });
+    // The stale head is recorded in the KV bucket after the catalog turns stale, not with it.
+    await eventually(async () => expect(await coordination.publishedHead(name)).toMatchObject({ commit: good, stale: true }));
     expect((await s.content(good, 'get_user.runbook.sql')).content).toBe(GET_USER);
 
     // A restart while the remote is away serves what was fetched before, marked stale.

@@ -161,8 +161,8 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
     const prepared = prepare(`echo never\n${tag()}`, 'no-shell');
     const signal = new AbortController().signal;
     await adapter.open(prepared, signal);
-    // Give the shell time to fail and the session to close before the run looks.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The shell fails and the session closes before the run looks (however long that takes here).
+    await eventually(async () => expect(prepared.session?.closed).toBe(true));
     const result = await adapter.run(prepared, signal);
     expect(result).toMatchObject({ exitCode: 127, stdout: '', stderr: expect.stringMatching(/nonexistent\/sh.*not found/) });
   });
@@ -174,6 +174,9 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
     await adapter.open(prepared, signal);
     expect(h.sshd.dropConnections()).toBeGreaterThan(0);
     await nothingLeftRunning();
+    // What this test is about: a loss the executor has seen before the script goes. (One it has
+    // not seen yet is indistinguishable from a loss mid-run, and rightly reported unknown.)
+    await eventually(async () => expect(prepared.session?.closed).toBe(true));
     const result = await adapter.run(prepared, signal);
     expect(result).toMatchObject({ exitCode: 0 });
     expect(readFileSync(counter, 'utf8')).toBe('run\n');
