@@ -72,6 +72,8 @@ describe('OCSF API Activity mapping', () => {
     [{ outcome: { status: 'failed' as const, exitCode: 2, errorCode: 'EXECUTION_FAILED', error: 'relation does not exist' } }, 2, 'Failure', 3, 'EXECUTION_FAILED', 'relation does not exist'],
     [{ outcome: { status: 'refused' as const } }, 2, 'Failure', 3, undefined, undefined],
     [{ outcome: { status: 'unknown' as const, exitCode: 137 } }, 0, 'Unknown', 1, '137', undefined],
+    [{ outcome: { status: 'timed_out' as const, exitCode: null, errorCode: 'TIMEOUT', error: 'run r1 was stopped' } }, 2, 'Failure', 3, 'TIMEOUT', 'run r1 was stopped'],
+    [{ outcome: { status: 'cancelled' as const, exitCode: null, errorCode: 'CANCELLED', error: 'run r1 was cancelled by its caller' } }, 99, 'Other', 1, 'CANCELLED', 'run r1 was cancelled by its caller'],
     [{ outcome: undefined, decision: { effect: 'deny' as const, rule: 'no-prod', reason: 'not on call' } }, 2, 'Failure', 3, undefined, 'not on call'],
     [{ outcome: undefined, decision: { effect: 'allow' as const, rule: 'sre' } }, 1, 'Success', 1, undefined, undefined],
     [{ outcome: undefined, decision: { effect: 'approval_required' as const } }, 99, 'Other', 1, undefined, undefined],

@@ -83,9 +83,13 @@ export function ocsfStatus(event: AuditEvent): OcsfStatusId {
     case 'failed':
     case 'denied':
     case 'refused':
+    case 'timed_out':
       return OcsfStatus.failure;
     case 'unknown':
       return OcsfStatus.unknown;
+    // Its caller stopped it: neither a success nor a failure of the run itself.
+    case 'cancelled':
+      return OcsfStatus.other;
   }
   switch (event.decision?.effect) {
     case 'allow':

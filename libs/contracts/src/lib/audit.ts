@@ -25,7 +25,8 @@ export const AuditActor = z.object({
 });
 
 export const AuditOutcome = z.object({
-  status: z.enum(['succeeded', 'failed', 'denied', 'unknown', 'refused']),
+  /** `cancelled`: its caller cancelled the call; `timed_out`: the runbook's @timeout or gateway.callTimeout ran out. */
+  status: z.enum(['succeeded', 'failed', 'denied', 'unknown', 'refused', 'cancelled', 'timed_out']),
   exitCode: z.number().int().nullable().optional(),
   durationMs: z.number().optional(),
   rows: z.number().int().optional(),
@@ -36,6 +37,7 @@ export const AuditOutcome = z.object({
   error: z.string().optional(),
   dryRun: z.boolean().optional(),
 });
+export type AuditOutcome = z.infer<typeof AuditOutcome>;
 
 /** One schema for every event on the AUDIT stream (DESIGN.md §7). */
 export const AuditEvent = z.object({

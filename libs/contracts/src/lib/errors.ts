@@ -21,6 +21,8 @@ export const ErrorCode = z.enum([
   'TARGET_UNAVAILABLE',
   'EXECUTION_FAILED',
   'TIMEOUT',
+  /** The caller cancelled the call; the run was stopped (or never started). */
+  'CANCELLED',
   'OUTCOME_UNKNOWN',
   'BAD_REQUEST',
   'SERVICE_UNAVAILABLE',

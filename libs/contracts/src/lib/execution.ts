@@ -103,3 +103,31 @@ export const ExecResult = z.object({
   output: RunOutput,
 });
 export type ExecResult = z.infer<typeof ExecResult>;
+
+/**
+ * Why a run is stopped from outside its executor: its caller cancelled the call, or the call
+ * ran out of `gateway.callTimeout`.
+ */
+export const StopReason = z.enum(['cancelled', 'call_timeout']);
+export type StopReason = z.infer<typeof StopReason>;
+
+/** `rungate.exec.<type>.cancel.v1`: stop run `runId` wherever it runs, or refuse it if it has not arrived yet. */
+export const ExecCancel = z.object({
+  runId: z.string().min(1).max(128),
+  reason: StopReason,
+  /** For `call_timeout`: the limit that ran out, named in the run's error. */
+  callTimeoutMs: z.number().int().positive().optional(),
+});
+export type ExecCancel = z.infer<typeof ExecCancel>;
+
+/**
+ * `rungate.gateway.cancel.v1`: a client's `notifications/cancelled`, relayed to every gateway
+ * replica. `caller` is the SHA-256 of the bearer token that sent it (never the token itself):
+ * only a request made with the same token matches.
+ */
+export const GatewayCancel = z.object({
+  caller: z.string().regex(/^[0-9a-f]{64}$/),
+  session: z.string().min(1).max(128).optional(),
+  requestId: z.union([z.string().max(256), z.number().int()]),
+});
+export type GatewayCancel = z.infer<typeof GatewayCancel>;

@@ -11,11 +11,21 @@ export const Subjects = {
   catalogGet: 'rungate.catalog.get.v1',
   catalogContent: 'rungate.catalog.content.v1',
   catalogUpdated: 'rungate.catalog.updated.v1',
+  /** A client cancelled a call (event, to every gateway replica: the one serving the call stops it). */
+  gatewayCancel: 'rungate.gateway.cancel.v1',
 } as const;
 
 export function execSubject(type: ConnectionType): string {
   return `rungate.exec.${type}.v1`;
 }
+
+/** Stop a run (event, to every replica of the type: the one running it stops it). */
+export function execCancelSubject(type: ConnectionType): string {
+  return `rungate.exec.${type}.cancel.v1`;
+}
+
+/** Gateway replicas; they answer no requests, but the transport needs a group for its events' sake. */
+export const GATEWAY_QUEUE = 'gateways';
 
 /** Replicas of one executor type share a NATS queue group, so each run goes to exactly one. */
 export function executorQueue(type: ConnectionType): string {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Controller, Inject, Logger, type DynamicModule, type OnApplicationShutdown, type Type } from '@nestjs/common';
-import { MessagePattern } from '@nestjs/microservices';
-import { execSubject, type ConnectionType, type ExecResult, type Reply } from '@rungate/contracts';
+import { EventPattern, MessagePattern } from '@nestjs/microservices';
+import { ExecCancel, execCancelSubject, execSubject, type ConnectionType, type ExecResult, type Reply } from '@rungate/contracts';
 import { answer, type AuditSink } from '@rungate/messaging';
 import { AUDIT_SINK, CONFIG, Metrics, Readiness, SERVICE_CONTEXT, openRunLedger, type ConfigHolder, type ServiceContext } from '@rungate/runtime';
 import type { ExecutorAdapter } from './adapter';
@@ -27,10 +27,12 @@ export function executorSource(type: ConnectionType): string {
   return `executor-${type}`;
 }
 
-/** The one request handler of an executor: its type's exec subject, answered by the pipeline. */
+/** The handlers of an executor: its type's exec subject, answered by the pipeline, and stop requests for its runs. */
 function execController(type: ConnectionType): Type<unknown> {
   @Controller()
   class ExecController implements OnApplicationShutdown {
+    private readonly log = new Logger(executorSource(type));
+
     constructor(
       @Inject(RunPipeline) private readonly pipeline: RunPipeline<ConnectionType, unknown>,
       @Inject(SHUTDOWN_GRACE_MS) private readonly shutdownGraceMs: number,
@@ -39,6 +41,19 @@ function execController(type: ConnectionType): Type<unknown> {
     @MessagePattern(execSubject(type))
     execute(payload: unknown): Promise<Reply<ExecResult>> {
       return answer(() => this.pipeline.execute(payload));
+    }
+
+    /** An event every replica hears: the one running the run stops it, the others remember it. */
+    @EventPattern(execCancelSubject(type))
+    stop(payload: unknown): Promise<Reply<void>> {
+      return answer(() => {
+        const parsed = ExecCancel.safeParse(payload);
+        if (!parsed.success) {
+          this.log.warn(`ignored a malformed stop request on ${execCancelSubject(type)}`);
+          return;
+        }
+        this.pipeline.stop(parsed.data);
+      });
     }
 
     /**

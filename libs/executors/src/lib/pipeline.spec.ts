@@ -5,7 +5,7 @@ import { completeAuditEvent, type AuditSink, type RunLedger } from '@rungate/mes
 import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, verifyKeyFromPem } from '@rungate/tickets';
 import type { ConnectionOf, ExecutorAdapter } from './adapter';
 import type { OutputMasker } from './masking';
-import { RunPipeline, outputDigest, type PipelineLog } from './pipeline';
+import { RunPipeline, STOP_MEMORY_MS, outputDigest, type PipelineLog } from './pipeline';
 
 class RecordingSink implements AuditSink {
   readonly events: AuditEvent[] = [];
@@ -305,7 +305,81 @@ describe('RunPipeline', () => {
       message: `run ${claims.runId} was cancelled because it exceeded its time limit of 30 ms; the transaction was rolled back`,
     });
     expect(adapter.calls).toContain('cancel');
-    expect((await audited()).events[1]?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+    expect((await audited()).events[1]?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
+  });
+
+  describe('stop requests (rungate.exec.<type>.cancel.v1)', () => {
+    /** Resolves once the adapter runs the body, and the run then waits for its signal. */
+    function runUntilAborted(): Promise<void> {
+      return new Promise<void>((started) => {
+        adapter.behaviour = (signal) => {
+          started();
+          return untilAborted(signal);
+        };
+      });
+    }
+
+    it('stops a run its caller cancelled: the adapter is told, the run ends CANCELLED and is audited cancelled', async () => {
+      const started = runUntilAborted();
+      const runs = pipeline();
+      const { payload, claims } = request();
+      const running = runs.execute(payload);
+      await started;
+      runs.stop({ runId: claims.runId, reason: 'cancelled' });
+      await expect(running).rejects.toMatchObject({ code: 'CANCELLED', message: `run ${claims.runId} was cancelled by its caller; the transaction was rolled back` });
+      expect(adapter.calls).toEqual(['prepare:app-db', `run:${payload.body}`, 'cancel']);
+      expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.failed:cancelled']);
+      expect(sink.events[1]?.outcome).toMatchObject({ errorCode: 'CANCELLED', exitCode: null });
+    });
+
+    it('stops a run whose call ran out of gateway.callTimeout: TIMEOUT naming that limit, audited timed_out', async () => {
+      const started = runUntilAborted();
+      const runs = pipeline();
+      const { payload, claims } = request();
+      const running = runs.execute(payload);
+      await started;
+      runs.stop({ runId: claims.runId, reason: 'call_timeout', callTimeoutMs: 2500 });
+      await expect(running).rejects.toMatchObject({
+        code: 'TIMEOUT',
+        message: `run ${claims.runId} was stopped because its call exceeded the gateway's time limit of 2500 ms (gateway.callTimeout); the transaction was rolled back`,
+      });
+      expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.failed:timed_out']);
+    });
+
+    it('refuses a run whose stop request came first: nothing opens or runs, the run id is not claimed, the audit says cancelled', async () => {
+      const sessions = new SessionAdapter();
+      adapter = sessions;
+      const runs = pipeline();
+      const { payload, claims } = request();
+      runs.stop({ runId: claims.runId, reason: 'cancelled' });
+      await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'CANCELLED', message: expect.stringContaining('before it started; nothing was executed') });
+      expect(sessions.calls).toEqual(['prepare:app-db']);
+      expect(ledger.claimed.has(claims.runId)).toBe(false);
+      expect((await audited()).types()).toEqual(['audit.run.failed:cancelled']);
+      expect(sink.events[0]).toMatchObject({ runId: claims.runId, outcome: { errorCode: 'CANCELLED' } });
+    });
+
+    it('leaves other runs alone, and forgets a stop request once every ticket it could match has expired', async () => {
+      let now = Date.now();
+      const runs = new RunPipeline({
+        source: 'executor-test',
+        replica: 'replica-1',
+        adapter,
+        verifyKeys: () => [verifyKeyFromPem(policy.publicPem)],
+        connections: () => connections,
+        ledger,
+        audit: sink,
+        now: () => now,
+      });
+      created.push(runs);
+      const stopped = request();
+      runs.stop({ runId: stopped.claims.runId, reason: 'cancelled' });
+      await expect(runs.execute(request().payload)).resolves.toMatchObject({ status: 'succeeded' });
+      // Long after: no ticket signed before the stop request is still valid (tickets live ≤ 60 s).
+      now += STOP_MEMORY_MS + 1;
+      const later = request(undefined, { runId: stopped.claims.runId, iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 30 });
+      await expect(runs.execute(later.payload)).resolves.toMatchObject({ status: 'succeeded' });
+    });
   });
 
   it('reports an unknown outcome when a cancelled run does not stop', async () => {

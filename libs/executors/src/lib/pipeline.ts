@@ -5,7 +5,10 @@ import {
   RunEventTypes,
   RungateError,
   type AuditEventInput,
+  type AuditOutcome,
   type ConnectionType,
+  type ErrorCode,
+  type ExecCancel,
   type ExecResult,
   type RunOutput,
   type RunTicketClaims,
@@ -23,7 +26,7 @@ export interface PipelineLog {
   error(message: string): void;
 }
 
-export type RunFinishStatus = 'succeeded' | 'failed' | 'refused' | 'unknown';
+export type RunFinishStatus = 'succeeded' | 'failed' | 'refused' | 'unknown' | 'cancelled' | 'timed_out';
 
 /** Metrics hook: called once per request, whatever happened to it. */
 export interface RunObserver {
@@ -57,8 +60,16 @@ export const DEFAULT_CANCEL_GRACE_MS = 3000;
 const TERMINAL_AUDIT_ATTEMPTS = 3;
 /** Enough statements for an auditor to see what a run changed, without unbounded events. */
 const AUDITED_STATEMENTS = 50;
+/**
+ * How long a stop request for a run this replica is not running is kept: the request may
+ * arrive before the run does (a cancel right after the call was sent). Longer than any
+ * ticket lives (60 s at most), so a stopped run can never start later.
+ */
+export const STOP_MEMORY_MS = 120_000;
+const MAX_REMEMBERED_STOPS = 10_000;
 
-type Interruption = 'timeout' | 'shutdown';
+/** Why a run's session was aborted: its own time limit, shutdown, or a stop request (ExecCancel). */
+type Interruption = 'timeout' | 'shutdown' | ExecCancel['reason'];
 
 interface Admitted<Prepared> {
   payload: unknown;
@@ -78,13 +89,27 @@ interface Session {
 }
 
 interface InFlightRun {
+  /** Aborts with 'shutdown' or a stop request's reason. */
   interrupt: AbortController;
   settled: Promise<void>;
+  /** The stop request that interrupted it, for the limit its error names. */
+  stop?: ExecCancel;
 }
 
 class CancelledRunDidNotStop extends Error {}
 
 const quietLog: PipelineLog = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The audit status of a run that ended in an error: a timeout (its own, or its call's) and a
+ * cancellation are told apart from failures, so an auditor can find them by status.
+ */
+export function errorStatus(code: ErrorCode): Extract<AuditOutcome['status'], 'failed' | 'unknown' | 'cancelled' | 'timed_out'> {
+  if (code === 'OUTCOME_UNKNOWN') return 'unknown';
+  if (code === 'TIMEOUT') return 'timed_out';
+  if (code === 'CANCELLED') return 'cancelled';
+  return 'failed';
+}
 
 /** A sql run that returns rows or changes them succeeded; a process run succeeded when it exited 0. */
 export function runStatus(output: RunOutput): 'succeeded' | 'failed' {
@@ -133,6 +158,10 @@ function roundMs(ms: number): number {
  */
 export class RunPipeline<T extends ConnectionType, Prepared> {
   private readonly inFlight = new Set<InFlightRun>();
+  /** The in-flight runs whose ticket verified, by run id: what a stop request can reach. */
+  private readonly byRunId = new Map<string, InFlightRun>();
+  /** Stop requests, kept until STOP_MEMORY_MS after they came, for runs that arrive after them. */
+  private readonly stops = new Map<string, { request: ExecCancel; until: number }>();
   /** What outlives a reply: outcome events on their way to the audit stream, unused sessions closing. */
   private readonly trailing = new Set<Promise<void>>();
   private readonly masker: OutputMasker;
@@ -156,14 +185,50 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
 
   /** Handles one `rungate.exec.<type>.v1` request: resolves with the result or rejects with a RungateError. */
   async execute(payload: unknown): Promise<ExecResult> {
-    const interrupt = new AbortController();
-    const work = this.admitAndRun(payload, interrupt.signal);
-    const run: InFlightRun = { interrupt, settled: work.then(() => undefined, () => undefined) };
+    const run: InFlightRun = { interrupt: new AbortController(), settled: Promise.resolve() };
+    const work = this.admitAndRun(payload, run);
+    run.settled = work.then(() => undefined, () => undefined);
     this.inFlight.add(run);
     try {
       return await work;
     } finally {
       this.inFlight.delete(run);
+      for (const [runId, tracked] of this.byRunId) if (tracked === run) this.byRunId.delete(runId);
+    }
+  }
+
+  /**
+   * Handles one `rungate.exec.<type>.cancel.v1`: the run stops (its adapter is told, as on a
+   * timeout) and ends `cancelled` or `timed_out`; a run not here yet is refused when it comes.
+   * Every replica of the type hears it; the ones not running the run only remember it.
+   */
+  stop(request: ExecCancel): void {
+    this.rememberStop(request);
+    const run = this.byRunId.get(request.runId);
+    if (!run || run.interrupt.signal.aborted) return;
+    run.stop = request;
+    this.log.log(`run ${request.runId}: stopping it (${request.reason === 'cancelled' ? 'its caller cancelled the call' : 'its call ran out of time'})`);
+    run.interrupt.abort(request.reason);
+  }
+
+  private rememberStop(request: ExecCancel): void {
+    const now = this.options.now?.() ?? Date.now();
+    for (const [runId, kept] of this.stops) {
+      // Insertion order is expiry order: stop at the first one still current.
+      if (kept.until > now && this.stops.size < MAX_REMEMBERED_STOPS) break;
+      this.stops.delete(runId);
+    }
+    this.stops.delete(request.runId);
+    this.stops.set(request.runId, { request, until: now + STOP_MEMORY_MS });
+  }
+
+  /** Makes a verified run reachable by stop requests, and applies one that came before it. */
+  private track(runId: string, run: InFlightRun): void {
+    this.byRunId.set(runId, run);
+    const kept = this.stops.get(runId);
+    if (kept && kept.until > (this.options.now?.() ?? Date.now()) && !run.interrupt.signal.aborted) {
+      run.stop = kept.request;
+      run.interrupt.abort(kept.request.reason);
     }
   }
 
@@ -203,31 +268,47 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     await Promise.all([...this.inFlight].map((run) => run.settled));
   }
 
-  private async admitAndRun(payload: unknown, shutdown: AbortSignal): Promise<ExecResult> {
-    const admitted = await this.admit(payload);
-    return this.runAdmitted(admitted, shutdown);
+  private async admitAndRun(payload: unknown, run: InFlightRun): Promise<ExecResult> {
+    const admitted = await this.admit(payload, run);
+    return this.runAdmitted(admitted, run);
   }
 
   /** Every check that can refuse a request before anything is recorded, in order. */
-  private async admit(payload: unknown): Promise<Admitted<Prepared>> {
+  private async admit(payload: unknown, run: InFlightRun): Promise<Admitted<Prepared>> {
     let claims: RunTicketClaims | undefined;
     try {
       const request = parseExecRequest(payload);
       claims = verifyTicket(request.ticket, this.options.verifyKeys(), this.options.now?.());
       setRunId(claims.runId);
+      this.track(claims.runId, run);
       const connection = this.connectionFor(claims);
       assertBodyMatches(claims, request.body);
       const prepared = await this.options.adapter.prepare(claims, request.body, connection);
+      this.refuseIfStopped(claims, run);
       if (this.draining) {
         throw new RungateError('SERVICE_UNAVAILABLE', `${this.options.source} is shutting down; run ${claims.runId} was not started`);
       }
       return { payload, claims, prepared };
     } catch (caught) {
       const error = this.expected(caught, 'refusing a run request');
-      await this.auditRefusal(error, payload, claims);
-      this.options.observer?.runFinished({ status: 'refused' });
+      // A run stopped before it started is recorded as what stopped it, not as a refusal.
+      const status = !run.stop ? 'refused' : error.code === 'CANCELLED' ? 'cancelled' : error.code === 'TIMEOUT' ? 'timed_out' : 'refused';
+      await this.auditRefusal(error, payload, claims, status);
+      this.options.observer?.runFinished({ status });
       throw error;
     }
+  }
+
+  /** A run stopped before it started is refused: nothing of it reaches the target, and it is not claimed. */
+  private refuseIfStopped(claims: RunTicketClaims, run: InFlightRun): void {
+    if (!run.stop) return;
+    throw this.stoppedError(claims, run.stop, 'before it started; nothing was executed');
+  }
+
+  private stoppedError(claims: RunTicketClaims, stop: ExecCancel, detail: string): RungateError {
+    if (stop.reason === 'cancelled') return new RungateError('CANCELLED', `run ${claims.runId} was cancelled by its caller ${detail}`);
+    const limit = stop.callTimeoutMs === undefined ? '' : ` of ${stop.callTimeoutMs} ms`;
+    return new RungateError('TIMEOUT', `run ${claims.runId} was stopped because its call exceeded the gateway's time limit${limit} (gateway.callTimeout) ${detail}`);
   }
 
   private connectionFor(claims: RunTicketClaims): ConnectionOf<T> {
@@ -249,10 +330,10 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
    * (ADR 9); the body goes to the target only after both. A run that does not go ahead
    * abandons its session, having sent nothing of the runbook.
    */
-  private async runAdmitted(admitted: Admitted<Prepared>, shutdown: AbortSignal): Promise<ExecResult> {
+  private async runAdmitted(admitted: Admitted<Prepared>, run: InFlightRun): Promise<ExecResult> {
     const session = this.openSession(admitted.prepared);
     try {
-      return await this.startAndRun(admitted, session, shutdown);
+      return await this.startAndRun(admitted, session, run);
     } finally {
       // The reply does not wait for an unused session to close.
       if (!session.ran) this.trail(this.abandon(admitted, session));
@@ -298,21 +379,22 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     }
   }
 
-  private async startAndRun(admitted: Admitted<Prepared>, session: Session, shutdown: AbortSignal): Promise<ExecResult> {
+  private async startAndRun(admitted: Admitted<Prepared>, session: Session, run: InFlightRun): Promise<ExecResult> {
     const { claims, prepared } = admitted;
     const context: MaskingContext = { claims, connection: claims.connection };
     await this.recordStart(admitted);
     const startedAt = performance.now();
     let output: RunOutput;
     try {
-      if (shutdown.aborted) throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled before it started: the executor is shutting down`);
-      const raw = await this.runWithin(claims, prepared, session, shutdown);
+      if (run.stop) throw this.stoppedError(claims, run.stop, 'before its body was sent; nothing was executed');
+      if (run.interrupt.signal.aborted) throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled before it started: the executor is shutting down`);
+      const raw = await this.runWithin(claims, prepared, session, run);
       output = await this.mask(raw, context);
     } catch (caught) {
       const durationMs = roundMs(performance.now() - startedAt);
       const error = this.expected(caught, `run ${claims.runId}`);
       const message = this.masker.maskMessage(error.message, context);
-      const status = error.code === 'OUTCOME_UNKNOWN' ? 'unknown' : 'failed';
+      const status = errorStatus(error.code);
       this.auditTerminal({
         ...this.runEvent(claims, RunEventTypes.failed),
         outcome: { status, exitCode: null, durationMs, errorCode: error.code, error: message, dryRun: claims.dryRun },
@@ -350,7 +432,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
    * and `cancel` stops the work on the target; a run that still does not stop within the
    * grace period is reported with an unknown outcome rather than waited for forever.
    */
-  private async runWithin(claims: RunTicketClaims, prepared: Prepared, session: Session, shutdown: AbortSignal): Promise<RunOutput> {
+  private async runWithin(claims: RunTicketClaims, prepared: Prepared, session: Session, run: InFlightRun): Promise<RunOutput> {
     const { abort } = session;
     let graceTimer: NodeJS.Timeout | undefined;
     let rejectAbandoned: (error: Error) => void = () => undefined;
@@ -362,8 +444,9 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       graceTimer = setTimeout(() => rejectAbandoned(new CancelledRunDidNotStop()), this.cancelGraceMs);
     };
     const timeout = setTimeout(() => interrupt('timeout'), claims.limits.timeoutMs);
-    const onShutdown = () => interrupt('shutdown');
-    shutdown.addEventListener('abort', onShutdown, { once: true });
+    const outside = run.interrupt.signal;
+    const onInterrupt = () => interrupt(outside.reason as Interruption);
+    outside.addEventListener('abort', onInterrupt, { once: true });
     try {
       const running = session.opened.then(() => {
         // A session that failed to open is the run's failure; an interrupted one never runs.
@@ -378,21 +461,35 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     } catch (error) {
       if (!abort.signal.aborted) throw error;
       const reason = abort.signal.reason as Interruption;
-      const why = reason === 'timeout' ? `it exceeded its time limit of ${claims.limits.timeoutMs} ms` : 'the executor is shutting down';
+      const stopped = `run ${claims.runId} was ${this.why(claims, reason, run.stop)}`;
       if (error instanceof CancelledRunDidNotStop && session.ran) {
         throw new RungateError(
           'OUTCOME_UNKNOWN',
-          `run ${claims.runId} was cancelled because ${why}, but did not stop within ${this.cancelGraceMs} ms; its effect on ${claims.connection.name} is unknown — check the target before running it again`,
+          `${stopped}, but did not stop within ${this.cancelGraceMs} ms; its effect on ${claims.connection.name} is unknown — check the target before running it again`,
         );
       }
       // A session that never finished opening never received the body.
       const detail = error instanceof RungateError ? `; ${error.message}` : session.ran ? '' : '; its session on the target did not open in time, and nothing was executed';
-      if (reason === 'timeout') throw new RungateError('TIMEOUT', `run ${claims.runId} was cancelled because ${why}${detail}`);
-      throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled because ${why}${detail}`);
+      const code: ErrorCode = reason === 'timeout' || reason === 'call_timeout' ? 'TIMEOUT' : reason === 'cancelled' ? 'CANCELLED' : 'EXECUTION_FAILED';
+      throw new RungateError(code, `${stopped}${detail}`);
     } finally {
       clearTimeout(timeout);
       clearTimeout(graceTimer);
-      shutdown.removeEventListener('abort', onShutdown);
+      outside.removeEventListener('abort', onInterrupt);
+    }
+  }
+
+  /** What stopped a run, as its error says it: "cancelled because …" / "stopped because …". */
+  private why(claims: RunTicketClaims, reason: Interruption, stop: ExecCancel | undefined): string {
+    switch (reason) {
+      case 'timeout':
+        return `cancelled because it exceeded its time limit of ${claims.limits.timeoutMs} ms`;
+      case 'shutdown':
+        return 'cancelled because the executor is shutting down';
+      case 'cancelled':
+        return 'cancelled by its caller';
+      case 'call_timeout':
+        return `stopped because its call exceeded the gateway's time limit${stop?.callTimeoutMs === undefined ? '' : ` of ${stop.callTimeoutMs} ms`} (gateway.callTimeout)`;
     }
   }
 
@@ -420,8 +517,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   }
 
   /** A refusal names the run only when the ticket verified; otherwise nothing in it is trusted. */
-  private async auditRefusal(error: RungateError, payload: unknown, claims: RunTicketClaims | undefined): Promise<void> {
-    const outcome = { status: 'refused' as const, errorCode: error.code, error: error.message };
+  private async auditRefusal(
+    error: RungateError,
+    payload: unknown,
+    claims: RunTicketClaims | undefined,
+    status: 'refused' | 'cancelled' | 'timed_out' = 'refused',
+  ): Promise<void> {
+    const outcome = { status, errorCode: error.code, error: error.message };
     const details = { executor: this.options.replica, ...requestFingerprints(payload) };
     const event: AuditEventInput = claims
       ? { ...this.runEvent(claims, RunEventTypes.failed), outcome, details }

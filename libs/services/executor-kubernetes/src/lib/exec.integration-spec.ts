@@ -144,7 +144,7 @@ describe('executor-kubernetes: shell runbooks in a pod (fake API server, real NA
     await exec.finished;
     expect(exec.closedByClient).toBe(true);
     const events = await h.eventually(request.runId, [RunEventTypes.failed]);
-    expect(events.find((e) => e.type === RunEventTypes.failed)?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+    expect(events.find((e) => e.type === RunEventTypes.failed)?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
   });
 
   it('refuses a shell runbook on a connection without an exec selector, before touching the cluster', async () => {

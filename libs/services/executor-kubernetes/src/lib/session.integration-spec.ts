@@ -168,7 +168,7 @@ describe('executor-kubernetes: the exec session opened ahead of the run (fake AP
     expect(refusal.message).toContain('nothing was executed');
     expect(tookMs).toBeLessThan(1500);
     const events = await h.eventually(request.runId, [RunEventTypes.started, RunEventTypes.failed]);
-    expect(events.find((e) => e.type === RunEventTypes.failed)?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+    expect(events.find((e) => e.type === RunEventTypes.failed)?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
     await new Promise((resolve) => setTimeout(resolve, 2200));
     expect(h.server.execs.slice(execs).every((exec) => exec.stdin.length === 0)).toBe(true);
     expect(existsSync(marker)).toBe(false);

@@ -218,7 +218,7 @@ describe('executor-postgres over NATS against PostgreSQL', () => {
       const active = await h.query(`SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1`, [`%${marker}%`]);
       expect(active).toEqual([]);
       const events = await h.eventually(request.runId, ['audit.run.failed']);
-      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
     });
 
     it('times out a write, rolls it back and releases its locks', async () => {

@@ -78,7 +78,7 @@ describe('executor-postgres replicas, cancellation and shutdown', () => {
       // The backend is idle again (or gone), not still sleeping.
       expect((await backendOf(request.runId)).filter((b) => b.state === 'active')).toEqual([]);
       const events = await h.eventually(request.runId, ['audit.run.failed']);
-      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
     });
 
     it('lets a run finish during shutdown when it fits in the grace period', async () => {

@@ -156,7 +156,7 @@ describe('executor-shell over NATS', () => {
       expect(pids).toHaveLength(2);
       await eventually(async () => expect(pids.filter(isRunning)).toEqual([]), 5000, 20);
       const events = await h.eventually(request.runId, ['audit.run.started', 'audit.run.failed']);
-      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT', exitCode: null });
+      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT', exitCode: null });
     });
 
     it('caps stdout and stderr together at the ticket\'s maxBytes and says the output was truncated', async () => {

@@ -121,7 +121,7 @@ describe('executor-ssh over NATS against a real sshd', () => {
         if (left.length > 0) throw new Error(`still running on the host: ${JSON.stringify(left)}`);
       }, 10_000);
       const events = await h.eventually(request.runId, ['audit.run.started', 'audit.run.failed']);
-      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
     });
 
     it('kills a group that ignores TERM with KILL', async () => {

@@ -415,7 +415,7 @@ describe('executor-ssh sessions opened before their script (open / abandon)', ()
       expect(performance.now() - t0).toBeLessThan(3000);
       expect(error).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/time limit of 500 ms.*nothing was executed/) });
       const events = await h.eventually(request.runId, ['audit.run.started', 'audit.run.failed']);
-      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+      expect(events.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
     });
   });
 });
