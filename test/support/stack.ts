@@ -22,6 +22,8 @@ export interface StackOptions {
   transport?: Transport;
   /** The services started over NATS; default SERVICES (executor-postgres as the only executor). */
   services?: readonly string[];
+  /** More `gateway:` settings beside the host and port the stack picks, e.g. `{ callTimeout: '5s' }`. */
+  gateway?: Record<string, string | number>;
 }
 
 export interface Stack {
@@ -52,7 +54,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   writeFileSync(
     configFile,
     `${options.config({ keysDir: dir })}
-gateway: { host: 127.0.0.1, port: ${gatewayPort} }
+gateway: { host: 127.0.0.1, port: ${gatewayPort}${Object.entries(options.gateway ?? {}).map(([key, value]) => `, ${key}: ${value}`).join('')} }
 gitSync: { cacheDir: ${join(dir, 'git')}, port: ${gitSyncPort} }
 audit: { port: ${auditPort}, deliver: new }
 tickets:

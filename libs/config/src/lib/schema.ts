@@ -268,10 +268,16 @@ export const RungateConfig = z
       .strictObject({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
-        /** The gateway's public URL (its OAuth resource identifier); defaults to http://host:port. */
-        publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+        publicUrl: z
+          .url({ protocol: /^https?$/ })
+          .optional()
+          .describe("the gateway's public URL, its OAuth resource identifier (RFC 9728); default: the address and port each request arrived at"),
         maxBodyBytes: z.number().int().positive().default(1024 * 1024),
-        callTimeout: duration.default(60_000),
+        callTimeout: duration
+          .default(60_000)
+          .describe(
+            "longest a tools/call may take, authorization and run included (default 60s); then the run is stopped and audited timed_out. A run's limit is the smaller of this (less what authorization took) and its runbook's @timeout",
+          ),
       })
       .default({ host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 * 1024, callTimeout: 60_000 }),
     gitSync: z

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Controller, Delete, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -7,16 +8,19 @@ import {
   ErrorCode as McpErrorCode,
   ListToolsRequestSchema,
   McpError,
+  type RequestId,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { RungateError, type Identity, type RequestMeta } from '@rungate/contracts';
-import { withContext } from '@rungate/messaging';
-import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { GatewayCancel, RungateError, Subjects, type RequestMeta } from '@rungate/contracts';
+import { withContext, type Bus } from '@rungate/messaging';
+import { BUS, CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
 import { BodyNotJsonError, BodyTooLargeError, readJsonBody } from './body';
-import { Authenticator } from './identity.guard';
+import { Authenticator, type Caller } from './identity.guard';
+import { InFlightCalls } from './in-flight-calls';
+import { inspectBody } from './jsonrpc';
 import { resourceMetadataUrl } from './protected-resource';
-import { ToolCalls } from './tool-calls';
+import { CallCancelled, ToolCalls } from './tool-calls';
 
 const SERVER_INFO = { name: 'rungate', version: '0.1.0' };
 /**
@@ -25,14 +29,37 @@ const SERVER_INFO = { name: 'rungate', version: '0.1.0' };
  */
 const SCHEMA_VALIDATOR = new AjvJsonSchemaValidator();
 const IDEMPOTENCY_META_KEY = 'io.rungate/idempotencyKey';
+const SESSION_HEADER = 'mcp-session-id';
+/** Streamable HTTP: a session id is visible ASCII (0x21–0x7E). */
+const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
 
-function jsonRpcError(res: Response, status: number, code: number, message: string): void {
-  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+function jsonRpcError(res: Response, status: number, code: number, message: string, id: RequestId | null = null): void {
+  res.status(status).json({ jsonrpc: '2.0', id, error: { code, message } });
+}
+
+/** The session id a client sends back, if it is a well-formed one. */
+function sessionOf(req: Request): string | undefined {
+  const value = req.headers[SESSION_HEADER];
+  return typeof value === 'string' && SESSION_ID.test(value) ? value : undefined;
+}
+
+/**
+ * A cancelled request gets no response (MCP cancellation): its POST ends as an event stream
+ * that carries nothing. The SDK client, which stopped waiting when it cancelled, reads it and
+ * moves on; a client that went away is not written to.
+ */
+function endWithoutResponse(res: Response): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' });
+  res.end();
 }
 
 /**
  * The MCP front door (Streamable HTTP, stateless): every POST is authenticated, then served
- * by a fresh MCP server bound to that caller's identity.
+ * by a fresh MCP server bound to that caller's identity. The gateway answers what the SDK
+ * cannot know across requests itself: a malformed envelope (-32600), invalid params (-32602),
+ * and `notifications/cancelled`, which is its own POST and names a call another POST — maybe
+ * at another replica — is serving.
  */
 @Controller('mcp')
 export class McpController {
@@ -40,8 +67,10 @@ export class McpController {
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
+    @Inject(BUS) private readonly bus: Bus,
     private readonly authenticator: Authenticator,
     private readonly toolCalls: ToolCalls,
+    private readonly calls: InFlightCalls,
   ) {}
 
   @Post()
@@ -51,9 +80,9 @@ export class McpController {
   }
 
   private async serve(req: Request, res: Response): Promise<void> {
-    let identity: Identity;
+    let caller: Caller;
     try {
-      identity = await this.authenticator.authenticate(req.headers.authorization);
+      caller = await this.authenticator.authenticate(req.headers.authorization);
     } catch (error) {
       this.refuse(req, res, error);
       return;
@@ -63,28 +92,57 @@ export class McpController {
       body = await readJsonBody(req, this.config.current.gateway.maxBodyBytes);
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
-        jsonRpcError(res, 413, -32600, `request body exceeds ${this.config.current.gateway.maxBodyBytes} bytes`);
+        jsonRpcError(res, 413, McpErrorCode.InvalidRequest, `request body exceeds ${this.config.current.gateway.maxBodyBytes} bytes`);
       } else if (error instanceof BodyNotJsonError) {
-        jsonRpcError(res, 400, -32700, 'Parse error: the request body is not valid JSON');
+        jsonRpcError(res, 400, McpErrorCode.ParseError, 'Parse error: the request body is not valid JSON');
       } else {
-        jsonRpcError(res, 400, -32600, 'could not read the request body');
+        jsonRpcError(res, 400, McpErrorCode.InvalidRequest, 'could not read the request body');
       }
       return;
     }
+    const inspected = inspectBody(body);
+    switch (inspected.kind) {
+      case 'error':
+        jsonRpcError(res, inspected.error.status, inspected.error.code, inspected.error.message, inspected.error.id);
+        return;
+      case 'ignored':
+        res.status(202).end();
+        return;
+      case 'cancel':
+        this.relayCancel(caller, sessionOf(req), inspected.requestId, inspected.reason);
+        res.status(202).end();
+        return;
+      case 'message':
+        // Stateless, yet a session id tells apart two clients sharing one token, whose request
+        // ids both count from 0: a cancellation then reaches only the client that sent it.
+        if (inspected.request?.method === 'initialize') res.setHeader('Mcp-Session-Id', randomUUID());
+        await this.serveMessage(req, res, caller, inspected.message);
+    }
+  }
+
+  private async serveMessage(req: Request, res: Response, caller: Caller, message: unknown): Promise<void> {
     const meta: RequestMeta = { ip: req.ip, userAgent: req.headers['user-agent'] };
     const headerKey = req.headers['idempotency-key'];
-    const server = this.mcpServer(identity, meta, typeof headerKey === 'string' ? headerKey : undefined);
+    const cancelled = () => {
+      endWithoutResponse(res);
+      // Closed before the handler settles, so the SDK sends nothing for the cancelled request.
+      close();
+    };
+    const server = this.mcpServer(caller, sessionOf(req), meta, typeof headerKey === 'string' ? headerKey : undefined, cancelled);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    res.on('close', () => {
+    // Closing the transport aborts the signal of a request still being handled: a client that
+    // goes away mid-call (its connection closes) cancels the call.
+    const close = () => {
       void transport.close();
       void server.close();
-    });
+    };
+    res.on('close', close);
     try {
       await server.connect(transport);
-      await transport.handleRequest(req, res, body);
+      await transport.handleRequest(req, res, message);
     } catch (error) {
       this.log.error(`MCP request failed: ${(error as Error).message}`);
-      if (!res.headersSent) jsonRpcError(res, 500, -32603, 'internal error');
+      if (!res.headersSent) jsonRpcError(res, 500, McpErrorCode.InternalError, 'internal error');
     }
   }
 
@@ -97,10 +155,27 @@ export class McpController {
   @Delete()
   delete(@Res() res: Response): void {
     res.setHeader('Allow', 'POST');
-    jsonRpcError(res, 405, -32000, 'Method not allowed: there are no sessions to end');
+    jsonRpcError(res, 405, -32000, 'Method not allowed: sessions hold no state here, so there is nothing to end');
   }
 
-  private mcpServer(identity: Identity, meta: RequestMeta, headerKey: string | undefined): Server {
+  /**
+   * Relays a client's `notifications/cancelled` to every gateway replica (this one included):
+   * the one serving that call stops it. Only the caller's own calls match (see InFlightCalls).
+   */
+  private relayCancel(caller: Caller, session: string | undefined, requestId: RequestId, reason: string | undefined): void {
+    const cancel = GatewayCancel.safeParse({ caller: caller.digest, requestId, ...(session === undefined ? {} : { session }) });
+    const why = reason ? ` (${JSON.stringify(reason.slice(0, 200))})` : '';
+    if (!cancel.success) {
+      this.log.warn(`ignored a cancellation by ${caller.identity.user} naming a request id no call can have${why}`);
+      return;
+    }
+    this.log.log(`${caller.identity.user} cancelled request ${JSON.stringify(requestId)}${why}`);
+    this.bus.emit(Subjects.gatewayCancel, cancel.data);
+  }
+
+  /** `cancelled` runs when a call was cancelled, before its handler settles. */
+  private mcpServer(caller: Caller, session: string | undefined, meta: RequestMeta, headerKey: string | undefined, cancelled: () => void): Server {
+    const { identity } = caller;
     const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: SCHEMA_VALIDATOR });
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
       try {
@@ -111,16 +186,25 @@ export class McpController {
         throw error;
       }
     });
-    server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const metaKey = request.params._meta?.[IDEMPOTENCY_META_KEY];
       const key = typeof metaKey === 'string' ? metaKey : headerKey;
+      const call = new AbortController();
+      // The SDK aborts its signal when the transport closes, i.e. when the client went away.
+      const onClientGone = () => call.abort('the client closed its connection');
+      extra.signal.addEventListener('abort', onClientGone, { once: true });
+      const untrack = this.calls.register({ caller: caller.digest, requestId: extra.requestId, ...(session === undefined ? {} : { session }) }, call);
       try {
-        return await this.toolCalls.call(identity, meta, request.params.name, request.params.arguments ?? {}, key);
+        return await this.toolCalls.call(identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal);
       } catch (error) {
+        if (error instanceof CallCancelled) cancelled();
         if (error instanceof RungateError && error.code === 'UNKNOWN_TOOL') {
           throw new McpError(McpErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`);
         }
         throw error;
+      } finally {
+        untrack();
+        extra.signal.removeEventListener('abort', onClientGone);
       }
     });
     return server;
@@ -129,7 +213,7 @@ export class McpController {
   private refuse(req: Request, res: Response, error: unknown): void {
     if (error instanceof RungateError && error.code === 'UNAUTHENTICATED') {
       const description = error.message.replace(/["\\]/g, '');
-      const metadata = resourceMetadataUrl(this.config.current);
+      const metadata = resourceMetadataUrl(this.config.current, req.socket);
       const missing = !req.headers.authorization;
       res.setHeader(
         'WWW-Authenticate',

@@ -7,24 +7,79 @@ import {
   RungateError,
   Subjects,
   ToolsReply,
+  execCancelSubject,
   execSubject,
+  type AuditOutcome,
+  type ExecCancel,
   type Identity,
   type RequestMeta,
+  type StopReason,
   type ToolDefinition,
 } from '@rungate/contracts';
 import { isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
-import { AUDIT_SINK, BUS, Metrics } from '@rungate/runtime';
+import { AUDIT_SINK, BUS, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { renderText, structured } from './render';
 
 export type ToolCallResult = CallToolResult;
 
-/** Grace beyond a runbook's own timeout for the executor to report a timed-out run. */
+/**
+ * Thrown by `ToolCalls.call` when its caller cancelled it: the run was stopped (or never
+ * sent), and the MCP answer to a cancelled request is no answer at all.
+ */
+export class CallCancelled extends Error {
+  constructor() {
+    super('the caller cancelled the call');
+    this.name = 'CallCancelled';
+  }
+}
+
+/**
+ * Grace beyond a runbook's own timeout, or after the gateway asked an executor to stop a run,
+ * for the executor to report how the run ended (its own cancel grace is 3 s).
+ */
 const EXEC_GRACE_MS = 5000;
 /**
  * An executor reports every second while it runs; one silent for four (killed, hung, cut
  * off) is presumed dead and the outcome is unknown — within seconds, not the run's timeout.
  */
 const EXEC_HEARTBEAT_MS = 1000;
+const AUTHORIZE_TIMEOUT_MS = 10_000;
+
+/**
+ * How one call may end early: its caller cancels it (the signal: a `notifications/cancelled`
+ * or the request's connection closing), or `gateway.callTimeout` runs out. Whichever comes first.
+ */
+class CallLimit {
+  reason?: StopReason;
+  readonly stopped: Promise<StopReason>;
+  private timer?: NodeJS.Timeout;
+  private onAbort?: () => void;
+
+  constructor(
+    private readonly signal: AbortSignal,
+    readonly timeoutMs: number,
+  ) {
+    this.stopped = new Promise<StopReason>((resolve) => {
+      const stop = (reason: StopReason) => {
+        if (this.reason) return;
+        this.reason = reason;
+        this.dispose();
+        resolve(reason);
+      };
+      this.onAbort = () => stop('cancelled');
+      if (signal.aborted) return stop('cancelled');
+      signal.addEventListener('abort', this.onAbort, { once: true });
+      this.timer = setTimeout(() => stop('call_timeout'), timeoutMs);
+    });
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    if (this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
+  }
+}
+
+type AllowDecision = Extract<AuthorizeReply, { effect: 'allow' }>;
 
 /** The path of one call (DESIGN.md §2): authorize with policy, then run on an executor. */
 @Injectable()
@@ -34,6 +89,7 @@ export class ToolCalls {
   constructor(
     @Inject(BUS) private readonly bus: Bus,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    @Inject(CONFIG) private readonly config: ConfigHolder,
   ) {}
 
   /** One page of the caller's tools; `nextCursor` when more follow (MCP tools/list pagination). */
@@ -41,15 +97,32 @@ export class ToolCalls {
     return this.bus.request(Subjects.policyTools, { identity, ...(cursor === undefined ? {} : { cursor }) }, ToolsReply, { timeoutMs: 10_000 });
   }
 
-  /** Domain failures come back as `isError` results; UNKNOWN_TOOL is rethrown for a protocol error. */
-  async call(identity: Identity, meta: RequestMeta, tool: string, args: Record<string, unknown>, idempotencyKey?: string): Promise<ToolCallResult> {
+  /**
+   * Domain failures come back as `isError` results; UNKNOWN_TOOL is rethrown for a protocol
+   * error, and a call its caller cancelled (`signal`) throws CallCancelled. The whole call,
+   * authorization and run, ends within `gateway.callTimeout`: then the run is stopped and the
+   * answer is a TIMEOUT result.
+   */
+  async call(
+    identity: Identity,
+    meta: RequestMeta,
+    tool: string,
+    args: Record<string, unknown>,
+    idempotencyKey: string | undefined,
+    signal: AbortSignal,
+  ): Promise<ToolCallResult> {
     const stopTimer = Metrics.toolCallSeconds.startTimer();
+    const limit = new CallLimit(signal, this.config.current.gateway.callTimeout);
     let outcome = 'unknown_tool';
     try {
-      const result = await this.callOnce(identity, meta, tool, args, idempotencyKey);
+      const result = await this.callOnce({ identity, meta, tool, idempotencyKey }, args, limit);
       outcome = outcomeLabel(result);
       return result;
+    } catch (error) {
+      if (error instanceof CallCancelled) outcome = 'cancelled';
+      throw error;
     } finally {
+      limit.dispose();
       Metrics.toolCalls.inc({ outcome });
       const seconds = stopTimer();
       // One line per call; the log context adds its trace id and, once policy decided, its run id.
@@ -57,70 +130,143 @@ export class ToolCalls {
     }
   }
 
-  private async callOnce(
-    identity: Identity,
-    meta: RequestMeta,
-    tool: string,
-    args: Record<string, unknown>,
-    idempotencyKey?: string,
-  ): Promise<ToolCallResult> {
-    let decision: AuthorizeReply;
-    try {
-      decision = await this.bus.request(
-        Subjects.policyAuthorize,
-        { identity, tool, arguments: args, idempotencyKey, meta },
-        AuthorizeReply,
-        { timeoutMs: 10_000 },
+  private async callOnce(call: CallContext, args: Record<string, unknown>, limit: CallLimit): Promise<ToolCallResult> {
+    const { identity, meta, tool, idempotencyKey } = call;
+    const authorizing = this.bus.request(
+      Subjects.policyAuthorize,
+      { identity, tool, arguments: args, idempotencyKey, meta },
+      AuthorizeReply,
+      { timeoutMs: AUTHORIZE_TIMEOUT_MS },
+    );
+    const first = await Promise.race([
+      authorizing.then(
+        (decision) => ({ decision }),
+        (error: unknown) => ({ error }),
+      ),
+      limit.stopped.then((reason) => ({ reason })),
+    ]);
+    if ('reason' in first) {
+      // Policy may still allow the run: it is then recorded as stopped before it was sent.
+      void authorizing.then(
+        (decision) => this.auditNotSent(call, decision, first.reason, limit),
+        () => undefined,
       );
-    } catch (error) {
-      if (error instanceof RungateError && error.code === 'UNKNOWN_TOOL') throw error;
-      return failure(error);
+      return stoppedBeforeRun(first.reason, limit);
     }
+    if ('error' in first) {
+      if (first.error instanceof RungateError && first.error.code === 'UNKNOWN_TOOL') throw first.error;
+      return failure(first.error);
+    }
+    const decision = first.decision;
     setRunId(decision.runId);
     if (decision.effect === 'approval_required') {
       return { isError: true, content: [{ type: 'text', text: `APPROVAL_REQUIRED: run ${decision.runId} waits for approval: ${decision.reason}` }] };
     }
+    return this.execute(call, decision, limit);
+  }
+
+  /**
+   * Sends the run to an executor and waits for its report. If the call is cancelled or runs
+   * out of time meanwhile, every executor of the type is told to stop the run (the one running
+   * it does; a replica it has not reached yet refuses it when it comes), and the gateway waits
+   * a grace period for the executor's report of how it ended.
+   */
+  private async execute(call: CallContext, decision: AllowDecision, limit: CallLimit): Promise<ToolCallResult> {
     const sentAt = performance.now();
+    const executing = this.bus.request(
+      execSubject(decision.connection.type),
+      { ticket: decision.ticket, body: decision.body },
+      ExecResult,
+      { timeoutMs: decision.timeoutMs + EXEC_GRACE_MS, heartbeatMs: EXEC_HEARTBEAT_MS },
+    );
+    let settled = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const gaveUp = limit.stopped.then(
+      (reason) =>
+        new Promise<{ gaveUp: StopReason }>((resolve) => {
+          if (settled) return;
+          this.stopRun(decision, reason, limit);
+          graceTimer = setTimeout(() => resolve({ gaveUp: reason }), EXEC_GRACE_MS);
+        }),
+    );
+    let answer: { result: ExecResult } | { error: unknown } | { gaveUp: StopReason };
     try {
-      const result = await this.bus.request(
-        execSubject(decision.connection.type),
-        { ticket: decision.ticket, body: decision.body },
-        ExecResult,
-        { timeoutMs: decision.timeoutMs + EXEC_GRACE_MS, heartbeatMs: EXEC_HEARTBEAT_MS },
-      );
-      return {
-        isError: result.status === 'failed',
-        content: [{ type: 'text', text: renderText(tool, result) }],
-        structuredContent: structured(result),
-      };
-    } catch (error) {
-      // Only when the bus itself failed is the outcome unknown; a typed error is the executor's own report.
-      if (isTransportError(error)) {
-        const idempotent = idempotencyKey ? ' A retry with the same idempotency key will not run it again.' : '';
-        this.log.warn(`run ${decision.runId}: outcome unknown (${error.message})`);
-        const unknown = new RungateError(
-          'OUTCOME_UNKNOWN',
-          `the ${decision.connection.type} executor did not report run ${decision.runId} (${error.message}); its outcome is unknown — check the audit log before retrying.${idempotent}`,
-        );
-        await this.auditUnknown(identity, meta, tool, decision, unknown, performance.now() - sentAt);
-        return failure(unknown);
-      }
-      return failure(error);
+      answer = await Promise.race([
+        executing.then(
+          (result) => ({ result }),
+          (error: unknown) => ({ error }),
+        ),
+        gaveUp,
+      ]);
+    } finally {
+      settled = true;
+      clearTimeout(graceTimer);
     }
+    if ('result' in answer) {
+      // A run that finished as it was cancelled still ran (the audit says so); the caller asked for no answer.
+      if (limit.reason === 'cancelled') throw new CallCancelled();
+      const { result } = answer;
+      return { isError: result.status === 'failed', content: [{ type: 'text', text: renderText(call.tool, result) }], structuredContent: structured(result) };
+    }
+    const waitedMs = performance.now() - sentAt;
+    if ('gaveUp' in answer) {
+      const unknown = new RungateError(
+        'OUTCOME_UNKNOWN',
+        `run ${decision.runId} was told to stop (${answer.gaveUp === 'cancelled' ? 'its caller cancelled the call' : `its call exceeded gateway.callTimeout of ${limit.timeoutMs} ms`}), but its ${decision.connection.type} executor did not report how it ended within ${EXEC_GRACE_MS} ms; its outcome is unknown — check the audit log before retrying.`,
+      );
+      this.log.warn(`run ${decision.runId}: outcome unknown (no report ${EXEC_GRACE_MS} ms after it was told to stop)`);
+      await this.auditUnknown(call, decision, unknown, waitedMs);
+      if (limit.reason === 'cancelled') throw new CallCancelled();
+      return failure(unknown);
+    }
+    const { error } = answer;
+    // Only when the bus itself failed is the outcome unknown; a typed error is the executor's own report.
+    if (isTransportError(error)) {
+      const idempotent = call.idempotencyKey ? ' A retry with the same idempotency key will not run it again.' : '';
+      this.log.warn(`run ${decision.runId}: outcome unknown (${error.message})`);
+      const unknown = new RungateError(
+        'OUTCOME_UNKNOWN',
+        `the ${decision.connection.type} executor did not report run ${decision.runId} (${error.message}); its outcome is unknown — check the audit log before retrying.${idempotent}`,
+      );
+      await this.auditUnknown(call, decision, unknown, waitedMs);
+      if (limit.reason === 'cancelled') throw new CallCancelled();
+      return failure(unknown);
+    }
+    if (limit.reason === 'cancelled') throw new CallCancelled();
+    return failure(error);
+  }
+
+  /** Tells every executor of the run's type to stop it; only the one running it (or about to) acts. */
+  private stopRun(decision: AllowDecision, reason: StopReason, limit: CallLimit): void {
+    const stop: ExecCancel = { runId: decision.runId, reason, ...(reason === 'call_timeout' ? { callTimeoutMs: limit.timeoutMs } : {}) };
+    this.log.log(`run ${decision.runId}: telling the ${decision.connection.type} executors to stop it (${reason === 'cancelled' ? 'cancelled by its caller' : 'gateway.callTimeout ran out'})`);
+    try {
+      this.bus.emit(execCancelSubject(decision.connection.type), stop);
+    } catch (error) {
+      this.log.error(`run ${decision.runId}: could not ask the executors to stop it: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * A run policy allowed after its call had already been cancelled or run out of time: it was
+   * never sent to an executor, and its ticket expires unused. The audit trail says so.
+   */
+  private async auditNotSent(call: CallContext, decision: AuthorizeReply, reason: StopReason, limit: CallLimit): Promise<void> {
+    if (decision.effect !== 'allow') return;
+    const error = stoppedBeforeRunError(reason, limit, `run ${decision.runId}`);
+    await this.publish(call, decision, { status: reason === 'cancelled' ? 'cancelled' : 'timed_out', exitCode: null, errorCode: error.code, error: error.message });
   }
 
   /**
    * The executor may have died mid-run and can no longer say so: the gateway records that the
    * outcome is unknown. Best effort — the agent's answer does not wait on a failing stream.
    */
-  private async auditUnknown(
-    identity: Identity,
-    meta: RequestMeta,
-    tool: string,
-    decision: Extract<AuthorizeReply, { effect: 'allow' }>,
-    error: RungateError,
-    waitedMs: number,
-  ): Promise<void> {
+  private async auditUnknown(call: CallContext, decision: AllowDecision, error: RungateError, waitedMs: number): Promise<void> {
+    await this.publish(call, decision, { status: 'unknown', exitCode: null, durationMs: Math.round(waitedMs), errorCode: error.code, error: error.message });
+  }
+
+  private async publish(call: CallContext, decision: AllowDecision, outcome: AuditOutcome): Promise<void> {
+    const { identity, meta, tool } = call;
     try {
       await this.audit.publish({
         type: RunEventTypes.failed,
@@ -129,12 +275,32 @@ export class ToolCalls {
         tool,
         actor: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId, ...meta },
         connection: decision.connection,
-        outcome: { status: 'unknown', exitCode: null, durationMs: Math.round(waitedMs), errorCode: error.code, error: error.message },
+        outcome,
       });
     } catch (caught) {
-      this.log.error(`run ${decision.runId}: could not audit its unknown outcome: ${(caught as Error).message}`);
+      this.log.error(`run ${decision.runId}: could not audit how it ended (${outcome.status}): ${(caught as Error).message}`);
     }
   }
+}
+
+interface CallContext {
+  identity: Identity;
+  meta: RequestMeta;
+  tool: string;
+  idempotencyKey: string | undefined;
+}
+
+function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: string): RungateError {
+  if (reason === 'cancelled') return new RungateError('CANCELLED', `${subject} was cancelled by its caller before it was sent to an executor; nothing was executed`);
+  return new RungateError(
+    'TIMEOUT',
+    `${subject} exceeded the gateway's time limit of ${limit.timeoutMs} ms (gateway.callTimeout) before it reached an executor; nothing was executed`,
+  );
+}
+
+function stoppedBeforeRun(reason: StopReason, limit: CallLimit): ToolCallResult {
+  if (reason === 'cancelled') throw new CallCancelled();
+  return failure(stoppedBeforeRunError(reason, limit, 'the call'));
 }
 
 function outcomeLabel(result: ToolCallResult): string {
