@@ -176,6 +176,15 @@ rules:
       const res = await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: {} });
       expect(await res.json()).toMatchObject({ id: 0, error: { code: -32602, message: expect.stringMatching(/^Invalid params for initialize: /) } });
     });
+
+    it('gives each initialize its own session id, which ties a later cancellation to that client', async () => {
+      const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+      const [first, second] = [await post(initialize), await post(initialize)];
+      expect(await first.json()).toMatchObject({ id: 0, result: { serverInfo: { name: 'rungate' } } });
+      const ids = [first.headers.get('mcp-session-id'), second.headers.get('mcp-session-id')];
+      expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(ids[1]).not.toBe(ids[0]);
+    });
   });
 
   describe('cancellation', () => {

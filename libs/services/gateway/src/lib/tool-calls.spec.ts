@@ -1,0 +1,128 @@
+import type { MessageHandler } from '@nestjs/microservices';
+import { RungateConfig } from '@rungate/config';
+import { Subjects, execCancelSubject, execSubject, type AuditEvent, type AuditEventInput, type Reply } from '@rungate/contracts';
+import { InProcessBroker, InProcessBus, completeAuditEvent, type AuditSink } from '@rungate/messaging';
+import { ConfigHolder } from '@rungate/runtime';
+import { CallCancelled, ToolCalls } from './tool-calls';
+
+class RecordingSink implements AuditSink {
+  readonly events: AuditEvent[] = [];
+  private waiting: (() => void)[] = [];
+
+  async publish(input: AuditEventInput): Promise<AuditEvent> {
+    const event = completeAuditEvent(input);
+    this.events.push(event);
+    for (const wake of this.waiting.splice(0)) wake();
+    return event;
+  }
+
+  /** Resolves at the next event published. */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+}
+
+function handler(fn: (payload: unknown) => unknown, isEventHandler = false): MessageHandler {
+  const h = (async (payload: unknown) => fn(payload)) as unknown as MessageHandler;
+  h.isEventHandler = isEventHandler;
+  return h;
+}
+
+const identity = { user: 'alice@example.com', groups: ['engineering'], agent: 'claude-code', scope: {} };
+const allow = (runId: string) => ({ effect: 'allow', runId, connection: { name: 'app-db', type: 'postgres' }, ticket: 't', body: 'SELECT 1', timeoutMs: 30_000 });
+const EXEC = execSubject('postgres');
+const STOP = execCancelSubject('postgres');
+
+/**
+ * One call through the gateway's path against policy and executor handlers on the in-process
+ * bus (the all-in-one transport), so the stop requests it sends are the ones executors hear.
+ */
+describe('a tools/call that is cancelled or runs out of gateway.callTimeout', () => {
+  let broker: InProcessBroker;
+  let sink: RecordingSink;
+  let stops: unknown[];
+
+  function toolCalls(callTimeout: number): ToolCalls {
+    const config = RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }], gateway: { callTimeout } });
+    return new ToolCalls(new InProcessBus(broker), sink, new ConfigHolder(config));
+  }
+
+  /** An executor that runs until it is told to stop, then reports how the run ended; resolves once the run reached it. */
+  function stoppableExecutor(report: (stop: { reason: string }) => Reply<unknown>): Promise<void> {
+    let end: (reply: Reply<unknown>) => void = () => undefined;
+    let reached: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => (reached = resolve));
+    broker.register(
+      EXEC,
+      handler(
+        () =>
+          new Promise((resolve) => {
+            end = resolve;
+            reached();
+          }),
+      ),
+    );
+    broker.register(
+      STOP,
+      handler((stop) => {
+        stops.push(stop);
+        end(report(stop as { reason: string }));
+        return { ok: true, value: null };
+      }, true),
+    );
+    return running;
+  }
+
+  beforeEach(() => {
+    broker = new InProcessBroker();
+    sink = new RecordingSink();
+    stops = [];
+  });
+
+  it('tells the executor to stop a cancelled run and answers nothing (CallCancelled)', async () => {
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: allow('run-c') })));
+    const running = stoppableExecutor(() => ({ ok: false, error: { code: 'CANCELLED', message: 'run run-c was cancelled by its caller' } }));
+    const cancel = new AbortController();
+    const calling = toolCalls(60_000).call(identity, {}, 'demo.pg.slow', {}, undefined, cancel.signal);
+    await running;
+    cancel.abort();
+    await expect(calling).rejects.toBeInstanceOf(CallCancelled);
+    expect(stops).toEqual([{ runId: 'run-c', reason: 'cancelled' }]);
+  });
+
+  it('stops the run when the call runs out of time and answers a TIMEOUT result with the executor\'s report', async () => {
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: allow('run-t') })));
+    stoppableExecutor(() => ({ ok: false, error: { code: 'TIMEOUT', message: "run run-t was stopped because its call exceeded the gateway's time limit of 50 ms (gateway.callTimeout)" } }));
+    const result = await toolCalls(50).call(identity, {}, 'demo.pg.slow', {}, undefined, new AbortController().signal);
+    expect(stops).toEqual([{ runId: 'run-t', reason: 'call_timeout', callTimeoutMs: 50 }]);
+    expect(result).toEqual({ isError: true, content: [{ type: 'text', text: "TIMEOUT: run run-t was stopped because its call exceeded the gateway's time limit of 50 ms (gateway.callTimeout)" }] });
+  });
+
+  it('answers TIMEOUT when authorization outlives the call, and records the run policy then allows as timed out, never sent', async () => {
+    let decide: () => void = () => undefined;
+    broker.register(Subjects.policyAuthorize, handler(() => new Promise((resolve) => (decide = () => resolve({ ok: true, value: allow('run-late') })))));
+    let executed = false;
+    broker.register(EXEC, handler(() => (executed = true)));
+    const result = await toolCalls(30).call(identity, {}, 'demo.pg.slow', {}, undefined, new AbortController().signal);
+    expect(result).toMatchObject({ isError: true, content: [{ text: expect.stringMatching(/^TIMEOUT: the call exceeded the gateway's time limit of 30 ms \(gateway.callTimeout\) before it reached an executor; nothing was executed$/) }] });
+    const recorded = sink.next();
+    decide();
+    await recorded;
+    expect(sink.events).toEqual([
+      expect.objectContaining({ type: 'audit.run.failed', source: 'gateway', runId: 'run-late', outcome: expect.objectContaining({ status: 'timed_out', errorCode: 'TIMEOUT' }) }),
+    ]);
+    expect(executed).toBe(false);
+  });
+
+  it('does not stop a run that finished: a late cancellation changes nothing', async () => {
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: allow('run-ok') })));
+    const output = { kind: 'sql', columns: [], rows: [], rowCount: 0, statements: [{ command: 'SELECT', rowCount: 1 }], truncated: false };
+    broker.register(EXEC, handler(() => ({ ok: true, value: { runId: 'run-ok', status: 'succeeded', durationMs: 1, dryRun: false, output } })));
+    broker.register(STOP, handler((stop) => stops.push(stop), true));
+    const cancel = new AbortController();
+    const result = await toolCalls(60_000).call(identity, {}, 'demo.pg.get', {}, undefined, cancel.signal);
+    cancel.abort();
+    expect(result.isError).toBe(false);
+    expect(stops).toEqual([]);
+  });
+});
