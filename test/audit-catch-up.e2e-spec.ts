@@ -9,7 +9,7 @@ import type { NatsConnection } from 'nats';
 import { Client as PgClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import { PrivateNatsServer } from '../libs/audit-sinks/src/testing/nats-server';
-import { mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { catalogClient, newToken, startStack, type Stack } from './support/stack';
 
 const CALLS = 1000;
 const CONCURRENCY = 8;
@@ -55,13 +55,7 @@ rules: [{ name: engineering, groups: [engineering], connections: [app-db], runbo
     });
     nc = await connectNats({ url: nats.url, name: 'catch-up-e2e' });
     db = await openDatabase(auditDb.url);
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      if ((await c.listTools()).tools.length === 0) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token);
   });
 
   afterAll(async () => {

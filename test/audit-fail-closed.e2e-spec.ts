@@ -5,7 +5,7 @@ import { createRunbookRepository, createTestDatabase, eventually, type TestDatab
 import type { NatsConnection } from 'nats';
 import { Client as PgClient } from 'pg';
 import { PrivateNatsServer } from '../libs/audit-sinks/src/testing/nats-server';
-import { mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { catalogClient, newToken, startStack, type Stack } from './support/stack';
 
 const MARK = `-- @description Records a mark in the target database
 INSERT INTO marks (note) VALUES ('{{ .note | required "a note" }}');
@@ -49,13 +49,7 @@ rules: [{ name: engineering, groups: [engineering], connections: [app-db], runbo
 `,
     });
     nc = await connectNats({ url: nats.url, name: 'fail-closed-e2e' });
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      if ((await c.listTools()).tools.length === 0) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token);
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createRunbookRepository, createTestDatabase, eventually, freePort, RUNGATE_BIN, serviceArgs, startProcess, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { TRANSPORTS, catalogClient, mcpClient, newToken, startStack, type Stack } from './support/stack';
 
 const GET_USER = `-- @description Look up a user by id
 -- @readonly
@@ -80,14 +80,7 @@ rules:
     runbooks: ["demo/postgres/**"]
 `,
     });
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      const { tools } = await c.listTools();
-      if (tools.length === 0) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token);
   });
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { EmptyResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createRunbookRepository, createTestDatabase, eventually, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { TRANSPORTS, catalogClient, mcpClient, newToken, startStack, type Stack } from './support/stack';
 
 /** Writes a row, then waits: a run stopped part-way leaves the row uncommitted and the target idle. */
 const SLOW_MARK = `-- @description Mark, then wait
@@ -113,13 +113,7 @@ rules:
     runbooks: ["edge/postgres/**"]
 `,
     });
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      if ((await c.listTools()).tools.length === 0) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token);
     audit = new PgClient({ connectionString: auditDb.url });
     await audit.connect();
   });

@@ -1,6 +1,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { createRunbookRepository, createTestDatabase, createTestMysqlDatabase, eventually, type TestDatabase, type TestMysqlDatabase } from '@rungate/testing';
-import { mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { createRunbookRepository, createTestDatabase, createTestMysqlDatabase, type TestDatabase, type TestMysqlDatabase } from '@rungate/testing';
+import { catalogClient, newToken, startStack, type Stack } from './support/stack';
 
 const SET_NOTE = `-- @description Set an order's note
 -- @connection-types mysql
@@ -52,13 +52,7 @@ rules:
     runbooks: ["demo/mysql/**"]
 `,
     });
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      if ((await c.listTools()).tools.length < 2) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token, 2);
   });
 
   afterAll(async () => {

@@ -104,3 +104,17 @@ export async function mcpClient(gatewayUrl: string, token: string): Promise<Clie
   await client.connect(transport);
   return client;
 }
+
+/** A client of the stack's gateway once the catalog is loaded: the caller sees at least `tools` tools. */
+export async function catalogClient(stack: Stack, token: string, tools = 1): Promise<Client> {
+  return eventually(async () => {
+    const c = await mcpClient(stack.gatewayUrl, token);
+    if ((await c.listTools()).tools.length < tools) {
+      await c.close();
+      throw new Error('catalog not loaded yet');
+    }
+    return c;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}\n${stack.logs()}`);
+  });
+}

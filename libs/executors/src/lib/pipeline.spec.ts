@@ -122,7 +122,7 @@ describe('RunPipeline', () => {
     return sink;
   }
 
-  function pipeline(options: { cancelGraceMs?: number } = {}) {
+  function pipeline(options: { cancelGraceMs?: number; now?: () => number } = {}) {
     const log: PipelineLog = { log: (m) => logged.push(m), warn: (m) => logged.push(m), error: (m) => logged.push(m) };
     const runs = new RunPipeline({
       source: 'executor-test',
@@ -361,17 +361,7 @@ describe('RunPipeline', () => {
 
     it('leaves other runs alone, and forgets a stop request once every ticket it could match has expired', async () => {
       let now = Date.now();
-      const runs = new RunPipeline({
-        source: 'executor-test',
-        replica: 'replica-1',
-        adapter,
-        verifyKeys: () => [verifyKeyFromPem(policy.publicPem)],
-        connections: () => connections,
-        ledger,
-        audit: sink,
-        now: () => now,
-      });
-      created.push(runs);
+      const runs = pipeline({ now: () => now });
       const stopped = request();
       runs.stop({ runId: stopped.claims.runId, reason: 'cancelled' });
       await expect(runs.execute(request().payload)).resolves.toMatchObject({ status: 'succeeded' });

@@ -263,7 +263,7 @@ describe('executor-mysql over NATS against MariaDB', () => {
       expect(error.message).toMatch(/700 ms/);
       await eventually(async () => expect(await h.query(`SELECT id FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID()`, [`%${marker}%`])).toEqual([]), 5000);
       const recorded = await h.eventually(request.runId, ['audit.run.failed']);
-      expect(recorded.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+      expect(recorded.find((e) => e.type === 'audit.run.failed')?.outcome).toMatchObject({ status: 'timed_out', errorCode: 'TIMEOUT' });
     });
 
     it('times out a write, rolls it back and releases its locks', async () => {
