@@ -359,6 +359,17 @@ describe('RunPipeline', () => {
       expect(sink.events[0]).toMatchObject({ runId: claims.runId, outcome: { errorCode: 'CANCELLED' } });
     });
 
+    it('still reaches a run after a replay of its ticket was refused', async () => {
+      const started = runUntilAborted();
+      const runs = pipeline();
+      const { payload, claims } = request();
+      const running = runs.execute(payload);
+      await started;
+      await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+      runs.stop({ runId: claims.runId, reason: 'cancelled' });
+      await expect(running).rejects.toMatchObject({ code: 'CANCELLED' });
+    });
+
     it('leaves other runs alone, and forgets a stop request once every ticket it could match has expired', async () => {
       let now = Date.now();
       const runs = pipeline({ now: () => now });

@@ -92,6 +92,8 @@ interface InFlightRun {
   /** Aborts with 'shutdown' or a stop request's reason. */
   interrupt: AbortController;
   settled: Promise<void>;
+  /** Set once its ticket verified: what stop requests name. */
+  runId?: string;
   /** The stop request that interrupted it, for the limit its error names. */
   stop?: ExecCancel;
 }
@@ -158,8 +160,11 @@ function roundMs(ms: number): number {
  */
 export class RunPipeline<T extends ConnectionType, Prepared> {
   private readonly inFlight = new Set<InFlightRun>();
-  /** The in-flight runs whose ticket verified, by run id: what a stop request can reach. */
-  private readonly byRunId = new Map<string, InFlightRun>();
+  /**
+   * The in-flight runs whose ticket verified, by run id: what a stop request can reach. More
+   * than one only while a replay of the ticket waits to be refused; a stop reaches them all.
+   */
+  private readonly byRunId = new Map<string, Set<InFlightRun>>();
   /** Stop requests, kept until STOP_MEMORY_MS after they came, for runs that arrive after them. */
   private readonly stops = new Map<string, { request: ExecCancel; until: number }>();
   /** What outlives a reply: outcome events on their way to the audit stream, unused sessions closing. */
@@ -193,7 +198,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       return await work;
     } finally {
       this.inFlight.delete(run);
-      for (const [runId, tracked] of this.byRunId) if (tracked === run) this.byRunId.delete(runId);
+      if (run.runId !== undefined) this.untrack(run.runId, run);
     }
   }
 
@@ -204,11 +209,18 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
    */
   stop(request: ExecCancel): void {
     this.rememberStop(request);
-    const run = this.byRunId.get(request.runId);
-    if (!run || run.interrupt.signal.aborted) return;
-    run.stop = request;
-    this.log.log(`run ${request.runId}: stopping it (${request.reason === 'cancelled' ? 'its caller cancelled the call' : 'its call ran out of time'})`);
-    run.interrupt.abort(request.reason);
+    for (const run of this.byRunId.get(request.runId) ?? []) {
+      if (run.interrupt.signal.aborted) continue;
+      run.stop = request;
+      this.log.log(`run ${request.runId}: stopping it (${request.reason === 'cancelled' ? 'its caller cancelled the call' : 'its call ran out of time'})`);
+      run.interrupt.abort(request.reason);
+    }
+  }
+
+  private untrack(runId: string, run: InFlightRun): void {
+    const same = this.byRunId.get(runId);
+    same?.delete(run);
+    if (same?.size === 0) this.byRunId.delete(runId);
   }
 
   private rememberStop(request: ExecCancel): void {
@@ -224,7 +236,10 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
 
   /** Makes a verified run reachable by stop requests, and applies one that came before it. */
   private track(runId: string, run: InFlightRun): void {
-    this.byRunId.set(runId, run);
+    run.runId = runId;
+    const same = this.byRunId.get(runId) ?? new Set<InFlightRun>();
+    same.add(run);
+    this.byRunId.set(runId, same);
     const kept = this.stops.get(runId);
     if (kept && kept.until > (this.options.now?.() ?? Date.now()) && !run.interrupt.signal.aborted) {
       run.stop = kept.request;
