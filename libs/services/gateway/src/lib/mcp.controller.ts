@@ -170,7 +170,12 @@ export class McpController {
       return;
     }
     this.log.log(`${caller.identity.user} cancelled request ${JSON.stringify(requestId)}${why}`);
-    this.bus.emit(Subjects.gatewayCancel, cancel.data);
+    try {
+      this.bus.emit(Subjects.gatewayCancel, cancel.data);
+    } catch (error) {
+      // A notification gets no answer, not even an error: the call then runs on, and says so in the log.
+      this.log.error(`could not relay the cancellation of request ${JSON.stringify(requestId)}: ${(error as Error).message}`);
+    }
   }
 
   /** `cancelled` runs when a call was cancelled, before its handler settles. */

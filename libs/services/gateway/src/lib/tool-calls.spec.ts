@@ -114,6 +114,15 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
     expect(executed).toBe(false);
   });
 
+  it('does not ask policy for a call cancelled before it began', async () => {
+    let asked = false;
+    broker.register(Subjects.policyAuthorize, handler(() => (asked = true)));
+    const cancel = new AbortController();
+    cancel.abort();
+    await expect(toolCalls(60_000).call(identity, {}, 'demo.pg.get', {}, undefined, cancel.signal)).rejects.toBeInstanceOf(CallCancelled);
+    expect(asked).toBe(false);
+  });
+
   it('does not stop a run that finished: a late cancellation changes nothing', async () => {
     broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: allow('run-ok') })));
     const output = { kind: 'sql', columns: [], rows: [], rowCount: 0, statements: [{ command: 'SELECT', rowCount: 1 }], truncated: false };

@@ -132,6 +132,8 @@ export class ToolCalls {
 
   private async callOnce(call: CallContext, args: Record<string, unknown>, limit: CallLimit): Promise<ToolCallResult> {
     const { identity, meta, tool, idempotencyKey } = call;
+    // Cancelled before it began (the cancellation overtook the call): policy is not even asked.
+    if (limit.reason) return stoppedBeforeRun(limit.reason, limit);
     const authorizing = this.bus.request(
       Subjects.policyAuthorize,
       { identity, tool, arguments: args, idempotencyKey, meta },
