@@ -4,3 +4,4 @@ export * from './lib/secrets';
 export * from './lib/diff';
 export * from './lib/reference';
 export * from './lib/audit-sinks';
+export * from './lib/glob';

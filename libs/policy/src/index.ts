@@ -1,4 +1,3 @@
-export * from './lib/glob';
 export * from './lib/decide';
 export * from './lib/identity';
 export * from './lib/tools';

@@ -1,7 +1,6 @@
+import { anyGlobMatches, type RuleConfig } from '@rungate/config';
 import type { Identity } from '@rungate/contracts';
-import type { RuleConfig } from '@rungate/config';
 import { RE2JS } from 're2js';
-import { anyGlobMatches } from './glob';
 
 export interface DecisionSubject {
   identity: Identity;
