@@ -5,3 +5,4 @@ export * from './lib/identity';
 export * from './lib/tools';
 export * from './lib/execution';
 export * from './lib/audit';
+export * from './lib/guardrails';

@@ -25,6 +25,13 @@ describe('admin diff', () => {
     expect(diff.tokens).toEqual({ added: [], removed: [], changed: [] });
   });
 
+  it('names guardrails added and changed, so loosening one is an audited change', () => {
+    const guarded = `${base}guardrails:\n  - { name: no-ddl, on: input, connections: [db], match: { sql: { forbid: [ddl] } } }\n`;
+    const loosened = guarded.replace('forbid: [ddl]', 'forbid: [drop]');
+    expect(diffAdmin(parseConfig(base), parseConfig(guarded)).guardrails).toEqual({ added: ['no-ddl'], removed: [], changed: [] });
+    expect(diffAdmin(parseConfig(guarded), parseConfig(loosened)).guardrails).toEqual({ added: [], removed: [], changed: ['no-ddl'] });
+  });
+
   it('fingerprints a configuration independently of key order', () => {
     const a = parseConfig(base);
     const b = parseConfig(base.replace('{ name: alice, groups: [eng] }', '{ groups: [eng], name: alice }'));

@@ -9,6 +9,7 @@ export interface SectionDiff {
 
 export interface AdminChanges {
   rules: SectionDiff;
+  guardrails: SectionDiff;
   users: SectionDiff;
   tokens: SectionDiff;
 }
@@ -35,6 +36,7 @@ function diffSection<T>(before: readonly T[], after: readonly T[], key: (item: T
 export function diffAdmin(before: RungateConfig, after: RungateConfig): AdminChanges {
   return {
     rules: diffSection(before.rules, after.rules, (r) => r.name),
+    guardrails: diffSection(before.guardrails, after.guardrails, (g) => g.name),
     users: diffSection(before.users, after.users, (u) => u.name),
     // Tokens are named by a prefix of their hash: enough to correlate, useless to an attacker.
     tokens: diffSection(before.tokens, after.tokens, (t) => `${t.sha256.slice(0, 12)} (${t.user}/${t.agent})`),

@@ -17,3 +17,11 @@ export function parseDuration(text: string): number {
   return Number(match[1]) * unit;
 }
 
+
+/** Who must approve a run before it executes (rules' and guardrails' `approval:`). */
+export const ApprovalConfig = z.strictObject({
+  groups: z.array(z.string()).min(1),
+  count: z.number().int().positive().default(1),
+  ttl: Duration.default(3_600_000),
+});
+export type ApprovalConfig = z.infer<typeof ApprovalConfig>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AuditSinkConfigs } from './audit-sinks';
-import { Duration as duration, SecretRef } from './primitives';
+import { GuardrailConfig } from './guardrails';
+import { ApprovalConfig, Duration as duration, SecretRef } from './primitives';
 
 export { SecretRef, parseDuration } from './primitives';
 
@@ -229,9 +230,8 @@ export const RuleConfig = z.strictObject({
   connections: z.array(z.string().min(1)).min(1).describe('connection names or globs'),
   runbooks: z.array(z.string().min(1)).min(1).describe('globs over <repository>/<path>: * within a segment, ** across'),
   params: z.record(z.string(), z.union([z.array(z.string()), z.strictObject({ pattern: z.string() })])).optional(),
-  approval: z
-    .strictObject({ groups: z.array(z.string()).min(1), count: z.number().int().positive().default(1), ttl: duration.default(3_600_000) })
-    .optional(),
+  approval: ApprovalConfig.optional(),
+  guardrails: z.array(z.string().min(1)).min(1).optional().describe('guardrails (by name) that apply to every run this rule allows'),
 });
 export type RuleConfig = z.infer<typeof RuleConfig>;
 
@@ -262,7 +262,7 @@ export const RungateConfig = z
     tokens: z.array(StaticTokenConfig).default([]),
     oidc: OidcConfig.optional(),
     rules: z.array(RuleConfig).default([]),
-    guardrails: z.array(z.unknown()).default([]),
+    guardrails: z.array(GuardrailConfig).default([]).describe('input and output checks attached to connections, runbooks or rules (README: Guardrails)'),
     masking: z.array(z.unknown()).default([]),
     gateway: z
       .strictObject({
@@ -314,6 +314,7 @@ export const RungateConfig = z
     unique(config.connections, 'connections');
     unique(config.users, 'users');
     unique(config.rules, 'rules');
+    unique(config.guardrails, 'guardrails');
     const users = new Set(config.users.map((u) => u.name));
     config.tokens.forEach((token, index) => {
       if (!users.has(token.user)) {
@@ -321,12 +322,29 @@ export const RungateConfig = z
       }
     });
     const connections = new Set(config.connections.map((c) => c.name));
-    config.rules.forEach((rule, index) => {
-      rule.connections.forEach((c, ci) => {
-        if (!c.includes('*') && !connections.has(c)) {
-          ctx.addIssue({ code: 'custom', path: ['rules', index, 'connections', ci], message: `unknown connection "${c}"` });
-        }
+    const knownConnections = (names: readonly string[] | undefined, path: (string | number)[]) =>
+      names?.forEach((c, ci) => {
+        if (!c.includes('*') && !c.includes('?') && !connections.has(c)) ctx.addIssue({ code: 'custom', path: [...path, ci], message: `unknown connection "${c}"` });
       });
+    config.rules.forEach((rule, index) => knownConnections(rule.connections, ['rules', index, 'connections']));
+    config.guardrails.forEach((guardrail, index) => knownConnections(guardrail.connections, ['guardrails', index, 'connections']));
+    const guardrails = new Set(config.guardrails.map((g) => g.name));
+    const referenced = new Set<string>();
+    config.rules.forEach((rule, index) =>
+      rule.guardrails?.forEach((name, gi) => {
+        referenced.add(name);
+        if (!guardrails.has(name)) ctx.addIssue({ code: 'custom', path: ['rules', index, 'guardrails', gi], message: `unknown guardrail "${name}" (not in guardrails:)` });
+      }),
+    );
+    // A guardrail attached to nothing protects nothing: most likely a forgotten line, so say so.
+    config.guardrails.forEach((guardrail, index) => {
+      if (!guardrail.connections && !guardrail.runbooks && !referenced.has(guardrail.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['guardrails', index],
+          message: 'applies to nothing: give it connections or runbooks, or name it in a rule\'s guardrails (runbooks: ["**"] is every run)',
+        });
+      }
     });
   });
 export type RungateConfig = z.infer<typeof RungateConfig>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConnectionType } from './catalog';
+import { GuardrailRecord } from './guardrails';
 
 export const AuditEventType = z
   .string()
@@ -58,6 +59,8 @@ export const AuditEvent = z.object({
     .object({ effect: z.enum(['allow', 'deny', 'approval_required']), rule: z.string().optional(), reason: z.string().optional() })
     .optional(),
   outcome: AuditOutcome.optional(),
+  /** Guardrails that matched this run (a denial names the one that denied it; warnings are recorded on an allowed run). */
+  guardrails: z.array(GuardrailRecord).optional(),
   details: z.record(z.string(), z.unknown()).optional(),
 });
 export type AuditEvent = z.infer<typeof AuditEvent>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OutputGuardrail } from './guardrails';
 import { ConnectionRef } from './tools';
 
 export const RunLimits = z.object({
@@ -21,7 +22,8 @@ export type MysqlQuoting = z.infer<typeof MysqlQuoting>;
  * exactly one body (by hash) on exactly one connection, once, for a few seconds.
  */
 export const RunTicketClaims = z.object({
-  v: z.literal(1),
+  /** 2 when the ticket carries output guardrails: an executor that cannot enforce them only knows 1, and refuses it. */
+  v: z.union([z.literal(1), z.literal(2)]),
   runId: z.string(),
   iat: z.number().int(),
   exp: z.number().int(),
@@ -56,6 +58,8 @@ export const RunTicketClaims = z.object({
   /** Kubernetes manifests: apply (server-side, the default) or delete, from the runbook's `@action`. */
   action: z.enum(['apply', 'delete']).optional(),
   rule: z.string().optional(),
+  /** Checked by the executor on the output before it leaves (run tickets v2). */
+  guardrails: z.array(OutputGuardrail).optional(),
 });
 export type RunTicketClaims = z.infer<typeof RunTicketClaims>;
 
