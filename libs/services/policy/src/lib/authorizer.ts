@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { mysqlQuotingOf, type ConnectionConfig } from '@rungate/config';
+import { mysqlQuotingOf, type ApprovalConfig, type ConnectionConfig } from '@rungate/config';
 import {
   RunEventTypes,
   RungateError,
@@ -10,12 +10,14 @@ import {
   type Identity,
   type RunbookEntry,
 } from '@rungate/contracts';
+import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { setRunId, type AuditSink } from '@rungate/messaging';
-import { allowedConnections, decide, runbookKey, supportsDryRun } from '@rungate/policy';
+import { allowedConnections, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
 import { redactParams, envFor, renderRunbook, validateArguments, type SqlDialect } from '@rungate/runbooks';
 import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
 import { CatalogStore } from './catalog.store';
+import { GuardrailSet } from './guardrail-set';
 import { TicketSigner } from './ticket-signer';
 
 const DEFAULT_MAX_ROWS = 1000;
@@ -39,6 +41,23 @@ function sqlDialectOf(connection: ConnectionConfig): SqlDialect | undefined {
   return connection.type === 'postgres' ? { kind: 'postgres' } : undefined;
 }
 
+/** Why a run must wait for an approval: a rule's `approval:` or a require_approval guardrail. */
+export interface ApprovalHold {
+  by: 'rule' | 'guardrail';
+  name: string;
+  approval: ApprovalConfig;
+  /** A guardrail's message: what in the run needs a second pair of eyes. */
+  reason?: string;
+}
+
+function approvalHolds(decision: Extract<Decision, { effect: 'allow' }>, findings: readonly GuardrailFinding[]): ApprovalHold[] {
+  const holds: ApprovalHold[] = decision.approval ? [{ by: 'rule', name: decision.rule, approval: decision.approval }] : [];
+  for (const finding of findings) {
+    if (finding.approval) holds.push({ by: 'guardrail', name: finding.guardrail, approval: finding.approval, reason: finding.message });
+  }
+  return holds;
+}
+
 function parseDryRun(value: unknown): boolean {
   if (value === undefined || value === false || value === 'false') return false;
   if (value === true || value === 'true') return true;
@@ -52,6 +71,7 @@ export class Authorizer {
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
     private readonly catalog: CatalogStore,
     private readonly signer: TicketSigner,
+    private readonly guardrails: GuardrailSet,
   ) {}
 
   async authorize(request: AuthorizeRequest): Promise<AuthorizeReply> {
@@ -91,16 +111,23 @@ export class Authorizer {
       await this.deny({ ...auditBase, params }, decision.family, decision.reason);
       throw new RungateError('FORBIDDEN', decision.reason, { family: decision.family });
     }
-    if (decision.approval) {
-      await this.deny({ ...auditBase, params }, 'approval', 'approval required but approvals are not enabled');
-      throw new RungateError(
-        'APPROVAL_REQUIRED',
-        `rule ${decision.rule} requires approval by ${decision.approval.groups.join(', ')}; approvals are not enabled on this gateway, so the run was not executed`,
-      );
-    }
-
+    // Input guardrails judge the body exactly as it would run, before anything is signed.
     const dialect = sqlDialectOf(connection);
     const body = renderRunbook(runbook, validation.values, dialect);
+    const guardrails = this.guardrails.current;
+    const subject = { connection: connection.name, runbook: runbookKey(entry), rule: decision.rule };
+    const findings = guardrails.checkInput({ ...subject, body, language: entry.language, params: validation.values });
+    const verdict = guardrailVerdict(findings);
+    const records = findings.length > 0 ? { guardrails: findings.map(guardrailRecord) } : {};
+    if (verdict.denied.length > 0) {
+      const reason = describeFindings(verdict.denied);
+      await this.deny({ ...auditBase, params, ...records }, 'guardrail', reason, decision.rule);
+      throw new RungateError('GUARDRAIL_BLOCKED', `${reason}; nothing was run`, { guardrails: verdict.denied.map((f) => f.guardrail) });
+    }
+    const holds = approvalHolds(decision, verdict.approvals);
+    if (holds.length > 0) await this.holdForApproval({ ...auditBase, params, ...records }, holds);
+
+    const outputGuardrails = guardrails.outputFor(subject);
     const now = Math.floor(Date.now() / 1000);
     const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
     Metrics.decisions.inc({ effect: 'allow' });
@@ -108,10 +135,11 @@ export class Authorizer {
       ...auditBase,
       params,
       decision: { effect: 'allow', rule: decision.rule },
-      details: { dryRun, idempotencyKey: request.idempotencyKey },
+      ...records,
+      details: { dryRun, idempotencyKey: request.idempotencyKey, ...(outputGuardrails.length > 0 ? { outputGuardrails: outputGuardrails.map((g) => g.name) } : {}) },
     });
     const ticket = this.signer.sign({
-      v: 1,
+      v: outputGuardrails.length > 0 ? 2 : 1,
       runId,
       iat: now,
       exp: now + ttlSeconds,
@@ -132,6 +160,7 @@ export class Authorizer {
       ...(dialect?.kind === 'mysql' ? { mysqlQuoting: dialect.quoting } : {}),
       ...(entry.metadata.action ? { action: entry.metadata.action } : {}),
       rule: decision.rule,
+      ...(outputGuardrails.length > 0 ? { guardrails: outputGuardrails } : {}),
     });
     return { effect: 'allow', runId, connection: { name: connection.name, type: connection.type }, ticket, body, timeoutMs: entry.metadata.timeoutMs };
   }
@@ -159,8 +188,20 @@ export class Authorizer {
     });
   }
 
-  private async deny(base: AuditEventInput, family: string, reason: string): Promise<void> {
+  /**
+   * The one place a run waits for an approval, whoever asked for it (a rule's `approval:`, a
+   * require_approval guardrail). Approvals are not built yet, so the run is refused with
+   * APPROVAL_REQUIRED and audited; the approvals flow replaces this body. It is called after
+   * rendering and the input guardrails, so the body to store for approvers is already known.
+   */
+  private async holdForApproval(base: AuditEventInput, holds: readonly ApprovalHold[]): Promise<never> {
+    const why = holds.map((h) => `${h.by} ${h.name} requires approval by ${h.approval.groups.join(', ')}${h.reason ? ` (${h.reason})` : ''}`).join('; ');
+    await this.deny(base, 'approval', 'approval required but approvals are not enabled');
+    throw new RungateError('APPROVAL_REQUIRED', `${why}; approvals are not enabled on this gateway, so the run was not executed`);
+  }
+
+  private async deny(base: AuditEventInput, family: string, reason: string, rule?: string): Promise<void> {
     Metrics.decisions.inc({ effect: 'deny' });
-    await this.audit.publish({ ...base, decision: { effect: 'deny', reason }, outcome: { status: 'denied', errorCode: family } });
+    await this.audit.publish({ ...base, decision: { effect: 'deny', ...(rule ? { rule } : {}), reason }, outcome: { status: 'denied', errorCode: family } });
   }
 }

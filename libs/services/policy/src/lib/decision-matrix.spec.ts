@@ -1,21 +1,7 @@
-import type { MessageHandler } from '@nestjs/microservices';
 import { parseConfig } from '@rungate/config';
-import {
-  AuthorizeReply,
-  RungateError,
-  Subjects,
-  ToolsReply,
-  type AuditEvent,
-  type AuditEventInput,
-  type Identity,
-  type RepositoryCatalog,
-} from '@rungate/contracts';
-import { InProcessBroker, InProcessBus, InProcessRpcServer, completeAuditEvent, type AuditSink } from '@rungate/messaging';
-import { parseRunbook, toolName } from '@rungate/runbooks';
-import { ConfigHolder, startService, type RunningService } from '@rungate/runtime';
-import { eventually } from '@rungate/testing';
-import { generateTicketKeyPair, sha256Hex } from '@rungate/tickets';
-import { policyService } from './definition';
+import { AuthorizeReply, RungateError, Subjects, ToolsReply, type Identity } from '@rungate/contracts';
+import { generateTicketKeyPair } from '@rungate/tickets';
+import { startPolicy, type PolicyHarness } from '../testing/policy-harness';
 
 const RUNBOOKS: Record<string, string> = {
   'pg/read.runbook.sql': '-- @readonly\nSELECT {{ .id | type "number" }};\n',
@@ -50,54 +36,13 @@ rules:
 tickets: { signingKey: env:MATRIX_SIGNING_KEY }
 `);
 
-class RecordingSink implements AuditSink {
-  events: AuditEvent[] = [];
-  async publish(input: AuditEventInput): Promise<AuditEvent> {
-    const event = completeAuditEvent(input);
-    this.events.push(event);
-    return event;
-  }
-}
-
-function handler(fn: (payload: unknown) => unknown): MessageHandler {
-  return Object.assign(async (payload: unknown) => ({ ok: true, value: await fn(payload) }), { isEventHandler: false }) as unknown as MessageHandler;
-}
-
 describe('one decision function for tools/list and tools/call', () => {
-  const broker = new InProcessBroker();
-  const bus = new InProcessBus(broker);
-  let policy: RunningService;
+  let policy: PolicyHarness;
+  let bus: PolicyHarness['bus'];
 
   beforeAll(async () => {
-    const commit = 'a'.repeat(40);
-    const catalog: RepositoryCatalog = {
-      repository: 'demo',
-      commit,
-      syncedAt: new Date().toISOString(),
-      stale: false,
-      rejected: [],
-      runbooks: Object.entries(RUNBOOKS).map(([path, source]) => {
-        const result = parseRunbook(path, source);
-        if (!result.ok) throw new Error(JSON.stringify(result.findings));
-        const { language, metadata, parameters, sha256 } = result.runbook;
-        return { repository: 'demo', path, tool: toolName('demo', path), language, metadata, parameters: [...parameters], sha256 };
-      }),
-    };
-    // git-sync's side of the bus, answering from the runbooks above.
-    broker.register(Subjects.catalogGet, handler(() => ({ catalogs: [catalog] })));
-    broker.register(Subjects.catalogContent, handler((p) => ({ content: RUNBOOKS[(p as { path: string }).path], sha256: sha256Hex(RUNBOOKS[(p as { path: string }).path] as string) })));
-    policy = await startService(policyService, {
-      service: 'policy',
-      configFile: '',
-      config: new ConfigHolder(config),
-      bus,
-      audit: new RecordingSink(),
-      transport: () => new InProcessRpcServer(broker),
-    });
-    await eventually(async () => {
-      const { tools } = await bus.request(Subjects.policyTools, { identity: { user: 'alice', groups: ['eng'], scope: {} } }, ToolsReply, { timeoutMs: 1000 });
-      if (tools.length === 0) throw new Error('catalog not loaded');
-    });
+    policy = await startPolicy(config, RUNBOOKS, { user: 'alice', groups: ['eng'], scope: {} });
+    bus = policy.bus;
   });
 
   afterAll(() => policy?.close());

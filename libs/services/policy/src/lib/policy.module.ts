@@ -3,6 +3,7 @@ import { AdminAuditor } from './admin-auditor';
 import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
+import { GuardrailSet } from './guardrail-set';
 import { PolicyController } from './policy.controller';
 import { TicketSigner } from './ticket-signer';
 
@@ -13,7 +14,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, Authenticator, Authorizer, AdminAuditor],
+      providers: [CatalogStore, TicketSigner, GuardrailSet, Authenticator, Authorizer, AdminAuditor],
     };
   }
 }

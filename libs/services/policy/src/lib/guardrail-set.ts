@@ -1,0 +1,26 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Guardrails, loadSqlParser } from '@rungate/guardrails';
+import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+
+/**
+ * The guardrails of the current configuration, compiled when it is loaded: at start-up (after
+ * PostgreSQL's parser has loaded, once) and on every reload. Policy answers no request before
+ * module init has finished, so no call is ever checked without them.
+ */
+@Injectable()
+export class GuardrailSet implements OnModuleInit {
+  private compiled?: Guardrails;
+
+  constructor(@Inject(CONFIG) private readonly config: ConfigHolder) {}
+
+  async onModuleInit(): Promise<void> {
+    const parser = await loadSqlParser();
+    this.compiled = Guardrails.compile(this.config.current, parser);
+    this.config.onChange((next) => (this.compiled = Guardrails.compile(next, parser)));
+  }
+
+  get current(): Guardrails {
+    if (!this.compiled) throw new Error('guardrails are not compiled yet: policy has not finished starting');
+    return this.compiled;
+  }
+}
