@@ -297,6 +297,75 @@ describe('RunPipeline', () => {
     expect(JSON.stringify((await audited()).events)).not.toContain('ada@example.com');
   });
 
+  describe('output guardrails from the ticket', () => {
+    const CARD = '4111-1111-1111-1111';
+    const cards: NonNullable<RunTicketClaims['guardrails']>[number] = {
+      name: 'no-card-numbers',
+      action: 'deny',
+      message: 'Card numbers stay in the database',
+      match: { pattern: '\\d{4}-\\d{4}-\\d{4}-\\d{4}' },
+    };
+    const guarded = (guardrails: RunTicketClaims['guardrails']) => request(undefined, { v: 2, guardrails });
+
+    it('withhold the output a deny guardrail matched, and audit its name, the sizes and nothing of the content', async () => {
+      adapter.behaviour = async () => ({ ...SQL, rows: [{ email: 'ada@example.com', card: CARD }] });
+      const { payload, claims } = guarded([cards]);
+      const refused = await pipeline().execute(payload).catch((error: RungateError) => error);
+      expect(refused).toMatchObject({
+        code: 'GUARDRAIL_BLOCKED',
+        message: `run ${claims.runId} ran on app-db, but its output was withheld: guardrail no-card-numbers: Card numbers stay in the database (text matching its pattern is in the output (column card))`,
+        details: { guardrails: ['no-card-numbers'] },
+      });
+      const failed = (await audited()).events[1];
+      expect(failed).toMatchObject({
+        type: 'audit.run.failed',
+        outcome: { status: 'failed', errorCode: 'GUARDRAIL_BLOCKED', rows: 1, bytes: expect.any(Number) },
+        guardrails: [{ name: 'no-card-numbers', on: 'output', action: 'deny' }],
+      });
+      expect(failed?.outcome).not.toHaveProperty('outputSha256');
+      expect(JSON.stringify(sink.events)).not.toMatch(/4111|ada@example/);
+    });
+
+    it('cap rows by what the statement returned, not by what the executor kept', async () => {
+      adapter.behaviour = async () => ({ ...SQL, rowCount: 5000, truncated: true });
+      const refused = await pipeline()
+        .execute(guarded([{ name: 'row-cap', action: 'deny', match: { maxRows: 100 } }]).payload)
+        .catch((error: RungateError) => error);
+      expect(refused).toMatchObject({ code: 'GUARDRAIL_BLOCKED', message: expect.stringMatching(/withheld: guardrail row-cap: the result has 5000 rows, more than 100$/) });
+      expect((await audited()).events[1]?.outcome).toMatchObject({ rows: 5000, truncated: true });
+    });
+
+    it('let a warned output through unchanged and record the warning with the outcome', async () => {
+      const result = await pipeline().execute(guarded([{ name: 'big', action: 'warn', match: { maxBytes: 10 } }]).payload);
+      expect(result.output).toEqual(SQL);
+      expect((await audited()).events[1]).toMatchObject({
+        type: 'audit.run.completed',
+        guardrails: [{ name: 'big', on: 'output', action: 'warn', message: expect.stringMatching(/^the output is \d+ bytes, more than 10$/) }],
+      });
+    });
+
+    it('look at the raw output, before masking, and screen error messages too', async () => {
+      masker = { maskOutput: (output) => (output.kind === 'sql' ? { ...output, rows: [{ card: '****' }] } : output), maskMessage: (message) => message };
+      adapter.behaviour = async () => ({ ...SQL, rows: [{ card: CARD }] });
+      await expect(pipeline().execute(guarded([cards]).payload)).rejects.toMatchObject({ code: 'GUARDRAIL_BLOCKED' });
+      adapter.behaviour = async () => {
+        throw new RungateError('EXECUTION_FAILED', `duplicate key value violates unique constraint "cards_pkey": Key (card)=(${CARD}) already exists`);
+      };
+      const { payload, claims } = guarded([cards]);
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({
+        code: 'EXECUTION_FAILED',
+        message: `run ${claims.runId} failed; its error message was withheld: guardrail no-card-numbers: Card numbers stay in the database (text matching its pattern is in the error message)`,
+      });
+      expect(JSON.stringify((await audited()).events)).not.toContain('4111');
+    });
+
+    it('refuse, before preparing anything, a ticket whose guardrail cannot be compiled here', async () => {
+      await expect(pipeline().execute(guarded([{ ...cards, match: { pattern: '(unclosed' } }]).payload)).rejects.toMatchObject({ code: 'TICKET_INVALID' });
+      expect(adapter.calls).toEqual([]);
+      expect((await audited()).types()).toEqual(['audit.run.failed:refused']);
+    });
+  });
+
   it('cancels a run that exceeds its time limit and reports TIMEOUT', async () => {
     adapter.behaviour = untilAborted;
     const { payload, claims } = request(undefined, { limits: { timeoutMs: 30, maxRows: 1, maxBytes: 100 } });

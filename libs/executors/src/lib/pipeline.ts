@@ -10,9 +10,11 @@ import {
   type ErrorCode,
   type ExecCancel,
   type ExecResult,
+  type GuardrailRecord,
   type RunOutput,
   type RunTicketClaims,
 } from '@rungate/contracts';
+import { OutputGuardrails, describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { setRunId, type AuditSink, type RunLedger } from '@rungate/messaging';
 import { assertBodyMatches, verifyTicket, type VerifyKey } from '@rungate/tickets';
 import type { ConnectionOf, ExecutorAdapter } from './adapter';
@@ -75,6 +77,19 @@ interface Admitted<Prepared> {
   payload: unknown;
   claims: RunTicketClaims;
   prepared: Prepared;
+  /** The ticket's output guardrails, compiled before anything ran. */
+  guardrails: OutputGuardrails;
+}
+
+/** An output guardrail denied: the run finished, its output does not leave the executor. */
+class OutputWithheld extends RungateError {
+  constructor(
+    message: string,
+    readonly findings: readonly GuardrailFinding[],
+    readonly output: RunOutput,
+  ) {
+    super('GUARDRAIL_BLOCKED', message, { guardrails: findings.filter((f) => f.action === 'deny').map((f) => f.guardrail) });
+  }
 }
 
 /** One run's session on the target: opened while the run is claimed and `started` acked. */
@@ -146,6 +161,15 @@ function requestFingerprints(payload: unknown): Record<string, string> {
     ...(typeof ticket === 'string' ? { ticketSha256: hash(ticket) } : {}),
     ...(typeof body === 'string' ? { bodySha256: hash(body) } : {}),
   };
+}
+
+/** What an auditor may know of withheld output: its size, never its content or a digest of it (a short secret's digest can be guessed). */
+function outputSize(output: RunOutput): { rows?: number; bytes: number; truncated: boolean } {
+  return { ...(output.kind === 'sql' ? { rows: output.rowCount } : {}), bytes: Buffer.byteLength(JSON.stringify(output)), truncated: output.truncated };
+}
+
+function guardrailRecords(findings: readonly GuardrailFinding[]): { guardrails?: GuardrailRecord[] } {
+  return findings.length > 0 ? { guardrails: findings.map(guardrailRecord) } : {};
 }
 
 function roundMs(ms: number): number {
@@ -298,12 +322,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       this.track(claims.runId, run);
       const connection = this.connectionFor(claims);
       assertBodyMatches(claims, request.body);
+      const guardrails = OutputGuardrails.compile(claims.guardrails);
       const prepared = await this.options.adapter.prepare(claims, request.body, connection);
       this.refuseIfStopped(claims, run);
       if (this.draining) {
         throw new RungateError('SERVICE_UNAVAILABLE', `${this.options.source} is shutting down; run ${claims.runId} was not started`);
       }
-      return { payload, claims, prepared };
+      return { payload, claims, prepared, guardrails };
     } catch (caught) {
       const error = this.expected(caught, 'refusing a run request');
       // A run stopped before it started is recorded as what stopped it, not as a refusal.
@@ -400,19 +425,32 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     await this.recordStart(admitted);
     const startedAt = performance.now();
     let output: RunOutput;
+    let warnings: GuardrailFinding[];
     try {
       if (run.stop) throw this.stoppedError(claims, run.stop, 'before its body was sent; nothing was executed');
       if (run.interrupt.signal.aborted) throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled before it started: the executor is shutting down`);
       const raw = await this.runWithin(claims, prepared, session, run);
+      warnings = this.applyOutputGuardrails(raw, admitted);
       output = await this.mask(raw, context);
     } catch (caught) {
       const durationMs = roundMs(performance.now() - startedAt);
       const error = this.expected(caught, `run ${claims.runId}`);
-      const message = this.masker.maskMessage(error.message, context);
+      const withheld = caught instanceof OutputWithheld ? caught : undefined;
+      const screened = withheld ? { message: error.message, findings: withheld.findings } : this.screenMessage(error.message, admitted);
+      const message = this.masker.maskMessage(screened.message, context);
       const status = errorStatus(error.code);
       this.auditTerminal({
         ...this.runEvent(claims, RunEventTypes.failed),
-        outcome: { status, exitCode: null, durationMs, errorCode: error.code, error: message, dryRun: claims.dryRun },
+        outcome: {
+          status,
+          exitCode: withheld?.output.kind === 'process' ? withheld.output.exitCode : null,
+          durationMs,
+          errorCode: error.code,
+          error: message,
+          dryRun: claims.dryRun,
+          ...(withheld ? outputSize(withheld.output) : {}),
+        },
+        ...guardrailRecords(screened.findings),
         details: { executor: this.options.replica },
       });
       this.options.observer?.runFinished({ status, durationMs });
@@ -433,6 +471,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
         outputSha256: digest.sha256,
         dryRun: claims.dryRun,
       },
+      ...guardrailRecords(warnings),
       details: {
         executor: this.options.replica,
         ...(output.kind === 'sql' ? { rowCount: output.rowCount, statements: output.statements.slice(0, AUDITED_STATEMENTS) } : {}),
@@ -506,6 +545,29 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       case 'call_timeout':
         return `stopped because its call exceeded the gateway's time limit${stop?.callTimeoutMs === undefined ? '' : ` of ${stop.callTimeoutMs} ms`} (gateway.callTimeout)`;
     }
+  }
+
+  /**
+   * The ticket's output guardrails, on the output exactly as the target produced it and before
+   * masking (ADR 15): what must not appear is looked for in what came back. A deny withholds
+   * the whole output; warnings go with it into the outcome event.
+   */
+  private applyOutputGuardrails(output: RunOutput, { claims, guardrails }: Admitted<Prepared>): GuardrailFinding[] {
+    if (guardrails.isEmpty) return [];
+    const findings = guardrails.check(output);
+    const { denied, warnings } = guardrailVerdict(findings);
+    if (denied.length === 0) return warnings;
+    const ran = claims.dryRun ? 'ran as a dry run (rolled back)' : 'ran';
+    throw new OutputWithheld(`run ${claims.runId} ${ran} on ${claims.connection.name}, but its output was withheld: ${describeFindings(denied)}`, findings, output);
+  }
+
+  /** An adapter's error message can quote the target's data; the output guardrails' words and patterns screen it. */
+  private screenMessage(message: string, { claims, guardrails }: Admitted<Prepared>): { message: string; findings: GuardrailFinding[] } {
+    if (guardrails.isEmpty) return { message, findings: [] };
+    const findings = guardrails.checkMessage(message);
+    const { denied } = guardrailVerdict(findings);
+    if (denied.length === 0) return { message, findings };
+    return { message: `run ${claims.runId} failed; its error message was withheld: ${describeFindings(denied)}`, findings };
   }
 
   private async mask(output: RunOutput, context: MaskingContext): Promise<RunOutput> {
