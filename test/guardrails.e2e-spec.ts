@@ -1,5 +1,6 @@
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { createRunbookRepository, createTestDatabase, eventually, type TestDatabase } from '@rungate/testing';
+import { RUNGATE_BIN, createRunbookRepository, createTestDatabase, eventually, startProcess, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
 import { TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
 
@@ -30,6 +31,7 @@ describe.each(TRANSPORTS)('guardrails over %s: MCP client → policy (input) and
   let auditDb: TestDatabase;
   let stack: Stack;
   let client: Client;
+  let repoDir: string;
   const alice = newToken();
 
   async function query<T extends Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -58,6 +60,7 @@ describe.each(TRANSPORTS)('guardrails over %s: MCP client → policy (input) and
        INSERT INTO notes VALUES (1, '');`,
     );
     const repo = createRunbookRepository(RUNBOOKS);
+    repoDir = repo.dir;
     stack = await startStack({
       transport,
       env: { APP_DB_URL: target.url, DATABASE_URL: auditDb.url },
@@ -162,6 +165,27 @@ guardrails:
     const result = await call('demo.postgres.set_note', { body: 'the password is on the fridge' });
     expect(result.isError).toBeFalsy();
     expect((await query<{ body: string }>(target.url, 'SELECT body FROM notes'))[0]?.body).toBe('the password is on the fridge');
+  });
+
+  it('shows the guardrails in `rungate lint --config` and `rungate policy explain`, with the runbook that can never pass', async () => {
+    const cli = async (...args: string[]) => {
+      const proc = startProcess('cli', process.execPath, [RUNGATE_BIN, ...args], stack.env);
+      return { code: await proc.exited, output: proc.output() };
+    };
+    const lint = await cli('lint', repoDir, '--repository', 'demo', '--config', stack.configFile);
+    expect(lint.code).toBe(0);
+    expect(lint.output).toContain(
+      'postgres/purge_commented.runbook.sql:1:1: warning: can never pass guardrail no-unbounded-writes (on app-db): Writes must name the rows they change',
+    );
+    expect(lint.output).not.toMatch(/forget_user.runbook.sql:1:1: warning/);
+    expect(lint.output).toContain('guardrails: no-unbounded-writes (input, deny; on app-db), reports-read-only (input, deny; always), row-cap (output, deny; when rule engineering allows it)');
+    const explained = await cli(
+      'policy', 'explain', '--config', stack.configFile, '--user', 'alice@example.com', '--runbook', 'demo/postgres/purge_dollar.runbook.sql',
+      '--connection', 'app-db', '--param', 'user_id=1', '--file', join(repoDir, 'postgres', 'purge_dollar.runbook.sql'),
+    );
+    expect(explained.code).toBe(1);
+    expect(explained.output).toContain('      denies this call: Writes must name the rows they change');
+    expect(explained.output).toContain('  with these parameters the call is denied by guardrail no-unbounded-writes');
   });
 
   it('names the guardrails in the audit trail, and never what they matched', async () => {

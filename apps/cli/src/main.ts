@@ -18,13 +18,14 @@ usage:
   rungate keys generate [--out DIR]                              new run-ticket signing keys
   rungate token create --user U --agent A [--ttl 8h] [--runbooks G…] [--connections N…]
   rungate token list | revoke ID                                  agent tokens (DATABASE_URL)
-  rungate lint [DIR] [--repository NAME] [--path SUB]             check a runbook repository
+  rungate lint [DIR] [--repository NAME] [--path SUB] [--config FILE]
+                                                                 check a runbook repository (and its guardrails)
   rungate audit verify [--database URL] [--from SEQ|TIME] [--stream]
                                                                  recompute the audit hash chain (and compare with AUDIT)
   rungate audit search [--user U] [--agent A] [--runbook R] [--since 24h] [--type T] [--run ID]
                                                                  query the audit trail (RUNGATE_TOKEN of an auditor)
   rungate audit tail [filters]                                    follow new audit events
-  rungate policy explain --user U [--agent A] --runbook R --connection C [--param k=v]
+  rungate policy explain --user U [--agent A] --runbook R --connection C [--param k=v] [--file F]
                                                                  why a call is allowed or denied
 `;
 

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError, configPath, loadConfig } from '@rungate/config';
 import type { Identity } from '@rungate/contracts';
+import { explainCallGuardrails } from '@rungate/guardrails';
 import { explain } from '@rungate/policy';
 import { option } from './args';
 
@@ -13,7 +15,7 @@ function options(args: readonly string[], name: string): string[] {
 }
 
 const USAGE =
-  'usage: rungate policy explain --user U [--agent A] [--group G]… --runbook <repository>/<path> --connection C [--param k=v]… [--config FILE]\n';
+  'usage: rungate policy explain --user U [--agent A] [--group G]… --runbook <repository>/<path> --connection C [--param k=v]… [--file RUNBOOK_FILE] [--config FILE]\n';
 
 const MISS_TEXT = {
   groups: 'none of its groups is one of the user’s',
@@ -22,8 +24,8 @@ const MISS_TEXT = {
   params: 'its parameter conditions are not met',
 } as const;
 
-/** Prints the decision and the rule that made it, and why every other rule did not. */
-export function policyCommand(args: string[]): number {
+/** Prints the decision and the rule that made it, why every other rule did not, and the guardrails that apply. */
+export async function policyCommand(args: string[]): Promise<number> {
   const user = option(args, '--user');
   const runbook = option(args, '--runbook');
   const connection = option(args, '--connection');
@@ -72,6 +74,10 @@ export function policyCommand(args: string[]): number {
   for (const rule of result.rules) {
     lines.push(`  rule ${rule.name}: ${rule.matches ? 'matches' : `does not match — ${MISS_TEXT[rule.miss ?? 'groups']}`}`);
   }
+  const file = option(args, '--file');
+  const rule = result.decision.effect === 'allow' ? result.decision.rule : undefined;
+  const guardrails = await explainCallGuardrails(config, { connection, runbook, rule }, file ? { source: readFileSync(file, 'utf8'), params } : undefined);
+  lines.push(...guardrails.lines);
   process.stdout.write(`${lines.join('\n')}\n`);
-  return result.decision.effect === 'allow' ? 0 : 1;
+  return result.decision.effect === 'allow' && !guardrails.denied ? 0 : 1;
 }

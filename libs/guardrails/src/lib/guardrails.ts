@@ -21,13 +21,16 @@ export interface InputToCheck extends GuardrailSubject {
   params: Readonly<Record<string, string>>;
 }
 
+/** A body to check, wherever it would run. */
+export type BodyToCheck = Omit<InputToCheck, keyof GuardrailSubject>;
+
 export interface ApplicableGuardrail {
   guardrail: GuardrailConfig;
   /** Why it applies, e.g. `connections prod-*`, `rule eng-postgres`. */
   attachedBy: string[];
 }
 
-type InputCheck = (input: InputToCheck, sql: () => SqlParse) => SqlViolation | undefined;
+type InputCheck = (input: BodyToCheck, sql: () => SqlParse) => SqlViolation | undefined;
 
 interface CompiledGuardrail {
   config: GuardrailConfig;
@@ -105,10 +108,25 @@ export class Guardrails {
 
   /** Input guardrails on the rendered body and the parameters; the body is parsed once, and only if a SQL guardrail needs it. */
   checkInput(input: InputToCheck): GuardrailFinding[] {
+    return this.check(
+      this.applying(input).map((a) => a.compiled),
+      input,
+    );
+  }
+
+  /** The named input guardrails on a body, wherever they are attached (`rungate lint`, `policy explain`). */
+  checkInputOf(names: readonly string[], input: BodyToCheck): GuardrailFinding[] {
+    return this.check(
+      this.compiled.filter((c) => names.includes(c.config.name)),
+      input,
+    );
+  }
+
+  private check(guardrails: readonly CompiledGuardrail[], input: BodyToCheck): GuardrailFinding[] {
     let parsed: SqlParse | undefined;
     const sql = (): SqlParse => (parsed ??= (this.parser as SqlParser).parse(input.body));
     const findings: GuardrailFinding[] = [];
-    for (const { config, checkInput } of this.applying(input).map((a) => a.compiled)) {
+    for (const { config, checkInput } of guardrails) {
       const violation = checkInput?.(input, sql);
       if (!violation) continue;
       // A body the parser cannot read is refused whatever the guardrail would do with a reading.

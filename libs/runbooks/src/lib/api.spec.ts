@@ -235,6 +235,6 @@ describe('lint', () => {
     write('docs/readme.md', '# not a runbook');
     const report = lintRepository(dir, { repository: 'demo' });
     expect(report.findings.map(formatFinding)).toEqual([expect.stringMatching(/^pg\/bad\.runbook\.sql:2:3: parameter name: a text value cannot stand bare/)]);
-    expect(report.tools).toEqual([{ name: 'demo.pg.ok', path: 'pg/ok.runbook.sql', description: 'Fine', parameters: ['id?: number'] }]);
+    expect(report.tools).toEqual([{ name: 'demo.pg.ok', path: 'pg/ok.runbook.sql', description: 'Fine', parameters: ['id?: number'], runbook: expect.objectContaining({ language: 'sql' }) }]);
   });
 });

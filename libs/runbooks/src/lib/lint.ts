@@ -1,13 +1,15 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { RunbookFinding } from '@rungate/contracts';
-import { MAX_RUNBOOK_BYTES, isRunbookPath, parseRunbook, toolName } from './api';
+import { MAX_RUNBOOK_BYTES, isRunbookPath, parseRunbook, toolName, type ParsedRunbook } from './api';
 
 export interface LintedTool {
   name: string;
   path: string;
   description?: string;
   parameters: string[];
+  /** For checks that need the runbook itself (guardrails, with a configuration). */
+  runbook: ParsedRunbook;
 }
 
 export interface LintReport {
@@ -49,6 +51,7 @@ export function lintRepository(dir: string, options: { repository?: string; subP
         path,
         description: result.runbook.metadata.description,
         parameters: result.runbook.parameters.map((p) => `${p.name}${p.required ? '' : '?'}: ${p.type}`),
+        runbook: result.runbook,
       });
     }
   }

@@ -1,0 +1,111 @@
+import { parseConfig } from '@rungate/config';
+import { parseRunbook, type ParsedRunbook } from '@rungate/runbooks';
+import { explainCallGuardrails } from './explain';
+import { formatLintedGuardrails, lintRepositoryGuardrails } from './lint';
+
+const config = parseConfig(`
+repositories: [{ name: demo, url: /srv }]
+connections:
+  - { name: prod-db, type: postgres, url: env:PROD }
+  - { name: staging-db, type: postgres, url: env:STAGING }
+  - { name: box, type: shell }
+users: [{ name: alice, groups: [eng] }]
+rules:
+  - { name: eng, groups: [eng], connections: ["*"], runbooks: ["demo/**"], guardrails: [row-cap] }
+  - { name: scripts, groups: [eng], connections: [box], runbooks: ["demo/sh/**"] }
+guardrails:
+  - { name: no-unbounded-writes, on: input, connections: ["prod-*", box], match: { sql: { requireWhere: true } }, message: Name the rows }
+  - { name: reports-read-only, on: input, runbooks: ["demo/reports/**"], match: { sql: { statements: [select] } } }
+  - { name: review-deletes, on: input, connections: [staging-db], match: { sql: { forbid: [delete] } }, action: require_approval, approval: { groups: [leads] } }
+  - { name: no-rm-rf, on: input, runbooks: ["demo/sh/**"], match: { words: ["rm -rf"] } }
+  - { name: row-cap, on: output, match: { maxRows: 100 } }
+`);
+
+const SOURCES: Record<string, string> = {
+  'pg/purge.runbook.sql': 'DELETE FROM sessions -- WHERE user_id = 1\nRETURNING {{ .user_id | type "number" }} AS asked_for;\n',
+  'pg/forget.runbook.sql': 'DELETE FROM sessions WHERE user_id = {{ .user_id | type "number" }};\n',
+  'pg/status.runbook.sql': "UPDATE orders SET status = {{ .status | options \"open\" \"drop\" }} WHERE id = {{ .id | type \"number\" }};\n",
+  'reports/daily.runbook.sql': "SELECT * FROM orders WHERE day = '{{ .day | type \"date\" }}';\n",
+  'sh/clean.runbook.sh': 'rm -rf /srv/cache/{{ .dir }}\n',
+  'sh/ok.runbook.sh': 'du -sh {{ .dir }}\n',
+};
+
+function runbooks(): ParsedRunbook[] {
+  return Object.entries(SOURCES).map(([path, source]) => {
+    const parsed = parseRunbook(path, source);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.findings));
+    return parsed.runbook;
+  });
+}
+
+describe('rungate lint with a configuration', () => {
+  it('lists, per runbook, the guardrails that can apply and when', async () => {
+    const { guardrails } = await lintRepositoryGuardrails(config, 'demo', runbooks());
+    const listed = Object.fromEntries([...guardrails].map(([path, applying]) => [path, formatLintedGuardrails(applying)]));
+    expect(listed).toEqual({
+      'pg/purge.runbook.sql':
+        'no-unbounded-writes (input, deny; on prod-db), review-deletes (input, require_approval; on staging-db), row-cap (output, deny; when rule eng allows it)',
+      'pg/forget.runbook.sql':
+        'no-unbounded-writes (input, deny; on prod-db), review-deletes (input, require_approval; on staging-db), row-cap (output, deny; when rule eng allows it)',
+      'pg/status.runbook.sql':
+        'no-unbounded-writes (input, deny; on prod-db), review-deletes (input, require_approval; on staging-db), row-cap (output, deny; when rule eng allows it)',
+      'reports/daily.runbook.sql':
+        'no-unbounded-writes (input, deny; on prod-db), reports-read-only (input, deny; always), review-deletes (input, require_approval; on staging-db), row-cap (output, deny; when rule eng allows it)',
+      // SQL guardrails say nothing about scripts; the box connection runs them.
+      'sh/clean.runbook.sh': 'no-rm-rf (input, deny; always), row-cap (output, deny; when rule eng allows it)',
+      'sh/ok.runbook.sh': 'no-rm-rf (input, deny; always), row-cap (output, deny; when rule eng allows it)',
+    });
+  });
+
+  it('warns about a runbook an input guardrail refuses whatever its parameters, and only then', async () => {
+    const { warnings } = await lintRepositoryGuardrails(config, 'demo', runbooks());
+    expect(warnings).toEqual([
+      {
+        path: 'pg/purge.runbook.sql',
+        line: 1,
+        column: 1,
+        message: 'warning: can never pass guardrail no-unbounded-writes (on prod-db): Name the rows (statement 1 (line 1): DELETE without a WHERE clause would change every row)',
+      },
+      {
+        path: 'pg/purge.runbook.sql',
+        line: 1,
+        column: 1,
+        message: 'warning: always needs an approval under guardrail review-deletes (on staging-db): statement 1 (line 1) is DELETE, which is forbidden (delete)',
+      },
+      expect.objectContaining({ path: 'pg/forget.runbook.sql', message: expect.stringMatching(/^warning: always needs an approval under guardrail review-deletes/) }),
+      expect.objectContaining({ path: 'sh/clean.runbook.sh', message: 'warning: can never pass guardrail no-rm-rf (always): the word "rm -rf" is in the body' }),
+    ]);
+  });
+});
+
+describe('rungate policy explain', () => {
+  const subject = { connection: 'prod-db', runbook: 'demo/pg/forget.runbook.sql', rule: 'eng' };
+
+  it('shows what each input guardrail says about the rendered call', async () => {
+    const explained = await explainCallGuardrails(config, { ...subject, runbook: 'demo/pg/purge.runbook.sql' }, { source: SOURCES['pg/purge.runbook.sql'] as string, params: { user_id: '3' } });
+    expect(explained.denied).toBe(true);
+    expect(explained.lines).toEqual([
+      '  guardrails (2):',
+      '    no-unbounded-writes — input, deny; attached by connections prod-*, box',
+      '      denies this call: Name the rows (statement 1 (line 1): DELETE without a WHERE clause would change every row)',
+      '    row-cap — output, deny; attached by rule eng',
+      '      checked by the executor on the output, before it leaves',
+      '  with these parameters the call is denied by guardrail no-unbounded-writes',
+    ]);
+    const passing = await explainCallGuardrails(config, subject, { source: SOURCES['pg/forget.runbook.sql'] as string, params: { user_id: '3' } });
+    expect(passing).toMatchObject({ denied: false, lines: expect.arrayContaining(['      passes', '  with these parameters the call passes every input guardrail']) });
+    const held = await explainCallGuardrails(config, { ...subject, connection: 'staging-db' }, { source: SOURCES['pg/forget.runbook.sql'] as string, params: { user_id: '3' } });
+    expect(held).toMatchObject({ denied: false, lines: expect.arrayContaining(['  with these parameters the call waits for approval (guardrail review-deletes)']) });
+  });
+
+  it('says why input guardrails were not checked: no runbook source, or a call that does not render', async () => {
+    expect((await explainCallGuardrails(config, subject)).lines.at(-1)).toMatch(/^ {2}\(input guardrails check the rendered body/);
+    const invalid = await explainCallGuardrails(config, subject, { source: SOURCES['pg/forget.runbook.sql'] as string, params: { user_id: 'x' } });
+    expect(invalid.lines.at(-1)).toMatch(/^ {2}could not render the call, so input guardrails were not checked: user_id: /);
+    expect((await explainCallGuardrails(config, { connection: 'staging-db', runbook: 'demo/x.runbook.sql' })).lines).toEqual([
+      '  guardrails (1):',
+      '    review-deletes — input, require_approval; attached by connections staging-db',
+      '  (input guardrails check the rendered body: give the runbook file and its --param values to see what they say)',
+    ]);
+  });
+});
