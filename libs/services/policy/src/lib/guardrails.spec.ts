@@ -1,5 +1,5 @@
 import { parseConfig } from '@rungate/config';
-import { AuthorizeReply, RungateError, Subjects, type AuthorizeRequest, type Identity } from '@rungate/contracts';
+import { AuthorizeReply, RungateError, Subjects, type Identity } from '@rungate/contracts';
 import { generateTicketKeyPair, verifyKeyFromPem, verifyTicket } from '@rungate/tickets';
 import { startPolicy, type PolicyHarness } from '../testing/policy-harness';
 
@@ -46,8 +46,7 @@ describe('guardrails in policy', () => {
   afterAll(() => policy?.close());
 
   function authorize(tool: string, args: Record<string, unknown>): Promise<AuthorizeReply> {
-    const request: AuthorizeRequest = { identity: alice, tool, arguments: args };
-    return policy.bus.request(Subjects.policyAuthorize, request, AuthorizeReply, { timeoutMs: 2000 });
+    return policy.bus.request(Subjects.policyAuthorize, { identity: alice, tool, arguments: args }, AuthorizeReply, { timeoutMs: 2000 });
   }
 
   async function refusal(tool: string, args: Record<string, unknown>): Promise<RungateError> {
