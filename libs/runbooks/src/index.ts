@@ -1,4 +1,4 @@
 export * from './lib/api';
 export * from './lib/lint';
 export { NUMBER } from './lib/validate';
-export { POSTGRES, type SqlDialect } from './lib/dialects';
+export { POSTGRES, sqlDialectOf, type SqlDialect } from './lib/dialects';

@@ -107,6 +107,15 @@ describe('guardrails in rungate.yaml', () => {
     });
   });
 
+  it('refuses a SQL guardrail on MySQL connections, which PostgreSQL\'s parser cannot read', () => {
+    const text = withGuardrails(`${ROW_CAP}  - { name: no-ddl, on: input, connections: ["*"], match: { sql: { forbid: [ddl] } } }\n`).replace(
+      '  - { name: replica-1,',
+      '  - { name: shop, type: mysql, url: env:SHOP }\n  - { name: replica-1,',
+    );
+    expect(problems(text)).toEqual([{ key: 'guardrails[1].connections[0]', message: expect.stringMatching(/^matches MySQL connection\(s\) shop: sql guardrails read PostgreSQL's grammar only/) }]);
+    expect(() => parseConfig(text.replace('match: { sql: { forbid: [ddl] } }', 'match: { words: [drop] }'))).not.toThrow();
+  });
+
   it('accepts connection globs with ? as globs, for rules and guardrails alike', () => {
     const config = parseConfig(withGuardrails(ROW_CAP, '').replace('connections: ["*"]', 'connections: ["replica-?"]'));
     expect(config.rules[0]?.connections).toEqual(['replica-?']);

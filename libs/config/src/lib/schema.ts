@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AuditSinkConfigs } from './audit-sinks';
+import { globMatch } from './glob';
 import { GuardrailConfig } from './guardrails';
 import { ApprovalConfig, Duration as duration, SecretRef } from './primitives';
 
@@ -336,6 +337,20 @@ export const RungateConfig = z
         if (!guardrails.has(name)) ctx.addIssue({ code: 'custom', path: ['rules', index, 'guardrails', gi], message: `unknown guardrail "${name}" (not in guardrails:)` });
       }),
     );
+    // A SQL guardrail on a MySQL connection could only ever refuse (PostgreSQL's parser cannot read MySQL): say so now.
+    config.guardrails.forEach((guardrail, index) => {
+      if (!guardrail.match.sql) return;
+      guardrail.connections?.forEach((glob, ci) => {
+        const mysql = config.connections.filter((c) => c.type === 'mysql' && globMatch(glob, c.name)).map((c) => c.name);
+        if (mysql.length > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['guardrails', index, 'connections', ci],
+            message: `matches MySQL connection(s) ${mysql.join(', ')}: sql guardrails read PostgreSQL's grammar only; name the PostgreSQL connections, and use words or pattern for MySQL`,
+          });
+        }
+      });
+    });
     // A guardrail attached to nothing protects nothing: most likely a forgotten line, so say so.
     config.guardrails.forEach((guardrail, index) => {
       if (!guardrail.connections && !guardrail.runbooks && !referenced.has(guardrail.name)) {

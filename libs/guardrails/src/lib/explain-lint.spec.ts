@@ -9,6 +9,7 @@ connections:
   - { name: prod-db, type: postgres, url: env:PROD }
   - { name: staging-db, type: postgres, url: env:STAGING }
   - { name: box, type: shell }
+  - { name: shop, type: mysql, url: env:SHOP }
 users: [{ name: alice, groups: [eng] }]
 rules:
   - { name: eng, groups: [eng], connections: ["*"], runbooks: ["demo/**"], guardrails: [row-cap] }
@@ -26,6 +27,7 @@ const SOURCES: Record<string, string> = {
   'pg/forget.runbook.sql': 'DELETE FROM sessions WHERE user_id = {{ .user_id | type "number" }};\n',
   'pg/status.runbook.sql': "UPDATE orders SET status = {{ .status | options \"open\" \"drop\" }} WHERE id = {{ .id | type \"number\" }};\n",
   'reports/daily.runbook.sql': "SELECT * FROM orders WHERE day = '{{ .day | type \"date\" }}';\n",
+  'reports/orders.runbook.sql': '-- @connection-types postgres, mysql\nSELECT * FROM orders WHERE id = {{ .id | type "number" }};\n',
   'sh/clean.runbook.sh': 'rm -rf /srv/cache/{{ .dir }}\n',
   'sh/ok.runbook.sh': 'du -sh {{ .dir }}\n',
 };
@@ -51,6 +53,8 @@ describe('rungate lint with a configuration', () => {
         'no-unbounded-writes (input, deny; on prod-db), review-deletes (input, require_approval; on staging-db), row-cap (output, deny; when rule eng allows it)',
       'reports/daily.runbook.sql':
         'no-unbounded-writes (input, deny; on prod-db), reports-read-only (input, deny; always), review-deletes (input, require_approval; on staging-db), row-cap (output, deny; when rule eng allows it)',
+      'reports/orders.runbook.sql':
+        'no-unbounded-writes (input, deny; on prod-db), reports-read-only (input, deny; always), review-deletes (input, require_approval; on staging-db), row-cap (output, deny; when rule eng allows it)',
       // SQL guardrails say nothing about scripts; the box connection runs them.
       'sh/clean.runbook.sh': 'no-rm-rf (input, deny; always), row-cap (output, deny; when rule eng allows it)',
       'sh/ok.runbook.sh': 'no-rm-rf (input, deny; always), row-cap (output, deny; when rule eng allows it)',
@@ -73,6 +77,11 @@ describe('rungate lint with a configuration', () => {
         message: 'warning: always needs an approval under guardrail review-deletes (on staging-db): statement 1 (line 1) is DELETE, which is forbidden (delete)',
       },
       expect.objectContaining({ path: 'pg/forget.runbook.sql', message: expect.stringMatching(/^warning: always needs an approval under guardrail review-deletes/) }),
+      // It runs on MySQL too, where PostgreSQL's parser cannot read it; on PostgreSQL it passes.
+      expect.objectContaining({
+        path: 'reports/orders.runbook.sql',
+        message: "warning: can never pass guardrail reports-read-only on MySQL connection(s) shop: SQL guardrails read PostgreSQL's grammar only",
+      }),
       expect.objectContaining({ path: 'sh/clean.runbook.sh', message: 'warning: can never pass guardrail no-rm-rf (always): the word "rm -rf" is in the body' }),
     ]);
   });
@@ -96,6 +105,16 @@ describe('rungate policy explain', () => {
     expect(passing).toMatchObject({ denied: false, lines: expect.arrayContaining(['      passes', '  with these parameters the call passes every input guardrail']) });
     const held = await explainCallGuardrails(config, { ...subject, connection: 'staging-db' }, { source: SOURCES['pg/forget.runbook.sql'] as string, params: { user_id: '3' } });
     expect(held).toMatchObject({ denied: false, lines: expect.arrayContaining(['  with these parameters the call waits for approval (guardrail review-deletes)']) });
+  });
+
+  it('renders for the connection\'s dialect, and says a SQL guardrail refuses a MySQL call', async () => {
+    const explained = await explainCallGuardrails(
+      config,
+      { connection: 'shop', runbook: 'demo/reports/orders.runbook.sql', rule: 'eng' },
+      { source: SOURCES['reports/orders.runbook.sql'] as string, params: { id: '1' } },
+    );
+    expect(explained.denied).toBe(true);
+    expect(explained.lines[2]).toMatch(/^ {6}denies this call: SQL guardrails read PostgreSQL's grammar/);
   });
 
   it('says why input guardrails were not checked: no runbook source, or a call that does not render', async () => {

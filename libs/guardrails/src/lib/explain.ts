@@ -1,5 +1,5 @@
-import type { GuardrailConfig, RuleConfig } from '@rungate/config';
-import { RenderError, parseRunbook, renderRunbook, validateArguments } from '@rungate/runbooks';
+import type { ConnectionConfig, GuardrailConfig, RuleConfig } from '@rungate/config';
+import { RenderError, parseRunbook, renderRunbook, sqlDialectOf, validateArguments, type SqlDialect } from '@rungate/runbooks';
 import { guardrailVerdict, type GuardrailFinding } from './findings';
 import { Guardrails, type BodyToCheck, type GuardrailSubject } from './guardrails';
 import { loadSqlParser } from './sql-parser';
@@ -8,13 +8,14 @@ import { loadSqlParser } from './sql-parser';
 export type RenderedCall = { ok: true; input: BodyToCheck } | { ok: false; problem: string };
 
 /** Parses, validates and renders a runbook's source with the given values, as policy does before its input guardrails. */
-export function renderCall(path: string, source: string, params: Record<string, string>): RenderedCall {
+export function renderCall(path: string, source: string, params: Record<string, string>, dialect?: SqlDialect): RenderedCall {
   const parsed = parseRunbook(path, source);
   if (!parsed.ok) return { ok: false, problem: parsed.findings.map((f) => `${f.line}:${f.column}: ${f.message}`).join('; ') };
   const validation = validateArguments(parsed.runbook, params);
   if (!validation.ok) return { ok: false, problem: validation.errors.map((e) => `${e.parameter}: ${e.message}`).join('; ') };
   try {
-    return { ok: true, input: { body: renderRunbook(parsed.runbook, validation.values), language: parsed.runbook.language, params: validation.values } };
+    const body = renderRunbook(parsed.runbook, validation.values, dialect);
+    return { ok: true, input: { body, language: parsed.runbook.language, dialect: dialect?.kind, params: validation.values } };
   } catch (error) {
     if (error instanceof RenderError) return { ok: false, problem: error.message };
     throw error;
@@ -68,13 +69,15 @@ export function formatGuardrailExplanations(explanations: readonly GuardrailExpl
  * (`denied` when one would refuse it).
  */
 export async function explainCallGuardrails(
-  config: { guardrails: readonly GuardrailConfig[]; rules: readonly RuleConfig[] },
+  config: { connections: readonly ConnectionConfig[]; guardrails: readonly GuardrailConfig[]; rules: readonly RuleConfig[] },
   subject: GuardrailSubject,
   runbook?: { source: string; params: Record<string, string> },
 ): Promise<{ lines: string[]; denied: boolean }> {
   const guardrails = Guardrails.compile(config, await loadSqlParser());
+  const connection = config.connections.find((c) => c.name === subject.connection);
   // The runbook's key is <repository>/<path>; its path's extension says the language.
-  const call = runbook ? renderCall(subject.runbook.slice(subject.runbook.indexOf('/') + 1), runbook.source, runbook.params) : undefined;
+  const path = subject.runbook.slice(subject.runbook.indexOf('/') + 1);
+  const call = runbook ? renderCall(path, runbook.source, runbook.params, connection && sqlDialectOf(connection)) : undefined;
   const explanations = explainGuardrails(guardrails, subject, call?.ok ? call.input : undefined);
   return { lines: formatGuardrailExplanations(explanations, call), denied: explanations.some((e) => e.finding?.action === 'deny') };
 }

@@ -102,6 +102,12 @@ describe('input guardrails', () => {
     expect(guardrails().checkInput(script)).toEqual([]);
   });
 
+  it('refuse a MySQL body under a SQL guardrail: PostgreSQL would read /*! … */ as a comment', () => {
+    expect(guardrails().checkInput(input({ dialect: 'mysql', body: 'SELECT 1 /*! ; DELETE FROM users */' }))).toEqual([
+      expect.objectContaining({ guardrail: 'no-unbounded-writes', action: 'deny', message: expect.stringContaining("SQL guardrails read PostgreSQL's grammar") }),
+    ]);
+  });
+
   it('deny a body the parser cannot read, even where the guardrail would only have asked for approval', () => {
     const findings = guardrails().checkInput(input({ connection: 'staging-db', body: 'DELETE FRM users' }));
     expect(findings).toEqual([expect.objectContaining({ guardrail: 'big-delete', action: 'deny', message: expect.stringContaining('does not parse as PostgreSQL') })]);

@@ -18,6 +18,8 @@ export interface GuardrailSubject {
 export interface InputToCheck extends GuardrailSubject {
   body: string;
   language: RunbookLanguage;
+  /** The SQL dialect the connection speaks; PostgreSQL when not given. */
+  dialect?: 'postgres' | 'mysql';
   params: Readonly<Record<string, string>>;
 }
 
@@ -29,6 +31,14 @@ export interface ApplicableGuardrail {
   /** Why it applies, e.g. `connections prod-*`, `rule eng-postgres`. */
   attachedBy: string[];
 }
+
+// PostgreSQL's parser would read a MySQL body wrongly, not just fail on it: an executable
+// comment (slash-star-bang … star-slash) is a comment to it and a statement to MySQL. A SQL
+// guardrail on a MySQL run therefore refuses it.
+const MYSQL_UNREADABLE: SqlViolation = {
+  detail: "SQL guardrails read PostgreSQL's grammar, and MySQL reads comments (/*! … */, #) differently, so the statements of a MySQL body cannot be checked",
+  unreadable: true,
+};
 
 type InputCheck = (input: BodyToCheck, sql: () => SqlParse) => SqlViolation | undefined;
 
@@ -61,7 +71,10 @@ function compileInputCheck(config: GuardrailConfig, parser: SqlParser | undefine
     if (!parser) throw new Error(`guardrail ${config.name} checks SQL: load the parser first (loadSqlParser)`);
     const check = sqlMatcher(match.sql);
     // Only SQL bodies have statements; words and patterns cover scripts and manifests.
-    return (input, sql) => (input.language === 'sql' ? check(sql()) : undefined);
+    return (input, sql) => {
+      if (input.language !== 'sql') return undefined;
+      return input.dialect === 'mysql' ? MYSQL_UNREADABLE : check(sql());
+    };
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { anyGlobMatches, type ConnectionConfig, type GuardrailConfig, type RuleConfig } from '@rungate/config';
 import type { ParameterSpec, RunbookFinding } from '@rungate/contracts';
-import { RenderError, renderRunbook, type ParsedRunbook } from '@rungate/runbooks';
+import { POSTGRES, RenderError, renderRunbook, type ParsedRunbook, type SqlDialect } from '@rungate/runbooks';
 import { Guardrails, type BodyToCheck } from './guardrails';
 import { loadSqlParser } from './sql-parser';
 
@@ -72,14 +72,38 @@ function sampleValues(parameters: readonly ParameterSpec[], variant: 0 | 1): Rec
   );
 }
 
+/** MySQL's default quoting (backslash escapes, "…" a string), for runbooks that run on MySQL only. */
+const MYSQL_DEFAULT: SqlDialect = { kind: 'mysql', quoting: { noBackslashEscapes: false, ansiQuotes: false } };
+
+/** The dialect lint renders a SQL runbook in: PostgreSQL's where it runs there, else MySQL's. */
+function lintDialect(runbook: ParsedRunbook): SqlDialect | undefined {
+  if (runbook.language !== 'sql') return undefined;
+  return runbook.metadata.connectionTypes.includes('postgres') ? POSTGRES : MYSQL_DEFAULT;
+}
+
 function render(runbook: ParsedRunbook, variant: 0 | 1): BodyToCheck | undefined {
   const params = sampleValues(runbook.parameters, variant);
+  const dialect = lintDialect(runbook);
   try {
-    return { body: renderRunbook(runbook, params), language: runbook.language, params };
+    return { body: renderRunbook(runbook, params, dialect), language: runbook.language, dialect: dialect?.kind, params };
   } catch (error) {
     if (error instanceof RenderError) return undefined;
     throw error;
   }
+}
+
+/** The MySQL connections on which a SQL guardrail applies to a runbook: it refuses every run there. */
+function mysqlReach(guardrail: GuardrailConfig, runbook: ParsedRunbook, key: string, config: LintConfig): string[] {
+  if (!guardrail.match.sql || runbook.language !== 'sql' || !runbook.metadata.connectionTypes.includes('mysql')) return [];
+  const selects = (guardrail.connections || guardrail.runbooks) && (!guardrail.runbooks || anyGlobMatches(guardrail.runbooks, key));
+  return config.connections
+    .filter((c) => c.type === 'mysql')
+    .filter(
+      (c) =>
+        (selects && (!guardrail.connections || anyGlobMatches(guardrail.connections, c.name))) ||
+        config.rules.some((rule) => rule.guardrails?.includes(guardrail.name) && anyGlobMatches(rule.runbooks, key) && anyGlobMatches(rule.connections, c.name)),
+    )
+    .map((c) => c.name);
 }
 
 /** What guardrails mean for each runbook of a repository: which apply, and which it can never pass. */
@@ -93,13 +117,19 @@ export function lintGuardrails(config: LintConfig, guardrails: Guardrails, repos
       if (when) applying.push({ name: guardrail.name, on: guardrail.on, action: guardrail.action, when });
     }
     report.guardrails.set(runbook.path, applying);
+    const warn = (message: string) => report.warnings.push({ path: runbook.path, line: 1, column: 1, message: `warning: ${message}` });
     const blocking = applying.filter((g) => g.on === 'input' && g.action !== 'warn');
     const samples = blocking.length > 0 ? [render(runbook, 0), render(runbook, 1)] : [];
     for (const guardrail of blocking) {
+      const definition = config.guardrails.find((g) => g.name === guardrail.name) as GuardrailConfig;
+      const mysql = mysqlReach(definition, runbook, key, config);
+      if (mysql.length > 0) warn(`can never pass guardrail ${guardrail.name} on MySQL connection(s) ${mysql.join(', ')}: SQL guardrails read PostgreSQL's grammar only`);
+      // Rendered as for PostgreSQL when the runbook runs there; a SQL guardrail has said all it can about MySQL above.
+      if (definition.match.sql && lintDialect(runbook)?.kind !== 'postgres') continue;
       const [first, second] = samples.map((input) => (input ? guardrails.checkInputOf([guardrail.name], input)[0] : undefined));
       if (!first || !second) continue;
       const what = first.action === 'deny' ? 'can never pass' : 'always needs an approval under';
-      report.warnings.push({ path: runbook.path, line: 1, column: 1, message: `warning: ${what} guardrail ${guardrail.name} (${guardrail.when}): ${first.message}` });
+      warn(`${what} guardrail ${guardrail.name} (${guardrail.when}): ${first.message}`);
     }
   }
   return report;

@@ -4,6 +4,7 @@
  * connection it runs on. MySQL has four dialects here, one per combination of the sql_mode
  * flags that change quoting; lint does not know a connection's sql_mode, so it checks all four.
  */
+import { mysqlQuotingOf, type ConnectionConfig } from '@rungate/config';
 import type { ConnectionType, MysqlQuoting } from '@rungate/contracts';
 import { lexSql, type LexResult } from './contexts';
 import { MYSQL_QUOTINGS, lexMysql, mysqlLabel } from './mysql';
@@ -11,6 +12,15 @@ import { MYSQL_QUOTINGS, lexMysql, mysqlLabel } from './mysql';
 export type SqlDialect = { kind: 'postgres' } | { kind: 'mysql'; quoting: MysqlQuoting };
 
 export const POSTGRES: SqlDialect = { kind: 'postgres' };
+
+/**
+ * How values are escaped on a connection: PostgreSQL's rules, or MySQL's for the sql_mode the
+ * connection pins (the ticket names it, and executor-mysql runs the body only under it).
+ */
+export function sqlDialectOf(connection: ConnectionConfig): SqlDialect | undefined {
+  if (connection.type === 'mysql') return { kind: 'mysql', quoting: mysqlQuotingOf(connection) };
+  return connection.type === 'postgres' ? POSTGRES : undefined;
+}
 
 export function dialectKey(dialect: SqlDialect): string {
   return dialect.kind === 'postgres' ? 'postgres' : `mysql:${dialect.quoting.ansiQuotes ? 'A' : ''}${dialect.quoting.noBackslashEscapes ? 'N' : ''}`;

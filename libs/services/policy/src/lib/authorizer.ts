@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { mysqlQuotingOf, type ApprovalConfig, type ConnectionConfig } from '@rungate/config';
+import type { ApprovalConfig, ConnectionConfig } from '@rungate/config';
 import {
   RunEventTypes,
   RungateError,
@@ -13,7 +13,7 @@ import {
 import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { setRunId, type AuditSink } from '@rungate/messaging';
 import { allowedConnections, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
-import { redactParams, envFor, renderRunbook, validateArguments, type SqlDialect } from '@rungate/runbooks';
+import { redactParams, envFor, renderRunbook, sqlDialectOf, validateArguments } from '@rungate/runbooks';
 import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
 import { CatalogStore } from './catalog.store';
@@ -30,15 +30,6 @@ export function runIdFor(identity: Identity, tool: string, idempotencyKey?: stri
   if (!idempotencyKey) return randomUUID();
   const digest = createHash('sha256').update(`${identity.user}\u0000${tool}\u0000${idempotencyKey}`).digest('hex');
   return `${digest.slice(0, 8)}-${digest.slice(8, 12)}-4${digest.slice(13, 16)}-a${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
-}
-
-/**
- * How values are escaped on this connection: PostgreSQL's rules, or MySQL's for the sql_mode
- * the connection pins (the ticket names it, and executor-mysql runs the body only under it).
- */
-function sqlDialectOf(connection: ConnectionConfig): SqlDialect | undefined {
-  if (connection.type === 'mysql') return { kind: 'mysql', quoting: mysqlQuotingOf(connection) };
-  return connection.type === 'postgres' ? { kind: 'postgres' } : undefined;
 }
 
 /** Why a run must wait for an approval: a rule's `approval:` or a require_approval guardrail. */
@@ -116,7 +107,7 @@ export class Authorizer {
     const body = renderRunbook(runbook, validation.values, dialect);
     const guardrails = this.guardrails.current;
     const subject = { connection: connection.name, runbook: runbookKey(entry), rule: decision.rule };
-    const findings = guardrails.checkInput({ ...subject, body, language: entry.language, params: validation.values });
+    const findings = guardrails.checkInput({ ...subject, body, language: entry.language, dialect: dialect?.kind, params: validation.values });
     const verdict = guardrailVerdict(findings);
     const records = findings.length > 0 ? { guardrails: findings.map(guardrailRecord) } : {};
     if (verdict.denied.length > 0) {
