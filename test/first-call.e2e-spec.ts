@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createRunbookRepository, createTestDatabase, eventually, freePort, RUNGATE_BIN, serviceArgs, startProcess, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { TRANSPORTS, catalogClient, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { TRANSPORTS, catalogClient, mcpClient, newToken, resultText as text, startStack, type CallResult, type Stack } from './support/stack';
 
 const GET_USER = `-- @description Look up a user by id
 -- @readonly
@@ -15,12 +15,6 @@ UPDATE users
 SET email = '{{ .email | required "New email is required" | type "email" }}'
 WHERE user_id = {{ .user_id | type "number" | required "User ID is required" }};
 `;
-
-type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
-
-function text(result: CallResult): string {
-  return result.content.map((c) => c.text ?? '').join('\n');
-}
 
 // One suite, two transports: a process per service over NATS, and `rungate serve` in one process.
 describe.each(TRANSPORTS)('the first runbook call over %s: MCP → gateway → policy → executor → audit', (transport) => {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { RUNGATE_BIN, createRunbookRepository, createTestDatabase, eventually, startProcess, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { TRANSPORTS, catalogClient, newToken, resultText as text, startStack, type CallResult, type Stack } from './support/stack';
 
 /** A value only the target holds: it must never reach the audit trail through a guardrail's report. */
 const MARKER = 'confidential-7f3a';
@@ -19,12 +19,6 @@ const RUNBOOKS: Record<string, string> = {
   'reports/recent_orders.runbook.sql': '-- @readonly\nSELECT id, note FROM orders ORDER BY id DESC LIMIT {{ .n | type "number" }};\n',
   'reports/tidy_orders.runbook.sql': 'WITH gone AS (DELETE FROM orders WHERE id = {{ .id | type "number" }} RETURNING id) SELECT count(*) FROM gone;\n',
 };
-
-type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
-
-function text(result: CallResult): string {
-  return result.content.map((c) => c.text ?? '').join('\n');
-}
 
 describe.each(TRANSPORTS)('guardrails over %s: MCP client → policy (input) and executor (output) → audit', (transport) => {
   let target: TestDatabase;
@@ -108,14 +102,7 @@ guardrails:
     message: Ask for at most 100 rows
 `,
     });
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      const { tools } = await c.listTools();
-      if (tools.length < Object.keys(RUNBOOKS).length) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token, Object.keys(RUNBOOKS).length);
   });
 
   afterAll(async () => {

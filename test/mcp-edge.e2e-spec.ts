@@ -2,7 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { EmptyResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createRunbookRepository, createTestDatabase, eventually, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { TRANSPORTS, catalogClient, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { TRANSPORTS, catalogClient, mcpClient, newToken, resultText as text, startStack, type CallResult, type Stack } from './support/stack';
 
 /** Writes a row, then waits: a run stopped part-way leaves the row uncommitted and the target idle. */
 const SLOW_MARK = `-- @description Mark, then wait
@@ -14,12 +14,6 @@ SELECT pg_sleep({{ .seconds | type "number" | required "seconds is required" }})
 const LONG_SECONDS = 45;
 /** Every tools/call in this stack ends within this (gateway.callTimeout). */
 const CALL_TIMEOUT_S = 6;
-
-type CallResult = { isError?: boolean; content: { type: string; text?: string }[] };
-
-function text(result: CallResult): string {
-  return result.content.map((c) => c.text ?? '').join('\n');
-}
 
 describe.each(TRANSPORTS)('the MCP edge over %s: JSON-RPC answers, cancellation and the call time limit', (transport) => {
   let target: TestDatabase;

@@ -118,3 +118,10 @@ export async function catalogClient(stack: Stack, token: string, tools = 1): Pro
     throw new Error(`${error.message}\n${stack.logs()}`);
   });
 }
+
+export type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+
+/** The text a tool call answered with, its parts joined. */
+export function resultText(result: CallResult): string {
+  return result.content.map((c) => c.text ?? '').join('\n');
+}
