@@ -1,35 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { connectNats } from '@rungate/messaging';
-import { verifyStoredChain, type StoredAuditEvent, type VerifyFrom } from '@rungate/persistence';
+import { openDatabase, verifyStoredChain, type StoredAuditEvent, type VerifyFrom } from '@rungate/persistence';
 import { compareWithStream, parseAuditTime } from '@rungate/service-audit';
-import { option } from './args';
-import { DATABASE_USAGE, openCliDatabase } from './database';
-
-const USAGE = `usage:
-  rungate audit verify ${DATABASE_USAGE} [--from SEQ|TIME] [--stream]
-  rungate audit search [filters] [--limit 100] [--order asc|desc] [--json]
-  rungate audit tail   [filters] [--lines 10] [--interval 1s] [--json]
-
-filters: --user U --agent A --runbook TOOL|REPO/PATH-GLOB --type TYPE[*] --run RUN_ID
-         --connection C --since TIME|15m|24h|7d --until TIME
-search and tail ask the audit service: --url (or RUNGATE_AUDIT_URL, default http://127.0.0.1:8082)
-with a token of a user in an auditor group: RUNGATE_TOKEN or --token-file FILE
-`;
-
-/** `rungate audit …`: exit 0 on success (verify: intact), 1 on failure (verify: broken), 2 on usage errors. */
-export async function auditCommand(args: string[]): Promise<number> {
-  switch (args[0]) {
-    case 'verify':
-      return verify(args.slice(1));
-    case 'search':
-      return search(args.slice(1));
-    case 'tail':
-      return tail(args.slice(1));
-    default:
-      process.stderr.write(USAGE);
-      return 2;
-  }
-}
+import type { DataSource } from 'typeorm';
+import { UsageError } from '../cli/values';
+import { withDataDirDatabase } from '../data-dir/embedded';
+import { databaseTarget, type DatabaseOptions } from './database';
 
 function parseFrom(text: string): VerifyFrom | undefined {
   if (/^\d+$/.test(text)) return { seq: Number(text) };
@@ -37,70 +13,89 @@ function parseFrom(text: string): VerifyFrom | undefined {
   return time ? { time } : undefined;
 }
 
-/** Recomputes the hash chain from the table and, with --stream, compares it with the AUDIT stream (NATS_URL). */
-async function verify(args: string[]): Promise<number> {
-  const fromText = option(args, '--from');
-  const from = fromText === undefined ? undefined : parseFrom(fromText);
-  if (fromText !== undefined && !from) {
-    process.stderr.write(`rungate audit verify: --from takes a stream sequence or a time (2025-06-01T00:00:00Z, 24h), not "${fromText}"\n`);
-    return 2;
+export interface VerifyOptions extends DatabaseOptions {
+  from?: string;
+  stream?: boolean;
+}
+
+/**
+ * `rungate audit verify`: recomputes the hash chain from the table and, with --stream, compares
+ * it with the AUDIT stream (NATS_URL). Exit 0 intact, 1 broken, 2 usage.
+ */
+export async function verifyAudit(options: VerifyOptions): Promise<number> {
+  const from = options.from === undefined ? undefined : parseFrom(options.from);
+  if (options.from !== undefined && !from) {
+    throw new UsageError(`--from takes a stream sequence or a time (2025-06-01T00:00:00Z, 24h), not "${options.from}"`);
   }
-  const opening = openCliDatabase(args);
-  if (!opening) {
-    process.stderr.write('rungate audit verify: set DATABASE_URL, or pass --database or --data-dir\n');
-    return 2;
+  const target = databaseTarget(options);
+  if (target.kind === 'data-dir') {
+    if (options.stream) throw new UsageError('--stream compares with the JetStream AUDIT stream, which the embedded mode (--data-dir) has none of');
+    return withDataDirDatabase(target.dir, 'rungate audit verify', (db) => verifyChain(db, from, false));
   }
-  const db = await opening;
+  const db = await openDatabase(target.url);
   try {
-    const result = await verifyStoredChain(db, from ? { from } : {});
-    if (!result.ok) {
-      const b = result.firstBreak;
-      process.stdout.write(
-        `BROKEN after ${result.checked} intact events: event seq ${b?.seq} (id ${b?.id}) is ${b?.kind === 'altered' ? 'altered: its content does not match its hash' : 'out of place: its predecessor is missing, inserted or moved'}\n  expected ${b?.expected}\n  found    ${b?.actual}\n`,
-      );
-      return 1;
-    }
-    const anchored = result.anchor ? ` from seq ${result.anchor.seq} (anchored on prev_hash ${result.anchor.prevHash})` : '';
-    process.stdout.write(`intact: ${result.checked} events${anchored}, head ${result.head}\n`);
-    if (!args.includes('--stream')) return 0;
-    const nc = await connectNats({ name: 'rungate-cli-audit-verify' });
-    try {
-      const fromSeq = result.anchor?.seq;
-      const stream = await compareWithStream(db, nc, fromSeq === undefined ? {} : { fromSeq });
-      if (stream.ok) {
-        const notes = [stream.agedOut ? `${stream.agedOut} older rows no longer on the stream` : '', stream.unwritten ? `${stream.unwritten} events not yet written` : '', stream.newer ? `${stream.newer} written during the check, not compared` : '']
-          .filter(Boolean)
-          .join('; ');
-        process.stdout.write(`matches the AUDIT stream: ${stream.compared} events compared${notes ? ` (${notes})` : ''}\n`);
-        return 0;
-      }
-      const m = stream.firstMismatch;
-      const what =
-        m?.kind === 'differs'
-          ? `event seq ${m.seq} (id ${m.id}) differs from what was published`
-          : m?.kind === 'missing-from-table'
-            ? `stream event seq ${m.seq} is missing from the table`
-            : `event seq ${m?.seq} (id ${m && 'id' in m ? m.id : '?'}) was never on the stream`;
-      process.stdout.write(`DIFFERS from the AUDIT stream after ${stream.compared} matching events: ${what}\n`);
-      return 1;
-    } finally {
-      await nc.close();
-    }
+    return await verifyChain(db, from, options.stream ?? false);
   } finally {
     await db.destroy();
   }
 }
 
-const FILTERS: Record<string, string> = {
-  '--user': 'user',
-  '--agent': 'agent',
-  '--runbook': 'runbook',
-  '--type': 'type',
-  '--run': 'runId',
-  '--connection': 'connection',
-  '--since': 'since',
-  '--until': 'until',
-};
+async function verifyChain(db: DataSource, from: VerifyFrom | undefined, withStream: boolean): Promise<number> {
+  const result = await verifyStoredChain(db, from ? { from } : {});
+  if (!result.ok) {
+    const b = result.firstBreak;
+    process.stdout.write(
+      `BROKEN after ${result.checked} intact events: event seq ${b?.seq} (id ${b?.id}) is ${b?.kind === 'altered' ? 'altered: its content does not match its hash' : 'out of place: its predecessor is missing, inserted or moved'}\n  expected ${b?.expected}\n  found    ${b?.actual}\n`,
+    );
+    return 1;
+  }
+  const anchored = result.anchor ? ` from seq ${result.anchor.seq} (anchored on prev_hash ${result.anchor.prevHash})` : '';
+  process.stdout.write(`intact: ${result.checked} events${anchored}, head ${result.head}\n`);
+  if (!withStream) return 0;
+  const nc = await connectNats({ name: 'rungate-cli-audit-verify', failFast: true });
+  try {
+    const fromSeq = result.anchor?.seq;
+    const stream = await compareWithStream(db, nc, fromSeq === undefined ? {} : { fromSeq });
+    if (stream.ok) {
+      const notes = [stream.agedOut ? `${stream.agedOut} older rows no longer on the stream` : '', stream.unwritten ? `${stream.unwritten} events not yet written` : '', stream.newer ? `${stream.newer} written during the check, not compared` : '']
+        .filter(Boolean)
+        .join('; ');
+      process.stdout.write(`matches the AUDIT stream: ${stream.compared} events compared${notes ? ` (${notes})` : ''}\n`);
+      return 0;
+    }
+    const m = stream.firstMismatch;
+    const what =
+      m?.kind === 'differs'
+        ? `event seq ${m.seq} (id ${m.id}) differs from what was published`
+        : m?.kind === 'missing-from-table'
+          ? `stream event seq ${m.seq} is missing from the table`
+          : `event seq ${m?.seq} (id ${m && 'id' in m ? m.id : '?'}) was never on the stream`;
+    process.stdout.write(`DIFFERS from the AUDIT stream after ${stream.compared} matching events: ${what}\n`);
+    return 1;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The filters `search` and `tail` pass to GET /audit/events, by option name → query parameter. */
+const FILTERS = {
+  user: 'user',
+  agent: 'agent',
+  runbook: 'runbook',
+  type: 'type',
+  run: 'runId',
+  connection: 'connection',
+  since: 'since',
+  until: 'until',
+} as const;
+
+export type AuditFilters = { [K in keyof typeof FILTERS]?: string };
+
+export interface AuditClientOptions extends AuditFilters {
+  url: string;
+  tokenFile?: string;
+  json?: boolean;
+}
 
 class CliError extends Error {
   constructor(
@@ -119,17 +114,15 @@ interface Client {
   filters: URLSearchParams;
 }
 
-function client(args: string[]): Client {
-  const url = (option(args, '--url') ?? process.env['RUNGATE_AUDIT_URL'] ?? 'http://127.0.0.1:8082').replace(/\/+$/, '');
-  const tokenFile = option(args, '--token-file');
-  const token = (tokenFile ? readFileSync(tokenFile, 'utf8') : (process.env['RUNGATE_TOKEN'] ?? '')).trim();
-  if (!token) throw new CliError('set RUNGATE_TOKEN (or pass --token-file) to a token of a user in an auditor group', 2);
+function client(options: AuditClientOptions): Client {
+  const token = (options.tokenFile ? readFileSync(options.tokenFile, 'utf8') : (process.env['RUNGATE_TOKEN'] ?? '')).trim();
+  if (!token) throw new UsageError('set RUNGATE_TOKEN (or pass --token-file) to a token of a user in an auditor group');
   const filters = new URLSearchParams();
-  for (const [flag, name] of Object.entries(FILTERS)) {
-    const value = option(args, flag);
+  for (const [option, name] of Object.entries(FILTERS) as [keyof typeof FILTERS, string][]) {
+    const value = options[option];
     if (value !== undefined) filters.set(name, value);
   }
-  return { url, token, filters };
+  return { url: options.url.replace(/\/+$/, ''), token, filters };
 }
 
 async function fetchPage(c: Client, params: URLSearchParams): Promise<{ events: StoredAuditEvent[]; nextCursor?: string }> {
@@ -182,13 +175,6 @@ function print(events: StoredAuditEvent[], json: boolean): void {
   for (const stored of events) process.stdout.write(`${json ? JSON.stringify({ seq: stored.seq, hash: stored.hash, ...stored.event }) : formatAuditLine(stored)}\n`);
 }
 
-function limitOption(args: string[], name: string, fallback: number): number {
-  const text = option(args, name);
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new CliError(`${name} takes a positive number, not "${text}"`, 2);
-  return Number(text);
-}
-
 async function guarded(run: () => Promise<number>): Promise<number> {
   try {
     return await run();
@@ -199,42 +185,47 @@ async function guarded(run: () => Promise<number>): Promise<number> {
   }
 }
 
-/** Pages through every match (oldest first unless --order desc) up to --limit. */
-function search(args: string[]): Promise<number> {
+export interface SearchOptions extends AuditClientOptions {
+  limit: number;
+  order: 'asc' | 'desc';
+}
+
+/** `rungate audit search`: pages through every match (oldest first unless --order desc) up to --limit. */
+export function searchAudit(options: SearchOptions): Promise<number> {
   return guarded(async () => {
-    const c = client(args);
-    const limit = limitOption(args, '--limit', 100);
-    const order = option(args, '--order') ?? 'asc';
-    if (order !== 'asc' && order !== 'desc') throw new CliError('--order is asc or desc', 2);
+    const c = client(options);
+    const json = options.json ?? false;
     let printed = 0;
     let cursor: string | undefined;
     do {
       const params = new URLSearchParams(c.filters);
-      params.set('order', order);
-      params.set('limit', String(Math.min(1000, limit - printed)));
+      params.set('order', options.order);
+      params.set('limit', String(Math.min(1000, options.limit - printed)));
       if (cursor) params.set('cursor', cursor);
       const page = await fetchPage(c, params);
-      print(page.events, args.includes('--json'));
+      print(page.events, json);
       printed += page.events.length;
       cursor = page.nextCursor;
-    } while (cursor && printed < limit);
-    if (printed === 0 && !args.includes('--json')) process.stderr.write('no matching audit events\n');
+    } while (cursor && printed < options.limit);
+    if (printed === 0 && !json) process.stderr.write('no matching audit events\n');
     return 0;
   });
 }
 
-/** The last --lines matches, then every new one as the chain writer stores it, until interrupted. */
-function tail(args: string[]): Promise<number> {
+export interface TailOptions extends AuditClientOptions {
+  lines: number;
+  interval: number;
+}
+
+/** `rungate audit tail`: the last --lines matches, then every new one as the chain writer stores it, until interrupted. */
+export function tailAudit(options: TailOptions): Promise<number> {
   return guarded(async () => {
-    const c = client(args);
-    const json = args.includes('--json');
-    const lines = limitOption(args, '--lines', 10);
-    const intervalText = option(args, '--interval') ?? '1s';
-    const interval = /^\d+(ms|s)$/.test(intervalText) ? Number.parseInt(intervalText, 10) * (intervalText.endsWith('ms') ? 1 : 1000) : NaN;
-    if (!(interval >= 100)) throw new CliError('--interval is a duration of at least 100ms, e.g. 500ms or 2s', 2);
+    const c = client(options);
+    const json = options.json ?? false;
+    const interval = options.interval;
     const recent = new URLSearchParams(c.filters);
     recent.set('order', 'desc');
-    recent.set('limit', String(Math.min(lines, 1000)));
+    recent.set('limit', String(Math.min(options.lines, 1000)));
     const first = await fetchPage(c, recent);
     const backlog = first.events.reverse();
     print(backlog, json);

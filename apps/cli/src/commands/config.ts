@@ -1,20 +1,28 @@
-import { ConfigError, configPath, loadConfig } from '@rungate/config';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig } from '@rungate/config';
 
-/** `rungate config check [--config FILE]`: validates rungate.yaml the way services do at start. */
-export function configCommand(args: string[]): number {
-  if (args[0] !== 'check') {
-    process.stderr.write('usage: rungate config check [--config FILE]\n');
-    return 2;
-  }
-  const file = configPath(args);
+/**
+ * `rungate config check`: validates rungate.yaml the way services do at start. Exit 0 valid,
+ * 1 invalid — here a bad file is the finding, not a usage error.
+ */
+export function checkConfig(options: { config: string }): number {
+  const file = resolve(options.config);
+  let config;
   try {
-    const config = loadConfig(file);
-    process.stdout.write(
-      `${file}: ok (${config.repositories.length} repositories, ${config.connections.length} connections, ${config.rules.length} rules)\n`,
-    );
-    return 0;
+    config = loadConfig(file);
   } catch (error) {
-    process.stderr.write(`${error instanceof ConfigError ? error.message : String(error)}\n`);
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
     return 1;
   }
+  process.stdout.write(
+    `${file}: ok (${config.repositories.length} repositories, ${config.connections.length} connections, ${config.rules.length} rules)\n`,
+  );
+  const now = Date.now();
+  config.tokens.forEach((token, index) => {
+    if (token.expiresAt && Date.parse(token.expiresAt) <= now) {
+      process.stdout.write(`  note: tokens[${index}] (${token.user}/${token.agent}) expired at ${token.expiresAt}\n`);
+    }
+  });
+  return 0;
 }

@@ -1,18 +1,23 @@
 import { resolve } from 'node:path';
-import { openDatabase, openEmbeddedDatabase } from '@rungate/persistence';
-import type { DataSource } from 'typeorm';
-import { option } from './args';
 
-export const DATABASE_USAGE = '[--database URL | --data-dir DIR]';
+/** The options of every command that works on Rungate's own database. */
+export interface DatabaseOptions {
+  database?: string;
+  dataDir?: string;
+}
+
+export type DatabaseTarget = { kind: 'database'; url: string } | { kind: 'data-dir'; dir: string };
+
+export const DEFAULT_DATA_DIR = '.rungate';
 
 /**
- * Rungate's own database for a CLI command: `--database URL` or DATABASE_URL (PostgreSQL), or
- * `--data-dir DIR` for the embedded database `rungate serve` keeps in DIR/db (stop serve
- * first: the embedded database has one user at a time). Undefined when neither is given.
+ * Where a command finds Rungate's own database: `--database URL`, else `--data-dir DIR` (the
+ * embedded database `rungate serve` keeps in DIR/db), else DATABASE_URL, else the embedded
+ * default `.rungate`. An explicit flag beats the environment.
  */
-export function openCliDatabase(args: readonly string[]): Promise<DataSource> | undefined {
-  const dataDir = option(args, '--data-dir');
-  if (dataDir) return openEmbeddedDatabase(resolve(dataDir, 'db'));
-  const url = option(args, '--database') ?? process.env['DATABASE_URL'];
-  return url ? openDatabase(url) : undefined;
+export function databaseTarget(options: DatabaseOptions, env: NodeJS.ProcessEnv = process.env): DatabaseTarget {
+  if (options.database) return { kind: 'database', url: options.database };
+  if (options.dataDir) return { kind: 'data-dir', dir: resolve(options.dataDir) };
+  const url = env['DATABASE_URL'];
+  return url ? { kind: 'database', url } : { kind: 'data-dir', dir: resolve(DEFAULT_DATA_DIR) };
 }

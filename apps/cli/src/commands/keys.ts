@@ -1,22 +1,21 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateTicketKeyPair } from '@rungate/tickets';
-import { option } from './args';
 
-/** `rungate keys generate --out DIR`: a fresh Ed25519 pair for signing run tickets. */
-export function keysCommand(args: string[]): number {
-  if (args[0] !== 'generate') {
-    process.stderr.write('usage: rungate keys generate [--out DIR] [--name NAME]\n');
-    return 2;
-  }
-  const dir = resolve(option(args, '--out') ?? '.rungate/keys');
-  const name = option(args, '--name') ?? 'policy';
-  const privatePath = join(dir, `${name}.ed25519`);
+export interface KeysGenerateOptions {
+  out: string;
+  name: string;
+}
+
+/** `rungate keys generate`: a fresh Ed25519 pair for signing run tickets; never overwrites one. */
+export function generateKeys(options: KeysGenerateOptions): number {
+  const dir = resolve(options.out);
+  const privatePath = join(dir, `${options.name}.ed25519`);
   if (existsSync(privatePath)) {
-    process.stderr.write(`${privatePath} exists; refusing to overwrite a signing key\n`);
+    process.stderr.write(`rungate keys generate: ${privatePath} exists; refusing to overwrite a signing key\n`);
     return 1;
   }
-  const keys = writeTicketKeys(dir, name);
+  const keys = writeTicketKeys(dir, options.name);
   process.stdout.write(`signingKey: file:${keys.signingKey}\nverifyKeys: [file:${keys.verifyKey}]\n`);
   return 0;
 }

@@ -8,9 +8,12 @@ import { executorSshService } from '@rungate/service-executor-ssh';
 import { gatewayService } from '@rungate/service-gateway';
 import { gitSyncService } from '@rungate/service-git-sync';
 import { policyService } from '@rungate/service-policy';
+import type { ServiceName } from './services';
+
+export { SERVICES, type ServiceName } from './services';
 
 /** Every service `rungate run` starts, by the name it is started with. */
-export const SERVICE_DEFINITIONS = {
+export const SERVICE_DEFINITIONS: Record<ServiceName, ServiceDefinition> = {
   gateway: gatewayService,
   'git-sync': gitSyncService,
   policy: policyService,
@@ -20,22 +23,10 @@ export const SERVICE_DEFINITIONS = {
   'executor-ssh': executorSshService,
   'executor-kubernetes': executorKubernetesService,
   'executor-shell': executorShellService,
-} as const satisfies Record<string, ServiceDefinition>;
+};
 
-export type ServiceName = keyof typeof SERVICE_DEFINITIONS;
-export const SERVICES = Object.keys(SERVICE_DEFINITIONS) as ServiceName[];
-
-function isService(name: string | undefined): name is ServiceName {
-  return name !== undefined && Object.hasOwn(SERVICE_DEFINITIONS, name);
-}
-
-/** `rungate run <service>`: one service in this process, over NATS (the distributed mode). */
-export function runServiceCommand(args: string[]): number | undefined {
-  const name = args[0];
-  if (!isService(name)) {
-    process.stderr.write(`usage: rungate run <${SERVICES.join('|')}>\n`);
-    return 2;
-  }
+/** `rungate run <service>`: one service in this process, over NATS (the distributed mode). Runs until stopped. */
+export function runServiceCommand(name: ServiceName): undefined {
   runService(SERVICE_DEFINITIONS[name]);
   return undefined;
 }

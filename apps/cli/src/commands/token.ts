@@ -1,92 +1,140 @@
-import { parseDuration } from '@rungate/config';
-import { JetStreamAuditSink, connectNats, ensureAuditStream } from '@rungate/messaging';
-import { TokenStore, openDatabase, type AgentTokenRecord } from '@rungate/persistence';
-import { option } from './args';
+import { JetStreamAuditSink, connectNats, ensureAuditStream, type AuditSink } from '@rungate/messaging';
+import { LocalAuditLog, TokenStore, openDatabase, type AgentTokenRecord, type NewAgentToken } from '@rungate/persistence';
+import type { AuditEvent, AuditEventInput } from '@rungate/contracts';
+import type { NatsConnection } from 'nats';
+import { AdminClient, AdminUnreachable } from '../admin/admin-client';
+import { AdminRoutes, AdminStatus, CreatedToken, RevokedToken, TokenList } from '../admin/protocol';
+import { withDataDirDatabase } from '../data-dir/embedded';
+import { DataDirInUse } from '../data-dir/lock';
+import { TokenAdmin, formatTokenLine } from '../tokens/token-admin';
+import { databaseTarget, type DatabaseOptions } from './database';
 
-const USAGE = `usage:
-  rungate token create --user U --agent A [--ttl 8h] [--runbooks GLOB…] [--connections NAME…]
-  rungate token list
-  rungate token revoke ID
-(DATABASE_URL: where tokens are stored; NATS_URL: where the change is audited)
-`;
-
-function values(args: readonly string[], name: string): string[] | undefined {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  const out: string[] = [];
-  for (let i = at + 1; i < args.length && !(args[i] as string).startsWith('--'); i++) out.push(args[i] as string);
-  return out;
+/** What every way of reaching the token store offers. */
+interface Tokens {
+  create(input: NewAgentToken): Promise<{ token: string; record: AgentTokenRecord }>;
+  list(): Promise<AgentTokenRecord[]>;
+  revoke(id: string): Promise<AgentTokenRecord | undefined>;
 }
 
-/** Every token change is an audit event; a change that cannot be audited is undone. */
-async function audited(type: string, record: AgentTokenRecord, undo?: () => Promise<unknown>): Promise<void> {
-  const nc = await connectNats({ name: 'rungate-cli' }).catch(() => undefined);
-  try {
-    if (!nc) throw new Error('NATS is unreachable');
-    await ensureAuditStream(await nc.jetstreamManager());
-    await new JetStreamAuditSink(nc.jetstream()).publish({
-      type,
-      source: 'cli',
-      actor: { user: process.env['USER'] ? `operator:${process.env['USER']}` : 'operator', groups: [] },
-      details: { tokenId: record.id, user: record.user, agent: record.agent, expiresAt: record.expiresAt, runbooks: record.runbooks, connections: record.connections },
+/** A running `rungate serve` does the change itself, in its own database and audit log. */
+class ServeTokens implements Tokens {
+  constructor(private readonly client: AdminClient) {}
+
+  async create(input: NewAgentToken): Promise<{ token: string; record: AgentTokenRecord }> {
+    const created = await this.client.call('POST', AdminRoutes.tokens, CreatedToken, input);
+    if (!created) throw new Error('rungate serve has no token endpoint (an older version?)');
+    return created;
+  }
+
+  async list(): Promise<AgentTokenRecord[]> {
+    return (await this.client.call('GET', AdminRoutes.tokens, TokenList))?.tokens ?? [];
+  }
+
+  async revoke(id: string): Promise<AgentTokenRecord | undefined> {
+    return (await this.client.call('POST', AdminRoutes.revoke(id), RevokedToken))?.record;
+  }
+}
+
+/** The distributed mode's audit trail: the JetStream stream, connected only when a change is made. */
+class StreamAudit implements AuditSink {
+  private nc?: NatsConnection;
+
+  async publish(event: AuditEventInput): Promise<AuditEvent> {
+    this.nc ??= await connectNats({ name: 'rungate-cli', failFast: true }).catch((error: Error) => {
+      throw new Error(`NATS is unreachable: ${error.message}`);
     });
-  } catch (error) {
-    await undo?.();
-    throw new Error(`the change could not be audited (${(error as Error).message})${undo ? '; it was undone' : ''}`);
-  } finally {
-    await nc?.close();
+    await ensureAuditStream(await this.nc.jetstreamManager());
+    return new JetStreamAuditSink(this.nc.jetstream()).publish(event);
+  }
+
+  async close(): Promise<void> {
+    await this.nc?.close();
   }
 }
 
-export async function tokenCommand(args: string[]): Promise<number> {
-  const [verb, ...rest] = args;
-  const url = process.env['DATABASE_URL'];
-  if (!verb || !['create', 'list', 'revoke'].includes(verb) || !url) {
-    process.stderr.write(url ? USAGE : `DATABASE_URL is not set\n${USAGE}`);
-    return 2;
-  }
-  const db = await openDatabase(url);
-  const store = new TokenStore(db);
+/** How long a token command waits for a `rungate serve` that holds the data directory but is still starting. */
+const SERVE_START_WAIT_MS = 30_000;
+
+async function serveAnswers(client: AdminClient): Promise<boolean> {
   try {
-    if (verb === 'create') {
-      const user = option(rest, '--user');
-      const agent = option(rest, '--agent');
-      if (!user || !agent) {
-        process.stderr.write(USAGE);
-        return 2;
-      }
-      const ttlMs = parseDuration(option(rest, '--ttl') ?? '8h');
-      const { token, record } = await store.create({ user, agent, ttlMs, runbooks: values(rest, '--runbooks'), connections: values(rest, '--connections') });
-      await audited('audit.admin.token.created', record, () => store.revoke(record.id));
-      process.stderr.write(`created ${record.id} for ${user} (agent ${agent}), expires ${record.expiresAt}; it is shown only now\n`);
-      process.stdout.write(`${token}\n`);
-      return 0;
-    }
-    if (verb === 'list') {
-      for (const t of await store.list()) {
-        const state = t.revokedAt ? 'revoked' : new Date(t.expiresAt) <= new Date() ? 'expired' : 'active';
-        const scope = [t.runbooks ? `runbooks=${t.runbooks.join(',')}` : '', t.connections ? `connections=${t.connections.join(',')}` : ''].filter(Boolean).join(' ');
-        process.stdout.write(`${t.id}  ${state.padEnd(7)}  ${t.user}  ${t.agent}  expires ${t.expiresAt}${scope ? `  ${scope}` : ''}\n`);
-      }
-      return 0;
-    }
-    const id = rest[0];
-    if (!id) {
-      process.stderr.write(USAGE);
-      return 2;
-    }
-    const revoked = await store.revoke(id);
-    if (!revoked) {
-      process.stderr.write(`no token ${id}\n`);
-      return 1;
-    }
-    await audited('audit.admin.token.revoked', revoked);
-    process.stdout.write(`revoked ${id}\n`);
-    return 0;
+    return (await client.call('GET', AdminRoutes.status, AdminStatus)) !== undefined;
   } catch (error) {
-    process.stderr.write(`rungate token: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    await db.destroy();
+    if (error instanceof AdminUnreachable) return false;
+    throw error;
   }
+}
+
+/**
+ * Runs `work` against the token store the options name (ADR 11): PostgreSQL with the stream
+ * as audit trail; or a data directory — through its running `rungate serve`'s admin socket,
+ * else opened directly (holding its lock) with the local audit log serve itself writes.
+ */
+async function withTokens<T>(options: DatabaseOptions, command: string, work: (tokens: Tokens) => Promise<T>): Promise<T> {
+  const target = databaseTarget(options);
+  if (target.kind === 'database') {
+    const db = await openDatabase(target.url);
+    const audit = new StreamAudit();
+    try {
+      return await work(new TokenAdmin(new TokenStore(db), audit, 'database'));
+    } finally {
+      await audit.close();
+      await db.destroy();
+    }
+  }
+  const client = AdminClient.forDataDir(target.dir);
+  const deadline = Date.now() + SERVE_START_WAIT_MS;
+  let waiting = false;
+  for (;;) {
+    if (client && (await serveAnswers(client))) return work(new ServeTokens(client));
+    try {
+      return await withDataDirDatabase(target.dir, command, (db) => work(new TokenAdmin(new TokenStore(db), new LocalAuditLog(db), 'data-dir')));
+    } catch (error) {
+      // A serve that holds the directory but does not answer yet is starting: its socket follows.
+      const starting = error instanceof DataDirInUse && error.holder.command === 'rungate serve' && client !== undefined;
+      if (!starting || Date.now() > deadline) throw error;
+      if (!waiting) process.stderr.write(`waiting for rungate serve (pid ${error.holder.pid}) to open its admin socket…\n`);
+      waiting = true;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+export interface CreateTokenOptions extends DatabaseOptions {
+  user: string;
+  agent: string;
+  ttl: number;
+  runbooks?: string[];
+  connections?: string[];
+}
+
+/** `rungate token create`: prints the token once, on stdout (the rest goes to stderr). */
+export async function createToken(options: CreateTokenOptions): Promise<number> {
+  const { token, record } = await withTokens(options, 'rungate token create', (tokens) =>
+    tokens.create({
+      user: options.user,
+      agent: options.agent,
+      ttlMs: options.ttl,
+      ...(options.runbooks ? { runbooks: options.runbooks } : {}),
+      ...(options.connections ? { connections: options.connections } : {}),
+    }),
+  );
+  process.stderr.write(`created ${record.id} for ${record.user} (agent ${record.agent}), expires ${record.expiresAt}; it is shown only now\n`);
+  process.stdout.write(`${token}\n`);
+  return 0;
+}
+
+export async function listTokens(options: DatabaseOptions): Promise<number> {
+  const tokens = await withTokens(options, 'rungate token list', (t) => t.list());
+  for (const token of tokens) process.stdout.write(`${formatTokenLine(token)}\n`);
+  return 0;
+}
+
+export async function revokeToken(id: string, options: DatabaseOptions): Promise<number> {
+  const revoked = await withTokens(options, 'rungate token revoke', (t) => t.revoke(id));
+  if (!revoked) {
+    process.stderr.write(`rungate token revoke: no token ${id}\n`);
+    return 1;
+  }
+  process.stdout.write(`revoked ${id}\n`);
+  return 0;
 }

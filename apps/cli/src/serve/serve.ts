@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError, loadConfig, type RungateConfig } from '@rungate/config';
+import { RungateConfig, loadConfig } from '@rungate/config';
+import { RungateError } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
-import { DatabaseRunLedger, LocalAuditLog, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
+import { DatabaseRunLedger, LocalAuditLog, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
@@ -15,7 +16,12 @@ import { gatewayService } from '@rungate/service-gateway';
 import { gitSyncService } from '@rungate/service-git-sync';
 import { policyService } from '@rungate/service-policy';
 import type { DataSource } from 'typeorm';
-import { option } from '../commands/args';
+import { listenAdmin } from '../admin/admin-server';
+import { DEFAULT_DATA_DIR } from '../commands/database';
+import { AUDIT_PORT_OFFSET, listenPlan, type ListenFlags, type ListenPlan } from './ports';
+import { embeddedDatabaseDir } from '../data-dir/embedded';
+import { DataDirLock } from '../data-dir/lock';
+import { TokenAdmin } from '../tokens/token-admin';
 import { DEMO_AGENT, DEMO_SEED_SQL, DEMO_USER, prepareDemo, ticketKeys } from './demo';
 import { PgWireBridge } from './pg-wire';
 
@@ -33,8 +39,6 @@ function templatePath(): string | undefined {
     return undefined;
   }
 }
-
-const USAGE = 'usage: rungate serve [--config rungate.yaml] [--port 8080] [--audit-port 8082] [--host 127.0.0.1] [--data-dir .rungate]\n';
 
 /** Progress on stderr while starting, so stdout carries only the banner. */
 class Progress {
@@ -55,24 +59,55 @@ class Progress {
   }
 }
 
-/** Tickets need a key pair; one process can make its own when the configuration names none. */
-function withTicketKeys(config: RungateConfig, dataDir: string): RungateConfig {
-  if (config.tickets.signingKey) return config;
-  const keys = ticketKeys(resolve(dataDir, 'keys'));
-  return { ...config, tickets: { ...config.tickets, signingKey: `file:${keys.signingKey}`, verifyKeys: [...config.tickets.verifyKeys, `file:${keys.verifyKey}`] } };
-}
+/** rungate.yaml's own default for gitSync.cacheDir (relative to the working directory, so shared by every serve started there). */
+const DEFAULT_GIT_CACHE = RungateConfig.shape.gitSync.parse(undefined).cacheDir;
 
-/** The configuration as served: the file's, with a generated ticket key pair when it has none. */
+/**
+ * The configuration as served: the file's, with serve's listening address, a generated ticket
+ * key pair when it names none, and the git cache under the data directory unless it names
+ * its own. Applied again on every reload, so a reload cannot move what is already listening.
+ */
 class ServedConfig extends ConfigHolder {
+  private listening?: { gateway: number; audit: number };
+  private view?: { from: RungateConfig; served: RungateConfig };
+
   constructor(
     config: RungateConfig,
     private readonly dataDir: string,
+    private readonly plan: ListenPlan,
   ) {
-    super(withTicketKeys(config, dataDir));
+    super(ServedConfig.withServing(config, dataDir, plan));
+  }
+
+  private static withServing(config: RungateConfig, dataDir: string, plan: ListenPlan): RungateConfig {
+    const keys = config.tickets.signingKey ? undefined : ticketKeys(resolve(dataDir, 'keys'));
+    const defaultCache = config.gitSync.cacheDir === DEFAULT_GIT_CACHE;
+    return {
+      ...config,
+      gateway: { ...config.gateway, host: plan.host, port: plan.gateway },
+      audit: { ...config.audit, port: plan.audit },
+      gitSync: defaultCache ? { ...config.gitSync, cacheDir: resolve(dataDir, 'git') } : config.gitSync,
+      tickets: keys ? { ...config.tickets, signingKey: `file:${keys.signingKey}`, verifyKeys: [...config.tickets.verifyKeys, `file:${keys.verifyKey}`] } : config.tickets,
+    };
   }
 
   override replace(next: RungateConfig): void {
-    super.replace(withTicketKeys(next, this.dataDir));
+    super.replace(ServedConfig.withServing(next, this.dataDir, this.plan));
+  }
+
+  /** The ports actually bound (with --port 0, known only now), so what services say about their own address is true. */
+  listeningOn(ports: { gateway: number; audit: number }): void {
+    this.listening = ports;
+    this.view = undefined;
+  }
+
+  override get current(): RungateConfig {
+    const from = super.current;
+    if (!this.listening) return from;
+    if (this.view?.from !== from) {
+      this.view = { from, served: { ...from, gateway: { ...from.gateway, port: this.listening.gateway }, audit: { ...from.audit, port: this.listening.audit } } };
+    }
+    return this.view.served;
   }
 }
 
@@ -111,17 +146,12 @@ async function startDemoTarget(dir: string, template: string | undefined): Promi
   };
 }
 
-/** `rungate demo-target --dir DIR`: the process behind startDemoTarget. */
-export async function demoTargetCommand(args: string[]): Promise<number | undefined> {
-  const dir = option(args, '--dir');
-  if (!dir) {
-    process.stderr.write('usage: rungate demo-target --dir DIR (started by rungate serve)\n');
-    return 2;
-  }
+/** `rungate demo-target --dir DIR` (hidden): the process behind startDemoTarget. Runs until serve closes its stdin. */
+export async function demoTargetCommand(options: { dir: string; template?: string }): Promise<undefined> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const template = option(args, '--template');
-  const loadDataDir = pgliteTemplate(resolve(dir), template && resolve(template));
-  const db = await PGlite.create(resolve(dir), loadDataDir ? { loadDataDir } : {});
+  const dir = resolve(options.dir);
+  const loadDataDir = pgliteTemplate(dir, options.template && resolve(options.template));
+  const db = await PGlite.create(dir, loadDataDir ? { loadDataDir } : {});
   const seeded = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'orders'`);
   if (seeded.rows[0]?.n === 0) await db.exec(DEMO_SEED_SQL);
   const bridge = new PgWireBridge(db);
@@ -141,41 +171,71 @@ export async function demoTargetCommand(args: string[]): Promise<number | undefi
   return undefined;
 }
 
+export interface ServeOptions extends ListenFlags {
+  configFile?: string;
+  dataDir: string;
+  quiet?: boolean;
+}
+
 export interface Served {
   url: string;
   /** The audit query API (GET /audit/events), for `rungate audit search --url`. */
   auditUrl?: string;
+  /** The admin socket `rungate token …` talks to; absent when its path is too long for one. */
+  adminSocket?: string;
+  /** The demo database's address (a free loopback port), with the demo. */
+  demoDatabase?: string;
+  /** The demo agent's token, with the demo. */
+  token?: string;
   close(): Promise<void>;
+}
+
+/** Starts one service; a port already taken is named with the way out, not a bare EADDRINUSE. */
+async function startServing(definition: ServiceDefinition, ctx: ServiceContext, what: string): Promise<RunningService> {
+  try {
+    return await startService(definition, ctx, { shutdownHooks: false });
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (failure.code !== 'EADDRINUSE') throw error;
+    throw new RungateError(
+      'SERVICE_UNAVAILABLE',
+      `${failure.address ?? ''}:${failure.port ?? '?'} (${what}) is already in use — by another rungate serve? ` +
+        `--port P moves every port (MCP on P, the audit API on P+${AUDIT_PORT_OFFSET}); --port 0 picks free ones`,
+    );
+  }
+}
+
+function portOf(url: string | undefined): number {
+  return url ? Number(new URL(url).port) : 0;
 }
 
 /**
  * Every service in this process over the in-process transport — the same subjects, handlers
  * and JSON payloads as over NATS — with the audit chain committed to Rungate's database
- * (PGlite under the data directory, or DATABASE_URL) before anything runs.
+ * (PGlite under the data directory, or DATABASE_URL) before anything runs. Holds the data
+ * directory's lock from first to last, so a second serve (or a CLI command) on the same
+ * directory is refused instead of opening the same embedded database.
  */
-export async function serve(options: {
-  configFile?: string;
-  port?: number;
-  auditPort?: number;
-  host?: string;
-  dataDir: string;
-  quiet?: boolean;
-}): Promise<Served & { token?: string }> {
+export async function serve(options: ServeOptions): Promise<Served> {
   const progress = new Progress(options.quiet ?? false);
   const dataDir = resolve(options.dataDir);
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
   };
+  const lock = DataDirLock.acquire(dataDir, 'rungate serve');
+  closers.push(async () => lock.release());
   try {
     const demo = options.configFile ? undefined : prepareDemo(dataDir);
     if (demo) progress.say(`demo runbooks in ${demo.repository}`);
     const configFile = resolve(options.configFile ?? (demo as { configFile: string }).configFile);
-    const config = new ServedConfig(loadConfig(configFile), dataDir);
+    const fileConfig = loadConfig(configFile);
+    const plan = listenPlan(fileConfig, options);
+    const config = new ServedConfig(fileConfig, dataDir, plan);
     const databaseUrl = process.env['DATABASE_URL'];
     const template = templatePath();
     const [db, target] = await Promise.all([
-      databaseUrl ? openDatabase(databaseUrl) : openEmbeddedDatabase(resolve(dataDir, 'db'), template),
+      databaseUrl ? openDatabase(databaseUrl) : openEmbeddedDatabase(embeddedDatabaseDir(dataDir), template),
       demo ? startDemoTarget(demo.targetDir, template) : Promise.resolve(undefined),
     ]);
     closers.push(() => db.destroy());
@@ -183,10 +243,17 @@ export async function serve(options: {
       closers.push(() => target.close());
       process.env['RUNGATE_DEMO_DATABASE_URL'] = target.url;
     }
-    progress.say(`${databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${resolve(dataDir, 'db')}`}${target ? ' and the demo database' : ''} ready`);
+    progress.say(`${databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${embeddedDatabaseDir(dataDir)}`}${target ? ` and the demo database (${new URL(target.url).host})` : ''} ready`);
 
     const broker = new InProcessBroker();
     const audit = new LocalAuditLog(db);
+    const admin = await listenAdmin(dataDir, {
+      tokens: new TokenAdmin(new TokenStore(db), audit, 'admin-socket'),
+      refuseUser: (user) =>
+        config.current.users.some((u) => u.name === user) ? undefined : `unknown user ${user}: a token authenticates only a user in users: of ${configFile}`,
+    });
+    if ('unavailable' in admin) process.stderr.write(`  no admin socket: ${admin.unavailable}; token commands need serve stopped\n`);
+    else closers.push(() => admin.close());
     const ledger = new DatabaseRunLedger(db);
     const database = async (): Promise<DataSource> => db;
     const context = (service: string): ServiceContext => ({
@@ -199,42 +266,44 @@ export async function serve(options: {
       database,
       transport: () => new InProcessRpcServer(broker),
     });
-    const gateway: ServiceDefinition = {
-      ...gatewayService,
-      http: (c) => ({ host: options.host ?? c.gateway.host, port: options.port ?? c.gateway.port }),
-    };
+    // Listening where the plan says; the gateway's own definition would read PORT itself.
+    const gateway: ServiceDefinition = { ...gatewayService, http: (c) => ({ host: c.gateway.host, port: c.gateway.port }) };
     // Webhooks need a public address; the all-in-one mode polls its repositories instead.
     // The audit service serves the query API; the chain itself is written by LocalAuditLog.
-    const auditQueries: ServiceDefinition = {
-      ...auditService,
-      http: (c) => ({ host: options.host ?? c.gateway.host, port: options.auditPort ?? c.audit.port }),
-    };
-    const definitions: ServiceDefinition[] = [
-      { ...gitSyncService, http: undefined },
-      policyService,
-      auditQueries,
-      executorPostgresService,
-      executorMysqlService,
-      executorShellService,
-      executorSshService,
-      executorKubernetesService,
-      gateway,
+    const definitions: [ServiceDefinition, string][] = [
+      [{ ...gitSyncService, http: undefined }, 'git-sync'],
+      [policyService, 'policy'],
+      [auditService, 'the audit query API'],
+      [executorPostgresService, 'executor-postgres'],
+      [executorMysqlService, 'executor-mysql'],
+      [executorShellService, 'executor-shell'],
+      [executorSshService, 'executor-ssh'],
+      [executorKubernetesService, 'executor-kubernetes'],
+      [gateway, 'the MCP endpoint'],
     ];
     const services: RunningService[] = [];
-    for (const definition of definitions) {
-      const service = await startService(definition, context(definition.name));
+    for (const [definition, what] of definitions) {
+      const service = await startServing(definition, context(definition.name), what);
       services.push(service);
       closers.push(() => service.close());
     }
+    const url = services[services.length - 1]?.url as string;
+    const auditUrl = services.find((service) => service.ctx.service === auditService.name)?.url;
+    config.listeningOn({ gateway: portOf(url), audit: portOf(auditUrl) });
     const watcher = new ConfigWatcher(config, configFile);
     watcher.start();
     closers.push(async () => watcher.stop());
-    const url = services[services.length - 1]?.url as string;
-    const auditUrl = services.find((service) => service.ctx.service === auditService.name)?.url;
     progress.say('services started');
     await waitUntilReady(services, 30_000);
     progress.say('runbook catalog loaded');
-    return { url, auditUrl, close, token: demo?.token };
+    return {
+      url,
+      auditUrl,
+      close,
+      ...('path' in admin ? { adminSocket: admin.path } : {}),
+      ...(target ? { demoDatabase: target.url } : {}),
+      ...(demo ? { token: demo.token } : {}),
+    };
   } catch (error) {
     await close();
     throw error;
@@ -257,10 +326,12 @@ async function waitUntilReady(services: readonly RunningService[], timeoutMs: nu
   throw new Error(`not ready within ${timeoutMs / 1000}s, still waiting for ${waiting.join(', ')}`);
 }
 
-function banner(url: string, auditUrl: string | undefined, token: string | undefined, elapsed: string): string {
+function banner(served: Served, dataDir: string, elapsed: string): string {
+  const { url, auditUrl, token } = served;
   const mcp = `${url}/mcp`;
   const bearer = token ? `Bearer ${token}` : 'Bearer <your agent token>';
   const mcpJson = JSON.stringify({ mcpServers: { rungate: { type: 'http', url: mcp, headers: { Authorization: bearer } } } }, null, 2);
+  const dataDirArg = dataDir === resolve(DEFAULT_DATA_DIR) ? '' : ` --data-dir ${dataDir}`;
   return `
 Rungate is running (all-in-one${token ? ', demo' : ''}) — ready in ${elapsed}s
 
@@ -268,6 +339,8 @@ Rungate is running (all-in-one${token ? ', demo' : ''}) — ready in ${elapsed}s
   Header         Authorization: ${bearer}
 ${token ? `  Demo identity  ${DEMO_USER} via agent ${DEMO_AGENT}; tools: demo.postgres.list_orders,
                  demo.postgres.set_order_status (try dryRun: true), demo.shell.disk_usage\n` : ''}
+  Listening      MCP, /healthz, /readyz, /metrics  ${url}
+${auditUrl ? `                 audit query API                  ${auditUrl}\n` : ''}${served.demoDatabase ? `                 demo database                    ${new URL(served.demoDatabase).host}\n` : ''}${served.adminSocket ? `                 admin socket (this OS user only) ${served.adminSocket}\n` : ''}
 Connect a client:
 
   Claude Code
@@ -280,55 +353,41 @@ Connect a client:
   mcp.json
 ${mcpJson.replace(/^/gm, '    ')}
 
+Agent tokens, while this runs (through the admin socket):
+  npx rungate token create${dataDirArg} --user <user> --agent <agent> --ttl 8h
+
 Audit: every call is chained into the audit_events table before it runs.
-${auditUrl ? `  RUNGATE_TOKEN=${token ?? "<an auditor's token>"} npx rungate audit search --url ${auditUrl} --since 1h\n` : ''}  npx rungate audit verify --data-dir <data dir>   (after Ctrl-C: one process at a time)
+${auditUrl ? `  RUNGATE_TOKEN=${token ?? "<an auditor's token>"} npx rungate audit search --url ${auditUrl} --since 1h\n` : ''}  npx rungate audit verify${dataDirArg}   (after Ctrl-C: it opens the data directory itself)
 Stop with Ctrl-C.
 `;
 }
 
-/** `rungate serve`: the one-command embedded default. */
-export async function serveCommand(args: string[]): Promise<number | undefined> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const portArg = option(args, '--port') ?? process.env['PORT'];
-  const port = portArg === undefined ? undefined : Number(portArg);
-  const auditPortArg = option(args, '--audit-port');
-  const auditPort = auditPortArg === undefined ? undefined : Number(auditPortArg);
-  for (const [name, value, raw] of [['--port', port, portArg], ['--audit-port', auditPort, auditPortArg]] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 65535)) {
-      process.stderr.write(`${name} must be a port number, not ${JSON.stringify(raw)}\n${USAGE}`);
-      return 2;
-    }
-  }
-  const configFile = option(args, '--config') ?? process.env['RUNGATE_CONFIG'];
+/** `rungate serve`: the one-command embedded default. Runs until SIGINT or SIGTERM. */
+export async function serveCommand(options: ListenFlags & { config?: string; dataDir: string }): Promise<undefined> {
   // Services log JSON lines; in one terminal only warnings and errors, unless asked.
   process.env['LOG_LEVEL'] ??= 'warn';
-  process.stderr.write(`Starting Rungate (all-in-one)${configFile ? ` with ${configFile}` : ' with the bundled demo'}…\n`);
+  // One process, one set of probes: the gateway's. HEALTH_PORT (for distributed services
+  // without HTTP of their own) would make every in-process service bind the same port.
+  delete process.env['HEALTH_PORT'];
+  process.stderr.write(`Starting Rungate (all-in-one)${options.config ? ` with ${options.config}` : ' with the bundled demo'}…\n`);
   const started = Date.now();
-  let served: Awaited<ReturnType<typeof serve>>;
-  try {
-    served = await serve({ configFile, port, auditPort, host: option(args, '--host'), dataDir: option(args, '--data-dir') ?? '.rungate' });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  process.stdout.write(banner(served.url, served.auditUrl, served.token, ((Date.now() - started) / 1000).toFixed(1)));
+  const served = await serve({ ...options, configFile: options.config });
+  process.stdout.write(banner(served, resolve(options.dataDir), ((Date.now() - started) / 1000).toFixed(1)));
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: the operator will not wait. The lock goes with the process (its exit hook).
+      process.stderr.write(`${signal} again: exiting without closing cleanly\n`);
+      process.exit(130);
+    }
     stopping = true;
-    process.stderr.write(`\n${signal}: stopping…\n`);
+    process.stderr.write(`\n${signal}: stopping (again to exit at once)…\n`);
     served.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   return undefined;
 }

@@ -60,6 +60,15 @@ describe('rungate.yaml', () => {
     });
   });
 
+  it('takes an expiry on a static token as an RFC 3339 time with a time zone, and refuses anything else', () => {
+    const expiring = (value: string) => minimal.replace('agent: claude-code', `agent: claude-code\n    expiresAt: ${value}`);
+    expect(parseConfig(expiring('2027-01-31T00:00:00Z')).tokens[0]?.expiresAt).toBe('2027-01-31T00:00:00Z');
+    for (const bad of ['2027-01-31', '2027-01-31T00:00:00', '8h', 'tomorrow']) {
+      expect(problems(expiring(bad))).toEqual([{ key: 'tokens[0].expiresAt', message: 'an RFC 3339 time with its time zone, e.g. 2027-01-31T00:00:00Z' }]);
+    }
+    expect(problems(minimal.replace('agent: claude-code', 'agent: claude-code\n    ttl: 8h'))).toContainEqual({ key: 'tokens[0]', message: 'unknown key(s): ttl' });
+  });
+
   it('reports YAML syntax errors with their line', () => {
     expect(problems('repositories: [\n')[0]?.key).toMatch(/^line \d+$/);
   });

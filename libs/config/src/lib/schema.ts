@@ -222,6 +222,14 @@ export const StaticTokenConfig = z.strictObject({
   agent: z.string().min(1).describe('the agent name recorded in the audit log'),
   runbooks: z.array(z.string()).optional().describe('narrows the human\'s rights to these runbook globs'),
   connections: z.array(z.string()).optional().describe('narrows the human\'s rights to these connections'),
+  expiresAt: z.iso
+    .datetime({ offset: true, error: 'an RFC 3339 time with its time zone, e.g. 2027-01-31T00:00:00Z' })
+    .optional()
+    .describe(
+      'when the token stops working (RFC 3339 with a time zone, e.g. 2027-01-31T00:00:00Z); without it the token works until removed. ' +
+        'An absolute time and not a relative ttl: a file has no moment a ttl would count from — its write time, a restart or each ' +
+        'reload would each silently extend it — while every replica reads the same instant from the same line',
+    ),
 });
 export type StaticTokenConfig = z.infer<typeof StaticTokenConfig>;
 

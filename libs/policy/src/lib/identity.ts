@@ -22,10 +22,12 @@ function tokenIndex(tokens: RungateConfig['tokens']): Map<string, RungateConfig[
   return index;
 }
 
-export function authenticateStaticToken(config: RungateConfig, bearer: string): Identity {
+export function authenticateStaticToken(config: RungateConfig, bearer: string, now = Date.now()): Identity {
   // Looked up by the hash of the presented token: timing reveals nothing about stored tokens.
   const token = tokenIndex(config.tokens).get(tokenSha256(bearer));
   if (!token) throw new RungateError('UNAUTHENTICATED', 'unknown or revoked token');
+  // Worded as for a stored token past its expiry: the agent's remedy is the same, a new token.
+  if (token.expiresAt !== undefined && Date.parse(token.expiresAt) <= now) throw new RungateError('UNAUTHENTICATED', 'token expired');
   const user = config.users.find((u) => u.name === token.user);
   if (!user) throw new RungateError('UNAUTHENTICATED', 'the token belongs to a user who no longer exists');
   return {

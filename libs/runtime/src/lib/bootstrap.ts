@@ -36,8 +36,18 @@ export async function createServiceContext(name: string, configFile = configPath
   return { service: name, configFile, config, nc, bus: new NatsBus(nc), audit: new JetStreamAuditSink(nc.jetstream()) };
 }
 
+export interface StartOptions {
+  /**
+   * Close on SIGTERM/SIGINT by itself (default). Nest then re-raises the signal, ending the
+   * process: right for one service per process, wrong where one process hosts several and
+   * closes them in order itself (`rungate serve`).
+   */
+  shutdownHooks?: boolean;
+}
+
 /** Starts one service: config, NATS, the audit stream, then Nest with its transports. */
-export async function startService(definition: ServiceDefinition, ctx?: ServiceContext): Promise<RunningService> {
+export async function startService(definition: ServiceDefinition, ctx?: ServiceContext, options: StartOptions = {}): Promise<RunningService> {
+  const shutdownHooks = options.shutdownHooks ?? true;
   const context = ctx ?? (await createServiceContext(definition.name));
   // Services that serve no HTTP of their own still expose probes when HEALTH_PORT is set.
   const healthPort = process.env['HEALTH_PORT'];
@@ -60,7 +70,7 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
       rawBody: definition.rawBody ?? false,
       logger,
     });
-    web.enableShutdownHooks();
+    if (shutdownHooks) web.enableShutdownHooks();
     if (server) web.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
     await web.startAllMicroservices();
     const { host, port } = http(context.config.current);
@@ -70,12 +80,12 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
     app = web;
   } else if (server) {
     const micro = await NestFactory.createMicroservice(root, { strategy: server, logger });
-    micro.enableShutdownHooks();
+    if (shutdownHooks) micro.enableShutdownHooks();
     await micro.listen();
     app = micro;
   } else {
     app = await NestFactory.createApplicationContext(root, { logger });
-    app.enableShutdownHooks();
+    if (shutdownHooks) app.enableShutdownHooks();
   }
   const watcher = new ConfigWatcher(context.config, context.configFile);
   if (context.configFile) watcher.start();
