@@ -276,7 +276,7 @@ export const RungateConfig = z
     gateway: z
       .strictObject({
         host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(8080),
+        port: z.number().int().min(0).max(65535).default(8080).describe('the MCP endpoint\'s port (PORT overrides it; under rungate serve, --port)'),
         publicUrl: z
           .url({ protocol: /^https?$/ })
           .optional()
@@ -290,7 +290,10 @@ export const RungateConfig = z
       })
       .default({ host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 * 1024, callTimeout: 60_000 }),
     gitSync: z
-      .strictObject({ cacheDir: z.string().default('.rungate/git'), port: z.number().int().min(0).max(65535).default(8081) })
+      .strictObject({
+        cacheDir: z.string().default('.rungate/git').describe('where git-sync keeps its mirrors; under rungate serve the default is <data-dir>/git'),
+        port: z.number().int().min(0).max(65535).default(8081).describe('git-sync\'s HTTP (webhooks, probes); rungate serve polls and does not listen'),
+      })
       .default({ cacheDir: '.rungate/git', port: 8081 }),
     tickets: z
       .strictObject({
@@ -301,7 +304,7 @@ export const RungateConfig = z
       .default({ verifyKeys: [], ttl: 30_000 }),
     audit: z
       .strictObject({
-        port: z.number().int().min(0).max(65535).default(8082),
+        port: z.number().int().min(0).max(65535).default(8082).describe('the audit query API\'s port; under rungate serve, --port P puts it on P+2 (--audit-port overrides)'),
         consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).optional().describe('durable consumer name of the chain writer; default rungate-audit'),
         deliver: z.enum(['all', 'new']).default('all').describe('where a new chain writer starts on the stream'),
         auditorGroups: z.array(z.string()).default(['auditors']).describe('groups allowed to query the audit API'),
