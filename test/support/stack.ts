@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -124,4 +125,53 @@ export type CallResult = { isError?: boolean; content: { type: string; text?: st
 /** The text a tool call answered with, its parts joined. */
 export function resultText(result: CallResult): string {
   return result.content.map((c) => c.text ?? '').join('\n');
+}
+
+export interface RunningServe {
+  process: ServiceProcess;
+  /** The gateway, e.g. http://127.0.0.1:41234 (MCP on /mcp). */
+  url: string;
+  /** The audit query API, as the banner prints it. */
+  auditUrl: string;
+  /** The demo agent's token, with the demo. */
+  token?: string;
+}
+
+/** The environment `rungate serve` gets in these tests: the embedded default, nothing inherited that would point it elsewhere. */
+export function embeddedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env['DATABASE_URL'];
+  delete env['RUNGATE_CONFIG'];
+  delete env['PORT'];
+  return { ...env, ...extra };
+}
+
+/** `rungate serve ARGS` as a real process, once its banner is out. */
+export async function startServe(name: string, args: string[], env: NodeJS.ProcessEnv = embeddedEnv()): Promise<RunningServe> {
+  const server = startProcess(name, process.execPath, [RUNGATE_BIN, 'serve', ...args], env);
+  try {
+    return await eventually(async () => {
+      if (server.child.exitCode !== null) throw new Error(`serve exited (${server.child.exitCode}): ${server.output()}`);
+      const out = server.output();
+      const endpoint = /MCP endpoint\s+(http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(out);
+      const audit = /audit query API\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (!endpoint || !audit || !out.includes('Stop with Ctrl-C')) throw new Error(`no banner yet:\n${out}`);
+      const bearer = /Demo identity/.test(out) ? /Authorization: Bearer (rg_[A-Za-z0-9_-]+)/.exec(out)?.[1] : undefined;
+      return { process: server, url: endpoint[1] as string, auditUrl: audit[1] as string, ...(bearer ? { token: bearer } : {}) };
+    }, 60_000);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/** A CLI command run to its end: exit code, stdout and stderr apart. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [RUNGATE_BIN, ...args], { env: options.env ?? embeddedEnv(), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { code, stdout, stderr };
 }
