@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { eventually, RUNGATE_BIN, startProcess, type ServiceProcess } from '@rungate/testing';
-import { mcpClient } from './support/stack';
+import { RUNGATE_BIN, startProcess, type ServiceProcess } from '@rungate/testing';
+import { mcpClient, startServe } from './support/stack';
 
 type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
 
@@ -16,20 +16,10 @@ describe('rungate serve: the all-in-one demo', () => {
   let token: string;
 
   async function start(): Promise<void> {
-    const env = { ...process.env };
-    delete env['DATABASE_URL'];
-    delete env['RUNGATE_CONFIG'];
-    server = startProcess('serve', process.execPath, [RUNGATE_BIN, 'serve', '--port', '0', '--audit-port', '0', '--data-dir', join(dir, '.rungate')], env);
-    const banner = await eventually(async () => {
-      if (server.child.exitCode !== null) throw new Error(`serve exited: ${server.output()}`);
-      const out = server.output();
-      const endpoint = /MCP endpoint\s+(http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(out);
-      const bearer = /Authorization: Bearer (rg_[A-Za-z0-9_-]+)/.exec(out);
-      if (!endpoint || !bearer) throw new Error(`no banner yet:\n${out}`);
-      return { url: endpoint[1] as string, token: bearer[1] as string, out };
-    }, 60_000);
-    url = banner.url;
-    token = banner.token;
+    const served = await startServe('serve', ['--port', '0', '--audit-port', '0', '--data-dir', join(dir, '.rungate')]);
+    server = served.process;
+    url = served.url;
+    token = served.token as string;
     client = await mcpClient(url, token);
   }
 
