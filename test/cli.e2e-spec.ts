@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { CommandUnknownOpts } from '@commander-js/extra-typings';
-import { createRunbookRepository, createTestDatabase, freePort, type TestDatabase } from '@rungate/testing';
+import { RUNGATE_BIN, createRunbookRepository, createTestDatabase, freePort, type TestDatabase } from '@rungate/testing';
 import { buildProgram } from '../apps/cli/src/program';
 import { embeddedEnv, mcpClient, newToken, runCli, startServe, type RunningServe } from './support/stack';
 
@@ -27,7 +28,7 @@ describe('rungate --help on every verb and sub-verb (the built CLI)', () => {
   afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
   it('walks the whole command tree', () => {
-    expect(COMMANDS.map((c) => c.join(' '))).toEqual(expect.arrayContaining(['', 'serve', 'demo-target', 'keys generate', 'token create', 'token revoke', 'audit verify', 'policy explain']));
+    expect(COMMANDS.map((c) => c.join(' '))).toEqual(expect.arrayContaining(['', 'serve', 'demo-target', 'keys generate', 'token create', 'token revoke', 'audit verify', 'policy explain', 'completion', '__complete']));
   });
 
   it.each(COMMANDS.flatMap((path) => [[[...path, '--help'].join(' ')], [[...path, '-h'].join(' ')]]))('rungate %s prints usage on stdout, exits 0 and does nothing', async (line) => {
@@ -44,6 +45,23 @@ describe('rungate --help on every verb and sub-verb (the built CLI)', () => {
     const out = join(cwd, 'keys');
     expect(await runCli(['keys', 'generate', '--out', out, '--help'], { cwd })).toMatchObject({ code: 0 });
     expect(readdirSync(cwd)).toEqual([]);
+  });
+});
+
+describe('rungate completion', () => {
+  it('completes in bash from the script it prints, asking the command being completed', async () => {
+    const script = await runCli(['completion']);
+    expect(script.code).toBe(0);
+    const complete = (words: string[]) =>
+      execFileSync('bash', ['-c', `eval "$(cat)"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _rungate_complete "$0"; printf '%s\\n' "\${COMPREPLY[@]}"`, RUNGATE_BIN], {
+        input: script.stdout,
+        encoding: 'utf8',
+      })
+        .trim()
+        .split('\n');
+    expect(complete(['rungate', 'tok'])).toEqual(['token']);
+    expect(complete(['rungate', 'token', 'create', '--ag'])).toEqual(['--agent']);
+    expect(complete(['rungate', 'run', 'executor-s'])).toEqual(['executor-ssh', 'executor-shell']);
   });
 });
 

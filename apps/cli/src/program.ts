@@ -1,6 +1,7 @@
 import { Argument, Command, CommanderError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ConfigError } from '@rungate/config';
 import { RungateError } from '@rungate/contracts';
+import { BASH_COMPLETION, completions } from './cli/completion';
 import { UsageError, collect, durationMs, pollInterval, portNumber, positiveInteger } from './cli/values';
 import { DEFAULT_DATA_DIR } from './commands/database';
 import { SERVICES } from './commands/services';
@@ -205,6 +206,28 @@ loopback port. Two serves on one machine: give each its own --port (or 0) and --
     .option('--file <runbook-file>', 'the runbook\'s file: render it with the --param values and check the input guardrails on it')
     .addOption(configOption('rungate.yaml'))
     .action((options, command) => finish(command, async () => (await import('./commands/policy')).explainPolicy(options)));
+
+  program
+    .command('completion')
+    .description('print the bash completion script (zsh: with bashcompinit); eval "$(rungate completion)"')
+    .action((_options, command) =>
+      finish(command, () => {
+        process.stdout.write(BASH_COMPLETION);
+        return 0;
+      }),
+    );
+
+  program
+    .command('__complete', { hidden: true })
+    .description('the completions for a partial command line; called by the completion script')
+    .argument('[words...]', 'the words after `rungate`, the last one being typed (after --)')
+    .action((words, _options, command) =>
+      finish(command, () => {
+        const candidates = completions(program, words.length > 0 ? words : ['']);
+        process.stdout.write(candidates.map((c) => `${c}\n`).join(''));
+        return 0;
+      }),
+    );
 
   configureErrors(program);
   return program;
