@@ -71,6 +71,10 @@ describe('two rungate serve side by side', () => {
     }
     const ports = new Set([first.url, first.auditUrl, second.url, second.auditUrl].map((url) => new URL(url).port));
     expect(ports.size).toBe(4);
+    // What the gateway says about itself names the port it got, not the 0 it was asked for.
+    const unauthenticated = await fetch(`${first.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.headers.get('www-authenticate')).toContain(`resource_metadata="${first.url}/`);
   });
 
   it('refuses a second serve on a data directory in use, naming the holder, and leaves the first serving', async () => {
