@@ -7,3 +7,4 @@ export * from './lib/audit-sinks';
 export * from './lib/glob';
 export * from './lib/guardrails';
 export { ApprovalConfig } from './lib/primitives';
+export * from './lib/masking';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AuditSinkConfigs } from './audit-sinks';
 import { globMatch } from './glob';
 import { GuardrailConfig } from './guardrails';
+import { ConnectionMasking, MaskingProfileConfig, MaskingSelection, NO_MASKING } from './masking';
 import { ApprovalConfig, Duration as duration, SecretRef } from './primitives';
 
 export { SecretRef, parseDuration } from './primitives';
@@ -47,6 +48,7 @@ const maxRows = z.number().int().positive().default(1000).describe('rows returne
 const PostgresConnection = z.strictObject({
   name,
   type: z.literal('postgres'),
+  masking: ConnectionMasking.optional(),
   url: SecretRef.describe('postgres:// URL with credentials, as a secret reference'),
   pool,
   tls: DatabaseTls.optional().describe('TLS to the database; when set, the url must not carry sslmode/sslrootcert/sslcert/sslkey'),
@@ -96,6 +98,7 @@ const SshConnection = z
   .strictObject({
     name,
     type: z.literal('ssh'),
+    masking: ConnectionMasking.optional(),
     host: z.string().min(1),
     port: z.number().int().positive().max(65535).default(22),
     user: z.string().min(1),
@@ -145,6 +148,7 @@ const KubernetesConnection = z
   .strictObject({
     name,
     type: z.literal('kubernetes'),
+    masking: ConnectionMasking.optional(),
     kubeconfig: SecretRef.optional().describe('the kubeconfig file\'s content, as a secret reference (file:/etc/rungate/kubeconfig)'),
     context: z.string().min(1).optional().describe('the kubeconfig context to use; default its current-context'),
     inCluster: z.boolean().optional().describe('use the executor pod\'s service account instead of a kubeconfig'),
@@ -176,6 +180,7 @@ const SHELL_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ShellConnection = z.strictObject({
   name,
   type: z.literal('shell'),
+  masking: ConnectionMasking.optional(),
   shell: z
     .string()
     .regex(/^\/\S*$/, 'the absolute path of one program, e.g. /bin/bash (the script is fed to it with -s)')
@@ -241,6 +246,7 @@ export const RuleConfig = z.strictObject({
   params: z.record(z.string(), z.union([z.array(z.string()), z.strictObject({ pattern: z.string() })])).optional(),
   approval: ApprovalConfig.optional(),
   guardrails: z.array(z.string().min(1)).min(1).optional().describe('guardrails (by name) that apply to every run this rule allows'),
+  masking: MaskingSelection.optional().describe('masking profile for runs this rule allows, over the connection\'s; none: no masking'),
 });
 export type RuleConfig = z.infer<typeof RuleConfig>;
 
@@ -263,6 +269,28 @@ export const OidcConfig = z.strictObject({
 });
 export type OidcConfig = z.infer<typeof OidcConfig>;
 
+/** Every profile a connection or rule names exists; `none` is for rules, which override a connection. */
+function checkMaskingSelections(
+  config: { masking: { name: string }[]; connections: { masking?: string }[]; rules: { masking?: string }[] },
+  ctx: z.RefinementCtx,
+): void {
+  const profiles = new Set(config.masking.map((profile) => profile.name));
+  const known = profiles.size > 0 ? `one of ${[...profiles].join(', ')}` : 'masking: defines no profile';
+  config.connections.forEach((connection, index) => {
+    if (connection.masking === undefined) return;
+    if (connection.masking === NO_MASKING) {
+      ctx.addIssue({ code: 'custom', path: ['connections', index, 'masking'], message: 'leave masking out for no masking; none is for rules that override a connection' });
+    } else if (!profiles.has(connection.masking)) {
+      ctx.addIssue({ code: 'custom', path: ['connections', index, 'masking'], message: `unknown masking profile "${connection.masking}" (${known})` });
+    }
+  });
+  config.rules.forEach((rule, index) => {
+    if (rule.masking !== undefined && rule.masking !== NO_MASKING && !profiles.has(rule.masking)) {
+      ctx.addIssue({ code: 'custom', path: ['rules', index, 'masking'], message: `unknown masking profile "${rule.masking}" (${known}, or none)` });
+    }
+  });
+}
+
 export const RungateConfig = z
   .strictObject({
     repositories: z.array(RepositoryConfig).min(1, 'at least one repository of runbooks is needed'),
@@ -272,7 +300,7 @@ export const RungateConfig = z
     oidc: OidcConfig.optional(),
     rules: z.array(RuleConfig).default([]),
     guardrails: z.array(GuardrailConfig).default([]).describe('input and output checks attached to connections, runbooks or rules (README: Guardrails)'),
-    masking: z.array(z.unknown()).default([]),
+    masking: z.array(MaskingProfileConfig).default([]).describe('masking profiles executors apply to run output (libs/masking/README.md)'),
     gateway: z
       .strictObject({
         host: z.string().default('127.0.0.1'),
@@ -327,6 +355,8 @@ export const RungateConfig = z
     unique(config.users, 'users');
     unique(config.rules, 'rules');
     unique(config.guardrails, 'guardrails');
+    unique(config.masking, 'masking');
+    checkMaskingSelections(config, ctx);
     const users = new Set(config.users.map((u) => u.name));
     config.tokens.forEach((token, index) => {
       if (!users.has(token.user)) {
