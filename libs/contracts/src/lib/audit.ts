@@ -37,6 +37,10 @@ export const AuditOutcome = z.object({
   errorCode: z.string().optional(),
   error: z.string().optional(),
   dryRun: z.boolean().optional(),
+  /** What the executor masked: the profile and a count per entity kind, never a value. */
+  masking: z
+    .object({ profile: z.string(), sha256: z.string(), counts: z.record(z.string(), z.number().int().nonnegative()) })
+    .optional(),
 });
 export type AuditOutcome = z.infer<typeof AuditOutcome>;
 

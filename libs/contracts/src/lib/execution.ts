@@ -60,6 +60,12 @@ export const RunTicketClaims = z.object({
   rule: z.string().optional(),
   /** Checked by the executor on the output before it leaves (run tickets v2). */
   guardrails: z.array(OutputGuardrail).optional(),
+  /**
+   * The masking profile executors must apply to the output (ADR 14): its name and the
+   * SHA-256 of its definition. An executor whose profile of that name differs refuses the
+   * run; absent, the output is not masked.
+   */
+  masking: z.object({ profile: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 export type RunTicketClaims = z.infer<typeof RunTicketClaims>;
 
@@ -74,7 +80,15 @@ export const JsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
 );
 
-export const SqlColumn = z.object({ name: z.string(), type: z.string() });
+export const SqlColumn = z.object({
+  name: z.string(),
+  type: z.string(),
+  /**
+   * The table column PostgreSQL says the values come from, for masking's column rules. Only
+   * inside the executor, when its profile has column rules; never in a reply.
+   */
+  source: z.object({ schema: z.string(), table: z.string(), column: z.string() }).optional(),
+});
 export type SqlColumn = z.infer<typeof SqlColumn>;
 
 export const SqlOutput = z.object({

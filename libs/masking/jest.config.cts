@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'masking',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/masking',
+};
