@@ -4,6 +4,12 @@ import type { ConnectionType, RunOutput, RunTicketClaims } from '@rungate/contra
 /** The configured connection an adapter of type `T` serves, e.g. `ConnectionOf<'postgres'>`. */
 export type ConnectionOf<T extends ConnectionType> = Extract<ConnectionConfig, { type: T }>;
 
+/** What the pipeline's output stage will need of a run besides its output, known before it runs. */
+export interface OutputNeeds {
+  /** SQL: each result column's source schema, table and column (masking's column rules). */
+  sourceColumns: boolean;
+}
+
 /**
  * What one connection type does to run a script; everything type-independent (tickets,
  * replay guard, write-ahead audit, limits, masking, digests, shutdown) lives in
@@ -23,7 +29,7 @@ export type ConnectionOf<T extends ConnectionType> = Extract<ConnectionConfig, {
 export interface ExecutorAdapter<T extends ConnectionType, Prepared> {
   readonly type: T;
   /** Checks the body against what this executor will run and builds the run. */
-  prepare(claims: RunTicketClaims, body: string, connection: ConnectionOf<T>): Prepared | Promise<Prepared>;
+  prepare(claims: RunTicketClaims, body: string, connection: ConnectionOf<T>, needs: OutputNeeds): Prepared | Promise<Prepared>;
   /**
    * Opens the run's session on the target (a pooled connection, a remote shell waiting on
    * its standard input, an exec stream into the pod) without sending anything of the

@@ -6,6 +6,7 @@ import { ExecCancel, execCancelSubject, execSubject, type ConnectionType, type E
 import { answer, type AuditSink } from '@rungate/messaging';
 import { AUDIT_SINK, CONFIG, Metrics, Readiness, SERVICE_CONTEXT, openRunLedger, type ConfigHolder, type ServiceContext } from '@rungate/runtime';
 import type { ExecutorAdapter } from './adapter';
+import { MaskingProfiles } from './masking';
 import { RunPipeline } from './pipeline';
 import { VerifyKeyRing } from './verify-keys';
 
@@ -77,12 +78,17 @@ async function createPipeline<T extends ConnectionType, Prepared>(
   const source = executorSource(spec.type);
   const log = new Logger(source);
   const keys = new VerifyKeyRing(config.current.tickets.verifyKeys);
+  const masking = new MaskingProfiles();
+  // A profile that cannot be applied (its hash key unreadable) refuses the runs that name it.
+  const loadMasking = (profiles: typeof config.current.masking) => masking.load(profiles).forEach((problem) => log.error(`${problem}; runs selecting it are refused`));
+  loadMasking(config.current.masking);
   config.onChange((next) => {
     try {
       keys.reload(next.tickets.verifyKeys);
     } catch (error) {
       log.error(`kept the previous ticket verify keys: ${(error as Error).message}`);
     }
+    loadMasking(next.masking);
   });
   const pipeline = new RunPipeline({
     source,
@@ -92,6 +98,7 @@ async function createPipeline<T extends ConnectionType, Prepared>(
     connections: () => config.current.connections,
     ledger: await openRunLedger(ctx),
     audit,
+    masking,
     log,
     observer: {
       runFinished: ({ status, durationMs }) => {

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { ConnectionConfig } from '@rungate/config';
+import { MaskingProfileConfig, type ConnectionConfig } from '@rungate/config';
 import { RungateError, type AuditEvent, type AuditEventInput, type RunOutput, type RunTicketClaims, type SqlOutput } from '@rungate/contracts';
 import { completeAuditEvent, type AuditSink, type RunLedger } from '@rungate/messaging';
 import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, verifyKeyFromPem } from '@rungate/tickets';
-import type { ConnectionOf, ExecutorAdapter } from './adapter';
-import type { OutputMasker } from './masking';
+import { maskingProfileDigest } from '@rungate/masking';
+import type { ConnectionOf, ExecutorAdapter, OutputNeeds } from './adapter';
+import { MaskingProfiles, type OutputMasking } from './masking';
 import { RunPipeline, STOP_MEMORY_MS, outputDigest, type PipelineLog } from './pipeline';
 
 class RecordingSink implements AuditSink {
@@ -57,10 +58,12 @@ const SQL: SqlOutput = {
 class ScriptedAdapter implements ExecutorAdapter<'postgres', Prepared> {
   readonly type = 'postgres' as const;
   readonly calls: string[] = [];
+  readonly needs: OutputNeeds[] = [];
   behaviour: (signal: AbortSignal) => Promise<RunOutput> = async () => SQL;
 
-  prepare(_claims: RunTicketClaims, body: string, connection: ConnectionOf<'postgres'>): Prepared {
+  prepare(_claims: RunTicketClaims, body: string, connection: ConnectionOf<'postgres'>, needs: OutputNeeds): Prepared {
     this.calls.push(`prepare:${connection.name}`);
+    this.needs.push(needs);
     return { body };
   }
 
@@ -112,7 +115,7 @@ describe('RunPipeline', () => {
   let ledger: MemoryLedger;
   let adapter: ScriptedAdapter;
   let logged: string[];
-  let masker: OutputMasker | undefined;
+  let masking: OutputMasking | undefined;
 
   let created: RunPipeline<'postgres', Prepared>[] = [];
 
@@ -132,7 +135,7 @@ describe('RunPipeline', () => {
       connections: () => connections,
       ledger,
       audit: sink,
-      masker,
+      masking,
       log,
       ...options,
     });
@@ -168,7 +171,7 @@ describe('RunPipeline', () => {
     ledger = new MemoryLedger();
     adapter = new ScriptedAdapter();
     logged = [];
-    masker = undefined;
+    masking = undefined;
   });
 
   it('runs an admitted request and audits started, then completed with the output digest', async () => {
@@ -282,19 +285,56 @@ describe('RunPipeline', () => {
     expect((await audited()).events[1]).toMatchObject({ type: 'audit.run.failed', outcome: { status: 'failed', exitCode: 3 } });
   });
 
-  it('masks output and error messages before they are digested, audited or returned', async () => {
-    masker = {
-      maskOutput: (output) => (output.kind === 'sql' ? { ...output, rows: output.rows.map(() => ({ email: '***' })) } : output),
-      maskMessage: (message) => message.replace(/[\w.]+@example\.com/g, '***'),
-    };
-    const result = await pipeline().execute(request().payload);
-    expect(result.output).toMatchObject({ rows: [{ email: '***' }] });
-    expect((await audited()).events[1]?.outcome?.outputSha256).toBe(outputDigest(result.output).sha256);
-    adapter.behaviour = async () => {
-      throw new RungateError('EXECUTION_FAILED', 'Key (email)=(ada@example.com) already exists');
-    };
-    await expect(pipeline().execute(request().payload)).rejects.toMatchObject({ message: 'Key (email)=(***) already exists' });
-    expect(JSON.stringify((await audited()).events)).not.toContain('ada@example.com');
+  describe('masking', () => {
+    const pii = MaskingProfileConfig.parse({ name: 'pii', entities: { email: 'redact' }, columns: ['ssn'] });
+    const signed = { profile: 'pii', sha256: maskingProfileDigest(pii) };
+
+    it('masks output and error messages with the ticket\'s profile before they are digested, audited or returned', async () => {
+      masking = new MaskingProfiles([pii]);
+      const result = await pipeline().execute(request(undefined, { masking: signed }).payload);
+      expect(result.output).toMatchObject({ rows: [{ email: '[EMAIL]' }] });
+      const completed = (await audited()).events[1];
+      expect(completed?.outcome?.outputSha256).toBe(outputDigest(result.output).sha256);
+      expect(completed?.outcome?.masking).toEqual({ profile: 'pii', sha256: signed.sha256, counts: { email: 1 } });
+      adapter.behaviour = async () => {
+        throw new RungateError('EXECUTION_FAILED', 'duplicate key (Key (email)=(ada@example.com) already exists.)');
+      };
+      const { payload, claims } = request(undefined, { masking: signed });
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ message: 'duplicate key (Key (email)=([EMAIL]) already exists.)' });
+      const failed = (await audited()).events.find((e) => e.runId === claims.runId && e.type === 'audit.run.failed');
+      expect(failed?.outcome).toMatchObject({ error: 'duplicate key (Key (email)=([EMAIL]) already exists.)', masking: { profile: 'pii', counts: { email: 1 } } });
+      expect(JSON.stringify((await audited()).events)).not.toContain('ada@example.com');
+    });
+
+    it('names the profile in started and tells the adapter that column rules need source columns', async () => {
+      masking = new MaskingProfiles([pii]);
+      await pipeline().execute(request(undefined, { masking: signed }).payload);
+      await pipeline().execute(request().payload);
+      expect(adapter.needs).toEqual([{ sourceColumns: true }, { sourceColumns: false }]);
+      expect((await audited()).events[0]?.details).toMatchObject({ masking: 'pii' });
+    });
+
+    it('leaves output of a ticket that selects no profile as it is, and records no masking', async () => {
+      masking = new MaskingProfiles([pii]);
+      const result = await pipeline().execute(request().payload);
+      expect(result.output).toEqual(SQL);
+      expect((await audited()).events[1]?.outcome?.masking).toBeUndefined();
+    });
+
+    const hashed = { ...pii, entities: { email: { strategy: 'hash' as const } }, hashKey: 'env:RUNGATE_TEST_UNSET_KEY' };
+    it.each([
+      ['has no profiles', undefined, pii, /this executor has no such profile/],
+      ['lacks that profile', [{ ...pii, name: 'other' }], pii, /this executor has no such profile/],
+      ['defines it differently', [{ ...pii, threshold: 0.9 }], pii, /differs from the one policy signed/],
+      ['cannot read its hash key', [hashed], hashed, /cannot apply it/],
+    ])('refuses, before claiming the run, a ticket whose profile this executor %s', async (_, profiles, signedDefinition, why) => {
+      masking = profiles && new MaskingProfiles(profiles, {});
+      const { payload, claims } = request(undefined, { masking: { profile: 'pii', sha256: maskingProfileDigest(signedDefinition) } });
+      await expect(pipeline().execute(payload)).rejects.toMatchObject({ code: 'MASKING_UNAVAILABLE', message: expect.stringMatching(why) });
+      expect(adapter.calls).toEqual([]);
+      expect(ledger.claimed.has(claims.runId)).toBe(false);
+      expect((await audited()).events[0]).toMatchObject({ runId: claims.runId, outcome: { status: 'refused', errorCode: 'MASKING_UNAVAILABLE' } });
+    });
   });
 
   describe('output guardrails from the ticket', () => {

@@ -18,7 +18,7 @@ import { OutputGuardrails, describeFindings, guardrailRecord, guardrailVerdict, 
 import { setRunId, type AuditSink, type RunLedger } from '@rungate/messaging';
 import { assertBodyMatches, verifyTicket, type VerifyKey } from '@rungate/tickets';
 import type { ConnectionOf, ExecutorAdapter } from './adapter';
-import { passThroughMasker, type MaskingContext, type OutputMasker } from './masking';
+import { MaskingProfiles, type MaskingReport, type OutputMasking, type RunMasking } from './masking';
 import { settlesWithin } from './settles-within';
 
 /** Where the pipeline reports what only an operator needs (a Nest Logger fits). */
@@ -47,7 +47,8 @@ export interface RunPipelineOptions<T extends ConnectionType, Prepared> {
   connections: () => readonly ConnectionConfig[];
   ledger: RunLedger;
   audit: AuditSink;
-  masker?: OutputMasker;
+  /** The masking profiles of this executor; without them a ticket that names a profile is refused. */
+  masking?: OutputMasking;
   observer?: RunObserver;
   log?: PipelineLog;
   /** How long a cancelled run may take to stop before its outcome is reported unknown. */
@@ -79,6 +80,9 @@ interface Admitted<Prepared> {
   prepared: Prepared;
   /** The ticket's output guardrails, compiled before anything ran. */
   guardrails: OutputGuardrails;
+  masking: RunMasking;
+  /** The output cap: the ticket's, never above the connection's own. */
+  maxBytes: number;
 }
 
 /** An output guardrail denied: the run finished, its output does not leave the executor. */
@@ -193,13 +197,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   private readonly stops = new Map<string, { request: ExecCancel; until: number }>();
   /** What outlives a reply: outcome events on their way to the audit stream, unused sessions closing. */
   private readonly trailing = new Set<Promise<void>>();
-  private readonly masker: OutputMasker;
+  private readonly masking: OutputMasking;
   private readonly log: PipelineLog;
   private readonly cancelGraceMs: number;
   private draining = false;
 
   constructor(private readonly options: RunPipelineOptions<T, Prepared>) {
-    this.masker = options.masker ?? passThroughMasker;
+    this.masking = options.masking ?? new MaskingProfiles();
     this.log = options.log ?? quietLog;
     this.cancelGraceMs = options.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
   }
@@ -323,12 +327,14 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       const connection = this.connectionFor(claims);
       assertBodyMatches(claims, request.body);
       const guardrails = OutputGuardrails.compile(claims.guardrails);
-      const prepared = await this.options.adapter.prepare(claims, request.body, connection);
+      // Before anything is claimed or opened: a run this executor cannot mask never starts.
+      const masking = this.masking.forRun(claims);
+      const prepared = await this.options.adapter.prepare(claims, request.body, connection, { sourceColumns: masking.needsSourceColumns });
       this.refuseIfStopped(claims, run);
       if (this.draining) {
         throw new RungateError('SERVICE_UNAVAILABLE', `${this.options.source} is shutting down; run ${claims.runId} was not started`);
       }
-      return { payload, claims, prepared, guardrails };
+      return { payload, claims, prepared, guardrails, masking, maxBytes: Math.min(claims.limits.maxBytes, connection.maxBytes) };
     } catch (caught) {
       const error = this.expected(caught, 'refusing a run request');
       // A run stopped before it started is recorded as what stopped it, not as a refusal.
@@ -411,7 +417,14 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     try {
       await this.options.audit.publish({
         ...this.runEvent(claims, RunEventTypes.started),
-        details: { executor: this.options.replica, readOnly: claims.readOnly, dryRun: claims.dryRun, limits: claims.limits, bodySha256: claims.bodySha256 },
+        details: {
+          executor: this.options.replica,
+          readOnly: claims.readOnly,
+          dryRun: claims.dryRun,
+          limits: claims.limits,
+          bodySha256: claims.bodySha256,
+          ...(claims.masking ? { masking: claims.masking.profile } : {}),
+        },
       });
     } catch (caught) {
       this.options.observer?.runFinished({ status: 'refused' });
@@ -420,8 +433,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   }
 
   private async startAndRun(admitted: Admitted<Prepared>, session: Session, run: InFlightRun): Promise<ExecResult> {
-    const { claims, prepared } = admitted;
-    const context: MaskingContext = { claims, connection: claims.connection };
+    const { claims, prepared, masking } = admitted;
     await this.recordStart(admitted);
     const startedAt = performance.now();
     let output: RunOutput;
@@ -431,13 +443,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       if (run.interrupt.signal.aborted) throw new RungateError('EXECUTION_FAILED', `run ${claims.runId} was cancelled before it started: the executor is shutting down`);
       const raw = await this.runWithin(claims, prepared, session, run);
       warnings = this.applyOutputGuardrails(raw, admitted);
-      output = await this.mask(raw, context);
+      output = this.outputStage(raw, admitted);
     } catch (caught) {
       const durationMs = roundMs(performance.now() - startedAt);
       const error = this.expected(caught, `run ${claims.runId}`);
       const withheld = caught instanceof OutputWithheld ? caught : undefined;
       const screened = withheld ? { message: error.message, findings: withheld.findings } : this.screenMessage(error.message, admitted);
-      const message = this.masker.maskMessage(screened.message, context);
+      const message = this.maskedMessage(screened.message, error.code, admitted);
       const status = errorStatus(error.code);
       this.auditTerminal({
         ...this.runEvent(claims, RunEventTypes.failed),
@@ -449,6 +461,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
           error: message,
           dryRun: claims.dryRun,
           ...(withheld ? outputSize(withheld.output) : {}),
+          ...this.maskingOutcome(masking),
         },
         ...guardrailRecords(screened.findings),
         details: { executor: this.options.replica },
@@ -470,6 +483,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
         truncated: output.truncated,
         outputSha256: digest.sha256,
         dryRun: claims.dryRun,
+        ...this.maskingOutcome(masking),
       },
       ...guardrailRecords(warnings),
       details: {
@@ -570,13 +584,33 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     return { message: `run ${claims.runId} failed; its error message was withheld: ${describeFindings(denied)}`, findings };
   }
 
-  private async mask(output: RunOutput, context: MaskingContext): Promise<RunOutput> {
+  /**
+   * The output stage's last step: what the adapter returned, once the output guardrails passed
+   * it, masked with the ticket's profile before it is digested, audited or sent. Output that
+   * cannot be masked is withheld.
+   */
+  private outputStage(output: RunOutput, { claims, masking, maxBytes }: Admitted<Prepared>): RunOutput {
     try {
-      return await this.masker.maskOutput(output, context);
+      return masking.maskOutput(output, maxBytes);
     } catch (error) {
-      this.log.error(`run ${context.claims.runId}: masking failed: ${this.describe(error)}`);
-      throw new RungateError('INTERNAL', `run ${context.claims.runId} finished, but its output could not be masked, so it is withheld`);
+      this.log.error(`run ${claims.runId}: masking failed: ${this.describe(error)}`);
+      throw new RungateError('INTERNAL', `run ${claims.runId} finished, but its output could not be masked, so it is withheld`);
     }
+  }
+
+  /** Error messages can quote row values (a unique violation's key): they leave masked, or not at all. */
+  private maskedMessage(message: string, code: string, { claims, masking }: Admitted<Prepared>): string {
+    try {
+      return masking.maskMessage(message);
+    } catch (caught) {
+      this.log.error(`run ${claims.runId}: masking its error message failed: ${this.describe(caught)}`);
+      return `run ${claims.runId} failed (${code}); its message could not be masked, so it is withheld`;
+    }
+  }
+
+  private maskingOutcome(masking: RunMasking): { masking?: MaskingReport } {
+    const report = masking.report();
+    return report ? { masking: report } : {};
   }
 
   private runEvent(claims: RunTicketClaims, type: string): AuditEventInput {
