@@ -9,9 +9,11 @@ import {
   type AuthorizeRequest,
   type Identity,
   type RunbookEntry,
+  type RunTicketClaims,
 } from '@rungate/contracts';
 import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { setRunId, type AuditSink } from '@rungate/messaging';
+import { maskingProfileDigest, selectMaskingProfile } from '@rungate/masking';
 import { allowedConnections, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
 import { redactParams, envFor, renderRunbook, sqlDialectOf, validateArguments } from '@rungate/runbooks';
 import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
@@ -119,6 +121,7 @@ export class Authorizer {
     if (holds.length > 0) await this.holdForApproval({ ...auditBase, params, ...records }, holds);
 
     const outputGuardrails = guardrails.outputFor(subject);
+    const masking = this.maskingClaim(decision.rule, connection);
     const now = Math.floor(Date.now() / 1000);
     const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
     Metrics.decisions.inc({ effect: 'allow' });
@@ -127,10 +130,16 @@ export class Authorizer {
       params,
       decision: { effect: 'allow', rule: decision.rule },
       ...records,
-      details: { dryRun, idempotencyKey: request.idempotencyKey, ...(outputGuardrails.length > 0 ? { outputGuardrails: outputGuardrails.map((g) => g.name) } : {}) },
+      details: {
+        dryRun,
+        idempotencyKey: request.idempotencyKey,
+        ...(outputGuardrails.length > 0 ? { outputGuardrails: outputGuardrails.map((g) => g.name) } : {}),
+        ...(masking ? { masking: masking.profile } : {}),
+      },
     });
     const ticket = this.signer.sign({
-      v: outputGuardrails.length > 0 ? 2 : 1,
+      // v2: the executor must apply something to the output; a v1-only executor refuses it.
+      v: outputGuardrails.length > 0 || masking ? 2 : 1,
       runId,
       iat: now,
       exp: now + ttlSeconds,
@@ -152,8 +161,24 @@ export class Authorizer {
       ...(entry.metadata.action ? { action: entry.metadata.action } : {}),
       rule: decision.rule,
       ...(outputGuardrails.length > 0 ? { guardrails: outputGuardrails } : {}),
+      ...(masking ? { masking } : {}),
     });
     return { effect: 'allow', runId, connection: { name: connection.name, type: connection.type }, ticket, body, timeoutMs: entry.metadata.timeoutMs };
+  }
+
+  /**
+   * The masking profile the allowing rule (over its connection) selects, signed by name and by
+   * the digest of its definition, so executors apply exactly it or refuse (ADR 14). Only the
+   * definition is read here: its hash key stays a reference, resolved by executors alone.
+   */
+  private maskingClaim(ruleName: string, connection: ConnectionConfig): RunTicketClaims['masking'] {
+    const { rules, masking } = this.config.current;
+    const profile = selectMaskingProfile(rules.find((rule) => rule.name === ruleName), connection);
+    if (profile === undefined) return undefined;
+    const definition = masking.find((candidate) => candidate.name === profile);
+    // rungate.yaml is refused when a rule or connection names an unknown profile; never sign a run without it.
+    if (!definition) throw new RungateError('INTERNAL', `masking profile ${profile} is not configured; the run was not authorized`);
+    return { profile, sha256: maskingProfileDigest(definition) };
   }
 
   private chooseConnection(identity: Identity, entry: RunbookEntry, requested: unknown): ConnectionConfig {
