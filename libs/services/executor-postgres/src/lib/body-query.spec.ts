@@ -4,7 +4,7 @@ import { builtinTypes } from './sql-values';
 
 function feed(query: BodyQuery, statements: { fields?: [string, number][]; rows?: (string | null)[][]; tag: string }[]): void {
   for (const statement of statements) {
-    if (statement.fields) query.handleRowDescription({ fields: statement.fields.map(([name, dataTypeID]) => ({ name, dataTypeID })) });
+    if (statement.fields) query.handleRowDescription({ fields: statement.fields.map(([name, dataTypeID]) => ({ name, dataTypeID, tableID: 0, columnID: 0 })) });
     for (const row of statement.rows ?? []) query.handleDataRow({ fields: row });
     query.handleCommandComplete({ text: statement.tag });
   }
@@ -59,7 +59,7 @@ describe('a body sent as one simple query', () => {
 
   it('cuts rows at the byte cap on their JSON', () => {
     const rows = Array.from({ length: 10 }, (_, i) => [String(i)]);
-    const output = sqlOutput({ statements: [], resultSet: { fields: [{ name: 'n', oid: 23 }], rows, total: 10, truncated: false } }, builtinTypes(), 25);
+    const output = sqlOutput({ statements: [], resultSet: { fields: [{ name: 'n', oid: 23, table: 0, column: 0 }], rows, total: 10, truncated: false } }, builtinTypes(), 25);
     expect(JSON.stringify(output.rows)).toBe('[{"n":0},{"n":1},{"n":2}]');
     expect(output.truncated).toBe(true);
   });

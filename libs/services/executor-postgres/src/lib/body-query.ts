@@ -7,7 +7,7 @@ interface WireConnection {
 }
 
 interface RowDescription {
-  fields: { name: string; dataTypeID: number }[];
+  fields: { name: string; dataTypeID: number; tableID: number; columnID: number }[];
 }
 
 interface DataRow {
@@ -25,7 +25,8 @@ export interface StatementResult {
 
 /** The rows one statement returned, as the text PostgreSQL printed, kept within the caps. */
 export interface RawResultSet {
-  fields: { name: string; oid: number }[];
+  /** `table`/`column`: the table's OID and the column's number when the field is a plain table column, else 0. */
+  fields: { name: string; oid: number; table: number; column: number }[];
   rows: (string | null)[][];
   /** Every row the statement returned, kept or not. */
   total: number;
@@ -82,7 +83,12 @@ export class BodyQuery implements Submittable {
   }
 
   handleRowDescription(message: RowDescription): void {
-    this.current = { fields: message.fields.map((f) => ({ name: f.name, oid: f.dataTypeID })), rows: [], total: 0, truncated: false };
+    this.current = {
+      fields: message.fields.map((f) => ({ name: f.name, oid: f.dataTypeID, table: f.tableID, column: f.columnID })),
+      rows: [],
+      total: 0,
+      truncated: false,
+    };
     this.currentLength = 0;
   }
 

@@ -1,6 +1,6 @@
 import type { PostgresConnectionConfig } from '@rungate/config';
-import { RungateError, type RunTicketClaims, type SqlOutput } from '@rungate/contracts';
-import { settlesWithin, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
+import { RungateError, type RunTicketClaims, type SqlColumn, type SqlOutput } from '@rungate/contracts';
+import { settlesWithin, type ExecutorAdapter, type OutputNeeds, type PipelineLog } from '@rungate/executors';
 import { escapeLiteral, type PoolClient, type QueryResult } from 'pg';
 import { BodyQuery, type BodyResult } from './body-query';
 import { describeFailure, type RunPhase } from './pg-errors';
@@ -25,6 +25,8 @@ export interface PreparedSqlRun {
   readonly timeoutMs: number;
   readonly maxRows: number;
   readonly maxBytes: number;
+  /** Masking's column rules need each result column's source table column. */
+  readonly sourceColumns: boolean;
   /** The backend running the transaction, once it began and until the run stops. */
   backendPid?: number;
   /** Set when the run stops using its backend; a cancel after that must not touch it. */
@@ -69,7 +71,7 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
     this.terminateAfterMs = options.terminateAfterMs ?? DEFAULT_TERMINATE_AFTER_MS;
   }
 
-  prepare(claims: RunTicketClaims, body: string, connection: PostgresConnectionConfig): PreparedSqlRun {
+  prepare(claims: RunTicketClaims, body: string, connection: PostgresConnectionConfig, needs?: OutputNeeds): PreparedSqlRun {
     const [control] = transactionControl(body);
     if (control) {
       throw new RungateError(
@@ -89,6 +91,7 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
       // The executor's own configuration caps what a ticket may ask for.
       maxRows: Math.min(claims.limits.maxRows, connection.maxRows),
       maxBytes: Math.min(claims.limits.maxBytes, connection.maxBytes),
+      sourceColumns: needs?.sourceColumns ?? false,
     };
   }
 
@@ -127,9 +130,10 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
         );
       }
       const types = await this.typesFor(client, target, result);
+      const sources = prepared.sourceColumns ? await this.sourcesFor(client, result) : [];
       phase = 'commit';
       await client.query(prepared.dryRun ? 'ROLLBACK' : 'COMMIT');
-      return sqlOutput(result, types, prepared.maxBytes);
+      return sqlOutput(result, types, prepared.maxBytes, sources);
     } catch (error) {
       reusable = (await this.rollBack(client)) && reusable;
       throw this.failure(error, prepared, phase, signal);
@@ -285,6 +289,27 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
       target.types.set(row.oid, isArray ? { name: `${row.elemname}[]`, elementOid: row.elem } : { name: row.typname });
     }
     return target.types;
+  }
+
+  /**
+   * Where each returned column comes from (schema, table, column), for masking's column rules:
+   * `users.phone` must match `SELECT phone AS p FROM users` too. Read in the run's own
+   * transaction and never cached, so a renamed table or column is seen by the next run.
+   */
+  private async sourcesFor(client: PoolClient, result: BodyResult): Promise<(SqlColumn['source'] | undefined)[]> {
+    const fields = result.resultSet?.fields ?? [];
+    const plain = fields.filter((field) => field.table !== 0 && field.column > 0);
+    if (plain.length === 0) return [];
+    const { rows } = await client.query<{ relid: number; attnum: number; schema: string; table: string; column: string }>(
+      `SELECT a.attrelid::int AS relid, a.attnum::int AS attnum, n.nspname AS schema, c.relname AS table, a.attname AS column
+         FROM pg_catalog.pg_attribute a
+         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE (a.attrelid, a.attnum) IN (SELECT * FROM unnest($1::oid[], $2::int2[]))`,
+      [plain.map((field) => field.table), plain.map((field) => field.column)],
+    );
+    const byField = new Map(rows.map((row) => [`${row.relid}/${row.attnum}`, { schema: row.schema, table: row.table, column: row.column }]));
+    return fields.map((field) => byField.get(`${field.table}/${field.column}`));
   }
 
   /**

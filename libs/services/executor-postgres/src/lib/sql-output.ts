@@ -1,4 +1,4 @@
-import type { SqlOutput } from '@rungate/contracts';
+import type { SqlColumn, SqlOutput } from '@rungate/contracts';
 import { RowBudget, rowObject, uniqueColumnNames } from '@rungate/executors';
 import type { BodyResult } from './body-query';
 import { convertValue, type PgTypeInfo } from './sql-values';
@@ -9,11 +9,19 @@ import { convertValue, type PgTypeInfo } from './sql-values';
  * of row objects, as sent) would exceed `maxBytes`; `rowCount` counts every row the
  * statement returned, so `truncated` output still says how much there was.
  */
-export function sqlOutput(result: BodyResult, types: ReadonlyMap<number, PgTypeInfo>, maxBytes: number): SqlOutput {
+export function sqlOutput(
+  result: BodyResult,
+  types: ReadonlyMap<number, PgTypeInfo>,
+  maxBytes: number,
+  sources: readonly (SqlColumn['source'] | undefined)[] = [],
+): SqlOutput {
   const set = result.resultSet;
   if (!set) return { kind: 'sql', columns: [], rows: [], rowCount: 0, statements: result.statements, truncated: false };
   const names = uniqueColumnNames(set.fields.map((field) => field.name));
-  const columns = set.fields.map((field, index) => ({ name: names[index] as string, type: types.get(field.oid)?.name ?? `oid ${field.oid}` }));
+  const columns = set.fields.map((field, index): SqlColumn => {
+    const source = sources[index];
+    return { name: names[index] as string, type: types.get(field.oid)?.name ?? `oid ${field.oid}`, ...(source ? { source } : {}) };
+  });
   // The row cap was applied while the rows streamed in; the byte cap needs the converted JSON.
   const budget = new RowBudget(Number.POSITIVE_INFINITY, maxBytes);
   for (const raw of set.rows) {

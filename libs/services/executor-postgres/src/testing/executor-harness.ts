@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '@rungate/config';
 import type { RunTicketClaims } from '@rungate/contracts';
+import { maskingProfileDigest } from '@rungate/masking';
 import type { RunningService } from '@rungate/runtime';
 import {
   ExecutorHarnessBase,
@@ -107,10 +109,21 @@ connections:
     host: 127.0.0.1
     user: ops
     hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+masking:
+  - name: pii
+    entities: { email: redact, credit_card: mask, iban: partial }
+    columns: [ssn, users.phone]
 tickets:
   verifyKeys: [${refs.join(', ')}]
 `,
     );
+  }
+
+  /** The ticket claim policy would sign for a profile of this harness's rungate.yaml. */
+  maskingClaim(profile: string): NonNullable<RunTicketClaims['masking']> {
+    const definition = loadConfig(this.configFile).masking.find((candidate) => candidate.name === profile);
+    if (!definition) throw new Error(`no masking profile ${profile} in ${this.configFile}`);
+    return { profile, sha256: maskingProfileDigest(definition) };
   }
 
   /** Starts one executor replica in this process (its own NATS connection, same queue group). */
