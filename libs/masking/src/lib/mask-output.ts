@@ -91,15 +91,19 @@ export function maskSqlOutput(output: SqlOutput, profile: MaskingProfile, tally:
     opaque: isOpaque(column.type),
   }));
   const growth: Growth = { chars: 0 };
+  const scanned = plan.filter((column) => column.rule || !column.opaque);
   let rows = output.rows.map((row) => {
-    const masked: Record<string, JsonValue> = { ...row };
-    for (const { name, rule, opaque } of plan) {
+    // Copied on the first change: most rows of a wide result change in a cell or two, some in none.
+    let masked: Record<string, JsonValue> | undefined;
+    for (const { name, rule } of scanned) {
       const value = row[name];
-      if (value === undefined) continue;
-      if (rule) masked[name] = maskCell(value, rule, profile, tally, growth);
-      else if (!opaque) masked[name] = maskJson(value, profile, tally, growth);
+      if (value === undefined || value === null) continue;
+      const next = rule ? maskCell(value, rule, profile, tally, growth) : maskJson(value, profile, tally, growth);
+      if (next === value) continue;
+      masked ??= { ...row };
+      masked[name] = next;
     }
-    return masked;
+    return masked ?? row;
   });
   let truncated = output.truncated;
   if (growth.chars > 0) {

@@ -42,6 +42,8 @@ function resolve(candidates: Detection[]): Detection[] {
 /** Spans masking wrote in an earlier pass; nothing overlapping them is detected again. */
 function ownTokenSpans(text: string, profile: MaskingProfile): { start: number; end: number }[] {
   const spans: { start: number; end: number }[] = [];
+  // Every own token has a '[' or starts with '****': most texts have neither, and skip the scan.
+  if (!text.includes('[') && !text.includes('****')) return spans;
   eachMatch(profile.ownTokens, text, (match) => spans.push({ start: match.index, end: match.index + match[0].length }));
   return spans;
 }
@@ -68,9 +70,11 @@ export function detect(text: string, profile: MaskingProfile): Detection[] {
   for (const detector of profile.detectors) {
     if (detector.applies(features, text)) detector.find(text, candidates);
   }
-  const scored = candidates.filter((candidate) => candidate.score >= profile.threshold);
-  if (scored.length === 0) return [];
-  return resolve(withoutOwnTokens(scored, ownTokenSpans(text, profile)));
+  if (candidates.length === 0) return candidates;
+  const scored = candidates.every((candidate) => candidate.score >= profile.threshold) ? candidates : candidates.filter((candidate) => candidate.score >= profile.threshold);
+  if (scored.length === 0) return scored;
+  const fresh = withoutOwnTokens(scored, ownTokenSpans(text, profile));
+  return fresh.length <= 1 ? fresh : resolve(fresh);
 }
 
 /** After this many passes whatever is still found is redacted, which only writes own tokens. */
@@ -104,6 +108,16 @@ export function maskText(text: string, profile: MaskingProfile, tally: MaskingTa
   for (let pass = 1; ; pass++) {
     const found = detect(current, profile);
     if (found.length === 0) return current;
-    current = replaceDetections(current, found, profile, tally, pass > MAX_PASSES);
+    const next = replaceDetections(current, found, profile, tally, pass > MAX_PASSES);
+    // A cell that was one value and became one own token has nothing left to detect (the
+    // common case in SQL results); only partial leaves characters a second pass must see.
+    if (isWholeOwnToken(current, found, profile)) return next;
+    current = next;
   }
+}
+
+function isWholeOwnToken(text: string, found: Detection[], profile: MaskingProfile): boolean {
+  if (found.length !== 1) return false;
+  const [only] = found as [Detection];
+  return only.start === 0 && only.end === text.length && profile.rules.get(only.kind)?.strategy !== 'partial';
 }

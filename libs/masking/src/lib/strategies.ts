@@ -13,9 +13,16 @@ export interface StrategyRule {
   keep?: number;
 }
 
+const labels = new Map<string, string>([[COLUMN_KIND, 'REDACTED']]);
+
 /** `email` → `EMAIL`, `employee_id` → `EMPLOYEE_ID`; column rules redact as `[REDACTED]`. */
 export function labelOf(kind: string): string {
-  return kind === COLUMN_KIND ? 'REDACTED' : kind.toUpperCase();
+  let label = labels.get(kind);
+  if (label === undefined) {
+    label = kind.toUpperCase();
+    labels.set(kind, label);
+  }
+  return label;
 }
 
 const isAlnum = (c: string) => (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');

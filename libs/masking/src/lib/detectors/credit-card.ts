@@ -1,8 +1,12 @@
 import creditCardType from 'credit-card-type';
 import { eachMatch, type Detection, type Detector } from '../detection';
 
-/** Digits with at most one space or dash between them: deterministic, so linear. */
-const DIGIT_RUN = /\d(?:[ -]?\d)+/g;
+/**
+ * At least 12 digits with at most one space or dash between them: each step is a separator
+ * or a digit, never both, so the match is deterministic and a run is scanned once. Shorter
+ * numbers (dates, times, counts) fail within their own few characters.
+ */
+const DIGIT_RUN = /\d(?:[ -]?\d){11,}/g;
 const MIN_DIGITS = 12;
 const MAX_DIGITS = 19;
 
@@ -22,9 +26,24 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/**
+ * Brands are decided by the first digits (IIN ranges of at most 6 digits in credit-card-type)
+ * and the length. credit-card-type copies its whole table on every call (~40 µs), so answers
+ * are remembered by the first 8 digits and the length; the table is bounded.
+ */
+const brands = new Map<string, string | null>();
+const BRAND_CACHE_SIZE = 4096;
+
 /** A brand whose number ranges and lengths fit (credit-card-type); undefined for none. */
 export function cardBrand(digits: string): string | undefined {
-  return creditCardType(digits).find((brand) => brand.lengths.includes(digits.length))?.type;
+  const key = `${digits.slice(0, 8)}:${digits.length}`;
+  let brand = brands.get(key);
+  if (brand === undefined) {
+    brand = creditCardType(digits).find((candidate) => candidate.lengths.includes(digits.length))?.type ?? null;
+    if (brands.size >= BRAND_CACHE_SIZE) brands.clear();
+    brands.set(key, brand);
+  }
+  return brand ?? undefined;
 }
 
 /**
@@ -78,7 +97,6 @@ export const creditCardDetector: Detector = {
   find(text: string, found: Detection[]): void {
     eachMatch(DIGIT_RUN, text, (match) => {
       const run = match[0];
-      if (run.length < MIN_DIGITS) return;
       if (/^\d+$/.test(run)) {
         const score = cardScore(run);
         if (score > 0) found.push({ start: match.index, end: match.index + run.length, kind: 'credit_card', score });

@@ -3,8 +3,12 @@ import { eachMatch, type Detection, type Detector } from '../detection';
 
 /** Four dot-separated numbers, not part of a longer dotted number (a version such as 1.2.3.4.5). */
 const IPV4 = /(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)/g;
-/** Runs of the characters an IPv6 address is written with; node:net decides which are addresses. */
-const IPV6_RUN = /[0-9A-Fa-f:.]{2,}/g;
+/**
+ * Runs of the characters an IPv6 address is written with that hold a colon; node:net decides
+ * which are addresses. The look-behind starts a match only where such a run starts, and the
+ * part before the colon excludes it, so a colon-less run is given up in one backward pass.
+ */
+const IPV6_RUN = /(?<![0-9A-Fa-f:.])[0-9A-Fa-f.]*:[0-9A-Fa-f:.]+/g;
 const MAX_IPV6_LENGTH = 45;
 
 function octetsValid(address: string): boolean {
@@ -27,6 +31,9 @@ export const ipAddressDetector: Detector = {
       let run = match[0].replace(/\.+$/, '');
       if (run.length > MAX_IPV6_LENGTH + 1 || run.split(':').length < 3) return;
       if (isWordChar(text[match.index - 1]) || isWordChar(text[match.index + match[0].length])) return;
+      // Without `::` an address has all eight groups (seven colons, six before an IPv4 tail);
+      // times such as 12:30:45 are dropped here, before node:net's parser (~2 µs a call).
+      if (!run.includes('::') && run.split(':').length < 7) return;
       if (!isIPv6(run) && run.endsWith(':') && !run.endsWith('::')) run = run.slice(0, -1);
       if (isIPv6(run)) found.push({ start: match.index, end: match.index + run.length, kind: 'ip_address', score: 0.6 });
     });
