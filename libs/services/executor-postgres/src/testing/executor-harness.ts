@@ -98,6 +98,10 @@ connections:
     url: env:${envPrefix}_APP
     maxRows: 3
     maxBytes: 200
+  - name: bulk-db
+    type: postgres
+    url: env:${envPrefix}_APP
+    maxRows: 20000
   - name: down-db
     type: postgres
     url: env:${envPrefix}_DOWN
