@@ -57,6 +57,16 @@ describe('rungate serve: the all-in-one demo', () => {
     expect(rows.every((r) => r.status === 'open')).toBe(true);
   });
 
+  it('masks the demo\'s e-mail addresses and its customer column, in structuredContent and text', async () => {
+    const result = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult;
+    const rows = (result.structuredContent?.['rows'] ?? []) as { id: number; customer: string; email: string }[];
+    expect(rows.find((r) => r.id === 1001)).toMatchObject({ customer: '****lace', email: '[EMAIL]' });
+    const text = result.content.map((c) => c.text).join('\n');
+    expect(text).toContain('[EMAIL]');
+    expect(text).not.toContain('ada@example.com');
+    expect(text).not.toContain('Ada Lovelace');
+  });
+
   it('dry-runs the update (rolled back), then runs it', async () => {
     const dry = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1001, status: 'shipped', dryRun: true } })) as CallResult;
     expect(dry.isError).toBeFalsy();

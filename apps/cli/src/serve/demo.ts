@@ -9,7 +9,7 @@ export const DEMO_RUNBOOKS: Record<string, string> = {
   'postgres/list_orders.runbook.sql': `-- @description List recent orders, optionally only those with one status
 -- @readonly
 -- @tags demo orders
-SELECT id, customer, status, total, created_at
+SELECT id, customer, email, status, total, created_at
 FROM orders
 WHERE status = '{{ .status | default "open" | options "open" "shipped" "cancelled" | description "Order status" }}'
 ORDER BY created_at DESC
@@ -39,16 +39,17 @@ export const DEMO_SEED_SQL = `
 CREATE TABLE orders (
   id         int PRIMARY KEY,
   customer   text NOT NULL,
+  email      text NOT NULL,
   status     text NOT NULL CHECK (status IN ('open', 'shipped', 'cancelled')),
   total      numeric(10, 2) NOT NULL,
   created_at timestamptz NOT NULL
 );
 INSERT INTO orders VALUES
-  (1001, 'Ada Lovelace',    'open',      129.90, now() - interval '2 hours'),
-  (1002, 'Grace Hopper',    'shipped',    42.00, now() - interval '1 day'),
-  (1003, 'Alan Turing',     'open',      310.15, now() - interval '3 hours'),
-  (1004, 'Katherine Johnson','cancelled', 18.50, now() - interval '2 days'),
-  (1005, 'Edsger Dijkstra', 'open',       75.00, now() - interval '30 minutes');
+  (1001, 'Ada Lovelace',     'ada@example.com',      'open',      129.90, now() - interval '2 hours'),
+  (1002, 'Grace Hopper',     'grace@example.com',    'shipped',    42.00, now() - interval '1 day'),
+  (1003, 'Alan Turing',      'alan@example.com',     'open',      310.15, now() - interval '3 hours'),
+  (1004, 'Katherine Johnson','katherine@example.com','cancelled',  18.50, now() - interval '2 days'),
+  (1005, 'Edsger Dijkstra',  'edsger@example.com',   'open',       75.00, now() - interval '30 minutes');
 `;
 
 export const DEMO_USER = 'demo@rungate.local';
@@ -122,8 +123,14 @@ connections:
     type: postgres
     url: env:RUNGATE_DEMO_DATABASE_URL
     pool: { max: 1 }
+    masking: demo-pii
   - name: local-shell
     type: shell
+    masking: demo-pii
+masking:                              # applied by the executors before output leaves them
+  - name: demo-pii
+    entities: { email: redact }       # any e-mail address, in any column or output: [EMAIL]
+    columns: [{ match: orders.customer, strategy: mask }]   # this column whatever it holds: ****lace
 users:
   - name: ${DEMO_USER}
     groups: [engineering, auditors]   # auditors: may query the audit API
