@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '@rungate/config';
 import { RunEventTypes } from '@rungate/contracts';
+import { maskingProfileDigest } from '@rungate/masking';
 import { eventually } from '@rungate/testing';
 import { KubernetesHarness, NAMESPACE } from '../testing/executor-harness';
 
@@ -65,6 +67,17 @@ describe('executor-kubernetes: tickets, replay guard, replicas and shutdown (fak
     expect(swapped.code).toBe('BODY_MISMATCH');
     expect(wrongType.code).toBe('CONNECTION_UNKNOWN');
     expect(h.server.requests.length).toBe(before);
+  });
+
+  it('masks what the pod prints before it leaves the executor, and audits the counts', async () => {
+    const pii = loadConfig(h.configFile).masking.find((profile) => profile.name === 'pii');
+    if (!pii) throw new Error('the harness config has no profile pii');
+    const request = h.sign("echo 'mail ada@example.com'\necho 'card 4111111111111111' >&2\n", SCRIPT, { masking: { profile: 'pii', sha256: maskingProfileDigest(pii) } });
+    const result = await h.exec(request);
+    expect(result.output).toMatchObject({ exitCode: 0, stdout: 'mail [EMAIL]\n', stderr: 'card ****1111\n' });
+    const [, completed] = await h.eventually(request.runId, [RunEventTypes.started, RunEventTypes.completed]);
+    expect(completed?.outcome?.masking).toMatchObject({ profile: 'pii', counts: { credit_card: 1, email: 1 } });
+    expect(JSON.stringify(h.eventsFor(request.runId))).not.toContain('4111111111111111');
   });
 
   it('writes audit.run.started before the exec and audit.run.completed with the output digest after it', async () => {

@@ -127,6 +127,8 @@ ${connection('wrong-ca', 'kubeconfig-wrong-ca', '    exec: { selector: app=toolb
   - name: app-db
     type: postgres
     url: env:RG_K8S_TEST_NEVER_SET
+masking:
+  - { name: pii, entities: { email: redact, credit_card: mask } }
 tickets:
   verifyKeys: [file:${publicKey}]
 `;
