@@ -76,6 +76,7 @@ const MysqlSqlMode = z
 const MysqlConnection = z.strictObject({
   name,
   type: z.literal('mysql'),
+  masking: ConnectionMasking.optional(),
   url: SecretRef.describe('mysql://user:password@host:3306/database URL, as a secret reference; no query parameters (TLS goes in tls)'),
   pool,
   tls: DatabaseTls.optional().describe('TLS to the server (mysql2 ssl): require encrypts without checking the server; verify-ca checks the chain; verify-full also the host name'),
