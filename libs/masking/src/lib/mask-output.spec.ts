@@ -169,6 +169,13 @@ describe('maskMessage', () => {
     expect(maskMessage(message, profile, new MaskingTally())).toBe('null value in column "email" violates not-null constraint (Failing row contains ([REDACTED]).) [SQLSTATE 23502]');
   });
 
+  it('masks the value MySQL and MariaDB quote in duplicate-key and bad-value errors', () => {
+    const duplicate = "Duplicate entry 'Ada O'Neil' for key 'users.name_unique' [ER_DUP_ENTRY]; the transaction was rolled back";
+    expect(maskMessage(duplicate, profile, new MaskingTally())).toBe("Duplicate entry '[REDACTED]' for key 'users.name_unique' [ER_DUP_ENTRY]; the transaction was rolled back");
+    const incorrect = "Incorrect integer value: '536-90-4399' for column `app`.`users`.`age` at row 1";
+    expect(maskMessage(incorrect, profile, new MaskingTally())).toBe("Incorrect integer value: '[REDACTED]' for column `app`.`users`.`age` at row 1");
+  });
+
   it('leaves keys of columns without a rule to the entity detectors', () => {
     const message = 'x (Key (id)=(42) already exists.)';
     expect(maskMessage(message, profile, new MaskingTally())).toBe(message);

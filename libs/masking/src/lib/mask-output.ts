@@ -165,19 +165,25 @@ export function maskRunOutput(output: RunOutput, profile: MaskingProfile, tally:
 }
 
 /**
- * PostgreSQL quotes row values in its errors: `Key (email)=(alice@example.com) already exists`
- * names the columns, `Failing row contains (…)` does not. With column rules in the profile,
- * a key's values are masked when one of its columns has a rule, and a failing row always
- * (its columns are not named, so any of them could be one a rule masks).
+ * Databases quote row values in their errors. PostgreSQL: `Key (email)=(alice@example.com)
+ * already exists` names the columns, `Failing row contains (…)` does not. MySQL and MariaDB:
+ * `Duplicate entry '…' for key '…'` names an index (not necessarily its column) and
+ * `Incorrect integer value: '…' for column …`. With column rules in the profile, a key's
+ * values are masked when one of its columns has a rule; the others always, since any of
+ * their columns could be one a rule masks.
  */
 const KEY_VALUES = /Key \(([^()]*)\)=\(/g;
 const KEY_VALUES_END = [') already exists', ') is not present', ') is still referenced', ') conflicts with', ') are not present'];
 const FAILING_ROW = /Failing row contains \(/g;
+const MYSQL_ECHOES: readonly { opening: RegExp; closing: string }[] = [
+  { opening: /Duplicate entry '/g, closing: "' for key " },
+  { opening: /Incorrect [\w ]{1,40} value: '/g, closing: "' for column " },
+];
 
 /**
- * Where an echoed tuple that opened at `from` closes: before the phrase that follows a key,
- * else before the `).` that ends PostgreSQL's DETAIL sentence, else at the last `)`. Values
- * may hold parentheses themselves, so the end is found from the sentence, not by counting.
+ * Where a PostgreSQL tuple that opened at `from` closes: before the phrase that follows a key,
+ * else before the `).` that ends the DETAIL sentence, else at the last `)`. Values may hold
+ * parentheses themselves, so the end is found from the sentence, not by counting.
  */
 function tupleEnd(message: string, from: number): number {
   const ends = KEY_VALUES_END.map((phrase) => message.indexOf(phrase, from)).filter((at) => at >= 0);
@@ -190,23 +196,38 @@ function tupleEnd(message: string, from: number): number {
   return last >= from ? last : limit;
 }
 
-function maskEchoedTuples(message: string, profile: MaskingProfile, tally: MaskingTally): string {
-  const spans: { start: number; end: number; rule: CompiledColumnRule['rule'] }[] = [];
+interface EchoedSpan {
+  start: number;
+  end: number;
+  rule: CompiledColumnRule['rule'];
+}
+
+function echoedSpans(message: string, profile: MaskingProfile): EchoedSpan[] {
+  const spans: EchoedSpan[] = [];
   const redact = { strategy: 'redact' as const };
-  KEY_VALUES.lastIndex = 0;
-  for (let match = KEY_VALUES.exec(message); match !== null; match = KEY_VALUES.exec(message)) {
+  const each = (pattern: RegExp, found: (match: RegExpExecArray, start: number) => void) => {
+    pattern.lastIndex = 0;
+    for (let match = pattern.exec(message); match !== null; match = pattern.exec(message)) found(match, match.index + match[0].length);
+  };
+  each(KEY_VALUES, (match, start) => {
     const names = (match[1] as string).split(',').map((name) => name.trim().replace(/^"|"$/g, ''));
     const rule = profile.columns.find((candidate) => names.some((name) => columnRuleMatchesName(candidate, name)));
-    const start = match.index + match[0].length;
     if (rule) spans.push({ start, end: tupleEnd(message, start), rule: rule.rule });
+  });
+  each(FAILING_ROW, (_match, start) => spans.push({ start, end: tupleEnd(message, start), rule: redact }));
+  for (const { opening, closing } of MYSQL_ECHOES) {
+    // The value may hold quotes: it ends at the last closing phrase (MySQL names one value per message).
+    each(opening, (_match, start) => {
+      const end = message.lastIndexOf(closing);
+      spans.push({ start, end: end >= start ? end : message.length, rule: redact });
+    });
   }
-  FAILING_ROW.lastIndex = 0;
-  for (let match = FAILING_ROW.exec(message); match !== null; match = FAILING_ROW.exec(message)) {
-    const start = match.index + match[0].length;
-    spans.push({ start, end: tupleEnd(message, start), rule: redact });
-  }
+  return spans.sort((a, b) => a.start - b.start);
+}
+
+function maskEchoedValues(message: string, profile: MaskingProfile, tally: MaskingTally): string {
+  const spans = echoedSpans(message, profile);
   if (spans.length === 0) return message;
-  spans.sort((a, b) => a.start - b.start);
   let out = '';
   let at = 0;
   for (const span of spans) {
@@ -220,8 +241,8 @@ function maskEchoedTuples(message: string, profile: MaskingProfile, tally: Maski
   return out + message.slice(at);
 }
 
-/** An error message of a run: entities like any text, and values PostgreSQL echoes from rows. */
+/** An error message of a run: entities like any text, and values a database echoes from rows. */
 export function maskMessage(message: string, profile: MaskingProfile, tally: MaskingTally): string {
-  const echoed = profile.columns.length > 0 ? maskEchoedTuples(message, profile, tally) : message;
+  const echoed = profile.columns.length > 0 ? maskEchoedValues(message, profile, tally) : message;
   return maskText(echoed, profile, tally);
 }
