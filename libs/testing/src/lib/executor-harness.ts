@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { loadConfig } from '@rungate/config';
+import { maskingProfileDigest } from '@rungate/masking';
 import { AuditEvent, ExecResult, execSubject, type ConnectionType, type RunTicketClaims } from '@rungate/contracts';
 import { NatsBus, connectNats, decodeJson } from '@rungate/messaging';
 import { createServiceContext, startService, type RunningService, type ServiceDefinition } from '@rungate/runtime';
@@ -71,6 +73,13 @@ export function writeVerifyKeys(dir: string, publicPems: readonly string[]): str
     writeFileSync(file, pem);
     return `file:${file}`;
   });
+}
+
+/** The ticket claim policy would sign for a masking profile of the rungate.yaml in `configFile`. */
+export function maskingClaimFor(configFile: string, profile: string): NonNullable<RunTicketClaims['masking']> {
+  const definition = loadConfig(configFile).masking.find((candidate) => candidate.name === profile);
+  if (!definition) throw new Error(`no masking profile ${profile} in ${configFile}`);
+  return { profile, sha256: maskingProfileDigest(definition) };
 }
 
 export function signedRequest(claims: RunTicketClaims, body: string, key: SigningKey): SignedRequest {

@@ -1,10 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@rungate/config';
 import { RunEventTypes } from '@rungate/contracts';
-import { maskingProfileDigest } from '@rungate/masking';
-import { eventually } from '@rungate/testing';
+import { eventually, maskingClaimFor } from '@rungate/testing';
 import { KubernetesHarness, NAMESPACE } from '../testing/executor-harness';
 
 const SCRIPT = 'k8s/check.runbook.sh';
@@ -70,9 +68,7 @@ describe('executor-kubernetes: tickets, replay guard, replicas and shutdown (fak
   });
 
   it('masks what the pod prints before it leaves the executor, and audits the counts', async () => {
-    const pii = loadConfig(h.configFile).masking.find((profile) => profile.name === 'pii');
-    if (!pii) throw new Error('the harness config has no profile pii');
-    const request = h.sign("echo 'mail ada@example.com'\necho 'card 4111111111111111' >&2\n", SCRIPT, { masking: { profile: 'pii', sha256: maskingProfileDigest(pii) } });
+    const request = h.sign("echo 'mail ada@example.com'\necho 'card 4111111111111111' >&2\n", SCRIPT, { masking: maskingClaimFor(h.configFile, 'pii') });
     const result = await h.exec(request);
     expect(result.output).toMatchObject({ exitCode: 0, stdout: 'mail [EMAIL]\n', stderr: 'card ****1111\n' });
     const [, completed] = await h.eventually(request.runId, [RunEventTypes.started, RunEventTypes.completed]);

@@ -1,4 +1,4 @@
-import type { JsonValue, SqlOutput } from '@rungate/contracts';
+import type { JsonValue, SqlColumn, SqlOutput } from '@rungate/contracts';
 import { RowBudget, rowObject, uniqueColumnNames } from '@rungate/executors';
 import type { PoolConnection } from 'mysql2';
 import type { StatementInfo } from './mysql-statements';
@@ -7,6 +7,13 @@ import { convertValue, mysqlTypeName, type MysqlField } from './mysql-values';
 export interface RowCaps {
   maxRows: number;
   maxBytes: number;
+  /** Name each column's source table column (masking's column rules); MySQL sends it with the fields. */
+  sourceColumns?: boolean;
+}
+
+/** The database, table and column a field reads, when it is a plain table column. */
+function sourceOf(field: MysqlField): SqlColumn['source'] {
+  return field.orgTable && field.orgName ? { schema: field.db ?? '', table: field.orgTable, column: field.orgName } : undefined;
 }
 
 /** A failure of the body, with how many of its statements had finished before it. */
@@ -90,7 +97,10 @@ export function runBody(connection: PoolConnection, body: string, statements: re
         return;
       }
       const set = last;
-      const columns = set.fields.map((field, index) => ({ name: set.names[index] as string, type: mysqlTypeName(field) }));
+      const columns = set.fields.map((field, index): SqlColumn => {
+        const source = caps.sourceColumns ? sourceOf(field) : undefined;
+        return { name: set.names[index] as string, type: mysqlTypeName(field), ...(source ? { source } : {}) };
+      });
       resolve({ kind: 'sql', columns, rows: set.budget.rows, rowCount: set.total, statements: reported, truncated: set.budget.truncated });
     });
   });

@@ -25,6 +25,10 @@ export interface MysqlField {
   /** MariaDB 10.5+: `uuid`, `inet6`…; and `json` as the format of a JSON (LONGTEXT) column. */
   extendedTypeName?: string;
   extendedFormat?: string;
+  /** The table column the values come from (empty for computed columns), for masking's column rules. */
+  db?: string;
+  orgTable?: string;
+  orgName?: string;
 }
 
 const BINARY_CHARSET = 63;

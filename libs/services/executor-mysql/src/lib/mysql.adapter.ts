@@ -1,6 +1,6 @@
 import { mysqlQuotingOf, type MysqlConnectionConfig } from '@rungate/config';
 import { RungateError, type MysqlQuoting, type RunTicketClaims, type SqlOutput } from '@rungate/contracts';
-import { settlesWithin, type ExecutorAdapter, type PipelineLog, type RunPhase } from '@rungate/executors';
+import { settlesWithin, type ExecutorAdapter, type OutputNeeds, type PipelineLog, type RunPhase } from '@rungate/executors';
 import type { PoolConnection } from 'mysql2';
 import { BodyFailure, runBody } from './mysql-body';
 import { describeFailure } from './mysql-errors';
@@ -23,6 +23,8 @@ export interface PreparedMysqlRun {
   readonly timeoutMs: number;
   readonly maxRows: number;
   readonly maxBytes: number;
+  /** Masking's column rules need each result column's source table column. */
+  readonly sourceColumns: boolean;
   /** The server's connection id running the transaction, once it began and until the run stops. */
   connectionId?: number;
   /** Set when the run stops using its connection; a kill after that must not touch it. */
@@ -84,7 +86,7 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
     this.killConnectionAfterMs = options.killConnectionAfterMs ?? DEFAULT_KILL_CONNECTION_AFTER_MS;
   }
 
-  prepare(claims: RunTicketClaims, body: string, connection: MysqlConnectionConfig): PreparedMysqlRun {
+  prepare(claims: RunTicketClaims, body: string, connection: MysqlConnectionConfig, needs?: OutputNeeds): PreparedMysqlRun {
     const quoting = mysqlQuotingOf(connection);
     // Values escaped for one sql_mode can leave their quotes under another: run only what was rendered for this one.
     if (!claims.mysqlQuoting || !sameQuoting(claims.mysqlQuoting, quoting)) {
@@ -125,6 +127,7 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
       // The executor's own configuration caps what a ticket may ask for.
       maxRows: Math.min(claims.limits.maxRows, connection.maxRows),
       maxBytes: Math.min(claims.limits.maxBytes, connection.maxBytes),
+      sourceColumns: needs?.sourceColumns ?? false,
     };
   }
 
@@ -156,7 +159,7 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
     let reusable = true;
     try {
       if (signal.aborted) throw cancelledError('before its body ran');
-      const output = await runBody(connection, prepared.body, prepared.statements, { maxRows: prepared.maxRows, maxBytes: prepared.maxBytes });
+      const output = await runBody(connection, prepared.body, prepared.statements, { maxRows: prepared.maxRows, maxBytes: prepared.maxBytes, sourceColumns: prepared.sourceColumns });
       phase = 'commit';
       await query(connection, prepared.dryRun ? 'ROLLBACK' : 'COMMIT');
       return output;

@@ -106,6 +106,10 @@ connections:
   - name: pg-db
     type: postgres
     url: env:${envPrefix}_APP
+masking:
+  - name: pii
+    entities: { email: redact, credit_card: mask }
+    columns: [ssn, users.phone]
 tickets:
   verifyKeys: [${refs.join(', ')}]
 `,

@@ -2,15 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@rungate/config';
 import type { RunTicketClaims } from '@rungate/contracts';
-import { maskingProfileDigest } from '@rungate/masking';
 import type { RunningService } from '@rungate/runtime';
 import {
   ExecutorHarnessBase,
   connectRecordingBus,
   createTestDatabase,
   freePort,
+  maskingClaimFor,
   signedRequest,
   testClaims,
   type RecordingBus,
@@ -125,9 +124,7 @@ tickets:
 
   /** The ticket claim policy would sign for a profile of this harness's rungate.yaml. */
   maskingClaim(profile: string): NonNullable<RunTicketClaims['masking']> {
-    const definition = loadConfig(this.configFile).masking.find((candidate) => candidate.name === profile);
-    if (!definition) throw new Error(`no masking profile ${profile} in ${this.configFile}`);
-    return { profile, sha256: maskingProfileDigest(definition) };
+    return maskingClaimFor(this.configFile, profile);
   }
 
   /** Starts one executor replica in this process (its own NATS connection, same queue group). */
