@@ -1,7 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createRunbookRepository, createTestDatabase, eventually, startSshd, type Sshd, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { SERVICES, TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { SERVICES, TRANSPORTS, catalogClient, newToken, resultText, startStack, type CallResult, type Stack } from './support/stack';
 
 const CUSTOMERS = `-- @description Customers and how they pay
 -- @readonly
@@ -25,12 +25,6 @@ const RAW = {
 /** A 16-digit number that fails Luhn is no card: it must stay visible. */
 const NOT_A_CARD = '4111111111111112';
 
-type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
-
-function text(result: CallResult): string {
-  return result.content.map((c) => c.text ?? '').join('\n');
-}
-
 describe.each(TRANSPORTS)('masking over %s: what an executor returns leaves it masked', (transport) => {
   let target: TestDatabase;
   let auditDb: TestDatabase;
@@ -43,7 +37,7 @@ describe.each(TRANSPORTS)('masking over %s: what an executor returns leaves it m
   async function call(name: string, args: Record<string, unknown>): Promise<CallResult> {
     return eventually(async () => {
       const result = (await client.callTool({ name, arguments: args })) as CallResult;
-      if (/did not report run/.test(text(result))) throw new Error(text(result));
+      if (/did not report run/.test(resultText(result))) throw new Error(resultText(result));
       return result;
     }, 20_000);
   }
@@ -104,13 +98,7 @@ masking:
     hashKey: env:E2E_MASKING_KEY
 `,
     });
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      if ((await c.listTools()).tools.length < 2) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token, 2);
   });
 
   afterAll(async () => {
@@ -132,7 +120,7 @@ masking:
     // Equal values hash to equal tokens, so results still join.
     expect(rows[0]?.['phone']).toBe(rows[1]?.['phone']);
     expect(result.structuredContent).toMatchObject({ kind: 'sql', rowCount: 2, truncated: false });
-    const rendered = text(result);
+    const rendered = resultText(result);
     expect(rendered).toContain('[EMAIL]');
     expect(rendered).toContain(NOT_A_CARD);
     for (const raw of [...RAW.emails, RAW.card, RAW.iban, ...RAW.names, RAW.phone]) {
@@ -150,7 +138,7 @@ masking:
       stdout: 'mail [EMAIL] card ****1111\n',
       stderr: `ref ${NOT_A_CARD} iban DE** **** **** **** **30 00\n`,
     });
-    const rendered = text(result);
+    const rendered = resultText(result);
     expect(rendered).toContain('mail [EMAIL] card ****1111');
     for (const raw of [RAW.emails[0] as string, RAW.card, RAW.ibanPrinted]) expect(rendered).not.toContain(raw);
   });

@@ -1,8 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, configPath, loadConfig, parseConfig } from './load';
+import { configPath, loadConfig, parseConfig } from './load';
 import { resolveSecret } from './secrets';
+import { problems } from '../testing/problems';
 
 const minimal = `
 repositories:
@@ -26,15 +27,6 @@ rules:
     runbooks: ["demo/**"]
 `;
 
-function problems(text: string): { key: string; message: string }[] {
-  try {
-    parseConfig(text, 'rungate.yaml');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('rungate.yaml', () => {
   it('parses a minimal configuration with defaults', () => {

@@ -1,4 +1,5 @@
-import { ConfigError, parseConfig } from './load';
+import { problems } from '../testing/problems';
+import { parseConfig } from './load';
 
 const base = (masking: string, extra = '') => `
 repositories: [{ name: demo, url: /srv/runbooks }]
@@ -11,16 +12,6 @@ ${extra}
 masking:
 ${masking}
 `;
-
-function problems(text: string): { key: string; message: string }[] {
-  try {
-    parseConfig(text, 'rungate.yaml');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 describe('masking: in rungate.yaml', () => {
   it('parses profiles with strategies, custom entities, columns and a hash key reference', () => {
