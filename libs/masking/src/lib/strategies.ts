@@ -121,15 +121,27 @@ export function hashToken(kind: string, value: string, key: Buffer): string {
   return `[${labelOf(kind)}#${letters}]`;
 }
 
+const redactions = new Map<string, string>();
+
+/** `[EMAIL]`, made once per kind (a wide result writes it thousands of times). */
+function redaction(kind: string): string {
+  let token = redactions.get(kind);
+  if (token === undefined) {
+    token = `[${labelOf(kind)}]`;
+    redactions.set(kind, token);
+  }
+  return token;
+}
+
 export function applyStrategy(kind: string, value: string, rule: StrategyRule, hashKey: Buffer | undefined): string {
   switch (rule.strategy) {
     case 'redact':
-      return `[${labelOf(kind)}]`;
+      return redaction(kind);
     case 'mask':
-      return kind === 'private_key' ? `[${labelOf(kind)}]` : maskValue(value, rule.keep);
+      return kind === 'private_key' ? redaction(kind) : maskValue(value, rule.keep);
     case 'partial': {
       const partial = PARTIAL[kind];
-      return partial ? partial(value) : `[${labelOf(kind)}]`;
+      return partial ? partial(value) : redaction(kind);
     }
     case 'hash':
       if (!hashKey) throw new Error(`the hash strategy of ${kind} has no key`);

@@ -8,30 +8,40 @@ import type { Detection, Detector } from '../detection';
  * label), no label over 63 characters or starting or ending with `-`.
  */
 const MAX_LOCAL = 64;
-const TOP_LEVEL = /^(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})$/;
+const MAX_LABEL = 63;
 
-const isAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isAlnum = (c: number) => isLetter(c) || (c >= 48 && c <= 57);
 /** `\w . % + -` */
 const isLocalChar = (c: number) => isAlnum(c) || c === 95 || c === 46 || c === 37 || c === 43 || c === 45;
 const isDomainChar = (c: number) => isAlnum(c) || c === 45 || c === 46;
 
-function labelOk(label: string): boolean {
-  return label.length > 0 && label.length <= 63 && label.charCodeAt(0) !== 45 && label.charCodeAt(label.length - 1) !== 45;
+/** A top-level label: 2–24 letters, or an IDN label `xn--…`. */
+function isTopLevel(text: string, start: number, end: number): boolean {
+  if (end - start > 4 && text.startsWith('xn--', start)) return end - start <= MAX_LABEL;
+  if (end - start < 2 || end - start > 24) return false;
+  for (let i = start; i < end; i++) if (!isLetter(text.charCodeAt(i))) return false;
+  return true;
 }
 
-/** The length of the longest valid domain at the start of `domain` (dot-separated labels), or -1. */
-function domainLength(domain: string): number {
-  const labels = domain.split('.');
-  let valid = 0;
-  while (valid < labels.length && labelOk(labels[valid] as string)) valid++;
-  for (let count = valid; count >= 2; count--) {
-    if (TOP_LEVEL.test(labels[count - 1] as string)) {
-      let length = count - 1;
-      for (let i = 0; i < count; i++) length += (labels[i] as string).length;
-      return length;
-    }
+/**
+ * The length of the longest valid domain starting at `from` (labels up to `to`): labels of
+ * 1–63 characters not starting or ending with `-`, at least two, the last a top-level label.
+ * Scanned in place: no substrings, which a wide result of addresses would make by the thousand.
+ */
+function domainLength(text: string, from: number, to: number): number {
+  let best = -1;
+  let labels = 0;
+  let start = from;
+  for (let i = from; i <= to; i++) {
+    if (i < to && text.charCodeAt(i) !== 46) continue;
+    const length = i - start;
+    if (length === 0 || length > MAX_LABEL || text.charCodeAt(start) === 45 || text.charCodeAt(i - 1) === 45) break;
+    labels++;
+    if (labels >= 2 && isTopLevel(text, start, i)) best = i - from;
+    start = i + 1;
   }
-  return -1;
+  return best;
 }
 
 export const emailDetector: Detector = {
@@ -44,11 +54,16 @@ export const emailDetector: Detector = {
       if (at - start > MAX_LOCAL || (start > 0 && isLocalChar(text.charCodeAt(start - 1)))) continue;
       // A sentence's dots are not part of an address: "see .alice@x.org" starts at alice.
       while (start < at && text.charCodeAt(start) === 46) start++;
-      if (start === at || text.charCodeAt(at - 1) === 46 || text.slice(start, at).includes('..')) continue;
+      if (start === at || text.charCodeAt(at - 1) === 46 || hasDoubleDot(text, start, at)) continue;
       let end = at + 1;
       while (end < text.length && isDomainChar(text.charCodeAt(end))) end++;
-      const domain = domainLength(text.slice(at + 1, end));
+      const domain = domainLength(text, at + 1, end);
       if (domain > 0) found.push({ start, end: at + 1 + domain, kind: 'email', score: 0.9 });
     }
   },
 };
+
+function hasDoubleDot(text: string, start: number, end: number): boolean {
+  for (let i = start + 1; i < end; i++) if (text.charCodeAt(i) === 46 && text.charCodeAt(i - 1) === 46) return true;
+  return false;
+}
