@@ -22,7 +22,10 @@ export type MysqlQuoting = z.infer<typeof MysqlQuoting>;
  * exactly one body (by hash) on exactly one connection, once, for a few seconds.
  */
 export const RunTicketClaims = z.object({
-  /** 2 when the ticket carries output guardrails: an executor that cannot enforce them only knows 1, and refuses it. */
+  /**
+   * 2 when the ticket carries output guardrails or a masking profile: an executor that cannot
+   * apply them only knows 1, and refuses it.
+   */
   v: z.union([z.literal(1), z.literal(2)]),
   runId: z.string(),
   iat: z.number().int(),

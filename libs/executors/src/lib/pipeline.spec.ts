@@ -385,13 +385,15 @@ describe('RunPipeline', () => {
     });
 
     it('look at the raw output, before masking, and screen error messages too', async () => {
-      masker = { maskOutput: (output) => (output.kind === 'sql' ? { ...output, rows: [{ card: '****' }] } : output), maskMessage: (message) => message };
+      const masked = MaskingProfileConfig.parse({ name: 'cards', entities: { credit_card: 'mask' } });
+      masking = new MaskingProfiles([masked]);
+      const maskedAndGuarded = () => request(undefined, { v: 2, guardrails: [cards], masking: { profile: 'cards', sha256: maskingProfileDigest(masked) } });
       adapter.behaviour = async () => ({ ...SQL, rows: [{ card: CARD }] });
-      await expect(pipeline().execute(guarded([cards]).payload)).rejects.toMatchObject({ code: 'GUARDRAIL_BLOCKED' });
+      await expect(pipeline().execute(maskedAndGuarded().payload)).rejects.toMatchObject({ code: 'GUARDRAIL_BLOCKED' });
       adapter.behaviour = async () => {
         throw new RungateError('EXECUTION_FAILED', `duplicate key value violates unique constraint "cards_pkey": Key (card)=(${CARD}) already exists`);
       };
-      const { payload, claims } = guarded([cards]);
+      const { payload, claims } = maskedAndGuarded();
       await expect(pipeline().execute(payload)).rejects.toMatchObject({
         code: 'EXECUTION_FAILED',
         message: `run ${claims.runId} failed; its error message was withheld: guardrail no-card-numbers: Card numbers stay in the database (text matching its pattern is in the error message)`,
