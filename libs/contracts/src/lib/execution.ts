@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { OutputGuardrail } from './guardrails';
 import { ConnectionRef } from './tools';
 
-export const RunLimits = z.object({
+export const RunLimits = z.strictObject({
   timeoutMs: z.number().int().positive(),
   maxRows: z.number().int().positive(),
   maxBytes: z.number().int().positive(),
@@ -14,14 +14,18 @@ export type RunLimits = z.infer<typeof RunLimits>;
  * backslash in a string is an ordinary character; with ANSI_QUOTES `"…"` is an identifier.
  * A value escaped for one setting can break out of its quotes under the other (ADR 16).
  */
-export const MysqlQuoting = z.object({ noBackslashEscapes: z.boolean(), ansiQuotes: z.boolean() });
+export const MysqlQuoting = z.strictObject({ noBackslashEscapes: z.boolean(), ansiQuotes: z.boolean() });
 export type MysqlQuoting = z.infer<typeof MysqlQuoting>;
 
 /**
  * What policy signs. Executors act on these claims and nothing else: a run ticket names
  * exactly one body (by hash) on exactly one connection, once, for a few seconds.
+ *
+ * Strict: a claim this build does not know is refused, never dropped. An executor older than
+ * the policy that signed a ticket could otherwise run it without a condition it carries (a
+ * masking profile, an output guardrail) and report success.
  */
-export const RunTicketClaims = z.object({
+export const RunTicketClaims = z.strictObject({
   /**
    * 2 when the ticket carries output guardrails or a masking profile: an executor that cannot
    * apply them only knows 1, and refuses it.
@@ -30,13 +34,13 @@ export const RunTicketClaims = z.object({
   runId: z.string(),
   iat: z.number().int(),
   exp: z.number().int(),
-  identity: z.object({
+  identity: z.strictObject({
     user: z.string(),
     groups: z.array(z.string()),
     agent: z.string().optional(),
     tokenId: z.string().optional(),
   }),
-  runbook: z.object({
+  runbook: z.strictObject({
     repository: z.string(),
     path: z.string(),
     commit: z.string(),
@@ -68,7 +72,7 @@ export const RunTicketClaims = z.object({
    * SHA-256 of its definition. An executor whose profile of that name differs refuses the
    * run; absent, the output is not masked.
    */
-  masking: z.object({ profile: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  masking: z.strictObject({ profile: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 export type RunTicketClaims = z.infer<typeof RunTicketClaims>;
 

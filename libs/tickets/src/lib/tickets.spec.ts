@@ -1,3 +1,4 @@
+import { sign } from 'node:crypto';
 import { RungateError, type RunTicketClaims } from '@rungate/contracts';
 import {
   assertBodyMatches,
@@ -72,6 +73,22 @@ describe('run tickets', () => {
     const [header, , signature] = signTicket(claims(), signing).split('.');
     const payload = Buffer.from(JSON.stringify(claims({ params: { id: '2' } }))).toString('base64url');
     expect(codeOf(() => verifyTicket(`${header}.${payload}.${signature}`, [verifying], now))).toBe('TICKET_INVALID');
+  });
+
+  it('refuses a validly signed ticket carrying a claim this build does not know, at any depth', () => {
+    // What a newer policy would sign: a condition (say, a future output stage) an older
+    // executor could not apply. Dropping it would run the body without the condition.
+    const signedWith = (payload: object) => {
+      const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'rungate-ticket+jws', kid: signing.kid })).toString('base64url');
+      const body64 = Buffer.from(JSON.stringify(payload)).toString('base64url');
+      const signature = sign(null, Buffer.from(`${header}.${body64}`), signing.privateKey).toString('base64url');
+      return `${header}.${body64}.${signature}`;
+    };
+    expect(verifyTicket(signedWith(claims()), [verifying], now).runId).toBe('run-1');
+    expect(codeOf(() => verifyTicket(signedWith({ ...claims(), redactOutput: 'strict' }), [verifying], now))).toBe('TICKET_INVALID');
+    const base = claims();
+    expect(codeOf(() => verifyTicket(signedWith({ ...base, limits: { ...base.limits, maxCpuMs: 5 } }), [verifying], now))).toBe('TICKET_INVALID');
+    expect(codeOf(() => verifyTicket(signedWith({ ...base, identity: { ...base.identity, impersonating: 'bob' } }), [verifying], now))).toBe('TICKET_INVALID');
   });
 
   it('refuses garbage and unknown algorithms', () => {
