@@ -1,6 +1,7 @@
 import { ProcessOutputCollector, settlesWithin } from '@rungate/executors';
 import type { ClientChannel } from 'ssh2';
 import { PgidReader } from './remote-script';
+import { exitOf } from './channel-exit';
 import type { SshLink } from './ssh-pool';
 
 /** How long discarding an unused session waits for the server to confirm the channel closed. */
@@ -54,6 +55,8 @@ export class ShellSession {
     readonly spare: boolean,
     public releaseSlot: () => void,
   ) {
+    // An exit status that came before this object existed (see recordExit).
+    this.exit = exitOf(channel);
     this.done = new Promise<void>((resolve) => {
       channel.on('close', () => {
         this.closed = true;

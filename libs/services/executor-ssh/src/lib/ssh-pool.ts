@@ -3,6 +3,7 @@ import { RungateError } from '@rungate/contracts';
 import type { PipelineLog } from '@rungate/executors';
 import { Client, type ClientChannel, type ConnectConfig, type ParsedKey, type PasswordAuthMethod, type PublicKeyAuthMethod } from 'ssh2';
 import { hostKeyFingerprint, isPinnedHostKey, type PinnedHostKey } from './host-key';
+import { recordExit } from './channel-exit';
 import { ShellSession } from './shell-session';
 import { describeSshFailure, type SshFailureContext } from './ssh-errors';
 
@@ -149,7 +150,11 @@ export class SshLink {
   exec(command: string): Promise<ClientChannel> {
     return new Promise<ClientChannel>((resolve, reject) => {
       try {
-        this.client.exec(command, (error, channel) => (error ? reject(error) : resolve(channel)));
+        this.client.exec(command, (error, channel) => {
+          if (error) return reject(error);
+          recordExit(channel);
+          resolve(channel);
+        });
       } catch (error) {
         reject(error);
       }
