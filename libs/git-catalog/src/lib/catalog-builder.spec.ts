@@ -59,6 +59,22 @@ describe('CatalogBuilder', () => {
     expect(rejected).toEqual([{ path: 'find_by_email.runbook.sql', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), findings: catalog.rejected }]);
   });
 
+  it('withholds a runbook whose pipeline ends in decoded text standing bare in SQL, as lint does', async () => {
+    const decoded = '-- @description Delete by id\nDELETE FROM t WHERE id = {{ .id | type "number" | decodeb64 }};\n';
+    const commit = source.commit({ 'get_user.runbook.sql': GET_USER, 'delete.runbook.sql': decoded });
+    await mirror.fetch();
+    const { catalog } = await new CatalogBuilder('ops', undefined).build(mirror, commit);
+    expect(catalog.runbooks.map((r) => r.tool)).toEqual(['ops.get_user']);
+    expect(catalog.rejected).toEqual([
+      {
+        path: 'delete.runbook.sql',
+        line: 2,
+        column: 26,
+        message: expect.stringContaining('decodeb64 makes arbitrary text, which cannot stand bare in SQL whatever the declared type: write {{ .id | type "number" | decodeb64 | squote }}'),
+      },
+    ]);
+  });
+
   it('rejects files that are not UTF-8, too large, of an unknown kind, or that claim the same tool name', async () => {
     const commit = source.commit({
       'latin1.runbook.sql': Buffer.from([0x53, 0x45, 0x4c, 0x45, 0x43, 0x54, 0x20, 0xe9, 0x3b, 0x0a]),

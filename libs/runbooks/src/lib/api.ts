@@ -6,7 +6,7 @@ import { POSTGRES, dialectKey, dialectSuffix, lexSqlDialect, sqlDialectsFor, typ
 import { escapeMysql } from './mysql';
 import { shellDouble, shellSingle, sqlEString, sqlIdent, sqlSingle, yamlDouble, yamlSingle } from './escape';
 import { readMetadata } from './metadata';
-import { parseTemplate, positionAt, type Segment } from './template';
+import { parseTemplate, positionAt, type Placeholder, type Segment } from './template';
 import { validateValues, type ParameterError } from './validate';
 
 export type { ParameterError } from './validate';
@@ -93,16 +93,50 @@ export function toolName(repository: string, path: string): string {
 
 const FREE_TEXT_FIX = 'quote it (\'{{ .x }}\'), declare type "number", "boolean" or "identifier", or use options';
 
-/** Whether a placeholder in this context with these helpers has a safe rendering. */
-function contextProblem(context: Context, helpers: OutputHelper[], spec: ParameterSpec): string | undefined {
-  const quoting = helpers.filter((h) => h.kind === 'squote' || h.kind === 'dquote' || h.kind === 'quotechar');
+type QuotingHelper = Extract<OutputHelper, { kind: 'squote' | 'dquote' | 'quotechar' }>;
+type TransformHelper = Extract<OutputHelper, { kind: 'encodeb64' | 'decodeb64' }>;
+const isQuoting = (h: OutputHelper): h is QuotingHelper => h.kind === 'squote' || h.kind === 'dquote' || h.kind === 'quotechar';
+const isTransform = (h: OutputHelper): h is TransformHelper => h.kind === 'encodeb64' || h.kind === 'decodeb64';
+
+/** What a transforming helper leaves: no longer a value of the declared type, whatever it was. */
+const TRANSFORMED: Record<TransformHelper['kind'], string> = {
+  encodeb64: 'base64 text (letters, digits, "+", "/" and "=")',
+  decodeb64: 'arbitrary text',
+};
+
+/** The placeholder as the runbook should write it, for a finding's fix. */
+function pipelineSource(placeholder: Placeholder, calls: Placeholder['calls']): string {
+  const call = ({ fn, args }: Placeholder['calls'][number]) => [fn, ...args.map((a) => (typeof a === 'number' ? String(a) : JSON.stringify(a)))].join(' ');
+  return `{{ ${[`.${placeholder.name}`, ...calls.map(call)].join(' | ')} }}`;
+}
+
+const QUOTING_FNS = new Set(['squote', 'dquote', 'quotechar']);
+
+/**
+ * Whether a placeholder in this context with these helpers has a safe rendering. The value
+ * that lands is what the pipeline's last function makes of it: after encodeb64 or decodeb64
+ * it is text, whatever type was declared, so it is safe only where text is escaped for the
+ * context — inside quotes, or quoted by a quoting helper that ends the pipeline.
+ */
+function contextProblem(context: Context, occurrence: Occurrence, spec: ParameterSpec): string | undefined {
+  const { helpers, placeholder } = occurrence;
+  const quoting = helpers.filter(isQuoting);
   for (const h of quoting) {
     if (h.kind === 'quotechar' && h.char !== "'" && h.char !== '"') return `quotechar "${h.char}" is not a quote this context can escape; use squote or dquote`;
   }
   if (quoting.length > 1) return 'use one quoting helper (squote, dquote or quotechar), not several';
   const bare = context.context === 'bare' || context.context === 'scalar';
   if (quoting.length && !bare) return 'is already inside quotes; remove squote/dquote/quotechar';
+  const lastTransform = helpers.filter(isTransform).pop();
+  if (quoting.length && helpers.indexOf(quoting[0] as QuotingHelper) < helpers.indexOf(lastTransform as TransformHelper)) {
+    const reordered = [...placeholder.calls.filter((c) => !QUOTING_FNS.has(c.fn)), ...placeholder.calls.filter((c) => QUOTING_FNS.has(c.fn))];
+    return `the quoting helper must end the pipeline, after ${lastTransform?.kind}: write ${pipelineSource(placeholder, reordered)}`;
+  }
   if ((context.language === 'sql' || context.language === 'mysql') && context.context === 'bare' && quoting.length === 0) {
+    if (lastTransform) {
+      const quoted = pipelineSource(placeholder, [...placeholder.calls, { fn: 'squote', args: [] }]);
+      return `${lastTransform.kind} makes ${TRANSFORMED[lastTransform.kind]}, which cannot stand bare in SQL whatever the declared type: write ${quoted}, or put the placeholder inside '…'`;
+    }
     const safe = ['number', 'boolean', 'identifier', 'select'].includes(spec.type);
     if (!safe) return `a ${spec.type} value cannot stand bare in SQL: ${FREE_TEXT_FIX}`;
   }
@@ -156,7 +190,7 @@ export function parseRunbook(path: string, source: string): ParseResult {
         return;
       }
       const spec = specs.get(occurrence.placeholder.name) as ParameterSpec;
-      const problem = contextProblem(result.context, occurrence.helpers, spec);
+      const problem = contextProblem(result.context, occurrence, spec);
       if (problem) report(`parameter ${occurrence.placeholder.name}: ${problem}`, line, column);
       occurrences.push({ occurrence, context: result.context });
     });
@@ -217,7 +251,9 @@ function transform(parameter: string, value: string, helpers: OutputHelper[]): s
 }
 
 function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[], value: string): string {
-  const quote = helpers.find((h) => h.kind === 'squote' || h.kind === 'dquote' || h.kind === 'quotechar');
+  const quote = helpers.find(isQuoting);
+  // After encodeb64/decodeb64 the value is text, whatever the declared type: never bare.
+  const type = helpers.some(isTransform) ? 'text' : spec.type;
   const single = quote?.kind === 'squote' || (quote?.kind === 'quotechar' && quote.char === "'");
   const double = quote?.kind === 'dquote' || (quote?.kind === 'quotechar' && quote.char === '"');
   switch (context.language) {
@@ -227,12 +263,12 @@ function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[
       if (context.context === 'ident') return sqlIdent(value);
       if (single) return `'${sqlSingle(value)}'`;
       if (double) return `"${sqlIdent(value)}"`;
-      if (spec.type === 'number') return value.startsWith('-') ? `(${value})` : value;
-      if (spec.type === 'boolean') return value === 'true' ? 'TRUE' : 'FALSE';
-      if (spec.type === 'identifier') return `"${sqlIdent(value)}"`;
+      if (type === 'number') return value.startsWith('-') ? `(${value})` : value;
+      if (type === 'boolean') return value === 'true' ? 'TRUE' : 'FALSE';
+      if (type === 'identifier') return `"${sqlIdent(value)}"`;
       return `'${sqlSingle(value)}'`;
     case 'mysql':
-      return escapeMysql(value, { context: context.context, quoting: context.quoting, quote: single ? "'" : double ? '"' : undefined, type: spec.type });
+      return escapeMysql(value, { context: context.context, quoting: context.quoting, quote: single ? "'" : double ? '"' : undefined, type });
     case 'shell':
       if (context.context === 'single') return shellSingle(value);
       if (context.context === 'double') return shellDouble(value);
@@ -247,8 +283,8 @@ function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[
       }
       // A whole plain scalar typed number or boolean stays one: `replicas: {{ .n | type "number" }}`
       // must be an integer to the API server, and validation left only digits, sign, point, exponent.
-      if (!quote && spec.type === 'number') return value;
-      if (!quote && spec.type === 'boolean') return value === 'true' ? 'true' : 'false';
+      if (!quote && type === 'number') return value;
+      if (!quote && type === 'boolean') return value === 'true' ? 'true' : 'false';
       return `"${yamlDouble(value)}"`;
     }
   }
