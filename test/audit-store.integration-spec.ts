@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { completeAuditEvent } from '@rungate/messaging';
-import { AuditStore, chainedContent, openDatabase, verifyStoredChain, type StreamedEvent } from '@rungate/persistence';
+import { AUDIT_TEXT_MARK, decodeAuditStrings, decodeAuditText } from '@rungate/audit-chain';
+import { AuditStore, MIGRATIONS, chainedContent, openDatabase, searchAuditEvents, verifyStoredChain, type StreamedEvent } from '@rungate/persistence';
 import { createTestDatabase, type TestDatabase } from '@rungate/testing';
 import type { DataSource } from 'typeorm';
 
@@ -35,26 +36,91 @@ describe('AuditStore', () => {
     return db.query('SELECT seq, valid, type, id, exit_code, time FROM audit_events ORDER BY seq');
   }
 
-  it('stores what PostgreSQL cannot hold in jsonb (NUL, lone surrogates) as an invalid event, and keeps going', async () => {
+  it('stores an event holding what PostgreSQL cannot (NUL, lone surrogates) as a valid event, its text in the audit encoding', async () => {
     const store = new AuditStore(db);
+    // As an older publisher wrote them: raw text, not yet encoded.
     const withNul = completed({ params: { note: 'a\u0000b' } });
-    const withSurrogate = completed({ params: { note: 'x\ud800y' } });
+    const withSurrogate = completed({ params: { note: 'x\ud800y' }, actor: { user: 'u\udc00', groups: [] } });
     const rawNul = `{"v":1,"broken\u0000`;
     const escapedBackslash = completed({ params: { path: 'C:\\u0000dir' } });
     await store.append([message(1, withNul), message(2, withSurrogate), message(3, rawNul), message(4, escapedBackslash), message(5, completed())]);
     const stored = await rows();
     expect(stored.map((r) => [Number(r.seq), r.valid])).toEqual([
-      [1, false],
-      [2, false],
+      [1, true],
+      [2, true],
       [3, false],
       [4, true],
       [5, true],
     ]);
-    const [first] = (await db.query('SELECT event FROM audit_events WHERE seq = 1')) as { event: { invalid: boolean; raw: string } }[];
-    expect(first?.event).toMatchObject({ invalid: true, raw: withNul });
+    const events = (await db.query('SELECT event, actor_user, run_id FROM audit_events ORDER BY seq')) as { event: Record<string, unknown>; actor_user: string | null; run_id: string | null }[];
+    expect(events[0]?.event['params']).toEqual({ note: `${AUDIT_TEXT_MARK}a\\u0000b` });
+    expect(decodeAuditStrings(events[1]?.event)).toMatchObject({ params: { note: 'x\ud800y' }, actor: { user: 'u\udc00' } });
+    expect(events[1]).toMatchObject({ actor_user: `${AUDIT_TEXT_MARK}u\\udc00`, run_id: JSON.parse(withSurrogate).runId });
+    // Not JSON at all: kept as its subject and raw text, the NUL encoded rather than lost.
+    expect(events[2]?.event).toEqual({ invalid: true, subject: 'audit.run.completed', raw: `${AUDIT_TEXT_MARK}{\\"v\\":1,\\"broken\\u0000` });
+    expect(decodeAuditText((events[2]?.event as { raw: string }).raw)).toBe(rawNul);
     await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: 5 });
     // The same message always yields the same content: verify --stream depends on it.
     expect(chainedContent(message(3, rawNul)).canonical).toBe(chainedContent(message(3, rawNul)).canonical);
+  });
+
+  it('keeps going past a message nested deeper than the stack or with ids too long for an index', async () => {
+    const store = new AuditStore(db);
+    const deep = `{"v":1,"id":"deep","time":"2025-01-01T00:00:00Z","type":"audit.run.completed","source":"x","details":{"d":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`;
+    const longRunId = 'r'.repeat(10_000);
+    const longUser = 'ü'.repeat(5_000);
+    await store.append([message(1, deep), message(2, completed({ runId: longRunId, actor: { user: longUser, groups: [] }, id: 'i'.repeat(9_000) })), message(3, completed())]);
+    const stored = await rows();
+    expect(stored.map((r) => [Number(r.seq), r.valid])).toEqual([
+      [1, false],
+      [2, true],
+      [3, true],
+    ]);
+    const [long] = (await db.query('SELECT run_id, actor_user, id FROM audit_events WHERE seq = 2')) as { run_id: string; actor_user: string; id: string }[];
+    expect(long?.run_id).toMatch(/^r{128}…sha256:[0-9a-f]{64}$/);
+    expect(long?.actor_user).toMatch(/^ü{128}…sha256:[0-9a-f]{64}$/);
+    expect((await searchAuditEvents(db, { runId: longRunId, user: longUser, limit: 5 })).events.map((e) => e.seq)).toEqual([2]);
+    await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: 3 });
+  });
+
+  describe('run status (audit_runs)', () => {
+    const runEvent = (runId: string, type: string, extra: Record<string, unknown> = {}) =>
+      JSON.stringify(completeAuditEvent({ type, source: 'test', runId, ...extra } as Parameters<typeof completeAuditEvent>[0]));
+    const decided = (runId: string) => runEvent(runId, 'audit.run.decided', { decision: { effect: 'allow', rule: 'r' } });
+    const started = (runId: string) => runEvent(runId, 'audit.run.started');
+    const succeeded = (runId: string) => runEvent(runId, 'audit.run.completed', { outcome: { status: 'succeeded' } });
+    const refused = (runId: string) => runEvent(runId, 'audit.run.failed', { outcome: { status: 'refused', errorCode: 'TICKET_REPLAYED' } });
+    const timedOut = (runId: string) => runEvent(runId, 'audit.run.failed', { outcome: { status: 'failed', errorCode: 'TIMEOUT' } });
+    const statuses = async () =>
+      Object.fromEntries(((await db.query('SELECT run_id, status FROM audit_runs ORDER BY run_id')) as { run_id: string; status: string }[]).map((r) => [r.run_id, r.status]));
+
+    it('follows each run through its state machine, in one batch or across batches', async () => {
+      const store = new AuditStore(db);
+      await store.append([message(1, decided('a')), message(2, started('a')), message(3, succeeded('a')), message(4, decided('a')), message(5, refused('a'))]);
+      await store.append([message(6, decided('b')), message(7, refused('b'))]);
+      await store.append([message(8, decided('c')), message(9, started('c'))]);
+      await store.append([message(10, timedOut('c')), message(11, decided('d')), message(12, refused('d')), message(13, started('d'))]);
+      expect(await statuses()).toEqual({ a: 'succeeded', b: 'refused', c: 'timed_out', d: 'started' });
+    });
+
+    it('folds the runs stored before the status table existed when it is created', async () => {
+      const store = new AuditStore(db);
+      await store.append([message(1, decided('a')), message(2, started('a')), message(3, succeeded('a')), message(4, refused('a')), message(5, decided('b'))]);
+      const before = await statuses();
+      const migration = MIGRATIONS.map((M) => new M()).find((m) => m.name === 'AuditRunStatus1764000000300');
+      if (!migration) throw new Error('no run status migration');
+      const runner = db.createQueryRunner();
+      try {
+        await migration.down(runner);
+        // The view before the state machine: the last outcome wins.
+        expect(await statuses()).toEqual({ a: 'refused', b: null });
+        await migration.up(runner);
+      } finally {
+        await runner.release();
+      }
+      expect(await statuses()).toEqual(before);
+      expect(before).toEqual({ a: 'succeeded', b: 'decided' });
+    });
   });
 
   it('projects a time or exit code PostgreSQL cannot read as the write time / null, the event itself untouched', async () => {
@@ -101,7 +167,7 @@ describe('AuditStore', () => {
     const role = `rg_service_${randomUUID().slice(0, 8)}`;
     await db.query(`CREATE ROLE ${role} LOGIN`);
     try {
-      await db.query(`GRANT SELECT, INSERT ON audit_events TO ${role}; GRANT SELECT ON rungate_migrations TO ${role}`);
+      await db.query(`GRANT SELECT, INSERT ON audit_events TO ${role}; GRANT SELECT, INSERT, UPDATE ON audit_run_status TO ${role}; GRANT SELECT ON rungate_migrations TO ${role}`);
       const url = new URL(database.url);
       url.username = role;
       const service = await openDatabase(url.toString());
@@ -120,7 +186,7 @@ describe('AuditStore', () => {
         await service.destroy();
       }
     } finally {
-      await db.query(`REVOKE ALL ON audit_events, rungate_migrations FROM ${role}`);
+      await db.query(`REVOKE ALL ON audit_events, audit_run_status, rungate_migrations FROM ${role}`);
       await db.query(`DROP ROLE ${role}`);
     }
   });

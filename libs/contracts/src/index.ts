@@ -6,3 +6,5 @@ export * from './lib/tools';
 export * from './lib/execution';
 export * from './lib/audit';
 export * from './lib/guardrails';
+export * from './lib/limits';
+export * from './lib/text';

@@ -1,4 +1,5 @@
-import { AuditEvent } from '@rungate/contracts';
+import { readAuditMessage, storableAuditValue } from '@rungate/audit-chain';
+import type { AuditEvent } from '@rungate/contracts';
 import { toOcsf } from './ocsf';
 
 /** A closed set, so status pages and alerts can branch on why a sink is failing. */
@@ -50,31 +51,25 @@ export function formatEvent(event: AuditEvent, format: SinkFormat): unknown {
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
 /**
- * Reads one AUDIT message. Publishers validate events, so a message that is not an
- * AuditEvent means something else wrote to the stream — which a SIEM wants to see, not
- * lose: it is forwarded as an `audit.admin.malformed_event` carrying the raw bytes.
- * A valid event is forwarded as published (keys a newer publisher added are kept).
+ * Reads one AUDIT message as the chain writer does (readAuditMessage). Publishers validate
+ * events, so a message that is not an AuditEvent means something else wrote to the stream —
+ * which a SIEM wants to see, not lose: it is forwarded as an `audit.admin.malformed_event`
+ * carrying the raw text. A valid event is forwarded as published (keys a newer publisher
+ * added are kept), in the audit text encoding.
  */
 export function decodeStreamEvent(message: { seq: number; subject: string; data: Uint8Array; storedAt: Date }): StreamEvent {
   const text = decoder.decode(message.data);
-  let problem: string;
-  try {
-    const json: unknown = JSON.parse(text);
-    const parsed = AuditEvent.safeParse(json);
-    if (parsed.success) return { seq: message.seq, event: json as AuditEvent };
-    problem = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-  } catch {
-    problem = 'not JSON';
-  }
+  const read = readAuditMessage(text);
+  if (read.ok) return { seq: message.seq, event: read.published as AuditEvent };
   return {
     seq: message.seq,
-    event: {
+    event: storableAuditValue<AuditEvent>({
       v: 1,
       id: `AUDIT-${message.seq}`,
       time: message.storedAt.toISOString(),
       type: 'audit.admin.malformed_event',
       source: 'audit-sinks',
-      details: { subject: message.subject, streamSequence: message.seq, problem, data: text },
-    },
+      details: { subject: message.subject, streamSequence: message.seq, problem: read.problem, data: text },
+    }),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { OutputGuardrail } from './guardrails';
+import { MAX_TICKET_CHARS } from './limits';
 import { ConnectionRef } from './tools';
 
 export const RunLimits = z.strictObject({
@@ -77,7 +78,7 @@ export const RunTicketClaims = z.strictObject({
 export type RunTicketClaims = z.infer<typeof RunTicketClaims>;
 
 export const ExecRequest = z.object({
-  ticket: z.string().min(1).max(65536),
+  ticket: z.string().min(1).max(MAX_TICKET_CHARS),
   body: z.string().max(1024 * 1024),
 });
 export type ExecRequest = z.infer<typeof ExecRequest>;

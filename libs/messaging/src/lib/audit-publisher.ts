@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { encodeAuditStrings } from '@rungate/audit-chain';
 import { AUDIT_STREAM, AuditEvent, RungateError, type AuditEventInput } from '@rungate/contracts';
 import type { JetStreamClient } from 'nats';
 import { encodeJson } from './bus';
@@ -8,8 +9,13 @@ export interface AuditSink {
   publish(event: AuditEventInput): Promise<AuditEvent>;
 }
 
+/**
+ * The event as it enters the audit trail: validated, and every string in the audit text
+ * encoding (docs/siem.md), so the stream, the chain, the table and every sink hold the same
+ * bytes whatever text a caller sent.
+ */
 export function completeAuditEvent(input: AuditEventInput): AuditEvent {
-  return AuditEvent.parse({ v: 1, id: input.id ?? randomUUID(), time: input.time ?? new Date().toISOString(), ...input });
+  return encodeAuditStrings(AuditEvent.parse({ v: 1, id: input.id ?? randomUUID(), time: input.time ?? new Date().toISOString(), ...input }));
 }
 
 /**

@@ -1,4 +1,6 @@
+import { encodeAuditText, isUnstorableText } from '@rungate/audit-chain';
 import type { DataSource } from 'typeorm';
+import { indexedText } from './audit-store';
 
 /** Filters of the audit query API and `rungate audit search`; every one is optional. */
 export interface AuditQuery {
@@ -55,6 +57,16 @@ function decodeCursor(cursor: string, order: 'asc' | 'desc'): number {
   return Number(match[2]);
 }
 
+/**
+ * What a filter value may be stored as: its audit text encoding (docs/siem.md), which is how
+ * a value holding NUL or a lone surrogate was written, and the value as given, which is how
+ * one copied from a stored event reads. Never a form PostgreSQL cannot take as a parameter.
+ */
+function storedForms(value: string): string[] {
+  const encoded = encodeAuditText(value);
+  return encoded === value || isUnstorableText(value) ? [encoded] : [encoded, value];
+}
+
 /** Glob (`*`) to a LIKE pattern; LIKE's own wildcards and the escape character are taken literally. */
 export function globToLike(glob: string): string {
   return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%');
@@ -73,15 +85,21 @@ export async function searchAuditEvents(db: DataSource, query: AuditQuery): Prom
     params.push(value);
     return `$${params.length}`;
   };
-  if (query.user !== undefined) where.push(`actor_user = ${bind(query.user)}`);
-  if (query.agent !== undefined) where.push(`actor_agent = ${bind(query.agent)}`);
-  if (query.runId !== undefined) where.push(`run_id = ${bind(query.runId)}`);
-  if (query.connection !== undefined) where.push(`connection_name = ${bind(query.connection)}`);
+  const equals = (column: string, value: string, indexed = false) => {
+    const forms = [...new Set(storedForms(value).map((form) => (indexed ? indexedText(form) : form)))];
+    return forms.length === 1 ? `${column} = ${bind(forms[0])}` : `${column} IN (${forms.map(bind).join(', ')})`;
+  };
+  if (query.user !== undefined) where.push(equals('actor_user', query.user, true));
+  if (query.agent !== undefined) where.push(equals('actor_agent', query.agent));
+  if (query.runId !== undefined) where.push(equals('run_id', query.runId, true));
+  if (query.connection !== undefined) where.push(equals('connection_name', query.connection));
   if (query.runbook !== undefined) {
-    where.push(`(tool = ${bind(query.runbook)} OR (repository || '/' || path) LIKE ${bind(globToLike(query.runbook))} ESCAPE '\\')`);
+    const glob = encodeAuditText(query.runbook);
+    where.push(`(${equals('tool', query.runbook)} OR (repository || '/' || path) LIKE ${bind(globToLike(glob))} ESCAPE '\\')`);
   }
   if (query.type !== undefined) {
-    where.push(query.type.endsWith('*') ? `type LIKE ${bind(`${globToLike(query.type.slice(0, -1))}%`)} ESCAPE '\\'` : `type = ${bind(query.type)}`);
+    const type = encodeAuditText(query.type);
+    where.push(type.endsWith('*') ? `type LIKE ${bind(`${globToLike(type.slice(0, -1))}%`)} ESCAPE '\\'` : `type = ${bind(type)}`);
   }
   if (query.since) where.push(`time >= ${bind(query.since.toISOString())}`);
   if (query.until) where.push(`time < ${bind(query.until.toISOString())}`);

@@ -1,6 +1,8 @@
-import { AuditEvent } from '@rungate/contracts';
-import { GENESIS_HASH, canonicalJson, chainHashOfCanonical, verifyChain, type ChainVerification } from '@rungate/audit-chain';
+import { createHash } from 'node:crypto';
+import type { AuditEvent } from '@rungate/contracts';
+import { GENESIS_HASH, canonicalJson, chainHashOfCanonical, encodeAuditText, readAuditMessage, verifyChain, type ChainVerification } from '@rungate/audit-chain';
 import type { DataSource } from 'typeorm';
+import { projectRunStatuses, type RunEvent } from './run-status-projection';
 
 /** One message off the AUDIT stream: its stream sequence, subject and raw bytes. */
 export interface StreamedEvent {
@@ -16,13 +18,6 @@ const COLUMNS = [
   'output_sha256', 'event', 'prev_hash', 'hash',
 ] as const;
 
-/**
- * What PostgreSQL cannot hold in jsonb or text: NUL and lone UTF-16 surrogates, which
- * JSON.stringify writes as `\u0000` / `\udXXX` escapes (an escaped backslash before them
- * is just a backslash).
- */
-const UNSTORABLE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
-
 interface ChainedContent {
   content: Record<string, unknown>;
   /** canonicalJson(content): what is hashed, and stored as the row's `event`. */
@@ -31,27 +26,29 @@ interface ChainedContent {
 }
 
 function invalidContent(message: StreamedEvent): ChainedContent {
-  const content = { invalid: true, subject: message.subject, raw: message.data.replace(/\0/g, '\uFFFD') };
+  const content = { invalid: true, subject: message.subject, raw: encodeAuditText(message.data) };
   return { content, canonical: canonicalJson(content) };
 }
 
 /**
- * What the chain covers: the validated event; or, for a message that is not one (or holds
- * what PostgreSQL cannot store), its subject and raw text. Either way it is stored, never
- * dropped, and a message always yields the same content (verify --stream relies on it).
+ * How a writer before the audit text encoding stored a message it could not store as an
+ * event: also every valid event holding NUL or a lone surrogate, with NUL replaced. Only for
+ * `verify --stream`, so rows written then are not reported as altered.
+ */
+export function legacyInvalidContent(message: StreamedEvent): Record<string, unknown> {
+  return { invalid: true, subject: message.subject, raw: message.data.replace(/\0/g, '\uFFFD') };
+}
+
+/**
+ * What the chain covers: the validated event, in its audit text encoding; or, for a message
+ * that is not one, its subject and raw text. Either way it is stored, never dropped, and a
+ * message always yields the same content (verify --stream relies on it).
  */
 export function chainedContent(message: StreamedEvent): ChainedContent {
-  let parsed;
-  try {
-    parsed = AuditEvent.safeParse(JSON.parse(message.data));
-  } catch {
-    return invalidContent(message);
-  }
-  if (!parsed.success) return invalidContent(message);
-  const content = parsed.data as unknown as Record<string, unknown>;
-  const canonical = canonicalJson(content);
-  if (UNSTORABLE.test(canonical)) return invalidContent(message);
-  return { content, canonical, event: parsed.data };
+  const read = readAuditMessage(message.data);
+  if (!read.ok) return invalidContent(message);
+  const content = read.event as unknown as Record<string, unknown>;
+  return { content, canonical: canonicalJson(content), event: read.event };
 }
 
 /** The event's time for the time column, when PostgreSQL reads it the same; else undefined. */
@@ -61,6 +58,22 @@ function projectedTime(text: string): string | undefined {
   const time = new Date(ms);
   const year = time.getUTCFullYear();
   return year >= 1 && year <= 9999 ? time.toISOString() : undefined;
+}
+
+/** Longest text an indexed column holds as it is; PostgreSQL's btree refuses entries over 2,704 bytes. */
+const INDEXED_TEXT_BYTES = 512;
+const INDEXED_TEXT_PREFIX = 128;
+
+/**
+ * An indexed column's value (event id, run id, actor): the text itself, or for a longer one
+ * its first 128 characters, "…sha256:" and the whole text's digest — unique, small enough
+ * for the index, and what a search computes from a filter value to find it. A single event
+ * must never be unstorable: it would hold up every event after it.
+ */
+export function indexedText(text: string): string {
+  if (Buffer.byteLength(text, 'utf8') <= INDEXED_TEXT_BYTES) return text;
+  const prefix = Array.from(text).slice(0, INDEXED_TEXT_PREFIX).join('');
+  return `${prefix}…sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
 }
 
 const int32 = (n: number | null | undefined) => (n !== null && n !== undefined && Number.isInteger(n) && Math.abs(n) <= 2 ** 31 - 1 ? n : null);
@@ -74,13 +87,13 @@ function rowJson(seq: number, chained: ChainedContent, prevHash: string, hash: s
   const e = chained.event;
   const columns: Omit<Record<(typeof COLUMNS)[number], unknown>, 'event'> = {
     seq,
-    id: e?.id ?? `invalid-${seq}`,
+    id: e ? indexedText(e.id) : `invalid-${seq}`,
     time: (e && projectedTime(e.time)) ?? writtenAt,
     type: e?.type ?? String(chained.content['subject'] ?? 'invalid'),
     valid: Boolean(e),
     source: e?.source ?? null,
-    run_id: e?.runId ?? null,
-    actor_user: e?.actor?.user ?? null,
+    run_id: e?.runId === undefined ? null : indexedText(e.runId),
+    actor_user: e?.actor?.user === undefined ? null : indexedText(e.actor.user),
     actor_agent: e?.actor?.agent ?? null,
     actor_token_id: e?.actor?.tokenId ?? null,
     actor_groups: e?.actor?.groups ?? null,
@@ -154,7 +167,10 @@ export class AuditStore {
       await runner.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
       const head = await readHead(runner);
       if (head.seq !== planned.from.seq || head.hash !== planned.from.hash) planned = chainRows(ordered, head);
-      if (planned.rows.length > 0) await insertRows(runner, planned.rows);
+      if (planned.rows.length > 0) {
+        await insertRows(runner, planned.rows);
+        await projectRunStatuses(runner, planned.runEvents);
+      }
       await runner.commitTransaction();
       this.head = planned.to;
       return planned.rows.length;
@@ -177,21 +193,23 @@ async function readHead(db: Queryable): Promise<ChainHead> {
   return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
 }
 
-/** Pure: the rows that extend `from` with the messages not yet stored, and the new head. */
-function chainRows(ordered: readonly StreamedEvent[], from: ChainHead): { from: ChainHead; to: ChainHead; rows: string[] } {
+/** Pure: the rows that extend `from` with the messages not yet stored, their runs' events, and the new head. */
+function chainRows(ordered: readonly StreamedEvent[], from: ChainHead): { from: ChainHead; to: ChainHead; rows: string[]; runEvents: RunEvent[] } {
   let prev = from.hash;
   let last = from.seq;
   const rows: string[] = [];
+  const runEvents: RunEvent[] = [];
   const writtenAt = new Date().toISOString();
   for (const message of ordered) {
     if (message.seq <= last) continue;
     const chained = chainedContent(message);
     const hash = chainHashOfCanonical(prev, chained.canonical);
     rows.push(rowJson(message.seq, chained, prev, hash, writtenAt));
+    if (chained.event?.runId !== undefined) runEvents.push({ seq: message.seq, runId: indexedText(chained.event.runId), event: chained.event });
     prev = hash;
     last = message.seq;
   }
-  return { from, to: { seq: last, hash: prev }, rows };
+  return { from, to: { seq: last, hash: prev }, rows, runEvents };
 }
 
 /**

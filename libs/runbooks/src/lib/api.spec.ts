@@ -110,11 +110,24 @@ describe('validation', () => {
     ['r', '', 'required'],
     ['x', '1234', 'pattern'],
     ['x', 'a\u0000', 'characters'],
+    ['r', 'half \ud800 a pair', 'characters'],
+    ['r', '\udc00 the other half', 'characters'],
+    ['e', 'a@b.co\udfff', 'characters'],
     ['n', { $gt: 1 }, 'type'],
     ['zzz', 'x', 'unknown'],
   ])('refuses %s = %j (%s)', (parameter, value, constraint) => {
     const result = validateArguments(runbook, { ...good, [parameter]: value });
     expect(result).toMatchObject({ ok: false, errors: [expect.objectContaining({ parameter, constraint })] });
+  });
+
+  it('accepts well-formed text beyond the BMP (surrogate pairs)', () => {
+    expect(validateArguments(runbook, { ...good, r: 'emoji 😀 and 𝄞' })).toMatchObject({ ok: true, values: { r: 'emoji 😀 and 𝄞' } });
+  });
+
+  it('says what is wrong with a lone surrogate without repeating it', () => {
+    const result = validateArguments(runbook, { ...good, r: 'a\ud800' });
+    expect(result).toMatchObject({ ok: false, errors: [{ parameter: 'r', message: expect.stringMatching(/^must be well-formed Unicode text/) }] });
+    expect(JSON.stringify(result)).not.toContain('\\ud800');
   });
 
   it('never repeats a password in an error', () => {

@@ -1,4 +1,4 @@
-import type { ParameterSpec } from '@rungate/contracts';
+import { hasLoneSurrogate, type ParameterSpec } from '@rungate/contracts';
 import { RE2JS } from 're2js';
 
 export interface ParameterError {
@@ -106,6 +106,10 @@ export function validateValues(parameters: readonly ParameterSpec[], args: Recor
     }
     if (value.includes('\u0000')) {
       fail('characters', 'must not contain NUL characters');
+      continue;
+    }
+    if (hasLoneSurrogate(value)) {
+      fail('characters', 'must be well-formed Unicode text: it holds half of a UTF-16 surrogate pair (a lone surrogate), which is not a character');
       continue;
     }
     if (value !== '' || spec.required) {

@@ -1,0 +1,75 @@
+import fc from 'fast-check';
+import { hostileJson, hostileText, nestedValue } from '../testing/hostile-text';
+import { AUDIT_TEXT_MARK, decodeAuditStrings, decodeAuditText, encodeAuditStrings, encodeAuditText, hasUnstorableText, isUnstorableText } from './audit-text';
+import { canonicalJson } from './chain';
+
+describe('audit text encoding', () => {
+  it('marks NUL and lone surrogates in a reversible form a SIEM can decode with any JSON parser', () => {
+    expect(encodeAuditText('a\u0000b')).toBe(`${AUDIT_TEXT_MARK}a\\u0000b`);
+    expect(encodeAuditText('x\ud800y')).toBe(`${AUDIT_TEXT_MARK}x\\ud800y`);
+    expect(encodeAuditText('\udc00"\\\n')).toBe(`${AUDIT_TEXT_MARK}\\udc00\\"\\\\\\n`);
+    const body = encodeAuditText('a\u0000b').slice(AUDIT_TEXT_MARK.length);
+    expect(JSON.parse(`"${body}"`)).toBe('a\u0000b');
+  });
+
+  it('leaves every other string exactly as it is, surrogate pairs and control characters included', () => {
+    for (const text of ['', 'plain', 'emoji 😀 𝄞', 'tab\tnew\nline', '\\u0000 spelled out', '\ufffd alone', 'json: \ufffd after']) {
+      expect(encodeAuditText(text)).toBe(text);
+    }
+  });
+
+  it('encodes a string that already starts with the mark, so decoding is never ambiguous', () => {
+    const looksEncoded = `${AUDIT_TEXT_MARK}abc`;
+    expect(encodeAuditText(looksEncoded)).not.toBe(looksEncoded);
+    expect(decodeAuditText(encodeAuditText(looksEncoded))).toBe(looksEncoded);
+  });
+
+  it('returns a marked string that is not a JSON string body as it is', () => {
+    expect(decodeAuditText(`${AUDIT_TEXT_MARK}"broken`)).toBe(`${AUDIT_TEXT_MARK}"broken`);
+  });
+
+  it('round-trips any string, and its encoding is always storable', () => {
+    fc.assert(
+      fc.property(hostileText, (text) => {
+        const encoded = encodeAuditText(text);
+        expect(isUnstorableText(encoded)).toBe(false);
+        expect(decodeAuditText(encoded)).toBe(text);
+        if (!isUnstorableText(text) && !text.startsWith(AUDIT_TEXT_MARK)) expect(encoded).toBe(text);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('round-trips any JSON value, keys included, through JSON text', () => {
+    fc.assert(
+      fc.property(hostileJson, (value) => {
+        const encoded = encodeAuditStrings(value);
+        expect(hasUnstorableText(encoded)).toBe(false);
+        const overTheWire: unknown = JSON.parse(JSON.stringify(encoded));
+        expect(overTheWire).toEqual(encoded);
+        // JSON itself turns -0 into 0; the encoding changes nothing else.
+        expect(decodeAuditStrings(overTheWire)).toEqual(JSON.parse(JSON.stringify(value)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('hashes a value without such text exactly as before the encoding existed', () => {
+    const clean = fc.jsonValue({ maxDepth: 4 }).filter((value) => !hasUnstorableText(value) && !JSON.stringify(value).includes(AUDIT_TEXT_MARK));
+    fc.assert(fc.property(clean, (value) => expect(canonicalJson(encodeAuditStrings(value))).toBe(canonicalJson(value))), { numRuns: 500 });
+  });
+
+  it('keeps keys named __proto__ as plain keys', () => {
+    const value = JSON.parse('{"__proto__": {"a\\u0000": 1}, "b": [1, "\\ud800"]}') as Record<string, unknown>;
+    const encoded = encodeAuditStrings(value);
+    expect(Object.keys(encoded)).toEqual(['__proto__', 'b']);
+    expect(Object.getPrototypeOf(encoded)).toBe(Object.prototype);
+    expect(JSON.stringify(encoded)).toBe(`{"__proto__":{"${AUDIT_TEXT_MARK}a\\\\u0000":1},"b":[1,"${AUDIT_TEXT_MARK}\\\\ud800"]}`);
+  });
+
+  it('walks values nested deeper than the call stack', () => {
+    const deep = nestedValue(200_000, 'k\u0000', 'leaf\ud800');
+    expect(hasUnstorableText(deep)).toBe(true);
+    expect(hasUnstorableText(encodeAuditStrings(deep))).toBe(false);
+  });
+});
