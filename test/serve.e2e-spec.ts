@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { decodeAuditText } from '@rungate/audit-chain';
 import { RUNGATE_BIN, startProcess, type ServiceProcess } from '@rungate/testing';
 import { mcpClient, startServe } from './support/stack';
 
@@ -111,6 +112,22 @@ describe('rungate serve: the all-in-one demo', () => {
     const events = search.output().trim().split('\n').map((line) => JSON.parse(line) as { type: string; actor?: { user: string } });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['audit.run.decided', 'audit.run.started', 'audit.run.completed']));
     expect(events.every((e) => e.actor?.user === 'demo@rungate.local')).toBe(true);
+  });
+
+  it('binds an idempotency key to its first arguments in the embedded database, and records hostile text whole', async () => {
+    const key = { 'io.rungate/idempotencyKey': `serve-${Date.now()}` };
+    const call = (status: string) => client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1003, status, dryRun: true }, _meta: key }) as Promise<CallResult>;
+    expect((await call('shipped')).isError).toBeFalsy();
+    const other = await call('cancelled');
+    expect(other.content.map((c) => c.text).join('\n')).toMatch(/^IDEMPOTENCY_CONFLICT: idempotency key serve-\d+ was used for run \S+ with other arguments/);
+    const hostile = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open', 'x\u0000\ud800': 1 } })) as CallResult;
+    expect(hostile.content.map((c) => c.text).join('\n')).toBe('INVALID_PARAMS: x\u0000\ud800: is not a parameter of this runbook');
+    const auditUrl = /audit search --url (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1] as string;
+    const query = new URLSearchParams({ user: 'demo@rungate.local', runbook: 'demo.postgres.list_orders', type: 'audit.run.decided', order: 'desc', limit: '1' });
+    const res = await fetch(`${auditUrl}/audit/events?${query}`, { headers: { authorization: `Bearer ${token}` } });
+    const [denied] = ((await res.json()) as { events: { valid: boolean; event: { runId?: string; decision?: { reason: string } } }[] }).events;
+    expect(denied).toMatchObject({ valid: true, event: { runId: expect.any(String) } });
+    expect(decodeAuditText(denied?.event.decision?.reason ?? '')).toBe('x\u0000\ud800: is not a parameter of this runbook');
   });
 
   it('refuses a bad token', async () => {

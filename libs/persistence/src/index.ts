@@ -5,3 +5,4 @@ export * from './lib/token-store';
 export * from './lib/run-claims';
 export * from './lib/local-audit';
 export * from './lib/embedded';
+export * from './lib/idempotency-keys';

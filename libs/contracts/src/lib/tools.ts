@@ -35,7 +35,12 @@ export const AuthorizeRequest = z.object({
   identity: Identity,
   tool: z.string().min(1).max(512),
   arguments: z.record(z.string(), z.unknown()),
-  idempotencyKey: z.string().min(1).max(256).optional(),
+  /**
+   * As the caller sent it (`_meta["io.rungate/idempotencyKey"]` or the Idempotency-Key
+   * header), any JSON value: policy validates it, so a bad one is refused on the record
+   * rather than dropped at the bus.
+   */
+  idempotencyKey: z.unknown().optional(),
   meta: RequestMeta.default({}),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;

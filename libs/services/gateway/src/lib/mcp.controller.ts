@@ -122,13 +122,12 @@ export class McpController {
 
   private async serveMessage(req: Request, res: Response, caller: Caller, message: unknown): Promise<void> {
     const meta: RequestMeta = { ip: req.ip, userAgent: req.headers['user-agent'] };
-    const headerKey = req.headers['idempotency-key'];
     const cancelled = () => {
       endWithoutResponse(res);
       // Closed before the handler settles, so the SDK sends nothing for the cancelled request.
       close();
     };
-    const server = this.mcpServer(caller, sessionOf(req), meta, typeof headerKey === 'string' ? headerKey : undefined, cancelled);
+    const server = this.mcpServer(caller, sessionOf(req), meta, req.headers['idempotency-key'], cancelled);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     // Closing the transport aborts the signal of a request still being handled: a client that
     // goes away mid-call (its connection closes) cancels the call.
@@ -179,7 +178,7 @@ export class McpController {
   }
 
   /** `cancelled` runs when a call was cancelled, before its handler settles. */
-  private mcpServer(caller: Caller, session: string | undefined, meta: RequestMeta, headerKey: string | undefined, cancelled: () => void): Server {
+  private mcpServer(caller: Caller, session: string | undefined, meta: RequestMeta, headerKey: string | string[] | undefined, cancelled: () => void): Server {
     const { identity } = caller;
     const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: SCHEMA_VALIDATOR });
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
@@ -192,8 +191,10 @@ export class McpController {
       }
     });
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-      const metaKey = request.params._meta?.[IDEMPOTENCY_META_KEY];
-      const key = typeof metaKey === 'string' ? metaKey : headerKey;
+      // Passed on as sent, whatever its type: policy refuses a bad key on the record rather
+      // than the gateway dropping it (a dropped key would let a retry run twice).
+      const metaKey: unknown = request.params._meta?.[IDEMPOTENCY_META_KEY];
+      const key = metaKey !== undefined ? metaKey : headerKey;
       const call = new AbortController();
       // The SDK aborts its signal when the transport closes, i.e. when the client went away.
       const onClientGone = () => call.abort('the client closed its connection');

@@ -3,12 +3,14 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
   AuthorizeReply,
   ExecResult,
+  MAX_FORWARDED_JSON_DEPTH,
   RunEventTypes,
   RungateError,
   Subjects,
   ToolsReply,
   execCancelSubject,
   execSubject,
+  jsonDepth,
   type AuditOutcome,
   type ExecCancel,
   type Identity,
@@ -108,7 +110,8 @@ export class ToolCalls {
     meta: RequestMeta,
     tool: string,
     args: Record<string, unknown>,
-    idempotencyKey: string | undefined,
+    /** As the caller sent it, any JSON value: policy validates it and records a bad one. */
+    idempotencyKey: unknown,
     signal: AbortSignal,
   ): Promise<ToolCallResult> {
     const stopTimer = Metrics.toolCallSeconds.startTimer();
@@ -136,7 +139,7 @@ export class ToolCalls {
     if (limit.reason) return stoppedBeforeRun(limit.reason, limit);
     const authorizing = this.bus.request(
       Subjects.policyAuthorize,
-      { identity, tool, arguments: args, idempotencyKey, meta },
+      { identity, tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta },
       AuthorizeReply,
       { timeoutMs: AUTHORIZE_TIMEOUT_MS },
     );
@@ -224,7 +227,7 @@ export class ToolCalls {
     const { error } = answer;
     // Only when the bus itself failed is the outcome unknown; a typed error is the executor's own report.
     if (isTransportError(error)) {
-      const idempotent = call.idempotencyKey ? ' A retry with the same idempotency key will not run it again.' : '';
+      const idempotent = typeof call.idempotencyKey === 'string' ? ' A retry with the same idempotency key will not run it again.' : '';
       this.log.warn(`run ${decision.runId}: outcome unknown (${error.message})`);
       const unknown = new RungateError(
         'OUTCOME_UNKNOWN',
@@ -289,7 +292,7 @@ interface CallContext {
   identity: Identity;
   meta: RequestMeta;
   tool: string;
-  idempotencyKey: string | undefined;
+  idempotencyKey: unknown;
 }
 
 function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: string): RungateError {
@@ -303,6 +306,23 @@ function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: st
 function stoppedBeforeRun(reason: StopReason, limit: CallLimit): ToolCallResult {
   if (reason === 'cancelled') throw new CallCancelled();
   return failure(stoppedBeforeRunError(reason, limit, 'the call'));
+}
+
+/**
+ * A value nested deeper than MAX_FORWARDED_JSON_DEPTH cannot cross the bus (JSON.stringify
+ * overflows the stack a few thousand levels down, and the call would fail with no record).
+ * No parameter, key or connection is anything but a scalar, so such a value is invalid
+ * whatever it holds: it goes on as an empty list or object, and policy refuses it with the
+ * caller, the tool and a run id on the record.
+ */
+function forwardable(value: unknown): unknown {
+  if (jsonDepth(value, MAX_FORWARDED_JSON_DEPTH) <= MAX_FORWARDED_JSON_DEPTH) return value;
+  return Array.isArray(value) ? [] : {};
+}
+
+function forwardableArguments(args: Record<string, unknown>): Record<string, unknown> {
+  if (jsonDepth(args, MAX_FORWARDED_JSON_DEPTH) <= MAX_FORWARDED_JSON_DEPTH) return args;
+  return Object.fromEntries(Object.entries(args).map(([name, value]) => [name, forwardable(value)]));
 }
 
 function outcomeLabel(result: ToolCallResult): string {

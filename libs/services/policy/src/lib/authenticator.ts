@@ -1,22 +1,21 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { RungateError, type AuthenticateReply, type Identity } from '@rungate/contracts';
 import { TokenStore } from '@rungate/persistence';
 import { OidcVerifier, authenticateStaticToken, looksLikeJwt, tokenSha256 } from '@rungate/policy';
-import { CONFIG, SERVICE_CONTEXT, hasServiceDatabase, openServiceDatabase, type ConfigHolder, type ServiceContext } from '@rungate/runtime';
-import type { DataSource } from 'typeorm';
+import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { PolicyDatabase } from './policy-database';
 
 /** Authenticated identities are re-checked every call; this bounds how long one is trusted. */
 const IDENTITY_TTL_MS = 60_000;
 
 /** Opaque agent tokens and OAuth/OIDC access tokens, both resolved to one Identity shape. */
 @Injectable()
-export class Authenticator implements OnApplicationShutdown {
+export class Authenticator {
   private oidc?: OidcVerifier;
-  private database?: Promise<{ db: DataSource; tokens: TokenStore }>;
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
-    @Inject(SERVICE_CONTEXT) private readonly ctx: ServiceContext,
+    private readonly database: PolicyDatabase,
   ) {
     this.configure();
     config.onChange((next, previous) => {
@@ -36,7 +35,7 @@ export class Authenticator implements OnApplicationShutdown {
     }
     const config = this.config.current;
     const digest = tokenSha256(bearer);
-    if (config.tokens.some((t) => t.sha256 === digest) || !hasServiceDatabase(this.ctx)) {
+    if (config.tokens.some((t) => t.sha256 === digest) || !this.database.configured) {
       return { identity: authenticateStaticToken(config, bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
     }
     return { identity: await this.fromDatabase(bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
@@ -44,12 +43,10 @@ export class Authenticator implements OnApplicationShutdown {
 
   /** Tokens made with `rungate token create`: checked on every call, so revocation is immediate. */
   private async fromDatabase(bearer: string): Promise<Identity> {
-    this.database ??= openServiceDatabase(this.ctx).then((db) => ({ db, tokens: new TokenStore(db) }));
     let found;
     try {
-      found = await (await this.database).tokens.find(bearer);
+      found = await new TokenStore(await this.database.open()).find(bearer);
     } catch {
-      this.database = undefined;
       throw new RungateError('SERVICE_UNAVAILABLE', 'the token store is unavailable');
     }
     if (!found) throw new RungateError('UNAUTHENTICATED', 'unknown or revoked token');
@@ -66,12 +63,5 @@ export class Authenticator implements OnApplicationShutdown {
         ...(found.record.connections ? { connections: found.record.connections } : {}),
       },
     };
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    // A database shared in-process (the all-in-one mode) belongs to whoever made it.
-    if (this.ctx.database) return;
-    const database = await this.database?.catch(() => undefined);
-    await database?.db.destroy();
   }
 }

@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { ApprovalConfig, ConnectionConfig } from '@rungate/config';
 import {
+  MAX_PARAMS_BYTES,
+  MAX_TICKET_CHARS,
   RunEventTypes,
   RungateError,
   type AuditEventInput,
@@ -14,15 +16,29 @@ import {
 import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { setRunId, type AuditSink } from '@rungate/messaging';
 import { maskingProfileDigest, selectMaskingProfile } from '@rungate/masking';
-import { allowedConnections, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
-import { redactParams, envFor, renderRunbook, sqlDialectOf, validateArguments } from '@rungate/runbooks';
+import { allowedConnections, argumentsDigest, checkIdempotencyKey, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
+import {
+  RenderError,
+  redactParams,
+  envFor,
+  renderRunbook,
+  sqlDialectOf,
+  validateArguments,
+  type ParameterError,
+  type ParsedRunbook,
+  type SqlDialect,
+} from '@rungate/runbooks';
 import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
 import { CatalogStore } from './catalog.store';
 import { GuardrailSet } from './guardrail-set';
+import { IdempotencyStore } from './idempotency-store';
 import { TicketSigner } from './ticket-signer';
 
 const DEFAULT_MAX_ROWS = 1000;
+/** A refusal describes at most this many parameter errors, names cut to this length: it must fit one audit event. */
+const DESCRIBED_ERRORS = 10;
+const DESCRIBED_NAME_CHARS = 64;
 
 /**
  * A retried call (same human, same tool, same idempotency key) gets the same run id, and
@@ -57,6 +73,28 @@ function parseDryRun(value: unknown): boolean {
   throw new RungateError('INVALID_PARAMS', 'dryRun: must be true or false', { parameter: 'dryRun', constraint: 'type' });
 }
 
+/** Parameter errors as one message, bounded whatever the caller sent (thousands of unknown names, a name of a megabyte). */
+export function describeParameterErrors(errors: readonly ParameterError[]): { message: string; errors: ParameterError[] } {
+  const clip = (name: string) => (name.length > DESCRIBED_NAME_CHARS ? `${name.slice(0, DESCRIBED_NAME_CHARS)}…` : name);
+  const described = errors.slice(0, DESCRIBED_ERRORS).map((e) => ({ ...e, parameter: clip(e.parameter) }));
+  const more = errors.length > DESCRIBED_ERRORS ? `; and ${errors.length - DESCRIBED_ERRORS} more` : '';
+  return { message: described.map((e) => `${e.parameter}: ${e.message}`).join('; ') + more, errors: described };
+}
+
+/** Bytes of the validated parameters as a JSON object: what MAX_PARAMS_BYTES bounds (ADR 13). */
+function paramsBytes(values: Record<string, string>): number {
+  return Buffer.byteLength(JSON.stringify(values), 'utf8');
+}
+
+/** How a refusal is recorded beside the error the caller gets. */
+interface RefusalRecord {
+  /** The audit reason, when it is not the error's message. */
+  reason?: string;
+  /** The rule that allowed the call before something else refused it. */
+  rule?: string;
+  details?: Record<string, unknown>;
+}
+
 @Injectable()
 export class Authorizer {
   constructor(
@@ -65,14 +103,20 @@ export class Authorizer {
     private readonly catalog: CatalogStore,
     private readonly signer: TicketSigner,
     private readonly guardrails: GuardrailSet,
+    private readonly idempotency: IdempotencyStore,
   ) {}
 
+  /**
+   * Every refusal after the runbook is known is on the record (`audit.run.decided`, deny)
+   * with the caller, the tool and a run id, before it is answered.
+   */
   async authorize(request: AuthorizeRequest): Promise<AuthorizeReply> {
     const { identity } = request;
     const entry = this.catalog.find(request.tool);
     const { connection: connectionArg, dryRun: dryRunArg, ...args } = request.arguments;
     const connection = this.chooseConnection(identity, entry, connectionArg);
-    const runId = runIdFor(identity, request.tool, request.idempotencyKey);
+    const key = checkIdempotencyKey(request.idempotencyKey);
+    const runId = runIdFor(identity, request.tool, key.ok ? key.key : undefined);
     setRunId(runId);
     const { runbook, commit } = await this.catalog.load(entry);
     const auditBase: AuditEventInput = {
@@ -85,58 +129,37 @@ export class Authorizer {
       connection: { name: connection.name, type: connection.type },
     };
 
-    const validation = validateArguments(runbook, args);
-    if (!validation.ok) {
-      const message = validation.errors.map((e) => `${e.parameter}: ${e.message}`).join('; ');
-      await this.deny(auditBase, 'invalid-params', message);
-      throw new RungateError('INVALID_PARAMS', message, { errors: validation.errors });
+    if (!key.ok) {
+      const error = new RungateError('INVALID_PARAMS', `idempotency key: ${key.problem}`, { parameter: 'idempotencyKey', constraint: 'idempotency-key' });
+      return this.refuse(auditBase, 'invalid-params', error, { details: key.recorded });
     }
-    const dryRun = parseDryRun(dryRunArg);
-    if (dryRun && !supportsDryRun(entry)) {
-      throw new RungateError('INVALID_PARAMS', 'dryRun: only SQL runbooks and Kubernetes manifests support a dry run', { parameter: 'dryRun', constraint: 'language' });
-    }
-    const params = redactParams(runbook, validation.values);
-    const decision = decide(
-      { identity, runbook: runbookKey(entry), connection: connection.name, params: validation.values },
-      this.config.current.rules,
-    );
-    if (decision.effect === 'deny') {
-      await this.deny({ ...auditBase, params }, decision.family, decision.reason);
-      throw new RungateError('FORBIDDEN', decision.reason, { family: decision.family });
-    }
-    // Input guardrails judge the body exactly as it would run, before anything is signed.
+
+    const values = await this.validate(auditBase, runbook, args);
+    const dryRun = await this.dryRunFor(auditBase, entry, dryRunArg);
+    const params = redactParams(runbook, values);
+    const decided = { ...auditBase, params };
     const dialect = sqlDialectOf(connection);
-    const body = renderRunbook(runbook, validation.values, dialect);
+    const body = await this.render(decided, runbook, values, dialect);
+    const decision = decide({ identity, runbook: runbookKey(entry), connection: connection.name, params: values }, this.config.current.rules);
+    if (decision.effect === 'deny') return this.refuse(decided, decision.family, new RungateError('FORBIDDEN', decision.reason, { family: decision.family }));
+    // Input guardrails judge the body exactly as it would run, before anything is signed.
     const guardrails = this.guardrails.current;
     const subject = { connection: connection.name, runbook: runbookKey(entry), rule: decision.rule };
-    const findings = guardrails.checkInput({ ...subject, body, language: entry.language, dialect: dialect?.kind, params: validation.values });
+    const findings = guardrails.checkInput({ ...subject, body, language: entry.language, dialect: dialect?.kind, params: values });
     const verdict = guardrailVerdict(findings);
     const records = findings.length > 0 ? { guardrails: findings.map(guardrailRecord) } : {};
     if (verdict.denied.length > 0) {
       const reason = describeFindings(verdict.denied);
-      await this.deny({ ...auditBase, params, ...records }, 'guardrail', reason, decision.rule);
-      throw new RungateError('GUARDRAIL_BLOCKED', `${reason}; nothing was run`, { guardrails: verdict.denied.map((f) => f.guardrail) });
+      const error = new RungateError('GUARDRAIL_BLOCKED', `${reason}; nothing was run`, { guardrails: verdict.denied.map((f) => f.guardrail) });
+      return this.refuse({ ...decided, ...records }, 'guardrail', error, { reason, rule: decision.rule });
     }
     const holds = approvalHolds(decision, verdict.approvals);
-    if (holds.length > 0) await this.holdForApproval({ ...auditBase, params, ...records }, holds);
+    if (holds.length > 0) await this.holdForApproval({ ...decided, ...records }, holds);
 
     const outputGuardrails = guardrails.outputFor(subject);
     const masking = this.maskingClaim(decision.rule, connection);
     const now = Math.floor(Date.now() / 1000);
     const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
-    Metrics.decisions.inc({ effect: 'allow' });
-    await this.audit.publish({
-      ...auditBase,
-      params,
-      decision: { effect: 'allow', rule: decision.rule },
-      ...records,
-      details: {
-        dryRun,
-        idempotencyKey: request.idempotencyKey,
-        ...(outputGuardrails.length > 0 ? { outputGuardrails: outputGuardrails.map((g) => g.name) } : {}),
-        ...(masking ? { masking: masking.profile } : {}),
-      },
-    });
     const ticket = this.signer.sign({
       // v2: the executor must apply something to the output; a v1-only executor refuses it.
       v: outputGuardrails.length > 0 || masking ? 2 : 1,
@@ -149,7 +172,7 @@ export class Authorizer {
       tool: entry.tool,
       connection: { name: connection.name, type: connection.type },
       params,
-      env: envFor(runbook, validation.values),
+      env: envFor(runbook, values),
       limits: {
         timeoutMs: entry.metadata.timeoutMs,
         maxRows: connection.type === 'postgres' || connection.type === 'mysql' ? connection.maxRows : DEFAULT_MAX_ROWS,
@@ -163,7 +186,92 @@ export class Authorizer {
       ...(outputGuardrails.length > 0 ? { guardrails: outputGuardrails } : {}),
       ...(masking ? { masking } : {}),
     });
+    if (ticket.length > MAX_TICKET_CHARS) {
+      // MAX_PARAMS_BYTES keeps parameters well inside the ticket; this is the rest of it (very many groups).
+      const error = new RungateError('PARAMS_TOO_LARGE', `the run ticket would be ${ticket.length} characters; the limit is ${MAX_TICKET_CHARS}, so the run was not executed`);
+      return this.refuse({ ...decided, ...records }, 'params-too-large', error, { rule: decision.rule, details: { ticketChars: ticket.length, limit: MAX_TICKET_CHARS } });
+    }
+    if (key.key) await this.bindIdempotencyKey({ ...decided, ...records }, key.key, { connection: connection.name, dryRun, values });
+
+    Metrics.decisions.inc({ effect: 'allow' });
+    await this.audit.publish({
+      ...decided,
+      decision: { effect: 'allow', rule: decision.rule },
+      ...records,
+      details: {
+        dryRun,
+        idempotencyKey: key.key,
+        ...(outputGuardrails.length > 0 ? { outputGuardrails: outputGuardrails.map((g) => g.name) } : {}),
+        ...(masking ? { masking: masking.profile } : {}),
+      },
+    });
     return { effect: 'allow', runId, connection: { name: connection.name, type: connection.type }, ticket, body, timeoutMs: entry.metadata.timeoutMs };
+  }
+
+  /** Every declared constraint, then the one size limit of parameters (ADR 13). */
+  private async validate(base: AuditEventInput, runbook: ParsedRunbook, args: Record<string, unknown>): Promise<Record<string, string>> {
+    const validation = validateArguments(runbook, args);
+    if (!validation.ok) {
+      const { message, errors } = describeParameterErrors(validation.errors);
+      return this.refuse(base, 'invalid-params', new RungateError('INVALID_PARAMS', message, { errors }));
+    }
+    const bytes = paramsBytes(validation.values);
+    if (bytes > MAX_PARAMS_BYTES) {
+      const error = new RungateError(
+        'PARAMS_TOO_LARGE',
+        `the parameters take ${bytes} bytes as JSON; the limit is ${MAX_PARAMS_BYTES}: pass large data by reference (a path, a URL, an id) rather than as a value`,
+        { bytes, limit: MAX_PARAMS_BYTES },
+      );
+      const parameterBytes = Object.fromEntries(Object.entries(validation.values).map(([name, value]) => [name, Buffer.byteLength(value, 'utf8')]));
+      return this.refuse(base, 'params-too-large', error, { details: { paramsBytes: bytes, limit: MAX_PARAMS_BYTES, parameterBytes } });
+    }
+    return validation.values;
+  }
+
+  private async dryRunFor(base: AuditEventInput, entry: RunbookEntry, value: unknown): Promise<boolean> {
+    let dryRun: boolean;
+    try {
+      dryRun = parseDryRun(value);
+    } catch (error) {
+      return this.refuse(base, 'invalid-params', error as RungateError);
+    }
+    if (dryRun && !supportsDryRun(entry)) {
+      const error = new RungateError('INVALID_PARAMS', 'dryRun: only SQL runbooks and Kubernetes manifests support a dry run', { parameter: 'dryRun', constraint: 'language' });
+      return this.refuse(base, 'invalid-params', error);
+    }
+    return dryRun;
+  }
+
+  /** A value that passed its declarations can still fail its output helpers (decodeb64 of something that is not base64 text). */
+  private async render(base: AuditEventInput, runbook: ParsedRunbook, values: Record<string, string>, dialect: SqlDialect | undefined): Promise<string> {
+    try {
+      return renderRunbook(runbook, values, dialect);
+    } catch (error) {
+      if (!(error instanceof RenderError)) throw error;
+      return this.refuse(base, 'invalid-params', new RungateError('INVALID_PARAMS', error.message, { parameter: error.parameter, constraint: 'render' }));
+    }
+  }
+
+  /**
+   * The first allowed call binds its idempotency key to its arguments. The same call again
+   * goes on under the same run id (the run ledger then answers that it already ran); another
+   * call under the key is refused, and recorded under a run id of its own, so the first run's
+   * record keeps one set of parameters.
+   */
+  private async bindIdempotencyKey(base: AuditEventInput, key: string, call: Parameters<typeof argumentsDigest>[1]): Promise<void> {
+    const runId = base.runId as string;
+    const binding = await this.idempotency.bind(runId, argumentsDigest(this.signer.digestKey, call), this.signer.keyId);
+    if (binding.ok) return;
+    const attempt = randomUUID();
+    setRunId(attempt);
+    const why =
+      binding.reason === 'other-arguments'
+        ? 'with other arguments (connection, dryRun or parameter values)'
+        : "before policy's ticket signing key changed, so this call cannot be shown to be the same";
+    const error = new RungateError('IDEMPOTENCY_CONFLICT', `idempotency key ${key} was used for run ${runId} ${why}; nothing was executed: use a new key for a different call`, {
+      runId,
+    });
+    await this.refuse({ ...base, runId: attempt }, 'idempotency-conflict', error, { details: { idempotencyKey: key, conflictsWithRun: runId } });
   }
 
   /**
@@ -212,12 +320,19 @@ export class Authorizer {
    */
   private async holdForApproval(base: AuditEventInput, holds: readonly ApprovalHold[]): Promise<never> {
     const why = holds.map((h) => `${h.by} ${h.name} requires approval by ${h.approval.groups.join(', ')}${h.reason ? ` (${h.reason})` : ''}`).join('; ');
-    await this.deny(base, 'approval', 'approval required but approvals are not enabled');
-    throw new RungateError('APPROVAL_REQUIRED', `${why}; approvals are not enabled on this gateway, so the run was not executed`);
+    const error = new RungateError('APPROVAL_REQUIRED', `${why}; approvals are not enabled on this gateway, so the run was not executed`);
+    return this.refuse(base, 'approval', error, { reason: 'approval required but approvals are not enabled' });
   }
 
-  private async deny(base: AuditEventInput, family: string, reason: string, rule?: string): Promise<void> {
+  /** Records the refusal (the agent's answer waits for it), then throws it. */
+  private async refuse(base: AuditEventInput, family: string, error: RungateError, record: RefusalRecord = {}): Promise<never> {
     Metrics.decisions.inc({ effect: 'deny' });
-    await this.audit.publish({ ...base, decision: { effect: 'deny', ...(rule ? { rule } : {}), reason }, outcome: { status: 'denied', errorCode: family } });
+    await this.audit.publish({
+      ...base,
+      decision: { effect: 'deny', ...(record.rule ? { rule: record.rule } : {}), reason: record.reason ?? error.message },
+      outcome: { status: 'denied', errorCode: family },
+      ...(record.details ? { details: record.details } : {}),
+    });
+    throw error;
   }
 }

@@ -4,7 +4,9 @@ import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
 import { GuardrailSet } from './guardrail-set';
+import { IdempotencyStore } from './idempotency-store';
 import { PolicyController } from './policy.controller';
+import { PolicyDatabase } from './policy-database';
 import { TicketSigner } from './ticket-signer';
 
 @Module({})
@@ -14,7 +16,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, GuardrailSet, Authenticator, Authorizer, AdminAuditor],
+      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, Authenticator, Authorizer, AdminAuditor],
     };
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { resolveSecret } from '@rungate/config';
 import type { RunTicketClaims } from '@rungate/contracts';
@@ -8,11 +9,20 @@ import { signTicket, signingKeyFromPem, type SigningKey } from '@rungate/tickets
 @Injectable()
 export class TicketSigner {
   private readonly key: SigningKey;
+  /** Derived from the signing key, so every policy replica has it and the database does not. */
+  readonly digestKey: Buffer;
 
   constructor(@Inject(CONFIG) config: ConfigHolder) {
     const ref = config.current.tickets.signingKey;
     if (!ref) throw new Error('tickets.signingKey is not configured: policy cannot sign run tickets (see `rungate keys generate`)');
     this.key = signingKeyFromPem(resolveSecret(ref));
+    const der = this.key.privateKey.export({ type: 'pkcs8', format: 'der' });
+    this.digestKey = createHash('sha256').update('rungate idempotency digest v1\u0000').update(der).digest();
+  }
+
+  /** The signing key's id (as in every ticket's header): what a digest made with digestKey is tied to. */
+  get keyId(): string {
+    return this.key.kid;
   }
 
   sign(claims: RunTicketClaims): string {

@@ -1,0 +1,28 @@
+import { describeParameterErrors, runIdFor } from './authorizer';
+
+const identity = { user: 'alice@example.com', groups: ['engineering'], scope: {} };
+
+describe('authorizer helpers', () => {
+  it('derives one run id per user, tool and idempotency key', () => {
+    expect(runIdFor(identity, 'demo.pg.x', 'k1')).toBe(runIdFor(identity, 'demo.pg.x', 'k1'));
+    expect(runIdFor(identity, 'demo.pg.x', 'k1')).not.toBe(runIdFor(identity, 'demo.pg.x', 'k2'));
+    expect(runIdFor({ ...identity, user: 'bob@example.com' }, 'demo.pg.x', 'k1')).not.toBe(runIdFor(identity, 'demo.pg.x', 'k1'));
+    expect(runIdFor(identity, 'demo.pg.x')).not.toBe(runIdFor(identity, 'demo.pg.x'));
+  });
+
+  it('bounds a refusal whatever the caller sent: ten errors at most, names cut at 64 characters', () => {
+    const errors = Array.from({ length: 5000 }, (_, i) => ({ parameter: `${'n'.repeat(100_000)}${i}`, constraint: 'unknown', message: 'is not a parameter of this runbook' }));
+    const described = describeParameterErrors(errors);
+    expect(described.errors).toHaveLength(10);
+    expect(described.errors[0]?.parameter).toBe(`${'n'.repeat(64)}…`);
+    expect(described.message).toMatch(/; and 4990 more$/);
+    expect(described.message.length).toBeLessThan(1200);
+  });
+
+  it('describes a few errors as they are', () => {
+    expect(describeParameterErrors([{ parameter: 'note', constraint: 'characters', message: 'must not contain NUL characters' }])).toEqual({
+      message: 'note: must not contain NUL characters',
+      errors: [{ parameter: 'note', constraint: 'characters', message: 'must not contain NUL characters' }],
+    });
+  });
+});
