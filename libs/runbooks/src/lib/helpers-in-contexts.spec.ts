@@ -135,3 +135,24 @@ describe('output helpers in Kubernetes YAML', () => {
     expect(yaml(`note: {{ .v | squote | encodeb64 }}`)).toMatch(/^finding k\.runbook\.yaml:2:7: parameter v: the quoting helper must end the pipeline, after encodeb64/);
   });
 });
+
+describe('output helpers in MySQL', () => {
+  const DEFAULT = { kind: 'mysql', quoting: { noBackslashEscapes: false, ansiQuotes: false } } as const;
+  const mysql = (template: string, value: string) => {
+    const parsed = parseRunbook('m.runbook.sql', `-- @connection-types mysql\n${template}\n`);
+    if (!parsed.ok) return `finding ${parsed.findings.map(formatFinding).join('; ')}`;
+    const validation = validateArguments(parsed.runbook, { v: value });
+    if (!validation.ok) throw new Error(JSON.stringify(validation.errors));
+    return renderRunbook(parsed.runbook, validation.values, DEFAULT).split('\n')[1] as string;
+  };
+
+  it('bare, a number piped into decodeb64: refused as in PostgreSQL', () => {
+    expect(mysql(`SELECT {{ .v | type "number" | decodeb64 }}`, '1')).toBe(
+      `finding m.runbook.sql:2:8: parameter v: decodeb64 makes arbitrary text, which cannot stand bare in SQL whatever the declared type: write {{ .v | type "number" | decodeb64 | squote }}, or put the placeholder inside '…'`,
+    );
+  });
+
+  it('decoded inside quotes, or quoted by a helper that ends the pipeline: escaped for MySQL', () => {
+    expect(mysql(`SELECT '{{ .v | decodeb64 }}', {{ .v | decodeb64 | squote }}`, b64("x'\\y"))).toBe(`SELECT 'x''\\\\y', 'x''\\\\y'`);
+  });
+});
