@@ -147,6 +147,10 @@ describe('hostile text on the audit path', () => {
       fc.asyncProperty(hostileEvent, async (generated) => {
         const input = inputOf(generated);
         const original = AuditEvent.parse({ v: 1, id: randomUUID(), time: new Date().toISOString(), ...input });
+        // An event over NATS's max_payload (1 MiB) cannot be published at all: the publisher
+        // answers AUDIT_UNAVAILABLE and nothing runs (libs/messaging). Rungate's own events stay
+        // far below it (ADR 13); the property is about every event that can be on the stream.
+        fc.pre(Buffer.byteLength(JSON.stringify(encodeAuditStrings(original)), 'utf8') < 900 * 1024);
 
         // Today's publisher: the event is encoded before it reaches the stream.
         const published = await sink.publish({ ...original, id: randomUUID() });
@@ -161,7 +165,9 @@ describe('hostile text on the audit path', () => {
         const decodable = hasUnstorableText(raw) || !JSON.stringify(raw).includes(AUDIT_TEXT_MARK);
         await expectOnePath(storableAuditValue(raw), raw, decodable);
       }),
-      { numRuns: RUNS },
+      // The stream and the chain carry state from one run to the next, so a failing run is
+      // reported as found rather than shrunk (its seed and path replay it).
+      { numRuns: RUNS, endOnFailure: true },
     );
     await expect(verifyStoredChain(db)).resolves.toMatchObject({ ok: true, checked: 2 * RUNS });
     await expect(compareWithStream(db, nc)).resolves.toMatchObject({ ok: true, compared: 2 * RUNS, legacy: 0 });
