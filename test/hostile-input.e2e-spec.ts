@@ -5,7 +5,7 @@ import { openDatabase, searchAuditEvents } from '@rungate/persistence';
 import { createRunbookRepository, createTestDatabase, eventually, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
 import type { DataSource } from 'typeorm';
-import { TRANSPORTS, mcpClient, newToken, startStack, type Stack } from './support/stack';
+import { TRANSPORTS, catalogClient, newToken, resultText as text, startStack, type CallResult, type Stack } from './support/stack';
 
 const ADD_NOTE = `-- @description Append a note
 INSERT INTO notes (note) VALUES ('{{ .note | required "note is required" }}');
@@ -16,10 +16,8 @@ SELECT '{{ .blob | required "blob is required" | decodeb64 }}' AS decoded;
 `;
 const IDEMPOTENCY_META_KEY = 'io.rungate/idempotencyKey';
 
-type CallResult = { isError?: boolean; content: { type: string; text?: string }[] };
 type AuditRow = { valid: boolean; run_id: string | null; actor_user: string | null; tool: string | null; type: string; event: Record<string, unknown> };
 
-const text = (result: CallResult) => result.content.map((c) => c.text ?? '').join('\n');
 
 // Issue 15: every attempt on the record, faithfully, whatever the caller sends. Before the
 // fix these calls left "invalid" audit rows (no actor, tool or run id), answered INTERNAL or
@@ -67,13 +65,7 @@ rules:
     runbooks: ["demo/postgres/**"]
 `,
     });
-    client = await eventually(async () => {
-      const c = await mcpClient(stack.gatewayUrl, alice.token);
-      if ((await c.listTools()).tools.length < 2) throw new Error('catalog not loaded yet');
-      return c;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    client = await catalogClient(stack, alice.token, 2);
     audit = await openDatabase(auditDb.url);
     sql = new PgClient({ connectionString: auditDb.url });
     await sql.connect();
