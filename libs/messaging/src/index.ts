@@ -4,6 +4,8 @@ export * from './lib/answer';
 export * from './lib/rpc-server';
 export * from './lib/audit-stream';
 export * from './lib/audit-publisher';
+export * from './lib/attempt-limiter';
+export * from './lib/attempt-audit';
 export * from './lib/run-ledger';
 export * from './lib/dispatch';
 export * from './lib/in-process';

@@ -6,7 +6,8 @@ const EVENT_FOR: Record<RunStatus, RunStatusEvent> = {
   decided: { type: 'audit.run.decided', decision: { effect: 'allow' } },
   awaiting_approval: { type: 'audit.run.decided', decision: { effect: 'approval_required' } },
   approved: { type: 'audit.run.approved' },
-  denied: { type: 'audit.run.decided', decision: { effect: 'deny' }, outcome: { status: 'denied', errorCode: 'no-rule' } },
+  // How policy records a refusal since issue 15; an older policy's audit.run.decided deny reads the same (below).
+  denied: { type: 'audit.attempt.denied', decision: { effect: 'deny' }, outcome: { status: 'denied', errorCode: 'no-rule' } },
   rejected: { type: 'audit.run.rejected' },
   refused: { type: 'audit.run.failed', outcome: { status: 'refused', errorCode: 'TICKET_REPLAYED' } },
   started: { type: 'audit.run.started' },
@@ -45,6 +46,10 @@ describe('run status state machine', () => {
 
   it('reads a timeout reported the older way (failed, TIMEOUT) as timed_out', () => {
     expect(statusOfEvent({ type: 'audit.run.failed', outcome: { status: 'failed', errorCode: 'TIMEOUT' } })).toBe('timed_out');
+  });
+
+  it('reads a denial recorded the older way (audit.run.decided, deny) as denied too', () => {
+    expect(statusOfEvent({ type: 'audit.run.decided', decision: { effect: 'deny' }, outcome: { status: 'denied', errorCode: 'no-rule' } })).toBe('denied');
   });
 
   it('ignores events that say nothing about a run', () => {

@@ -86,6 +86,9 @@ export function statusOfEvent(event: RunStatusEvent): RunStatus | undefined {
       if (event.decision?.effect === 'deny') return 'denied';
       if (event.decision?.effect === 'approval_required') return 'awaiting_approval';
       return undefined;
+    case 'audit.attempt.denied':
+      // A refused attempt that got as far as a run id (ADR 17): the run ended without running.
+      return 'denied';
     case 'audit.run.approved':
       return 'approved';
     case 'audit.run.rejected':

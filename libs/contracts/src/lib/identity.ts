@@ -8,6 +8,15 @@ export const TokenScope = z.object({
 export type TokenScope = z.infer<typeof TokenScope>;
 
 /**
+ * What a token may do beyond running its human's runbooks; each must be asked for when the
+ * token is made (`rungate token create --scope audit:read`, `scopes:` in rungate.yaml, the
+ * `scope` claim of an access token). `audit:read`: query the audit trail, if the human is
+ * also in an auditor group.
+ */
+export const AccessScope = z.enum(['audit:read']);
+export type AccessScope = z.infer<typeof AccessScope>;
+
+/**
  * Who is calling. An agent always acts for a human: `user` and `groups` are that human's,
  * resolved at call time, and `scope` can only narrow them.
  */
@@ -17,6 +26,8 @@ export const Identity = z.object({
   agent: z.string().optional(),
   tokenId: z.string().optional(),
   scope: TokenScope.default({}),
+  /** Permissions the token was given explicitly; absent is none (an agent token never reads the audit trail unless made to). */
+  scopes: z.array(AccessScope).optional(),
 });
 export type Identity = z.infer<typeof Identity>;
 

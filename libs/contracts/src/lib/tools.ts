@@ -31,9 +31,12 @@ export const ToolsRequest = z.object({
 export const ToolsReply = z.object({ tools: z.array(ToolDefinition), nextCursor: z.string().optional() });
 export type ToolsReply = z.infer<typeof ToolsReply>;
 
+/** No tool's name is longer: a longer one is unknown without asking anyone. */
+export const MAX_TOOL_NAME = 512;
+
 export const AuthorizeRequest = z.object({
   identity: Identity,
-  tool: z.string().min(1).max(512),
+  tool: z.string().min(1).max(MAX_TOOL_NAME),
   arguments: z.record(z.string(), z.unknown()),
   /**
    * As the caller sent it (`_meta["io.rungate/idempotencyKey"]` or the Idempotency-Key
