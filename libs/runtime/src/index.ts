@@ -6,3 +6,6 @@ export * from './lib/config-watcher';
 export * from './lib/logging';
 export * from './lib/metrics';
 export * from './lib/request-body';
+export * from './lib/edge-timeouts';
+export * from './lib/attempt-audit';
+export * from './lib/config-provenance';

@@ -61,6 +61,27 @@ describe('rungate.yaml', () => {
     expect(problems(minimal.replace('agent: claude-code', 'agent: claude-code\n    ttl: 8h'))).toContainEqual({ key: 'tokens[0]', message: 'unknown key(s): ttl' });
   });
 
+  it('bounds how long a client may take to send a request, well under Node\'s 300 s, and limits failed tokens and attempt records', () => {
+    const config = parseConfig(minimal);
+    expect(config.gateway).toMatchObject({ headersTimeout: 10_000, requestTimeout: 30_000, maxBodyBytes: 1024 * 1024, authFailureLimit: { failures: 20, window: 60_000 } });
+    expect(config.audit.attemptLimit).toEqual({ events: 20, window: 60_000, keys: 1000 });
+    expect(parseConfig(`${minimal}gateway: { headersTimeout: 2s, requestTimeout: 5s, authFailureLimit: { failures: 5, window: 10m } }\n`).gateway).toMatchObject({
+      headersTimeout: 2000,
+      requestTimeout: 5000,
+      authFailureLimit: { failures: 5, window: 600_000 },
+    });
+    expect(problems(`${minimal}gateway: { headersTimeout: 40s, requestTimeout: 30s }\n`)).toEqual([{ key: 'gateway.headersTimeout', message: 'headersTimeout must not be longer than requestTimeout' }]);
+    expect(problems(`${minimal}gateway: { requestTimeout: 10m }\n`)).toEqual([{ key: 'gateway.requestTimeout', message: 'at most 5m (a slow client holds a connection this long)' }]);
+    expect(problems(`${minimal}gateway: { authFailureLimit: { failures: 0, window: 1m } }\n`)).toEqual([{ key: 'gateway.authFailureLimit.failures', message: expect.any(String) }]);
+    expect(problems(`${minimal}audit: { attemptLimit: { events: 5, window: forever } }\n`)).toEqual([{ key: 'audit.attemptLimit.window', message: expect.any(String) }]);
+  });
+
+  it('gives a static token only the scopes it lists, and only known ones', () => {
+    expect(parseConfig(minimal).tokens[0]?.scopes).toEqual([]);
+    expect(parseConfig(minimal.replace('agent: claude-code', 'agent: claude-code\n    scopes: [audit:read]')).tokens[0]?.scopes).toEqual(['audit:read']);
+    expect(problems(minimal.replace('agent: claude-code', 'agent: claude-code\n    scopes: [audit:write]'))).toEqual([{ key: 'tokens[0].scopes[0]', message: expect.any(String) }]);
+  });
+
   it('reports YAML syntax errors with their line', () => {
     expect(problems('repositories: [\n')[0]?.key).toMatch(/^line \d+$/);
   });

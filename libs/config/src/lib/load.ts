@@ -56,12 +56,20 @@ export function parseConfig(text: string, file = 'rungate.yaml'): RungateConfig 
 }
 
 export function loadConfig(file: string = configPath()): RungateConfig {
-  let text: string;
+  return loadConfigFile(file).config;
+}
+
+/**
+ * The configuration and the exact bytes it was parsed from, read once: what a reload's
+ * audit record digests is what was validated, even if the file changes again meanwhile.
+ */
+export function loadConfigFile(file: string): { config: RungateConfig; content: Buffer } {
+  let content: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    content = readFileSync(file);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found (set RUNGATE_CONFIG or --config)' : String(error);
     throw new ConfigError(file, [{ key: '(file)', message: reason }]);
   }
-  return parseConfig(text, file);
+  return { config: parseConfig(content.toString('utf8'), file), content };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AuditSinkConfigs } from './audit-sinks';
+import { AccessScope } from '@rungate/contracts';
 import { globMatch } from './glob';
 import { GuardrailConfig } from './guardrails';
 import { ConnectionMasking, MaskingProfileConfig, MaskingSelection, NO_MASKING } from './masking';
@@ -236,6 +237,10 @@ export const StaticTokenConfig = z.strictObject({
         'An absolute time and not a relative ttl: a file has no moment a ttl would count from — its write time, a restart or each ' +
         'reload would each silently extend it — while every replica reads the same instant from the same line',
     ),
+  scopes: z
+    .array(AccessScope)
+    .default([])
+    .describe('permissions beyond running runbooks, given only when listed: audit:read lets the token query the audit trail (its human must also be in an auditor group)'),
 });
 export type StaticTokenConfig = z.infer<typeof StaticTokenConfig>;
 
@@ -291,6 +296,23 @@ function checkMaskingSelections(
     }
   });
 }
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Well under Node's 300 s default, which lets a slow client hold a connection for five minutes. */
+const edgeTimeout = duration.refine((ms) => ms <= 300_000, 'at most 5m (a slow client holds a connection this long)');
+
+const DEFAULT_AUTH_FAILURE_LIMIT = { failures: 20, window: 60_000 };
+const AuthFailureLimit = z.strictObject({
+  failures: z.number().int().positive().max(100_000).describe('failed bearer tokens from one source address per window'),
+  window: duration.refine((ms) => ms <= 86_400_000, 'at most 24h').describe('how long a source is refused once it reached failures'),
+});
+
+const DEFAULT_ATTEMPT_LIMIT = { events: 20, window: 60_000, keys: 1000 };
+const AttemptLimit = z.strictObject({
+  events: z.number().int().positive().max(100_000).default(20).describe('attempt events recorded one by one per key and window'),
+  window: duration.refine((ms) => ms <= 86_400_000, 'at most 24h').default(60_000),
+  keys: z.number().int().positive().max(1_000_000).default(1000).describe('tokens and addresses told apart at once; further ones share one counter'),
+});
 
 export const RungateConfig = z
   .strictObject({
@@ -310,14 +332,32 @@ export const RungateConfig = z
           .url({ protocol: /^https?$/ })
           .optional()
           .describe("the gateway's public URL, its OAuth resource identifier (RFC 9728); default: the address and port each request arrived at"),
-        maxBodyBytes: z.number().int().positive().default(1024 * 1024),
+        maxBodyBytes: z.number().int().positive().default(1024 * 1024).describe('largest request body the MCP endpoint reads (default 1 MiB); a larger one is answered 413'),
         callTimeout: duration
           .default(60_000)
           .describe(
             "longest a tools/call may take, authorization and run included (default 60s); then the run is stopped and audited timed_out. A run's limit is the smaller of this (less what authorization took) and its runbook's @timeout",
           ),
+        headersTimeout: edgeTimeout
+          .default(DEFAULT_HEADERS_TIMEOUT_MS)
+          .describe("longest a client may take to send a request's headers (default 10s); then the connection is answered 408 and closed. Applies to every Rungate HTTP listener"),
+        requestTimeout: edgeTimeout
+          .default(DEFAULT_REQUEST_TIMEOUT_MS)
+          .describe("longest a client may take to send a whole request, headers and body (default 30s; Node's own is 300s); then 408 and closed. The answer may take longer (callTimeout)"),
+        authFailureLimit: AuthFailureLimit.default(DEFAULT_AUTH_FAILURE_LIMIT).describe(
+          'failed bearer tokens one source address may send per window before it is answered 429 with Retry-After until the window ends (tokens that already worked from it keep working); default 20 per 1m',
+        ),
       })
-      .default({ host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 * 1024, callTimeout: 60_000 }),
+      .refine((gateway) => gateway.headersTimeout <= gateway.requestTimeout, { message: 'headersTimeout must not be longer than requestTimeout', path: ['headersTimeout'] })
+      .default({
+        host: '127.0.0.1',
+        port: 8080,
+        maxBodyBytes: 1024 * 1024,
+        callTimeout: 60_000,
+        headersTimeout: DEFAULT_HEADERS_TIMEOUT_MS,
+        requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS,
+        authFailureLimit: DEFAULT_AUTH_FAILURE_LIMIT,
+      }),
     gitSync: z
       .strictObject({
         cacheDir: z.string().default('.rungate/git').describe('where git-sync keeps its mirrors; under rungate serve the default is <data-dir>/git'),
@@ -338,8 +378,11 @@ export const RungateConfig = z
         deliver: z.enum(['all', 'new']).default('all').describe('where a new chain writer starts on the stream'),
         auditorGroups: z.array(z.string()).default(['auditors']).describe('groups allowed to query the audit API'),
         sinks: AuditSinkConfigs.default([]).describe('SIEM deliveries: webhook or syslog, native or OCSF (docs/siem.md)'),
+        attemptLimit: AttemptLimit.default(DEFAULT_ATTEMPT_LIMIT).describe(
+          'denied attempts recorded one by one per token (or source address) and window, by each gateway and policy replica; the rest are counted in one audit.attempt.suppressed event per window; default 20 per 1m, 1000 keys',
+        ),
       })
-      .default({ port: 8082, deliver: 'all', auditorGroups: ['auditors'], sinks: [] }),
+      .default({ port: 8082, deliver: 'all', auditorGroups: ['auditors'], sinks: [], attemptLimit: DEFAULT_ATTEMPT_LIMIT }),
   })
   .superRefine((config, ctx) => {
     const unique = (items: { name: string }[], key: string) => {

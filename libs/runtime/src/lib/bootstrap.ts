@@ -1,8 +1,10 @@
+import type { Server } from 'node:http';
 import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, configPath, loadConfig, type RungateConfig } from '@rungate/config';
 import { JetStreamAuditSink, NatsBus, NatsRpcServer, connectNats, ensureAuditStream } from '@rungate/messaging';
 import { ConfigWatcher } from './config-watcher';
+import { applyEdgeTimeouts } from './edge-timeouts';
 import { JsonLogger, createLogger } from './logging';
 import { ConfigHolder, type ServiceContext } from './context';
 import { RuntimeModule } from './runtime.module';
@@ -74,6 +76,9 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
     if (server) web.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
     await web.startAllMicroservices();
     const { host, port } = http(context.config.current);
+    const httpServer = web.getHttpServer() as Server;
+    applyEdgeTimeouts(httpServer, context.config.current.gateway);
+    context.config.onChange((next) => applyEdgeTimeouts(httpServer, next.gateway));
     await web.listen(port, host);
     const address = web.getHttpServer().address();
     url = typeof address === 'object' && address ? `http://${host}:${address.port}` : undefined;

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { ConfigError, loadConfig } from '@rungate/config';
+import { ConfigError, loadConfigFile } from '@rungate/config';
 import type { ConfigHolder } from './context';
 
 const DEBOUNCE_MS = 150;
@@ -34,9 +34,9 @@ export class ConfigWatcher {
 
   reload(): boolean {
     try {
-      const next = loadConfig(this.file);
+      const { config, content } = loadConfigFile(this.file);
       this.lastError = undefined;
-      this.holder.replace(next);
+      this.holder.replace(config, { file: this.file, content });
       this.log.log(`reloaded ${this.file}`);
       return true;
     } catch (error) {

@@ -39,9 +39,17 @@ export async function openServiceDatabase(ctx: ServiceContext): Promise<DataSour
   return ctx.database ? ctx.database() : openDatabase(databaseUrl());
 }
 
+/** Where a reloaded configuration came from: the file, and the exact bytes it was parsed from. */
+export interface ConfigOrigin {
+  file: string;
+  content: Buffer;
+}
+
+export type ConfigListener = (config: RungateConfig, previous: RungateConfig, origin?: ConfigOrigin) => void;
+
 /** Holds the current configuration; later reloads swap it atomically. */
 export class ConfigHolder {
-  private listeners: ((config: RungateConfig, previous: RungateConfig) => void)[] = [];
+  private listeners: ConfigListener[] = [];
 
   constructor(private value: RungateConfig) {}
 
@@ -49,13 +57,14 @@ export class ConfigHolder {
     return this.value;
   }
 
-  replace(next: RungateConfig): void {
+  /** `origin`: the file it was read from, when a reload read one (what its audit record names). */
+  replace(next: RungateConfig, origin?: ConfigOrigin): void {
     const previous = this.value;
     this.value = next;
-    for (const listener of this.listeners) listener(next, previous);
+    for (const listener of this.listeners) listener(next, previous, origin);
   }
 
-  onChange(listener: (config: RungateConfig, previous: RungateConfig) => void): void {
+  onChange(listener: ConfigListener): void {
     this.listeners.push(listener);
   }
 }

@@ -39,6 +39,12 @@ export const Metrics = {
     buckets: latencyBuckets,
     registers: [registry],
   }),
+  attempts: new Counter({
+    name: 'rungate_attempts_denied_total',
+    help: 'Attempts that ran nothing, by code and whether they were recorded one by one or only counted (audit.attemptLimit)',
+    labelNames: ['service', 'code', 'audit'] as const,
+    registers: [registry],
+  }),
   auditLag: new Gauge({
     name: 'rungate_audit_lag_events',
     help: 'Events on the AUDIT stream not yet chained into the audit table',

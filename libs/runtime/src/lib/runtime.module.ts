@@ -1,4 +1,5 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { AttemptAudit } from './attempt-audit';
 import { AUDIT_SINK, BUS, CONFIG, NATS_CONNECTION, SERVICE_CONTEXT, type ServiceContext } from './context';
 import { MetricsController } from './metrics';
 import { HealthController, Readiness } from './readiness';
@@ -17,8 +18,9 @@ export class RuntimeModule {
         { provide: AUDIT_SINK, useValue: ctx.audit },
         { provide: NATS_CONNECTION, useValue: ctx.nc },
         Readiness,
+        AttemptAudit,
       ],
-      exports: [SERVICE_CONTEXT, CONFIG, BUS, AUDIT_SINK, NATS_CONNECTION, Readiness],
+      exports: [SERVICE_CONTEXT, CONFIG, BUS, AUDIT_SINK, NATS_CONNECTION, Readiness, AttemptAudit],
     };
   }
 }
