@@ -1,6 +1,6 @@
 import { Argument, Command, CommanderError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ConfigError } from '@rungate/config';
-import { RungateError } from '@rungate/contracts';
+import { AccessScope, RungateError } from '@rungate/contracts';
 import { BASH_COMPLETION, completions } from './cli/completion';
 import { UsageError, collect, durationMs, pollInterval, portNumber, positiveInteger } from './cli/values';
 import { DEFAULT_DATA_DIR } from './commands/database';
@@ -60,6 +60,9 @@ function auditQueryOptions(command: Command) {
     .option('--type <type>', 'an event type; a trailing * matches a prefix (audit.run.*)')
     .option('--run <id>', 'one run')
     .option('--connection <name>', 'events on this connection')
+    .option('--outcome <status>', 'events with this outcome: denied finds every refused attempt (also succeeded, failed, timed_out…)')
+    .option('--code <code>', 'events with this error code: an attempt\'s reason (unknown-tool, hidden-tool, unauthenticated…) or a run\'s')
+    .option('--ip <address>', 'events from this source address')
     .option('--since <time>', 'from this time: RFC 3339 or a look-back (15m, 24h, 7d)')
     .option('--until <time>', 'up to this time')
     .addOption(new Option('--url <url>', 'the audit service').env('RUNGATE_AUDIT_URL').default('http://127.0.0.1:8082'))
@@ -77,6 +80,11 @@ function tokenCommands(): Command {
     .addOption(new Option('--ttl <duration>', 'how long it works: 30m, 8h, 7d').argParser(durationMs).default(8 * 3_600_000, '8h'))
     .option('--runbooks <glob...>', 'narrow it to these runbook globs (<repository>/<path>)')
     .option('--connections <name...>', 'narrow it to these connections')
+    .addOption(
+      new Option('--scope <scope...>', 'permissions beyond running runbooks, none unless given: audit:read lets it query the audit trail (its user must be an auditor too)').choices(
+        AccessScope.options,
+      ),
+    )
     .addOption(dataDirOption())
     .addOption(databaseOption())
     .action((options, command) => finish(command, async () => (await import('./commands/token')).createToken(options)));
@@ -106,7 +114,7 @@ function auditCommands(): Command {
     .addOption(dataDirOption())
     .addOption(databaseOption())
     .action((options, command) => finish(command, async () => (await import('./commands/audit')).verifyAudit(options)));
-  auditQueryOptions(audit.command('search').description('query the audit service (a token of a user in an auditor group: RUNGATE_TOKEN or --token-file)'))
+  auditQueryOptions(audit.command('search').description('query the audit service (a token with the audit:read scope, of a user in an auditor group: RUNGATE_TOKEN or --token-file)'))
     .addOption(new Option('--limit <n>', 'at most this many events').argParser(positiveInteger).default(100))
     .addOption(new Option('--order <order>', 'oldest or newest first').choices(['asc', 'desc'] as const).default('asc' as const))
     .action((options, command) => finish(command, async () => (await import('./commands/audit')).searchAudit(options)));

@@ -1,4 +1,5 @@
 import { join, relative } from 'node:path';
+import { AccessScope } from '@rungate/contracts';
 import { z } from 'zod';
 
 // The admin channel between `rungate serve` and the CLI of the same OS user (ADR 11): HTTP
@@ -27,6 +28,7 @@ export const TokenRecord = z.object({
   agent: z.string(),
   runbooks: z.array(z.string()).optional(),
   connections: z.array(z.string()).optional(),
+  scopes: z.array(AccessScope).default([]),
   createdAt: z.string(),
   expiresAt: z.string(),
   revokedAt: z.string().optional(),
@@ -38,6 +40,7 @@ export const CreateTokenRequest = z.strictObject({
   ttlMs: z.number().int().positive(),
   runbooks: z.array(z.string().min(1)).optional(),
   connections: z.array(z.string().min(1)).optional(),
+  scopes: z.array(AccessScope).optional(),
 });
 export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
 

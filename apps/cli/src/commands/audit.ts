@@ -85,6 +85,9 @@ const FILTERS = {
   type: 'type',
   run: 'runId',
   connection: 'connection',
+  outcome: 'outcome',
+  code: 'code',
+  ip: 'ip',
   since: 'since',
   until: 'until',
 } as const;

@@ -1,6 +1,6 @@
 import { JetStreamAuditSink, connectNats, ensureAuditStream, type AuditSink } from '@rungate/messaging';
 import { LocalAuditLog, TokenStore, openDatabase, type AgentTokenRecord, type NewAgentToken } from '@rungate/persistence';
-import type { AuditEvent, AuditEventInput } from '@rungate/contracts';
+import type { AccessScope, AuditEvent, AuditEventInput } from '@rungate/contracts';
 import type { NatsConnection } from 'nats';
 import { AdminClient, AdminUnreachable } from '../admin/admin-client';
 import { AdminRoutes, AdminStatus, CreatedToken, RevokedToken, TokenList } from '../admin/protocol';
@@ -105,6 +105,7 @@ export interface CreateTokenOptions extends DatabaseOptions {
   ttl: number;
   runbooks?: string[];
   connections?: string[];
+  scope?: AccessScope[];
 }
 
 /** `rungate token create`: prints the token once, on stdout (the rest goes to stderr). */
@@ -116,6 +117,7 @@ export async function createToken(options: CreateTokenOptions): Promise<number> 
       ttlMs: options.ttl,
       ...(options.runbooks ? { runbooks: options.runbooks } : {}),
       ...(options.connections ? { connections: options.connections } : {}),
+      ...(options.scope ? { scopes: options.scope } : {}),
     }),
   );
   process.stderr.write(`created ${record.id} for ${record.user} (agent ${record.agent}), expires ${record.expiresAt}; it is shown only now\n`);

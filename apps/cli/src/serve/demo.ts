@@ -138,6 +138,7 @@ tokens:
   - sha256: "${sha256}"
     user: ${DEMO_USER}
     agent: ${DEMO_AGENT}
+    scopes: [audit:read]   # the demo's one token also reads the audit trail; a real agent's would not
 rules:
   - name: engineering-demo-db
     groups: [engineering]

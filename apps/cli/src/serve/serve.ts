@@ -5,7 +5,7 @@ import { RungateConfig, loadConfig } from '@rungate/config';
 import { RungateError } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
 import { DatabaseRunLedger, LocalAuditLog, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
-import { ConfigHolder, ConfigWatcher, Readiness, startService, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
+import { ConfigHolder, ConfigWatcher, Readiness, startService, type ConfigOrigin, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
 import { executorKubernetesService } from '@rungate/service-executor-kubernetes';
@@ -91,8 +91,8 @@ class ServedConfig extends ConfigHolder {
     };
   }
 
-  override replace(next: RungateConfig): void {
-    super.replace(ServedConfig.withServing(next, this.dataDir, this.plan));
+  override replace(next: RungateConfig, origin?: ConfigOrigin): void {
+    super.replace(ServedConfig.withServing(next, this.dataDir, this.plan), origin);
   }
 
   /** The ports actually bound (with --port 0, known only now), so what services say about their own address is true. */

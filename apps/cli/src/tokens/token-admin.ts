@@ -60,6 +60,7 @@ export class TokenAdmin {
           expiresAt: record.expiresAt,
           runbooks: record.runbooks,
           connections: record.connections,
+          scopes: record.scopes,
           via: this.channel,
         },
       });
@@ -78,6 +79,12 @@ export class TokenAdmin {
 /** `token list`'s line for one token. */
 export function formatTokenLine(t: AgentTokenRecord, now = Date.now()): string {
   const state = t.revokedAt ? 'revoked' : Date.parse(t.expiresAt) <= now ? 'expired' : 'active';
-  const scope = [t.runbooks ? `runbooks=${t.runbooks.join(',')}` : '', t.connections ? `connections=${t.connections.join(',')}` : ''].filter(Boolean).join(' ');
+  const scope = [
+    t.runbooks ? `runbooks=${t.runbooks.join(',')}` : '',
+    t.connections ? `connections=${t.connections.join(',')}` : '',
+    t.scopes.length > 0 ? `scopes=${t.scopes.join(',')}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
   return `${t.id}  ${state.padEnd(7)}  ${t.user}  ${t.agent}  expires ${t.expiresAt}${scope ? `  ${scope}` : ''}`;
 }

@@ -15,6 +15,18 @@ export interface AuditQuery {
   runId?: string;
   /** connection.name, exactly. */
   connection?: string;
+  /** outcome.status, exactly: `denied` finds every refused attempt. */
+  outcome?: string;
+  /** outcome.errorCode, exactly: an attempt's code (`hidden-tool`, `unauthenticated`…) or a run's error code. */
+  code?: string;
+  /** actor.ip, exactly: where an attempt came from. */
+  ip?: string;
+  /**
+   * What the reader may see at all, beside the filters (a token narrowed to runbooks or
+   * connections): POSIX regular expressions the event's `<repository>/<path>`, or its
+   * connection name, must match. An event without a runbook (or connection) matches none.
+   */
+  visible?: { runbooks?: string[]; connections?: string[] };
   /** Event time, inclusive. */
   since?: Date;
   /** Event time, exclusive. */
@@ -93,6 +105,11 @@ export async function searchAuditEvents(db: DataSource, query: AuditQuery): Prom
   if (query.agent !== undefined) where.push(equals('actor_agent', query.agent));
   if (query.runId !== undefined) where.push(equals('run_id', query.runId, true));
   if (query.connection !== undefined) where.push(equals('connection_name', query.connection));
+  if (query.outcome !== undefined) where.push(equals('outcome_status', query.outcome));
+  if (query.code !== undefined) where.push(equals('error_code', query.code));
+  if (query.ip !== undefined) where.push(equals('actor_ip', query.ip));
+  if (query.visible?.runbooks) where.push(`(repository || '/' || path) ~ ANY(${bind(query.visible.runbooks)}::text[])`);
+  if (query.visible?.connections) where.push(`connection_name ~ ANY(${bind(query.visible.connections)}::text[])`);
   if (query.runbook !== undefined) {
     const glob = encodeAuditText(query.runbook);
     where.push(`(${equals('tool', query.runbook)} OR (repository || '/' || path) LIKE ${bind(globToLike(glob))} ESCAPE '\\')`);

@@ -5,8 +5,17 @@ import { RunClaims1764000000100 } from './migrations/1764000000100-run-claims';
 import { AuditEventIds1764000000200 } from './migrations/1764000000200-audit-event-ids';
 import { AuditRunStatus1764000000300 } from './migrations/1764000000300-audit-run-status';
 import { IdempotencyKeys1764000000400 } from './migrations/1764000000400-idempotency-keys';
+import { TokenScopes1764000000500 } from './migrations/1764000000500-token-scopes';
 
-export const MIGRATIONS = [AuditEvents1764000000000, AgentTokens1764000000001, RunClaims1764000000100, AuditEventIds1764000000200, AuditRunStatus1764000000300, IdempotencyKeys1764000000400];
+export const MIGRATIONS = [
+  AuditEvents1764000000000,
+  AgentTokens1764000000001,
+  RunClaims1764000000100,
+  AuditEventIds1764000000200,
+  AuditRunStatus1764000000300,
+  IdempotencyKeys1764000000400,
+  TokenScopes1764000000500,
+];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const url = env['DATABASE_URL'];

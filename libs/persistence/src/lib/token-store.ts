@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { AccessScope } from '@rungate/contracts';
 import type { DataSource } from 'typeorm';
 
 export interface AgentTokenRecord {
@@ -7,6 +8,8 @@ export interface AgentTokenRecord {
   agent: string;
   runbooks?: string[];
   connections?: string[];
+  /** Permissions given explicitly at creation (`audit:read`); none by default. */
+  scopes: AccessScope[];
   createdAt: string;
   expiresAt: string;
   revokedAt?: string;
@@ -18,6 +21,7 @@ export interface NewAgentToken {
   ttlMs: number;
   runbooks?: string[];
   connections?: string[];
+  scopes?: AccessScope[];
 }
 
 /** `rg_` + 43 URL-safe characters (256 bits): long enough, and easy for secret scanners to find. */
@@ -33,6 +37,7 @@ interface Row {
   agent: string;
   scope_runbooks: string[] | null;
   scope_connections: string[] | null;
+  scopes: unknown;
   created_at: Date;
   expires_at: Date;
   revoked_at: Date | null;
@@ -45,6 +50,8 @@ function toRecord(row: Row): AgentTokenRecord {
     agent: row.agent,
     ...(row.scope_runbooks ? { runbooks: row.scope_runbooks } : {}),
     ...(row.scope_connections ? { connections: row.scope_connections } : {}),
+    // Only scopes this version knows: one written by a newer version, or by hand, grants nothing.
+    scopes: Array.isArray(row.scopes) ? AccessScope.options.filter((scope) => (row.scopes as unknown[]).includes(scope)) : [],
     createdAt: new Date(row.created_at).toISOString(),
     expiresAt: new Date(row.expires_at).toISOString(),
     ...(row.revoked_at ? { revokedAt: new Date(row.revoked_at).toISOString() } : {}),
@@ -59,9 +66,18 @@ export class TokenStore {
     const token = generateAgentToken();
     const id = `tok_${randomBytes(6).toString('hex')}`;
     const rows: Row[] = await this.db.query(
-      `INSERT INTO agent_tokens (id, sha256, user_name, agent, scope_runbooks, scope_connections, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now() + ($7::bigint * interval '1 millisecond')) RETURNING *`,
-      [id, agentTokenSha256(token), input.user, input.agent, input.runbooks ? JSON.stringify(input.runbooks) : null, input.connections ? JSON.stringify(input.connections) : null, input.ttlMs],
+      `INSERT INTO agent_tokens (id, sha256, user_name, agent, scope_runbooks, scope_connections, scopes, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now() + ($8::bigint * interval '1 millisecond')) RETURNING *`,
+      [
+        id,
+        agentTokenSha256(token),
+        input.user,
+        input.agent,
+        input.runbooks ? JSON.stringify(input.runbooks) : null,
+        input.connections ? JSON.stringify(input.connections) : null,
+        JSON.stringify([...new Set(input.scopes ?? [])]),
+        input.ttlMs,
+      ],
     );
     return { token, record: toRecord(rows[0] as Row) };
   }

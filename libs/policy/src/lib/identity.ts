@@ -26,18 +26,22 @@ export function authenticateStaticToken(config: RungateConfig, bearer: string, n
   // Looked up by the hash of the presented token: timing reveals nothing about stored tokens.
   const token = tokenIndex(config.tokens).get(tokenSha256(bearer));
   if (!token) throw new RungateError('UNAUTHENTICATED', 'unknown or revoked token');
+  const tokenId = token.sha256.slice(0, 12);
+  // Whose token it was stays with the refusal (never shown to the caller): the audit record names it.
+  const whose = { tokenId, user: token.user, agent: token.agent };
   // Worded as for a stored token past its expiry: the agent's remedy is the same, a new token.
-  if (token.expiresAt !== undefined && Date.parse(token.expiresAt) <= now) throw new RungateError('UNAUTHENTICATED', 'token expired');
+  if (token.expiresAt !== undefined && Date.parse(token.expiresAt) <= now) throw new RungateError('UNAUTHENTICATED', 'token expired', whose);
   const user = config.users.find((u) => u.name === token.user);
-  if (!user) throw new RungateError('UNAUTHENTICATED', 'the token belongs to a user who no longer exists');
+  if (!user) throw new RungateError('UNAUTHENTICATED', 'the token belongs to a user who no longer exists', whose);
   return {
     user: user.name,
     groups: [...user.groups],
     agent: token.agent,
-    tokenId: token.sha256.slice(0, 12),
+    tokenId,
     scope: {
       ...(token.runbooks ? { runbooks: token.runbooks } : {}),
       ...(token.connections ? { connections: token.connections } : {}),
     },
+    scopes: [...token.scopes],
   };
 }

@@ -54,8 +54,14 @@ describe('OIDC access tokens', () => {
 
   it('accepts a valid token: the human from email, groups from the claim, the agent from the client id', async () => {
     const { identity, expiresAt } = await verifier.verify(await token());
-    expect(identity).toEqual({ user: 'alice@example.com', groups: ['engineering'], agent: 'claude-code', tokenId: 'jwt:j-1', scope: {} });
+    expect(identity).toEqual({ user: 'alice@example.com', groups: ['engineering'], agent: 'claude-code', tokenId: 'jwt:j-1', scope: {}, scopes: [] });
     expect(expiresAt).toBeGreaterThan(Date.now());
+  });
+
+  it('grants audit:read only when the issuer put it in the scope claim (space-separated, or an scp list)', async () => {
+    expect((await verifier.verify(await token({ scope: 'openid audit:read profile' }))).identity.scopes).toEqual(['audit:read']);
+    expect((await verifier.verify(await token({ scp: ['audit:read'] }))).identity.scopes).toEqual(['audit:read']);
+    expect((await verifier.verify(await token({ scope: 'audit:readwrite audit' }))).identity.scopes).toEqual([]);
   });
 
   it('refuses expired, wrong-audience, wrong-issuer and malformed tokens with reasons safe to show', async () => {

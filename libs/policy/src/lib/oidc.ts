@@ -1,4 +1,4 @@
-import { RungateError, type Identity } from '@rungate/contracts';
+import { AccessScope, RungateError, type Identity } from '@rungate/contracts';
 import type { OidcConfig } from '@rungate/config';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
@@ -33,6 +33,16 @@ function reasonFor(error: unknown): string {
  * allow-listed algorithm, issuer, audience (bound to this gateway), expiry. The human's
  * groups come from a configurable claim; the agent's name from the client id.
  */
+/**
+ * Rungate's own scopes the issuer granted: OAuth's space-separated `scope` claim (RFC 8693
+ * §4.2), or the `scp` array some issuers use. Anything else the token may carry is ignored.
+ */
+function grantedScopes(payload: JWTPayload): AccessScope[] {
+  const raw = payload['scope'] ?? payload['scp'];
+  const listed = typeof raw === 'string' ? raw.split(' ') : Array.isArray(raw) ? raw.filter((s): s is string => typeof s === 'string') : [];
+  return AccessScope.options.filter((scope) => listed.includes(scope));
+}
+
 export class OidcVerifier {
   private jwks?: JWTVerifyGetKey;
 
@@ -74,7 +84,7 @@ export class OidcVerifier {
     const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : [];
     const agent = this.config.agentClaims.map((claim) => stringClaim(payload, claim)).find(Boolean);
     return {
-      identity: { user, groups, ...(agent ? { agent } : {}), ...(payload.jti ? { tokenId: `jwt:${payload.jti}` } : {}), scope: {} },
+      identity: { user, groups, ...(agent ? { agent } : {}), ...(payload.jti ? { tokenId: `jwt:${payload.jti}` } : {}), scope: {}, scopes: grantedScopes(payload) },
       expiresAt: (payload.exp as number) * 1000,
     };
   }

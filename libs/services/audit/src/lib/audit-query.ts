@@ -37,6 +37,9 @@ export const AuditQueryParams = z
     type: Text.optional(),
     runId: Text.optional(),
     connection: Text.optional(),
+    outcome: Text.optional(),
+    code: Text.optional(),
+    ip: Text.optional(),
     since: Time.optional(),
     until: Time.optional(),
     after: z.string().regex(/^\d{1,15}$/, 'a stream sequence').transform(Number).optional(),
@@ -49,7 +52,7 @@ export const AuditQueryParams = z
 export function describeQueryError(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `unknown parameter(s) ${issue.keys.join(', ')}; filters are user, agent, runbook, type, runId, connection, since, until, after, order, limit, cursor`;
+      if (issue.code === 'unrecognized_keys') return `unknown parameter(s) ${issue.keys.join(', ')}; filters are user, agent, runbook, type, runId, connection, outcome, code, ip, since, until, after, order, limit, cursor`;
       return `${issue.path.join('.') || 'query'}: ${issue.message}`;
     })
     .join('; ');

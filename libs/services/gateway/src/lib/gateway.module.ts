@@ -1,5 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { AuthFailures } from './auth-failures';
 import { CancelRelayController } from './cancel-relay.controller';
+import { EdgeAttempts } from './edge-attempts';
 import { Authenticator } from './identity.guard';
 import { InFlightCalls } from './in-flight-calls';
 import { McpController } from './mcp.controller';
@@ -13,7 +16,18 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [runtime],
       controllers: [McpController, ProtectedResourceController, CancelRelayController],
-      providers: [Authenticator, ToolCalls, { provide: InFlightCalls, useFactory: () => new InFlightCalls() }],
+      providers: [
+        Authenticator,
+        ToolCalls,
+        EdgeAttempts,
+        { provide: InFlightCalls, useFactory: () => new InFlightCalls() },
+        {
+          provide: AuthFailures,
+          inject: [CONFIG],
+          useFactory: (config: ConfigHolder) =>
+            new AuthFailures(() => ({ failures: config.current.gateway.authFailureLimit.failures, windowMs: config.current.gateway.authFailureLimit.window })),
+        },
+      ],
     };
   }
 }

@@ -12,6 +12,11 @@ export interface Caller {
   digest: string;
 }
 
+/** The bearer token an Authorization header presents, if it is well-formed. */
+export function presentedBearer(header: string | undefined): string | undefined {
+  return header ? BEARER.exec(header.trim())?.[1] : undefined;
+}
+
 /** Resolves `Authorization: Bearer …` to an identity through policy, on every request. */
 @Injectable()
 export class Authenticator {
@@ -19,7 +24,7 @@ export class Authenticator {
 
   async authenticate(header: string | undefined): Promise<Caller> {
     if (!header) throw new RungateError('UNAUTHENTICATED', 'missing bearer token');
-    const bearer = BEARER.exec(header.trim())?.[1];
+    const bearer = presentedBearer(header);
     if (!bearer) throw new RungateError('UNAUTHENTICATED', 'malformed Authorization header; expected "Bearer <token>"');
     const reply = await this.bus.request(Subjects.policyAuthenticate, { bearer }, AuthenticateReply, { timeoutMs: 5000 });
     return { identity: reply.identity, digest: callerDigest(bearer) };

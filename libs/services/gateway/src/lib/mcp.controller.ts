@@ -11,13 +11,15 @@ import {
   type RequestId,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { GatewayCancel, RungateError, Subjects, type RequestMeta } from '@rungate/contracts';
-import { withContext, type Bus } from '@rungate/messaging';
+import { GatewayCancel, RungateError, Subjects, type AttemptCode, type RequestMeta } from '@rungate/contracts';
+import { actorOf, anonymousActor, withContext, type Bus } from '@rungate/messaging';
 import { BUS, CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
+import { AuthFailures } from './auth-failures';
 import { BodyNotJsonError, BodyTooLargeError, readJsonBody } from './body';
-import { Authenticator, type Caller } from './identity.guard';
-import { InFlightCalls } from './in-flight-calls';
+import { EdgeAttempts, digestPrefix } from './edge-attempts';
+import { Authenticator, presentedBearer, type Caller } from './identity.guard';
+import { InFlightCalls, callerDigest } from './in-flight-calls';
 import { inspectBody } from './jsonrpc';
 import { resourceMetadataUrl } from './protected-resource';
 import { CallCancelled, ToolCalls } from './tool-calls';
@@ -35,6 +37,19 @@ const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
 
 function jsonRpcError(res: Response, status: number, code: number, message: string, id: RequestId | null = null): void {
   res.status(status).json({ jsonrpc: '2.0', id, error: { code, message } });
+}
+
+/** The tool a tools/call names, as sent, when it names one. */
+function requestedTool(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { method, params } = body as { method?: unknown; params?: unknown };
+  if (method !== 'tools/call' || typeof params !== 'object' || params === null) return undefined;
+  const name = (params as { name?: unknown }).name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+function metaOf(req: Request): RequestMeta {
+  return { ip: req.ip, userAgent: req.headers['user-agent'] };
 }
 
 /** The session id a client sends back, if it is a well-formed one. */
@@ -71,6 +86,8 @@ export class McpController {
     private readonly authenticator: Authenticator,
     private readonly toolCalls: ToolCalls,
     private readonly calls: InFlightCalls,
+    private readonly attempts: EdgeAttempts,
+    private readonly authFailures: AuthFailures,
   ) {}
 
   @Post()
@@ -80,31 +97,30 @@ export class McpController {
   }
 
   private async serve(req: Request, res: Response): Promise<void> {
-    let caller: Caller;
-    try {
-      caller = await this.authenticator.authenticate(req.headers.authorization);
-    } catch (error) {
-      this.refuse(req, res, error);
-      return;
-    }
+    const caller = await this.identify(req, res);
+    if (!caller) return;
     let body: unknown;
     try {
       body = await readJsonBody(req, this.config.current.gateway.maxBodyBytes);
     } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        jsonRpcError(res, 413, McpErrorCode.InvalidRequest, `request body exceeds ${this.config.current.gateway.maxBodyBytes} bytes`);
-      } else if (error instanceof BodyNotJsonError) {
-        jsonRpcError(res, 400, McpErrorCode.ParseError, 'Parse error: the request body is not valid JSON');
-      } else {
-        jsonRpcError(res, 400, McpErrorCode.InvalidRequest, 'could not read the request body');
-      }
+      await this.refuseBody(req, res, caller, error);
       return;
     }
     const inspected = inspectBody(body);
     switch (inspected.kind) {
-      case 'error':
-        jsonRpcError(res, inspected.error.status, inspected.error.code, inspected.error.message, inspected.error.id);
+      case 'error': {
+        const { status, code, message, id } = inspected.error;
+        const tool = requestedTool(body);
+        await this.attempts.record({
+          actor: actorOf(caller.identity, metaOf(req)),
+          code: 'malformed-request',
+          reason: message,
+          answered: `jsonrpc:${code}`,
+          ...(tool === undefined ? {} : { tool }),
+        });
+        jsonRpcError(res, status, code, message, id);
         return;
+      }
       case 'ignored':
         res.status(202).end();
         return;
@@ -121,7 +137,7 @@ export class McpController {
   }
 
   private async serveMessage(req: Request, res: Response, caller: Caller, message: unknown): Promise<void> {
-    const meta: RequestMeta = { ip: req.ip, userAgent: req.headers['user-agent'] };
+    const meta = metaOf(req);
     const cancelled = () => {
       endWithoutResponse(res);
       // Closed before the handler settles, so the SDK sends nothing for the cancelled request.
@@ -141,6 +157,7 @@ export class McpController {
       await transport.handleRequest(req, res, message);
     } catch (error) {
       this.log.error(`MCP request failed: ${(error as Error).message}`);
+      await this.attempts.record({ actor: actorOf(caller.identity, meta), code: 'internal', reason: `the MCP request failed: ${(error as Error).message}`, answered: 'jsonrpc:-32603' });
       if (!res.headersSent) jsonRpcError(res, 500, McpErrorCode.InternalError, 'internal error');
     }
   }
@@ -214,6 +231,61 @@ export class McpController {
       }
     });
     return server;
+  }
+
+  /**
+   * The caller, or undefined when the request was answered here: 401 for a token that does
+   * not authenticate, 429 for a source that sent too many of those, 503 when policy cannot
+   * check it. Each is an attempt on the record (the 429s counted, not recorded one by one).
+   */
+  private async identify(req: Request, res: Response): Promise<Caller | undefined> {
+    const header = req.headers.authorization;
+    const bearer = presentedBearer(header);
+    const digest = bearer === undefined ? undefined : callerDigest(bearer);
+    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const actor = anonymousActor(metaOf(req));
+    const retryAfterMs = this.authFailures.refusal(source, digest, Date.now());
+    if (retryAfterMs !== undefined) {
+      this.attempts.count(actor, 'auth-rate-limited');
+      const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+      res.setHeader('Retry-After', String(seconds));
+      res.status(429).json({ error: 'rate_limited', error_description: `too many failed bearer tokens from this address; retry in ${seconds} s` });
+      return undefined;
+    }
+    try {
+      const caller = await this.authenticator.authenticate(header);
+      this.authFailures.succeeded(source, caller.digest, Date.now());
+      return caller;
+    } catch (error) {
+      const unauthenticated = error instanceof RungateError && error.code === 'UNAUTHENTICATED';
+      // A request without a token is how OAuth clients discover the metadata: audited, not held against the source.
+      if (unauthenticated && header) this.authFailures.failed(source, Date.now());
+      const code: AttemptCode = unauthenticated ? 'unauthenticated' : 'policy-unavailable';
+      const whose = unauthenticated && error.details?.['tokenId'] ? { token: { id: error.details['tokenId'], user: error.details['user'], agent: error.details['agent'] } } : {};
+      await this.attempts.record({
+        actor,
+        code,
+        reason: error instanceof RungateError ? error.message : 'authentication failed',
+        answered: unauthenticated ? 'http:401' : 'http:503',
+        details: { ...digestPrefix(digest), ...whose },
+      });
+      this.refuse(req, res, error);
+      return undefined;
+    }
+  }
+
+  /** A body too large (413, and the connection closed rather than drained), not JSON, or unreadable. */
+  private async refuseBody(req: Request, res: Response, caller: Caller, error: unknown): Promise<void> {
+    const limit = this.config.current.gateway.maxBodyBytes;
+    const [status, code, message, answered, attempt]: [number, number, string, string, AttemptCode] =
+      error instanceof BodyTooLargeError
+        ? [413, McpErrorCode.InvalidRequest, `request body exceeds ${limit} bytes`, 'http:413', 'request-too-large']
+        : error instanceof BodyNotJsonError
+          ? [400, McpErrorCode.ParseError, 'Parse error: the request body is not valid JSON', `jsonrpc:${McpErrorCode.ParseError}`, 'malformed-request']
+          : [400, McpErrorCode.InvalidRequest, 'could not read the request body', 'http:400', 'malformed-request'];
+    await this.attempts.record({ actor: actorOf(caller.identity, metaOf(req)), code: attempt, reason: message, answered });
+    if (status === 413) res.setHeader('Connection', 'close');
+    if (!res.headersSent && !res.destroyed) jsonRpcError(res, status, code, message);
   }
 
   private refuse(req: Request, res: Response, error: unknown): void {

@@ -2,7 +2,8 @@ import type { MessageHandler } from '@nestjs/microservices';
 import { RungateConfig } from '@rungate/config';
 import { Subjects, execCancelSubject, execSubject, type AuditEvent, type AuditEventInput, type Reply } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, completeAuditEvent, type AuditSink } from '@rungate/messaging';
-import { ConfigHolder } from '@rungate/runtime';
+import { AttemptAudit, ConfigHolder, type ServiceContext } from '@rungate/runtime';
+import { EdgeAttempts } from './edge-attempts';
 import { CallCancelled, ToolCalls } from './tool-calls';
 
 class RecordingSink implements AuditSink {
@@ -43,8 +44,9 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
   let stops: unknown[];
 
   function toolCalls(callTimeout: number): ToolCalls {
-    const config = RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }], gateway: { callTimeout } });
-    return new ToolCalls(new InProcessBus(broker), sink, new ConfigHolder(config));
+    const config = new ConfigHolder(RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }], gateway: { callTimeout } }));
+    const attempts = new EdgeAttempts(new AttemptAudit({ service: 'gateway' } as ServiceContext, config, sink));
+    return new ToolCalls(new InProcessBus(broker), sink, config, attempts);
   }
 
   /** An executor that runs until it is told to stop, then reports how the run ended; resolves once the run reached it. */
@@ -133,5 +135,64 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
     cancel.abort();
     expect(result.isError).toBe(false);
     expect(stops).toEqual([]);
+  });
+});
+
+/** Which attempts the gateway records itself: only those policy did not answer with a record of its own. */
+describe('the attempts a tools/call records at the gateway', () => {
+  let broker: InProcessBroker;
+  let sink: RecordingSink;
+  const meta = { ip: '10.0.0.7', userAgent: 'probe/1' };
+
+  function toolCalls(): ToolCalls {
+    const config = new ConfigHolder(RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }] }));
+    return new ToolCalls(new InProcessBus(broker), sink, config, new EdgeAttempts(new AttemptAudit({ service: 'gateway' } as ServiceContext, config, sink)));
+  }
+  const call = (tool = 'demo.pg.get') => toolCalls().call(identity, meta, tool, {}, undefined, new AbortController().signal);
+
+  beforeEach(() => {
+    broker = new InProcessBroker();
+    sink = new RecordingSink();
+  });
+
+  it('records nothing more when policy answered a refusal it recorded', async () => {
+    const refusals = [
+      { code: 'FORBIDDEN', message: 'no rule allows it', details: { attemptRecorded: true } },
+      { code: 'UNKNOWN_TOOL', message: 'unknown tool demo.pg.missing', details: { attemptRecorded: true } },
+    ];
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: false, error: refusals.shift() })));
+    expect(await call()).toEqual({ isError: true, content: [{ type: 'text', text: 'FORBIDDEN: no rule allows it' }] });
+    await expect(call('demo.pg.missing')).rejects.toMatchObject({ code: 'UNKNOWN_TOOL' });
+    expect(sink.events).toEqual([]);
+  });
+
+  it('records a call policy could not be asked about, with the actor and the tool', async () => {
+    const result = await call();
+    expect(result.content[0]).toMatchObject({ text: expect.stringMatching(/^SERVICE_UNAVAILABLE: /) });
+    expect(sink.events).toEqual([
+      expect.objectContaining({
+        type: 'audit.attempt.denied',
+        source: 'gateway',
+        tool: 'demo.pg.get',
+        actor: { user: 'alice@example.com', groups: ['engineering'], agent: 'claude-code', ...meta },
+        outcome: expect.objectContaining({ status: 'denied', errorCode: 'policy-unavailable' }),
+        details: { answered: 'SERVICE_UNAVAILABLE' },
+      }),
+    ]);
+  });
+
+  it('records a refusal policy did not mark as recorded (an error of its own, a request it could not read)', async () => {
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: false, error: { code: 'BAD_REQUEST', message: 'malformed request: idempotencyKey: Too big' } })));
+    await call();
+    expect(sink.events.map((e) => [e.outcome?.errorCode, e.details?.['answered']])).toEqual([['malformed-request', 'BAD_REQUEST']]);
+  });
+
+  it('answers a tool name longer than any tool can have as unknown, without asking policy, and records it', async () => {
+    let asked = false;
+    broker.register(Subjects.policyAuthorize, handler(() => (asked = true)));
+    const name = `demo.${'a'.repeat(600)}`;
+    await expect(call(name)).rejects.toMatchObject({ code: 'UNKNOWN_TOOL' });
+    expect(asked).toBe(false);
+    expect(sink.events).toEqual([expect.objectContaining({ type: 'audit.attempt.denied', tool: `${name.slice(0, 256)}…`, outcome: expect.objectContaining({ errorCode: 'unknown-tool' }) })]);
   });
 });

@@ -4,6 +4,8 @@ import {
   AuthorizeReply,
   ExecResult,
   MAX_FORWARDED_JSON_DEPTH,
+  MAX_TOOL_NAME,
+  attemptCodeOf,
   RunEventTypes,
   RungateError,
   Subjects,
@@ -11,6 +13,7 @@ import {
   execCancelSubject,
   execSubject,
   jsonDepth,
+  type AttemptCode,
   type AuditOutcome,
   type ExecCancel,
   type Identity,
@@ -18,8 +21,9 @@ import {
   type StopReason,
   type ToolDefinition,
 } from '@rungate/contracts';
-import { isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
+import { actorOf, isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
+import { EdgeAttempts } from './edge-attempts';
 import { renderText, structured } from './render';
 
 export type ToolCallResult = CallToolResult;
@@ -92,6 +96,7 @@ export class ToolCalls {
     @Inject(BUS) private readonly bus: Bus,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
     @Inject(CONFIG) private readonly config: ConfigHolder,
+    private readonly attempts: EdgeAttempts,
   ) {}
 
   /** One page of the caller's tools; `nextCursor` when more follow (MCP tools/list pagination). */
@@ -137,6 +142,12 @@ export class ToolCalls {
     const { identity, meta, tool, idempotencyKey } = call;
     // Cancelled before it began (the cancellation overtook the call): policy is not even asked.
     if (limit.reason) return stoppedBeforeRun(limit.reason, limit);
+    // No tool has such a name, and policy would refuse the request itself: answered as any unknown tool.
+    if (tool.length > MAX_TOOL_NAME) {
+      const reason = `a tool name of ${tool.length} characters; no tool's is longer than ${MAX_TOOL_NAME}`;
+      await this.attempts.record({ actor: actorOf(identity, meta), code: 'unknown-tool', reason, answered: 'UNKNOWN_TOOL', tool });
+      throw new RungateError('UNKNOWN_TOOL', 'unknown tool');
+    }
     const authorizing = this.bus.request(
       Subjects.policyAuthorize,
       { identity, tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta },
@@ -154,11 +165,12 @@ export class ToolCalls {
       // Policy may still allow the run: it is then recorded as stopped before it was sent.
       void authorizing.then(
         (decision) => this.auditNotSent(call, decision, first.reason, limit),
-        () => undefined,
+        (error: unknown) => this.recordUnanswered(call, error),
       );
       return stoppedBeforeRun(first.reason, limit);
     }
     if ('error' in first) {
+      await this.recordUnanswered(call, first.error);
       if (first.error instanceof RungateError && first.error.code === 'UNKNOWN_TOOL') throw first.error;
       return failure(first.error);
     }
@@ -241,6 +253,19 @@ export class ToolCalls {
     return failure(error);
   }
 
+  /**
+   * Policy records every refusal it answers, and marks its answer so. What it did not — it
+   * could not be reached, refused the request itself, or something failed between — the
+   * gateway records, so each attempt is on the record exactly once.
+   */
+  private async recordUnanswered(call: CallContext, error: unknown): Promise<void> {
+    if (error instanceof RungateError && error.details?.['attemptRecorded'] === true) return;
+    const code: AttemptCode = isTransportError(error) ? 'policy-unavailable' : error instanceof RungateError ? attemptCodeOf(error.code) : 'internal';
+    const reason = error instanceof Error ? error.message : String(error);
+    const answered = error instanceof RungateError ? error.code : 'INTERNAL';
+    await this.attempts.record({ actor: actorOf(call.identity, call.meta), code, reason: `authorization failed: ${reason}`, answered, tool: call.tool });
+  }
+
   /** Tells every executor of the run's type to stop it; only the one running it (or about to) acts. */
   private stopRun(decision: AllowDecision, reason: StopReason, limit: CallLimit): void {
     const stop: ExecCancel = { runId: decision.runId, reason, ...(reason === 'call_timeout' ? { callTimeoutMs: limit.timeoutMs } : {}) };
@@ -278,7 +303,7 @@ export class ToolCalls {
         source: 'gateway',
         runId: decision.runId,
         tool,
-        actor: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId, ...meta },
+        actor: actorOf(identity, meta),
         connection: decision.connection,
         outcome,
       });

@@ -1,18 +1,26 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { configFingerprint, diffAdmin, isEmptyDiff, type RungateConfig } from '@rungate/config';
+import { configFingerprint, diffConfig, type RungateConfig } from '@rungate/config';
 import type { AuditSink } from '@rungate/messaging';
-import { AUDIT_SINK, CONFIG, SERVICE_CONTEXT, type ConfigHolder, type ServiceContext } from '@rungate/runtime';
+import { AUDIT_SINK, CONFIG, configChangeActor, configProvenance, type ConfigHolder, type ConfigOrigin, type ConfigProvenance } from '@rungate/runtime';
 
-function eventId(fingerprint: string, section: string): string {
-  const hex = createHash('sha256').update(`${fingerprint}:${section}`).digest('hex');
+/** Derived from the change (from which configuration to which), so every replica that audits it publishes one id. */
+function eventId(previous: string, next: string, section: string): string {
+  const hex = createHash('sha256').update(`${previous}:${next}:${section}`).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** A reload without a file behind it (a test, an embedding program): nobody can be named. */
+const UNKNOWN_ACTOR = 'system:config-reload';
+
 /**
- * Every change to rules, users or tokens is an audit event. Each policy replica sees the
- * same reload; the event id is derived from the new configuration, so JetStream's duplicate
- * window stores it once.
+ * Every change to rungate.yaml is audited by policy, once per section that changed
+ * (`audit.admin.<section>.changed`: rules, users, tokens, connections, repositories,
+ * guardrails, masking, sinks, settings), with a diff of keys and values and what can be known
+ * of who made it (ConfigProvenance): the file and the digest of the bytes loaded, and the git
+ * commit and author when those bytes are a commit's. Every service reloads the same file;
+ * only policy records it, and its replicas publish one event id per change, which JetStream's
+ * duplicate window stores once.
  */
 @Injectable()
 export class AdminAuditor implements OnModuleInit {
@@ -21,29 +29,47 @@ export class AdminAuditor implements OnModuleInit {
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
-    @Inject(SERVICE_CONTEXT) private readonly ctx: ServiceContext,
   ) {}
 
   onModuleInit(): void {
-    this.config.onChange((next, previous) => void this.record(next, previous));
+    this.config.onChange((next, previous, origin) => void this.record(next, previous, origin));
   }
 
-  async record(next: RungateConfig, previous: RungateConfig): Promise<void> {
-    const fingerprint = configFingerprint(next);
-    const changes = diffAdmin(previous, next);
-    for (const [section, diff] of Object.entries(changes)) {
-      if (isEmptyDiff(diff)) continue;
+  async record(next: RungateConfig, previous: RungateConfig, origin?: ConfigOrigin): Promise<void> {
+    const changes = Object.entries(diffConfig(previous, next));
+    if (changes.length === 0) return;
+    const [before, after] = [configFingerprint(previous), configFingerprint(next)];
+    const provenance = origin ? await this.provenanceOf(origin) : undefined;
+    const actor = provenance ? configChangeActor(provenance) : origin ? `config-file:${origin.file}` : UNKNOWN_ACTOR;
+    const { file, sha256, ...about } = provenance ?? { file: origin?.file, sha256: undefined };
+    for (const [section, diff] of changes) {
       try {
         await this.audit.publish({
-          id: eventId(fingerprint, section),
+          id: eventId(before, after, section),
           type: `audit.admin.${section}.changed`,
           source: 'policy',
-          actor: { user: 'system:config-reload', groups: [] },
-          details: { file: this.ctx.configFile, configSha256: fingerprint, ...diff },
+          actor: { user: actor, groups: [] },
+          details: {
+            ...(file ? { file } : {}),
+            ...(sha256 ? { fileSha256: sha256 } : {}),
+            ...about,
+            configSha256: after,
+            previousConfigSha256: before,
+            ...diff,
+          },
         });
       } catch (error) {
         this.log.error(`could not audit the ${section} change: ${(error as Error).message}`);
       }
+    }
+  }
+
+  private async provenanceOf(origin: ConfigOrigin): Promise<ConfigProvenance | undefined> {
+    try {
+      return await configProvenance(origin);
+    } catch (error) {
+      this.log.warn(`could not tell where ${origin.file} came from: ${(error as Error).message}`);
+      return undefined;
     }
   }
 }

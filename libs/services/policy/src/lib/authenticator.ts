@@ -50,9 +50,11 @@ export class Authenticator {
       throw new RungateError('SERVICE_UNAVAILABLE', 'the token store is unavailable');
     }
     if (!found) throw new RungateError('UNAUTHENTICATED', 'unknown or revoked token');
-    if (found.refusal) throw new RungateError('UNAUTHENTICATED', `token ${found.refusal}`);
+    // Whose token it was stays with the refusal (never shown to the caller): the audit record names it.
+    const whose = { tokenId: found.record.id, user: found.record.user, agent: found.record.agent };
+    if (found.refusal) throw new RungateError('UNAUTHENTICATED', `token ${found.refusal}`, whose);
     const user = this.config.current.users.find((u) => u.name === found.record.user);
-    if (!user) throw new RungateError('UNAUTHENTICATED', 'the token belongs to a user who no longer exists');
+    if (!user) throw new RungateError('UNAUTHENTICATED', 'the token belongs to a user who no longer exists', whose);
     return {
       user: user.name,
       groups: [...user.groups],
@@ -62,6 +64,7 @@ export class Authenticator {
         ...(found.record.runbooks ? { runbooks: found.record.runbooks } : {}),
         ...(found.record.connections ? { connections: found.record.connections } : {}),
       },
+      scopes: [...found.record.scopes],
     };
   }
 }

@@ -1,11 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ApprovalConfig, ConnectionConfig } from '@rungate/config';
 import {
   MAX_PARAMS_BYTES,
   MAX_TICKET_CHARS,
   RunEventTypes,
   RungateError,
+  attemptCodeOf,
+  type AttemptCode,
   type AuditEventInput,
   type AuthorizeReply,
   type AuthorizeRequest,
@@ -14,7 +16,7 @@ import {
   type RunTicketClaims,
 } from '@rungate/contracts';
 import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
-import { setRunId, type AuditSink } from '@rungate/messaging';
+import { actorOf, setRunId, type AuditSink } from '@rungate/messaging';
 import { maskingProfileDigest, selectMaskingProfile } from '@rungate/masking';
 import { allowedConnections, argumentsDigest, checkIdempotencyKey, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
 import {
@@ -28,7 +30,7 @@ import {
   type ParsedRunbook,
   type SqlDialect,
 } from '@rungate/runbooks';
-import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
+import { AUDIT_SINK, AttemptAudit, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
 import { CatalogStore } from './catalog.store';
 import { GuardrailSet } from './guardrail-set';
@@ -95,8 +97,42 @@ interface RefusalRecord {
   details?: Record<string, unknown>;
 }
 
+/** The parts of the decision known when a call is refused: run id, runbook, connection, parameters, guardrails. */
+type RefusalBase = Pick<AuditEventInput, 'runId' | 'runbook' | 'connection' | 'params' | 'guardrails'>;
+
+/**
+ * A call refused by policy: `answer` is what the caller is told; `code`, `base` and `record`
+ * what the audit trail keeps (a hidden tool is answered as an unknown one, recorded as
+ * hidden). Thrown, and recorded once, by `Authorizer.authorize`.
+ */
+class Refusal extends Error {
+  constructor(
+    readonly answer: RungateError,
+    readonly code: AttemptCode,
+    readonly base: RefusalBase = {},
+    readonly record: RefusalRecord = {},
+  ) {
+    super(answer.message);
+    this.name = 'Refusal';
+  }
+}
+
+/** A refusal nobody anticipated (an error thrown on the way): recorded under the code its error suggests. */
+function refusalOf(error: unknown): Refusal {
+  if (error instanceof Refusal) return error;
+  if (!(error instanceof RungateError)) return new Refusal(new RungateError('INTERNAL', 'internal error; see the service log'), 'internal', {}, { reason: 'internal error in policy' });
+  return new Refusal(error, attemptCodeOf(error.code));
+}
+
+/** The answer, marked so the gateway does not record the attempt a second time. */
+function recordedAnswer(answer: RungateError): RungateError {
+  return new RungateError(answer.code, answer.message, { ...answer.details, attemptRecorded: true });
+}
+
 @Injectable()
 export class Authorizer {
+  private readonly log = new Logger(Authorizer.name);
+
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
@@ -104,13 +140,24 @@ export class Authorizer {
     private readonly signer: TicketSigner,
     private readonly guardrails: GuardrailSet,
     private readonly idempotency: IdempotencyStore,
+    private readonly attempts: AttemptAudit,
   ) {}
 
   /**
-   * Every refusal after the runbook is known is on the record (`audit.run.decided`, deny)
-   * with the caller, the tool and a run id, before it is answered.
+   * Every answer is on the record before it is given: an allowed run as `audit.run.decided`,
+   * every refusal — unknown or hidden tool, forbidden connection, invalid parameters or key, a
+   * rule's or a guardrail's denial, an internal error — as one `audit.attempt.denied` with the
+   * caller, the tool as requested and, once the runbook is known, a run id (issue 15, ADR 17).
    */
   async authorize(request: AuthorizeRequest): Promise<AuthorizeReply> {
+    try {
+      return await this.decideCall(request);
+    } catch (error) {
+      throw await this.recordRefusal(request, error);
+    }
+  }
+
+  private async decideCall(request: AuthorizeRequest): Promise<AuthorizeReply> {
     const { identity } = request;
     const entry = this.catalog.find(request.tool);
     const { connection: connectionArg, dryRun: dryRunArg, ...args } = request.arguments;
@@ -124,14 +171,14 @@ export class Authorizer {
       source: 'policy',
       runId,
       tool: entry.tool,
-      actor: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId, ...request.meta },
+      actor: actorOf(identity, request.meta),
       runbook: { repository: entry.repository, path: entry.path, commit, sha256: entry.sha256 },
       connection: { name: connection.name, type: connection.type },
     };
 
     if (!key.ok) {
       const error = new RungateError('INVALID_PARAMS', `idempotency key: ${key.problem}`, { parameter: 'idempotencyKey', constraint: 'idempotency-key' });
-      return this.refuse(auditBase, 'invalid-params', error, { details: key.recorded });
+      return this.refuse(auditBase, 'invalid-idempotency-key', error, { details: key.recorded });
     }
 
     const values = await this.validate(auditBase, runbook, args);
@@ -233,11 +280,11 @@ export class Authorizer {
     try {
       dryRun = parseDryRun(value);
     } catch (error) {
-      return this.refuse(base, 'invalid-params', error as RungateError);
+      return this.refuse(base, 'dry-run-refused', error as RungateError);
     }
     if (dryRun && !supportsDryRun(entry)) {
       const error = new RungateError('INVALID_PARAMS', 'dryRun: only SQL runbooks and Kubernetes manifests support a dry run', { parameter: 'dryRun', constraint: 'language' });
-      return this.refuse(base, 'invalid-params', error);
+      return this.refuse(base, 'dry-run-refused', error);
     }
     return dryRun;
   }
@@ -293,22 +340,33 @@ export class Authorizer {
     const { connections, rules } = this.config.current;
     const allowed = allowedConnections(identity, entry, connections, rules);
     // A tool this caller may not run anywhere is one they cannot see: answer exactly as for a
-    // tool that does not exist, so a denial never reveals which runbooks exist.
-    if (allowed.length === 0) throw new RungateError('UNKNOWN_TOOL', `unknown tool ${entry.tool}`);
+    // tool that does not exist, so a denial never reveals which runbooks exist. The audit
+    // trail, which the caller cannot read, says what it was.
+    if (allowed.length === 0) {
+      throw new Refusal(new RungateError('UNKNOWN_TOOL', `unknown tool ${entry.tool}`), 'hidden-tool', {}, { reason: `${identity.user} may not run ${runbookKey(entry)} on any connection` });
+    }
     if (requested !== undefined) {
       if (typeof requested !== 'string') {
-        throw new RungateError('INVALID_PARAMS', 'connection: must be a connection name', { parameter: 'connection', constraint: 'type' });
+        throw new Refusal(new RungateError('INVALID_PARAMS', 'connection: must be a connection name', { parameter: 'connection', constraint: 'type' }), 'invalid-params');
       }
       const chosen = allowed.find((c) => c.name === requested);
-      if (!chosen) {
-        throw new RungateError('FORBIDDEN', `you may not run ${entry.tool} on connection ${requested}`, { family: 'no-rule' });
-      }
+      if (!chosen) throw this.forbiddenConnection(entry, requested);
       return chosen;
     }
     if (allowed.length === 1) return allowed[0] as ConnectionConfig;
-    throw new RungateError('INVALID_PARAMS', `connection: required; one of ${allowed.map((c) => c.name).join(', ')}`, {
+    const error = new RungateError('INVALID_PARAMS', `connection: required; one of ${allowed.map((c) => c.name).join(', ')}`, {
       parameter: 'connection',
       constraint: 'required',
+    });
+    throw new Refusal(error, 'invalid-params');
+  }
+
+  /** The same answer whether the connection exists or not; the record names it when it does. */
+  private forbiddenConnection(entry: RunbookEntry, requested: string): Refusal {
+    const known = this.config.current.connections.find((c) => c.name === requested);
+    const error = new RungateError('FORBIDDEN', `you may not run ${entry.tool} on connection ${requested}`, { family: 'no-rule' });
+    return new Refusal(error, 'forbidden-connection', known ? { connection: { name: known.name, type: known.type } } : {}, {
+      details: { connection: requested, connectionExists: Boolean(known) },
     });
   }
 
@@ -324,15 +382,42 @@ export class Authorizer {
     return this.refuse(base, 'approval', error, { reason: 'approval required but approvals are not enabled' });
   }
 
-  /** Records the refusal (the agent's answer waits for it), then throws it. */
-  private async refuse(base: AuditEventInput, family: string, error: RungateError, record: RefusalRecord = {}): Promise<never> {
+  /** Refuses the call: `authorize` records it once (the agent's answer waits for that) and answers `error`. */
+  private async refuse(base: RefusalBase, code: AttemptCode, error: RungateError, record: RefusalRecord = {}): Promise<never> {
+    throw new Refusal(error, code, base, record);
+  }
+
+  /** Records a refused call once and returns what to answer. */
+  private async recordRefusal(request: AuthorizeRequest, error: unknown): Promise<RungateError> {
+    const refusal = refusalOf(error);
+    if (!(error instanceof RungateError || error instanceof Refusal)) {
+      this.log.error(`refused ${request.tool} on an internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
+    const { base, record } = refusal;
+    const reason = record.reason ?? refusal.answer.message;
     Metrics.decisions.inc({ effect: 'deny' });
-    await this.audit.publish({
-      ...base,
-      decision: { effect: 'deny', ...(record.rule ? { rule: record.rule } : {}), reason: record.reason ?? error.message },
-      outcome: { status: 'denied', errorCode: family },
-      ...(record.details ? { details: record.details } : {}),
-    });
-    throw error;
+    try {
+      await this.attempts.record({
+        source: 'policy',
+        actor: actorOf(request.identity, request.meta),
+        code: refusal.code,
+        reason,
+        answered: refusal.answer.code,
+        tool: request.tool,
+        ...(base.runId ? { runId: base.runId } : {}),
+        ...(base.runbook ? { runbook: base.runbook } : {}),
+        ...(base.connection ? { connection: base.connection } : {}),
+        ...(base.params ? { params: base.params } : {}),
+        ...(base.guardrails ? { guardrails: base.guardrails } : {}),
+        decision: { effect: 'deny', reason, ...(record.rule ? { rule: record.rule } : {}) },
+        ...(record.details ? { details: record.details } : {}),
+      });
+    } catch (caught) {
+      // Nothing runs either way. The caller still learns why it was refused, and the answer is
+      // left unmarked, so the gateway tries to record it in turn.
+      this.log.error(`could not record the refusal of ${request.tool} (${refusal.code}): ${(caught as Error).message}`);
+      return refusal.answer;
+    }
+    return recordedAnswer(refusal.answer);
   }
 }

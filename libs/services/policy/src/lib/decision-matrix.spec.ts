@@ -1,5 +1,5 @@
 import { parseConfig } from '@rungate/config';
-import { AuthorizeReply, RungateError, Subjects, ToolsReply, type Identity } from '@rungate/contracts';
+import { AuthorizeReply, RungateError, Subjects, ToolsReply, type AuditEvent, type Identity } from '@rungate/contracts';
 import { generateTicketKeyPair } from '@rungate/tickets';
 import { startPolicy, type PolicyHarness } from '../testing/policy-harness';
 
@@ -74,5 +74,71 @@ describe('one decision function for tools/list and tools/call', () => {
     expect(tools[0]?.inputSchema['required']).toContain('connection');
     const { tools: none } = await bus.request(Subjects.policyTools, { identity: { user: 'dave', groups: [], scope: {} } }, ToolsReply, { timeoutMs: 1000 });
     expect(none).toEqual([]);
+  });
+  describe('every refusal is on the record once, with its real reason', () => {
+    const meta = { ip: '10.0.0.7', userAgent: 'probe/1' };
+    /** The refusal policy answers, and the events it published for it. */
+    async function refused(identity: Identity, tool: string, args: Record<string, unknown>): Promise<{ error: RungateError; events: AuditEvent[] }> {
+      policy.audit.events = [];
+      const error = await bus.request(Subjects.policyAuthorize, { identity, tool, arguments: args, meta }, AuthorizeReply, { timeoutMs: 1000 }).then(
+        () => {
+          throw new Error(`${tool} was allowed`);
+        },
+        (e: RungateError) => e,
+      );
+      return { error, events: policy.audit.events };
+    }
+    const alice: Identity = { user: 'alice', groups: ['eng'], agent: 'matrix', tokenId: 'tok_a', scope: {} };
+    const narrowed: Identity = { ...alice, scope: { runbooks: ['demo/pg/read*'] } };
+    const bob: Identity = { ...alice, user: 'bob', groups: ['ops'] };
+
+    it.each<[string, Identity, string, Record<string, unknown>, string, string]>([
+      ['an unknown tool', alice, 'demo.pg.nope', {}, 'UNKNOWN_TOOL', 'unknown-tool'],
+      ['a tool the caller cannot see', alice, 'demo.admin.drop', {}, 'UNKNOWN_TOOL', 'hidden-tool'],
+      ['a tool outside the token\'s runbooks', narrowed, 'demo.pg.write', { v: 'x', connection: 'pg-a' }, 'UNKNOWN_TOOL', 'hidden-tool'],
+      ['a connection the caller may not use', alice, 'demo.pg.read', { id: 1, connection: 'box' }, 'FORBIDDEN', 'forbidden-connection'],
+      ['a connection that does not exist', alice, 'demo.pg.read', { id: 1, connection: 'nope' }, 'FORBIDDEN', 'forbidden-connection'],
+      ['no connection where two are possible', alice, 'demo.pg.read', { id: 1 }, 'INVALID_PARAMS', 'invalid-params'],
+      ['invalid parameters', alice, 'demo.pg.read', { id: 'one', connection: 'pg-a' }, 'INVALID_PARAMS', 'invalid-params'],
+      ['a dry run of a shell runbook', bob, 'demo.ops.restart', { unit: 'api', dryRun: true }, 'INVALID_PARAMS', 'dry-run-refused'],
+      ['a dryRun that is not true or false', alice, 'demo.pg.read', { id: 1, connection: 'pg-a', dryRun: 'maybe' }, 'INVALID_PARAMS', 'dry-run-refused'],
+    ])('%s', async (_case, identity, tool, args, answered, code) => {
+      const { error, events } = await refused(identity, tool, args);
+      expect(error.code).toBe(answered);
+      expect(error.details?.['attemptRecorded']).toBe(true);
+      expect(events).toEqual([
+        expect.objectContaining({
+          type: 'audit.attempt.denied',
+          source: 'policy',
+          tool,
+          actor: expect.objectContaining({ user: identity.user, agent: 'matrix', tokenId: 'tok_a', ...meta }),
+          outcome: expect.objectContaining({ status: 'denied', errorCode: code }),
+          decision: expect.objectContaining({ effect: 'deny' }),
+          details: expect.objectContaining({ answered }),
+        }),
+      ]);
+    });
+
+    it('answers a hidden tool exactly as an unknown one; only the record tells them apart', async () => {
+      const hidden = await refused(alice, 'demo.admin.drop', {});
+      const unknown = await refused(alice, 'demo.admin.dropp', {});
+      expect({ ...hidden.error.toBody(), message: hidden.error.message.replace('demo.admin.drop', '<tool>') }).toEqual({
+        ...unknown.error.toBody(),
+        message: unknown.error.message.replace('demo.admin.dropp', '<tool>'),
+      });
+      expect(hidden.events[0]?.decision?.reason).toBe('alice may not run demo/admin/drop.runbook.sql on any connection');
+    });
+
+    it('records how far a refused call got: the run id, the runbook at its commit, the connection', async () => {
+      const { events } = await refused(alice, 'demo.pg.read', { id: 'one', connection: 'pg-b' });
+      expect(events[0]).toMatchObject({
+        runId: expect.any(String),
+        runbook: { repository: 'demo', path: 'pg/read.runbook.sql', commit: 'a'.repeat(40) },
+        connection: { name: 'pg-b', type: 'postgres' },
+        outcome: { errorCode: 'invalid-params', error: expect.stringMatching(/^id: /) },
+      });
+      const forbidden = await refused(alice, 'demo.pg.read', { id: 1, connection: 'box' });
+      expect(forbidden.events[0]).toMatchObject({ connection: { name: 'box', type: 'shell' }, details: { connection: 'box', connectionExists: true } });
+    });
   });
 });

@@ -59,6 +59,7 @@ describe('guardrails in policy', () => {
   }
 
   const decided = (runId?: string) => policy.audit.events.filter((e) => e.type === 'audit.run.decided' && (runId === undefined || e.runId === runId));
+  const denied = () => policy.audit.events.filter((e) => e.type === 'audit.attempt.denied');
 
   it('denies a DELETE without WHERE before a ticket is signed, and audits the guardrail by name', async () => {
     const before = policy.audit.events.length;
@@ -69,7 +70,7 @@ describe('guardrails in policy', () => {
     );
     const [event] = policy.audit.events.slice(before);
     expect(event).toMatchObject({
-      type: 'audit.run.decided',
+      type: 'audit.attempt.denied',
       decision: { effect: 'deny', rule: 'eng', reason: error.message.replace('; nothing was run', '') },
       outcome: { status: 'denied', errorCode: 'guardrail' },
       guardrails: [{ name: 'no-unbounded-writes', on: 'input', action: 'deny' }],
@@ -89,7 +90,7 @@ describe('guardrails in policy', () => {
     expect(error.message).toBe(
       'guardrail deletes-need-a-lead requires approval by leads (statement 1 (line 1) is DELETE, which is forbidden (delete)); approvals are not enabled on this gateway, so the run was not executed',
     );
-    expect(decided().at(-1)).toMatchObject({ decision: { effect: 'deny' }, guardrails: [{ name: 'deletes-need-a-lead', action: 'require_approval' }] });
+    expect(denied().at(-1)).toMatchObject({ decision: { effect: 'deny' }, outcome: { errorCode: 'approval' }, guardrails: [{ name: 'deletes-need-a-lead', action: 'require_approval' }] });
   });
 
   it('allows a run a warn guardrail matched and records the warning on the decision', async () => {
