@@ -58,6 +58,11 @@ describe('the audit service', () => {
   let syslog: SyslogReceiver;
   const auditor = token();
   const engineer = token();
+  /** Ines's own agent token, made without the audit:read scope. */
+  const inesAgent = token();
+  /** Ines's tokens with audit:read, narrowed to the k8s runbooks, or to the app-db connection. */
+  const k8sAuditor = token();
+  const appDbAuditor = token();
   const sinkNames = { hook: `t-hook-${randomBytes(3).toString('hex')}`, log: `t-log-${randomBytes(3).toString('hex')}`, second: `t-hook2-${randomBytes(3).toString('hex')}` };
   let envName: string;
 
@@ -69,8 +74,11 @@ users:
   - { name: ines@example.com, groups: [auditors] }
   - { name: alice@example.com, groups: [engineering] }
 tokens:
-  - { sha256: "${auditor.sha256}", user: ines@example.com, agent: rungate-cli }
+  - { sha256: "${auditor.sha256}", user: ines@example.com, agent: rungate-cli, scopes: [audit:read] }
   - { sha256: "${engineer.sha256}", user: alice@example.com, agent: claude-code }
+  - { sha256: "${inesAgent.sha256}", user: ines@example.com, agent: claude-code }
+  - { sha256: "${k8sAuditor.sha256}", user: ines@example.com, agent: k8s-review, scopes: [audit:read], runbooks: ["${REPOSITORY}/k8s/**"] }
+  - { sha256: "${appDbAuditor.sha256}", user: ines@example.com, agent: db-review, scopes: [audit:read], connections: [app-db] }
 tickets: { signingKey: file:${join(dir, 'policy.ed25519')} }
 audit:
   port: ${auditPort}
@@ -143,8 +151,8 @@ ${sinks}
     ];
   }
 
-  async function get(path: string, bearer?: string): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-    const response = await fetch(`${audit.url}${path}`, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+  async function get(path: string, bearer?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+    const response = await fetch(`${audit.url}${path}`, { headers: { ...headers, ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) } });
     return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
   }
 
@@ -287,6 +295,54 @@ ${sinks}
       expect(engineerTry.status).toBe(403);
       expect(engineerTry.body).toMatchObject({ error: { code: 'FORBIDDEN', message: expect.stringMatching(/alice@example.com may not read the audit trail.*auditors/) } });
       expect((await get('/audit/status', engineer.token)).status).toBe(403);
+    });
+
+    it('refuses an agent token of an auditor that was not given the audit:read scope, naming the scope, and records the refusal', async () => {
+      const refused = await get('/audit/events', inesAgent.token, { 'user-agent': `probe-${TAG}` });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatchObject({ error: { code: 'FORBIDDEN', message: expect.stringMatching(/not given the audit:read scope.*--scope audit:read/) } });
+      expect((await get('/audit/status', inesAgent.token)).status).toBe(403);
+      const [attempt] = await eventually(async () => {
+        const page = await query({ type: 'audit.attempt.denied', user: 'ines@example.com', code: 'audit-read-refused', since: '10m' });
+        const ours = page.events.filter((e) => (e.event as AuditEvent).actor?.userAgent === `probe-${TAG}`);
+        expect(ours).toHaveLength(1);
+        return ours;
+      });
+      expect(attempt?.event).toMatchObject({ source: 'audit', actor: { user: 'ines@example.com', agent: 'claude-code' }, outcome: { status: 'denied' }, details: { answered: 'http:403', path: '/audit/events' } });
+    });
+
+    it('shows a token narrowed to runbooks or connections only the events about those, and not the status', async () => {
+      const k8s = await get(`/audit/events?${new URLSearchParams({ since: '10m', limit: '1000' })}`, k8sAuditor.token);
+      expect(k8s.status).toBe(200);
+      const k8sEvents = (k8s.body as unknown as Page).events.map((e) => e.event as AuditEvent);
+      expect(k8sEvents.map((e) => e.runId)).toEqual([runs['bob'], runs['bob'], runs['bob']]);
+      const appDb = await get(`/audit/events?${new URLSearchParams({ since: '10m', limit: '1000', user: ALICE })}`, appDbAuditor.token);
+      const appDbEvents = (appDb.body as unknown as Page).events.map((e) => e.event as AuditEvent);
+      expect(appDbEvents.length).toBeGreaterThanOrEqual(3);
+      expect(appDbEvents.every((e) => e.connection?.name === 'app-db')).toBe(true);
+      // The run that failed names no connection: out of sight of a token narrowed to one.
+      const failed = await get(`/audit/events?${new URLSearchParams({ runId: runs['failed'] as string })}`, appDbAuditor.token);
+      expect((failed.body as unknown as Page).events).toEqual([]);
+      expect((await get('/audit/status', k8sAuditor.token)).status).toBe(403);
+    });
+
+    it('finds denied attempts by outcome, code and source address', async () => {
+      await publisher.publish({
+        type: 'audit.attempt.denied',
+        source: 'audit-service-test',
+        tool: `${REPOSITORY}.postgres.drop_all`,
+        actor: { user: CAROL, groups: [], agent: 'probe-bot', ip: '198.51.100.7' },
+        outcome: { status: 'denied', errorCode: 'unknown-tool', error: 'unknown tool' },
+        details: { answered: 'UNKNOWN_TOOL' },
+      });
+      const found = await eventually(async () => {
+        const page = await query({ outcome: 'denied', code: 'unknown-tool', ip: '198.51.100.7', user: CAROL });
+        expect(page.events).toHaveLength(1);
+        return page.events;
+      });
+      expect(found[0]?.event).toMatchObject({ tool: `${REPOSITORY}.postgres.drop_all`, actor: { agent: 'probe-bot' } });
+      expect((await query({ outcome: 'denied', runbook: `${REPOSITORY}.postgres.drop_all` })).events).toHaveLength(1);
+      expect((await query({ code: 'hidden-tool', user: CAROL })).events).toEqual([]);
     });
 
     it('filters by user, agent, runbook (tool or path glob), type, run id and time', async () => {

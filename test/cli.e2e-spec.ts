@@ -164,6 +164,7 @@ tokens:
     user: alice@example.com
     agent: ci-bot
     expiresAt: 2999-01-01T00:00:00Z
+    scopes: [audit:read]
   - sha256: "${expiredToken.sha256}"
     user: alice@example.com
     agent: old-bot
@@ -240,6 +241,26 @@ rules:
     ]);
     expect(events.every((e) => e.actor.user === operator && e.source === 'cli')).toBe(true);
     expect(events[2]?.details.tokenId).toBe(offlineId);
+  });
+
+  it('reads the audit trail only with a token made with --scope audit:read, though its user is an auditor', async () => {
+    const { auditUrl } = serve as RunningServe;
+    const unscoped = (await cli('token', 'create', '--data-dir', dataDir, '--user', 'alice@example.com', '--agent', 'claude-code')).stdout.trim();
+    const refused = await runCli(['audit', 'search', '--url', auditUrl, '--since', '1h'], { env: embeddedEnv({ RUNGATE_TOKEN: unscoped }) });
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/FORBIDDEN: this token may not read the audit trail: it was not given the audit:read scope/) });
+
+    const created = await cli('token', 'create', '--data-dir', dataDir, '--user', 'alice@example.com', '--agent', 'rungate-cli', '--scope', 'audit:read');
+    expect(created.code).toBe(0);
+    const id = /created (tok_[0-9a-f]+)/.exec(created.stderr)?.[1] as string;
+    expect((await cli('token', 'list', '--data-dir', dataDir)).stdout).toMatch(new RegExp(`^${id}\\s+active\\s+alice@example.com\\s+rungate-cli\\s+expires \\S+\\s+scopes=audit:read$`, 'm'));
+    const search = await runCli(['audit', 'search', '--url', auditUrl, '--outcome', 'denied', '--code', 'audit-read-refused', '--json'], { env: embeddedEnv({ RUNGATE_TOKEN: created.stdout.trim() }) });
+    expect(search.code).toBe(0);
+    const [denied] = search.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; actor: { agent: string } });
+    expect(denied).toMatchObject({ type: 'audit.attempt.denied', actor: { agent: 'claude-code' } });
+    expect(await cli('token', 'create', '--data-dir', dataDir, '--user', 'alice@example.com', '--agent', 'x', '--scope', 'audit:write')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/option '--scope <scope...>' argument 'audit:write' is invalid/),
+    });
   });
 
   it('refuses a data directory that holds no embedded database instead of making an empty one', async () => {

@@ -86,10 +86,10 @@ rules:
   /** The run id a result names. */
   const runIdOf = (result: CallResult) => /run ([0-9a-f-]{36})/.exec(text(result))?.[1];
 
-  /** Waits for the decision on a call made after `afterSeq`, then returns every row of that run. */
+  /** Waits for the refusal of a call made after `afterSeq` (its one `audit.attempt.denied`), then returns every row of that run. */
   async function decisionAfter(afterSeq: number, tool: string): Promise<AuditRow[]> {
     return eventually(async () => {
-      const page = await searchAuditEvents(audit, { user: 'alice@example.com', runbook: tool, type: 'audit.run.decided', afterSeq, limit: 10 });
+      const page = await searchAuditEvents(audit, { user: 'alice@example.com', runbook: tool, type: 'audit.attempt.denied', afterSeq, limit: 10 });
       const decided = page.events[0];
       if (!decided) throw new Error(`no decision on ${tool} after seq ${afterSeq} yet`);
       const runId = decided.event['runId'] as string;
@@ -116,9 +116,9 @@ rules:
     expect(text(result)).toMatch(/^INVALID_PARAMS: note: must be well-formed Unicode text/);
     const rows = await decisionAfter(before, 'demo.postgres.add_note');
     expect(rows.every((r) => r.valid)).toBe(true);
-    expect(rows[0]).toMatchObject({ actor_user: 'alice@example.com', tool: 'demo.postgres.add_note', type: 'audit.run.decided' });
+    expect(rows[0]).toMatchObject({ actor_user: 'alice@example.com', tool: 'demo.postgres.add_note', type: 'audit.attempt.denied' });
     const byRun = await searchAuditEvents(audit, { runId: rows[0]?.run_id as string, limit: 10 });
-    expect(byRun.events.map((e) => e.event['type'])).toEqual(['audit.run.decided']);
+    expect(byRun.events.map((e) => e.event['type'])).toEqual(['audit.attempt.denied']);
   });
 
   it('records hostile text that reaches an event losslessly: a parameter name with NUL and a lone surrogate', async () => {

@@ -123,7 +123,7 @@ describe('rungate serve: the all-in-one demo', () => {
     const hostile = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open', 'x\u0000\ud800': 1 } })) as CallResult;
     expect(hostile.content.map((c) => c.text).join('\n')).toBe('INVALID_PARAMS: x\u0000\ud800: is not a parameter of this runbook');
     const auditUrl = /audit search --url (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1] as string;
-    const query = new URLSearchParams({ user: 'demo@rungate.local', runbook: 'demo.postgres.list_orders', type: 'audit.run.decided', order: 'desc', limit: '1' });
+    const query = new URLSearchParams({ user: 'demo@rungate.local', runbook: 'demo.postgres.list_orders', type: 'audit.attempt.denied', order: 'desc', limit: '1' });
     const res = await fetch(`${auditUrl}/audit/events?${query}`, { headers: { authorization: `Bearer ${token}` } });
     const [denied] = ((await res.json()) as { events: { valid: boolean; event: { runId?: string; decision?: { reason: string } } }[] }).events;
     expect(denied).toMatchObject({ valid: true, event: { runId: expect.any(String) } });

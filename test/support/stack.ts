@@ -9,6 +9,12 @@ import { tokenSha256 } from '@rungate/policy';
 import { eventually, freePort, RUNGATE_BIN, serviceArgs, startProcess, type ServiceProcess } from '@rungate/testing';
 import { generateTicketKeyPair } from '@rungate/tickets';
 
+/** A runbook that changes nothing, for suites about everything but the run. */
+export const READ_ONE_RUNBOOK = `-- @description Get one row
+-- @readonly
+SELECT {{ .id | type "number" }} AS id;
+`;
+
 export const SERVICES = ['git-sync', 'policy', 'executor-postgres', 'audit', 'gateway'] as const;
 
 /** The two ways to run: a process per service over NATS, or `rungate serve` in one process. */
@@ -25,6 +31,8 @@ export interface StackOptions {
   services?: readonly string[];
   /** More `gateway:` settings beside the host and port the stack picks, e.g. `{ callTimeout: '5s' }`. */
   gateway?: Record<string, string | number>;
+  /** More `audit:` settings beside the port and start the stack picks, e.g. `{ attemptLimit: '{ events: 5, window: 2s }' }`. */
+  audit?: Record<string, string | number>;
 }
 
 export interface Stack {
@@ -32,6 +40,8 @@ export interface Stack {
   gatewayUrl: string;
   /** The audit service's HTTP (probes, query API); undefined in-process, where no audit service runs. */
   auditUrl?: string;
+  /** The audit query API (GET /audit/events): the audit service over NATS, serve's own in-process. */
+  auditApiUrl: string;
   configFile: string;
   env: NodeJS.ProcessEnv;
   processes: ServiceProcess[];
@@ -57,7 +67,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     `${options.config({ keysDir: dir })}
 gateway: { host: 127.0.0.1, port: ${gatewayPort}${Object.entries(options.gateway ?? {}).map(([key, value]) => `, ${key}: ${value}`).join('')} }
 gitSync: { cacheDir: ${join(dir, 'git')}, port: ${gitSyncPort} }
-audit: { port: ${auditPort}, deliver: new }
+audit: { port: ${auditPort}, deliver: new${Object.entries(options.audit ?? {}).map(([key, value]) => `, ${key}: ${value}`).join('')} }
 tickets:
   signingKey: file:${join(dir, 'policy.ed25519')}
   verifyKeys: [file:${join(dir, 'policy.ed25519.pub')}]
@@ -73,6 +83,7 @@ tickets:
     transport,
     gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
     auditUrl: transport === 'nats' ? `http://127.0.0.1:${auditPort}` : undefined,
+    auditApiUrl: `http://127.0.0.1:${auditPort}`,
     configFile,
     env,
     processes,

@@ -1,7 +1,6 @@
+import { TokenStore, openDatabase } from '@rungate/persistence';
 import { createTestDatabase, type TestDatabase } from '@rungate/testing';
 import type { DataSource } from 'typeorm';
-import { openDatabase } from './data-source';
-import { TokenStore } from './token-store';
 
 /** Agent tokens in PostgreSQL: the scopes they were given, and none unless given. */
 describe('agent token scopes', () => {
