@@ -133,8 +133,10 @@ rules: [{ name: engineering, groups: [engineering], connections: [app-db], runbo
     });
     expect(unknown).toMatchObject({ source: 'gateway', actor: { user: 'alice@example.com', agent: 'claude-code' }, outcome: { status: 'unknown', errorCode: 'OUTCOME_UNKNOWN' } });
 
-    // The retry reaches the surviving replica (the only one left), which refuses the claimed run id.
-    const retry = await call('second attempt');
+    // The retry (the same call, the same key) reaches the surviving replica (the only one
+    // left), which refuses the claimed run id. The same key with other arguments would be an
+    // IDEMPOTENCY_CONFLICT, refused by policy before any executor (hostile-input.e2e-spec).
+    const retry = await call('first attempt');
     expect(retry.isError).toBe(true);
     expect(text(retry)).toMatch(/^TICKET_REPLAYED: run .* was already executed; it will not run again/);
     expect(events.filter((e) => e.runId === runId && e.type === 'audit.run.started')).toHaveLength(1);

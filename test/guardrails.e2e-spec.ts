@@ -185,9 +185,9 @@ guardrails:
     const named = rows.map((r) => [r.type, r.tool, (r.event['guardrails'] as { name: string; action: string }[]).map((g) => `${g.name}:${g.action}`).join(',')]);
     expect(named).toEqual(
       expect.arrayContaining([
-        ['audit.run.decided', 'demo.postgres.purge_commented', 'no-unbounded-writes:deny'],
-        ['audit.run.decided', 'demo.postgres.purge_dollar', 'no-unbounded-writes:deny'],
-        ['audit.run.decided', 'demo.reports.tidy_orders', 'reports-read-only:deny'],
+        ['audit.attempt.denied', 'demo.postgres.purge_commented', 'no-unbounded-writes:deny'],
+        ['audit.attempt.denied', 'demo.postgres.purge_dollar', 'no-unbounded-writes:deny'],
+        ['audit.attempt.denied', 'demo.reports.tidy_orders', 'reports-read-only:deny'],
         ['audit.run.decided', 'demo.postgres.set_note', 'mind-the-notes:warn'],
         ['audit.run.failed', 'demo.reports.all_orders', 'row-cap:deny'],
       ]),
