@@ -240,8 +240,9 @@ ${sinks}
       });
       const runId = randomUUID();
       await publishRun(runId);
-      await eventually(async () => expect(secondHook.requests.filter((r) => r.raw.includes(runId))).toHaveLength(3));
-      await eventually(async () => expect(webhook.requests.filter((r) => r.raw.includes(runId))).toHaveLength(3));
+      // The restarted sinks resume behind whatever the other test files put on the shared stream meanwhile.
+      await eventually(async () => expect(secondHook.requests.filter((r) => r.raw.includes(runId))).toHaveLength(3), 60_000);
+      await eventually(async () => expect(webhook.requests.filter((r) => r.raw.includes(runId))).toHaveLength(3), 60_000);
 
       // A secret that cannot be read: the new list is refused as a whole, the old one keeps running.
       writeConfig(

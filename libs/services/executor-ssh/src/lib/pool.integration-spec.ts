@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { eventually } from '@rungate/testing';
 import { ExecutorHarness } from '../testing/executor-harness';
+import { SshTargets } from './ssh-targets';
 
 /** Connection reuse, the pool's bounds, reconnects and shutdown, counted on the sshd's side. */
 describe('executor-ssh connection pool against a real sshd', () => {
   let h: ExecutorHarness;
+  /** The replica's connection pools, to see when it noticed a dropped connection. */
+  const targets = new SshTargets({ log: () => undefined, warn: () => undefined, error: () => undefined });
 
   beforeAll(async () => {
     h = await ExecutorHarness.create('pool', {
@@ -23,7 +26,7 @@ ${name === 'single' ? '    pool: { max: 1, sessions: 1 }\n' : ''}`,
           )
           .join(''),
     });
-    await h.startReplica({ shutdownGraceMs: 300 });
+    await h.startReplica({ shutdownGraceMs: 300, targets });
   });
 
   afterAll(async () => {
@@ -71,6 +74,9 @@ ${name === 'single' ? '    pool: { max: 1, sessions: 1 }\n' : ''}`,
     await h.exec(h.sign(`true\n${tag()}`, { on: 'reconnect' }));
     await expectLogins(before + 1);
     expect(h.sshd.dropConnections()).toBeGreaterThan(0);
+    // A drop the executor has not seen yet is indistinguishable from one mid-run (reported
+    // unknown, the next test); this one is about reconnecting once it has seen it.
+    await eventually(async () => expect(targets.connections).toBe(0));
     const result = await h.exec(h.sign(`echo back\n${tag()}`, { on: 'reconnect' }));
     expect(result.output).toMatchObject({ exitCode: 0, stdout: 'back\n' });
     await expectLogins(before + 2);

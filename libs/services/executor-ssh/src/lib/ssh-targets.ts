@@ -121,6 +121,13 @@ export class SshTargets {
     return count;
   }
 
+  /** SSH connections open (or opening) on all pools: for tests and metrics. */
+  get connections(): number {
+    let count = 0;
+    for (const entry of this.entries.values()) count += entry.pool.size;
+    return count;
+  }
+
   /** Closes every pool; resolves once their warm spares are closed (busy connections close when their runs end). */
   async close(): Promise<void> {
     const pools = [...this.entries.values()].map((entry) => entry.pool.close());
