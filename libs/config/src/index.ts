@@ -8,3 +8,4 @@ export * from './lib/glob';
 export * from './lib/guardrails';
 export { ApprovalConfig } from './lib/primitives';
 export * from './lib/masking';
+export * from './lib/exploration';

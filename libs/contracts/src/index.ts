@@ -8,3 +8,4 @@ export * from './lib/audit';
 export * from './lib/guardrails';
 export * from './lib/limits';
 export * from './lib/text';
+export * from './lib/exploration';

@@ -1,6 +1,8 @@
 export * from './lib/findings';
 export * from './lib/guardrails';
 export * from './lib/output';
-export { loadSqlParser, type SqlParser, type SqlParse } from './lib/sql-parser';
+export { loadSqlParser, type SqlParser, type SqlParse, type SqlToken, type ParsedStatement } from './lib/sql-parser';
+export * from './lib/sql-explore';
+export { kindLabel } from './lib/sql-match';
 export * from './lib/explain';
 export * from './lib/lint';

@@ -3,3 +3,4 @@ export * from './lib/identity';
 export * from './lib/tools';
 export * from './lib/oidc';
 export * from './lib/idempotency';
+export * from './lib/builtin-tools';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AuditSinkConfigs } from './audit-sinks';
 import { AccessScope } from '@rungate/contracts';
+import { EXPLORABLE, ExploreGrant, KubernetesExplore, PostgresExplore, SshExplore } from './exploration';
 import { globMatch } from './glob';
 import { GuardrailConfig } from './guardrails';
 import { ConnectionMasking, MaskingProfileConfig, MaskingSelection, NO_MASKING } from './masking';
@@ -55,6 +56,7 @@ const PostgresConnection = z.strictObject({
   tls: DatabaseTls.optional().describe('TLS to the database; when set, the url must not carry sslmode/sslrootcert/sslcert/sslkey'),
   maxRows,
   maxBytes: z.number().int().positive().default(1024 * 1024),
+  explore: PostgresExplore.optional().describe('how explore_sql and explore_schema run here (a read-only role, their longest time); a rule\'s explore grant switches them on'),
 });
 /**
  * sql_mode modes that stand for several others including ANSI_QUOTES: the executor pins the
@@ -139,6 +141,7 @@ const SshConnection = z
       .optional()
       .describe('sessions (`<shell> -s` waiting on stdin, sent nothing) kept open ahead of the next run on each used connection, within pool.sessions; default 1, 0 disables'),
     keepalive: duration.optional().describe('SSH keep-alive interval (default 15s); a connection that misses 3 in a row is dropped and reopened'),
+    explore: SshExplore.optional().describe('the read-only commands explore_command may run on this host, for rules with an explore grant'),
     connectTimeout: duration.optional().describe('TCP connect, handshake and authentication, at most (default 10s)'),
     maxBytes: z.number().int().positive().default(1024 * 1024).describe('stdout and stderr kept per run, together; more sets truncated'),
   })
@@ -169,6 +172,7 @@ const KubernetesConnection = z
       .max(8)
       .default(1)
       .describe('idle `sh -s` exec sessions kept open per exec selector, so a shell runbook need not list pods and open one; 0 keeps none'),
+    explore: KubernetesExplore.optional().describe('what explore_k8s and explore_logs may read here, for rules with an explore grant'),
     maxBytes: z.number().int().positive().default(1024 * 1024).describe('stdout and stderr kept per run, together; more sets truncated'),
   })
   .refine((k8s) => (k8s.kubeconfig !== undefined) !== (k8s.inCluster === true), {
@@ -244,16 +248,24 @@ export const StaticTokenConfig = z.strictObject({
 });
 export type StaticTokenConfig = z.infer<typeof StaticTokenConfig>;
 
-export const RuleConfig = z.strictObject({
-  name: z.string().min(1),
-  groups: z.array(z.string().min(1)).min(1).describe('any of these groups'),
-  connections: z.array(z.string().min(1)).min(1).describe('connection names or globs'),
-  runbooks: z.array(z.string().min(1)).min(1).describe('globs over <repository>/<path>: * within a segment, ** across'),
-  params: z.record(z.string(), z.union([z.array(z.string()), z.strictObject({ pattern: z.string() })])).optional(),
-  approval: ApprovalConfig.optional(),
-  guardrails: z.array(z.string().min(1)).min(1).optional().describe('guardrails (by name) that apply to every run this rule allows'),
-  masking: MaskingSelection.optional().describe('masking profile for runs this rule allows, over the connection\'s; none: no masking'),
-});
+export const RuleConfig = z
+  .strictObject({
+    name: z.string().min(1),
+    groups: z.array(z.string().min(1)).min(1).describe('any of these groups'),
+    connections: z.array(z.string().min(1)).default([]).describe('connection names or globs (required unless the rule only grants explore)'),
+    runbooks: z.array(z.string().min(1)).default([]).describe('globs over <repository>/<path>: * within a segment, ** across (required unless the rule only grants explore)'),
+    params: z.record(z.string(), z.union([z.array(z.string()), z.strictObject({ pattern: z.string() })])).optional(),
+    approval: ApprovalConfig.optional(),
+    guardrails: z.array(z.string().min(1)).min(1).optional().describe('guardrails (by name) that apply to every run this rule allows'),
+    masking: MaskingSelection.optional().describe('masking profile for runs this rule allows, over the connection\'s; none: no masking'),
+    explore: ExploreGrant.optional().describe('read-only exploration tools (explore_sql, explore_schema, explore_k8s, explore_logs, explore_command) for these groups on these connections (README: Exploration)'),
+  })
+  .superRefine((rule, ctx) => {
+    // A rule grants runbooks on connections, or exploration, or both; never nothing.
+    if (rule.explore !== undefined && rule.connections.length === 0 && rule.runbooks.length === 0) return;
+    if (rule.connections.length === 0) ctx.addIssue({ code: 'custom', path: ['connections'], message: 'name at least one connection (or leave connections and runbooks out of a rule that only grants explore)' });
+    if (rule.runbooks.length === 0) ctx.addIssue({ code: 'custom', path: ['runbooks'], message: 'name at least one runbook glob (or leave connections and runbooks out of a rule that only grants explore)' });
+  });
 export type RuleConfig = z.infer<typeof RuleConfig>;
 
 export const OidcConfig = z.strictObject({
@@ -313,6 +325,29 @@ const AttemptLimit = z.strictObject({
   window: duration.refine((ms) => ms <= 86_400_000, 'at most 24h').default(60_000),
   keys: z.number().int().positive().max(1_000_000).default(1000).describe('tokens and addresses told apart at once; further ones share one counter'),
 });
+
+/** Every explored connection exists, by name, and is of a type that can be explored read-only. */
+function checkExploreGrants(
+  config: { connections: { name: string; type: string; explore?: unknown }[]; rules: { explore?: { connections: string[] } }[] },
+  ctx: z.RefinementCtx,
+): void {
+  const byName = new Map(config.connections.map((connection) => [connection.name, connection]));
+  config.rules.forEach((rule, index) =>
+    rule.explore?.connections.forEach((name, ci) => {
+      const path = ['rules', index, 'explore', 'connections', ci];
+      const connection = byName.get(name);
+      if (!connection) {
+        ctx.addIssue({ code: 'custom', path, message: `unknown connection "${name}" (explore names connections exactly, no globs)` });
+        return;
+      }
+      const unsupported = EXPLORABLE[connection.type];
+      if (unsupported !== undefined) ctx.addIssue({ code: 'custom', path, message: `${name} is a ${connection.type} connection: ${unsupported}` });
+      else if (connection.type === 'ssh' && connection.explore === undefined) {
+        ctx.addIssue({ code: 'custom', path, message: `${name} is an ssh connection without explore.commands: name the read-only commands it may run there` });
+      }
+    }),
+  );
+}
 
 export const RungateConfig = z
   .strictObject({
@@ -377,12 +412,16 @@ export const RungateConfig = z
         consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).optional().describe('durable consumer name of the chain writer; default rungate-audit'),
         deliver: z.enum(['all', 'new']).default('all').describe('where a new chain writer starts on the stream'),
         auditorGroups: z.array(z.string()).default(['auditors']).describe('groups allowed to query the audit API'),
+        reviewerGroups: z
+          .array(z.string())
+          .default([])
+          .describe('groups allowed to read exploration sessions and mark them reviewed, besides the auditor groups'),
         sinks: AuditSinkConfigs.default([]).describe('SIEM deliveries: webhook or syslog, native or OCSF (docs/siem.md)'),
         attemptLimit: AttemptLimit.default(DEFAULT_ATTEMPT_LIMIT).describe(
           'denied attempts recorded one by one per token (or source address) and window, by each gateway and policy replica; the rest are counted in one audit.attempt.suppressed event per window; default 20 per 1m, 1000 keys',
         ),
       })
-      .default({ port: 8082, deliver: 'all', auditorGroups: ['auditors'], sinks: [], attemptLimit: DEFAULT_ATTEMPT_LIMIT }),
+      .default({ port: 8082, deliver: 'all', auditorGroups: ['auditors'], reviewerGroups: [], sinks: [], attemptLimit: DEFAULT_ATTEMPT_LIMIT }),
   })
   .superRefine((config, ctx) => {
     const unique = (items: { name: string }[], key: string) => {
@@ -436,6 +475,7 @@ export const RungateConfig = z
         }
       });
     });
+    checkExploreGrants(config, ctx);
     // A guardrail attached to nothing protects nothing: most likely a forgotten line, so say so.
     config.guardrails.forEach((guardrail, index) => {
       if (!guardrail.connections && !guardrail.runbooks && !referenced.has(guardrail.name)) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ExploreClaim } from './exploration';
 import { OutputGuardrail } from './guardrails';
 import { MAX_TICKET_CHARS } from './limits';
 import { ConnectionRef } from './tools';
@@ -26,10 +27,10 @@ export type MysqlQuoting = z.infer<typeof MysqlQuoting>;
  * the policy that signed a ticket could otherwise run it without a condition it carries (a
  * masking profile, an output guardrail) and report success.
  */
-export const RunTicketClaims = z.strictObject({
+const RunTicketShape = z.strictObject({
   /**
-   * 2 when the ticket carries output guardrails or a masking profile: an executor that cannot
-   * apply them only knows 1, and refuses it.
+   * 2 when the ticket carries output guardrails, a masking profile or an exploration: an
+   * executor that cannot apply them only knows 1, and refuses it.
    */
   v: z.union([z.literal(1), z.literal(2)]),
   runId: z.string(),
@@ -41,12 +42,15 @@ export const RunTicketClaims = z.strictObject({
     agent: z.string().optional(),
     tokenId: z.string().optional(),
   }),
-  runbook: z.strictObject({
-    repository: z.string(),
-    path: z.string(),
-    commit: z.string(),
-    sha256: z.string(),
-  }),
+  /** The reviewed runbook the body was rendered from; absent only for an exploration (`explore`). */
+  runbook: z
+    .strictObject({
+      repository: z.string(),
+      path: z.string(),
+      commit: z.string(),
+      sha256: z.string(),
+    })
+    .optional(),
   bodySha256: z.string(),
   /** The MCP tool name the call came in as, so every event of the run names it. */
   tool: z.string().optional(),
@@ -74,7 +78,18 @@ export const RunTicketClaims = z.strictObject({
    * run; absent, the output is not masked.
    */
   masking: z.strictObject({ profile: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  /**
+   * A read-only exploration (ADR 19): the body is an agent's own statement or read, not a
+   * runbook, and the executor runs it under its read-only regime, whatever policy's own check
+   * of it said.
+   */
+  explore: ExploreClaim.optional(),
 });
+/** Exactly one of `runbook` and `explore`; an exploration is v2 (a v1-only executor refuses it), read-only and never a dry run. */
+export const RunTicketClaims = RunTicketShape.refine(
+  (claims) => (claims.runbook === undefined) !== (claims.explore === undefined),
+  'a run ticket names a runbook or an exploration, exactly one',
+).refine((claims) => claims.explore === undefined || (claims.readOnly && claims.v === 2 && !claims.dryRun), 'an exploration ticket is v2, read-only and no dry run');
 export type RunTicketClaims = z.infer<typeof RunTicketClaims>;
 
 export const ExecRequest = z.object({

@@ -45,6 +45,11 @@ export const AuthorizeRequest = z.object({
    */
   idempotencyKey: z.unknown().optional(),
   meta: RequestMeta.default({}),
+  /**
+   * The `Mcp-Session-Id` the client sent back (ADR 12): exploration calls of one MCP session
+   * form one exploration session (ADR 19). It holds no authority; it only groups.
+   */
+  session: z.string().min(1).max(128).optional(),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 

@@ -49,6 +49,11 @@ export interface SqlViolation {
   unreadable?: true;
 }
 
+/** How a statement kind is named in messages: `UPDATE`, `a cursor statement`. */
+export function kindLabel(kind: SqlStatementKind): string {
+  return LABEL[kind];
+}
+
 function at(statement: StatementSummary): string {
   return `statement ${statement.index} (line ${statement.line})`;
 }

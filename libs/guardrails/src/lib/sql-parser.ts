@@ -7,14 +7,33 @@ export interface ParsedStatement {
 
 export type SqlParse = { ok: true; statements: ParsedStatement[] } | { ok: false; problem: string };
 
-/** The only thing guardrails need from a SQL parser: the statements of a body, or why there are none. */
+/** One lexical token as PostgreSQL's scanner sees it; offsets count bytes of UTF-8, like statement locations. */
+export interface SqlToken {
+  start: number;
+  end: number;
+  text: string;
+  /** The grammar's token name: `SCONST`, `ICONST`, `FCONST`, `IDENT`, `SQL_COMMENT`, … (keywords are `UNKNOWN`). */
+  tokenName: string;
+}
+
+/**
+ * What guardrails and explorations need from a SQL parser: the statements of a body (or why
+ * there are none), its tokens, and its fingerprint — the same for statements that differ only
+ * in their constants (`id = 1` and `id = 2`), so repeated explorations can be counted.
+ */
 export interface SqlParser {
   parse(sql: string): SqlParse;
+  /** undefined when the text does not lex. */
+  scan(sql: string): SqlToken[] | undefined;
+  /** undefined when the text does not parse. */
+  fingerprint(sql: string): string | undefined;
 }
 
 interface LibpgQuery {
   loadModule(): Promise<void>;
   parseSync(sql: string): { stmts?: { stmt?: unknown; stmt_location?: number }[] };
+  scanSync(sql: string): { tokens: SqlToken[] };
+  fingerprintSync(sql: string): string;
 }
 
 interface LibpgError extends Error {
@@ -58,6 +77,23 @@ class LibpgQueryParser implements SqlParser {
       };
     } catch (error) {
       return { ok: false, problem: describeSyntaxError(sql, error as LibpgError) };
+    }
+  }
+
+  scan(sql: string): SqlToken[] | undefined {
+    try {
+      return this.pg.scanSync(sql).tokens.map(({ start, end, text, tokenName }) => ({ start, end, text, tokenName }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  fingerprint(sql: string): string | undefined {
+    if (sql.trim() === '') return undefined;
+    try {
+      return this.pg.fingerprintSync(sql);
+    } catch {
+      return undefined;
     }
   }
 }

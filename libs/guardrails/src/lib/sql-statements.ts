@@ -12,7 +12,7 @@ function items(value: unknown): unknown[] {
 }
 
 /** `{ DeleteStmt: {...} }` → `['DeleteStmt', {...}]`: every parser node is an object with one key, its type. */
-function unwrap(node: unknown): [string, Fields] | undefined {
+export function unwrap(node: unknown): [string, Fields] | undefined {
   const outer = fields(node);
   if (!outer) return undefined;
   const keys = Object.keys(outer);
@@ -95,7 +95,7 @@ function kindOf(type: string, node: Fields): SqlStatementKind | undefined {
 }
 
 /** Every node under `root`, depth first, without recursion (a deeply nested expression cannot overflow the stack). */
-function* descendants(root: unknown): Generator<[string, Fields]> {
+export function* descendants(root: unknown): Generator<[string, Fields]> {
   const stack: unknown[] = [root];
   while (stack.length > 0) {
     const value = stack.pop();

@@ -1,4 +1,4 @@
-import { anyGlobMatches, type RuleConfig } from '@rungate/config';
+import { anyGlobMatches, type ExploreGrant, type RuleConfig } from '@rungate/config';
 import type { Identity } from '@rungate/contracts';
 import { RE2JS } from 're2js';
 
@@ -76,6 +76,33 @@ export function decide(subject: DecisionSubject, rules: readonly RuleConfig[]): 
     return { effect: 'deny', family: 'params', reason: `the parameter values are outside what your rules allow for ${runbook} on ${connection}` };
   }
   return { effect: 'deny', family: 'no-rule', reason: `no rule allows ${identity.user} to run ${runbook} on ${connection}` };
+}
+
+/**
+ * What a token's `runbooks` scope globs are matched against for a built-in tool. `@` is never
+ * part of a repository name, so no runbook has this key: `**` takes built-in tools in, a
+ * scope such as `demo/**` leaves them out.
+ */
+export function builtinKey(tool: string): string {
+  return `@builtin/${tool}`;
+}
+
+export type ExploreDecision = { effect: 'allow'; rule: string; grant: ExploreGrant } | { effect: 'deny'; family: DenyFamily; reason: string };
+
+/**
+ * The decision for a built-in exploration tool on one connection (ADR 19), for listing and
+ * calling alike: the token's scope, then the first rule whose groups the caller has and whose
+ * `explore:` grant names the connection. No grant, no exploration — also with no rules.
+ */
+export function decideExploration(subject: { identity: Identity; tool: string; connection: string }, rules: readonly RuleConfig[]): ExploreDecision {
+  const { identity, tool, connection } = subject;
+  const outOfScope = scopeDenial({ identity, runbook: builtinKey(tool), connection });
+  if (outOfScope) return { effect: 'deny', family: 'token-scope', reason: outOfScope };
+  for (const rule of rules) {
+    if (!rule.explore || !rule.groups.some((g) => identity.groups.includes(g))) continue;
+    if (rule.explore.connections.includes(connection)) return { effect: 'allow', rule: rule.name, grant: rule.explore };
+  }
+  return { effect: 'deny', family: 'no-rule', reason: `no rule lets ${identity.user} explore ${connection}` };
 }
 
 export interface Explanation {

@@ -1,6 +1,7 @@
 import type { ConnectionConfig } from '@rungate/config';
 import type { Identity, RunbookEntry, ToolDefinition } from '@rungate/contracts';
 import { inputSchema, type ParsedRunbook } from '@rungate/runbooks';
+import { listBuiltinTools } from './builtin-tools';
 import { decide } from './decide';
 import type { RuleConfig } from '@rungate/config';
 
@@ -131,7 +132,7 @@ export function rulesFor(identity: Identity, rules: readonly RuleConfig[]): Rule
   return rules.filter((rule) => rule.groups.some((g) => groups.has(g)));
 }
 
-/** Every tool this identity may call, across all catalogs. */
+/** Every tool this identity may call, across all catalogs, then the built-in tools it may call. */
 export function listTools(
   identity: Identity,
   entries: readonly RunbookEntry[],
@@ -145,5 +146,6 @@ export function listTools(
     const allowed = allowedConnections(identity, entry, connections, applicable);
     if (allowed.length > 0) tools.push(cachedDefinition(entry, allowed));
   }
+  tools.push(...listBuiltinTools(identity, { connections, rules: applicable }));
   return tools;
 }

@@ -91,6 +91,23 @@ describe('run tickets', () => {
     expect(codeOf(() => verifyTicket(signedWith({ ...base, identity: { ...base.identity, impersonating: 'bob' } }), [verifying], now))).toBe('TICKET_INVALID');
   });
 
+  it('names a runbook or an exploration, exactly one; an exploration is v2, read-only and no dry run', () => {
+    const signedWith = (payload: object) => {
+      const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'rungate-ticket+jws', kid: signing.kid })).toString('base64url');
+      const body64 = Buffer.from(JSON.stringify(payload)).toString('base64url');
+      const signature = sign(null, Buffer.from(`${header}.${body64}`), signing.privateKey).toString('base64url');
+      return `${header}.${body64}.${signature}`;
+    };
+    const { runbook: _runbook, ...withoutRunbook } = claims();
+    const explore = { tool: 'explore_sql', session: `ses_${'a'.repeat(24)}` };
+    expect(verifyTicket(signedWith({ ...withoutRunbook, v: 2, explore }), [verifying], now).explore).toEqual(explore);
+    expect(codeOf(() => verifyTicket(signedWith(withoutRunbook), [verifying], now))).toBe('TICKET_INVALID');
+    expect(codeOf(() => verifyTicket(signedWith({ ...claims(), v: 2, explore }), [verifying], now))).toBe('TICKET_INVALID');
+    expect(codeOf(() => verifyTicket(signedWith({ ...withoutRunbook, v: 1, explore }), [verifying], now))).toBe('TICKET_INVALID');
+    expect(codeOf(() => verifyTicket(signedWith({ ...withoutRunbook, v: 2, readOnly: false, explore }), [verifying], now))).toBe('TICKET_INVALID');
+    expect(codeOf(() => verifyTicket(signedWith({ ...withoutRunbook, v: 2, explore: { ...explore, write: true } }), [verifying], now))).toBe('TICKET_INVALID');
+  });
+
   it('refuses garbage and unknown algorithms', () => {
     expect(codeOf(() => verifyTicket('not-a-ticket', [verifying], now))).toBe('TICKET_INVALID');
     const none = `${Buffer.from('{"alg":"none","typ":"rungate-ticket+jws"}').toString('base64url')}.e30.`;

@@ -197,16 +197,18 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
 
   /** Refuses, before anything reaches the cluster, every run this connection must not do. */
   private workFor(claims: RunTicketClaims, body: string, connection: KubernetesConnectionConfig): KubernetesWork {
-    const language = runbookLanguage(claims.runbook.path);
+    const path = claims.runbook?.path;
+    if (path === undefined) refuseWith('this run names no runbook, and only runbooks run here');
+    const language = runbookLanguage(path);
     if (language === 'shell') {
       if (!connection.exec) refuseWith(`connection ${connection.name} has no exec.selector, so it runs no shell runbooks (configure exec: { selector: … } to pick the pods)`);
       if (claims.dryRun) refuseWith('a shell runbook cannot be dry-run: Kubernetes cannot tell what a script would do');
       if (claims.action !== undefined) refuseWith(`@action ${claims.action} applies to manifests, not to shell runbooks`);
       // `.runbook.bash` asks for bash (the pod's image must have it); everything else gets POSIX sh.
-      const shell = /\.bash$/i.test(claims.runbook.path) ? 'bash' : 'sh';
+      const shell = /\.bash$/i.test(path) ? 'bash' : 'sh';
       return { kind: 'exec', selector: connection.exec.selector, container: connection.exec.container, shell, script: shellPrelude(claims.env) + body };
     }
-    if (language !== 'kubernetes') refuseWith(`${claims.runbook.path} is not a shell script or a Kubernetes manifest, so a kubernetes connection cannot run it`);
+    if (language !== 'kubernetes') refuseWith(`${path} is not a shell script or a Kubernetes manifest, so a kubernetes connection cannot run it`);
     if (claims.readOnly) refuseWith('a @readonly runbook cannot apply, delete, scale or restart; only shell runbooks can read from a cluster');
     const parsed = parseKubernetesBody(body);
     if (parsed.kind === 'action') {

@@ -174,7 +174,7 @@ describe('executor-shell over NATS', () => {
   });
 
   describe('audit', () => {
-    const common = (request: { runId: string; claims: { runbook: unknown } }) => ({
+    const common = (request: { runId: string; claims: { runbook?: unknown } }) => ({
       source: 'executor-shell',
       runId: request.runId,
       actor: { user: 'alice@example.com', groups: ['sre'], agent: 'claude-code', tokenId: 'tok-1' },

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'exploration',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/exploration',
+};

@@ -1,0 +1,4 @@
+export * from './lib/backlog';
+export * from './lib/propose';
+export * from './lib/schema-query';
+export * from './lib/sessions';
