@@ -12,6 +12,8 @@ export const ErrorCode = z.enum([
   'PARAMS_TOO_LARGE',
   'IDEMPOTENCY_CONFLICT',
   'GUARDRAIL_BLOCKED',
+  /** An exploration asked for something it may not do (a write, two statements, a refused function): nothing ran. */
+  'EXPLORATION_REFUSED',
   'APPROVAL_REQUIRED',
   'CATALOG_UNAVAILABLE',
   'AUDIT_UNAVAILABLE',

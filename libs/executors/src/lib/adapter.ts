@@ -1,5 +1,5 @@
 import type { ConnectionConfig } from '@rungate/config';
-import type { ConnectionType, RunOutput, RunTicketClaims } from '@rungate/contracts';
+import type { ConnectionType, ExplorationTool, RunOutput, RunTicketClaims } from '@rungate/contracts';
 
 /** The configured connection an adapter of type `T` serves, e.g. `ConnectionOf<'postgres'>`. */
 export type ConnectionOf<T extends ConnectionType> = Extract<ConnectionConfig, { type: T }>;
@@ -28,6 +28,11 @@ export interface OutputNeeds {
  */
 export interface ExecutorAdapter<T extends ConnectionType, Prepared> {
   readonly type: T;
+  /**
+   * The explorations (ADR 19) this adapter runs, each under its own read-only regime; a ticket
+   * with any other `explore` claim is refused before `prepare`.
+   */
+  readonly explores?: readonly ExplorationTool[];
   /** Checks the body against what this executor will run and builds the run. */
   prepare(claims: RunTicketClaims, body: string, connection: ConnectionOf<T>, needs: OutputNeeds): Prepared | Promise<Prepared>;
   /**

@@ -15,6 +15,8 @@ export interface SqlFailureContext {
   timeoutMs: number;
   /** The pipeline cancelled the run (timeout or shutdown). */
   cancelled: boolean;
+  /** An exploration (ADR 19), which always runs read-only. */
+  exploration?: boolean;
 }
 
 /** What node:net puts in `code` when a database connection fails, in words. */

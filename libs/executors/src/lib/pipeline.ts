@@ -326,6 +326,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       this.track(claims.runId, run);
       const connection = this.connectionFor(claims);
       assertBodyMatches(claims, request.body);
+      this.refuseUnknownExploration(claims);
       const guardrails = OutputGuardrails.compile(claims.guardrails);
       // Before anything is claimed or opened: a run this executor cannot mask never starts.
       const masking = this.masking.forRun(claims);
@@ -343,6 +344,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       this.options.observer?.runFinished({ status });
       throw error;
     }
+  }
+
+  /** An exploration runs only on an adapter that says it runs that kind read-only (ADR 19). */
+  private refuseUnknownExploration(claims: RunTicketClaims): void {
+    const explore = claims.explore;
+    if (!explore || this.options.adapter.explores?.includes(explore.tool)) return;
+    throw new RungateError('EXPLORATION_REFUSED', `${this.options.source} does not run ${explore.tool}; nothing was executed`);
   }
 
   /** A run stopped before it started is refused: nothing of it reaches the target, and it is not claimed. */
@@ -419,6 +427,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
         ...this.runEvent(claims, RunEventTypes.started),
         details: {
           executor: this.options.replica,
+          ...this.explorationDetails(claims),
           readOnly: claims.readOnly,
           dryRun: claims.dryRun,
           limits: claims.limits,
@@ -464,7 +473,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
           ...this.maskingOutcome(masking),
         },
         ...guardrailRecords(screened.findings),
-        details: { executor: this.options.replica },
+        details: { executor: this.options.replica, ...this.explorationDetails(claims) },
       });
       this.options.observer?.runFinished({ status, durationMs });
       throw new RungateError(error.code, message, error.details);
@@ -488,6 +497,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       ...guardrailRecords(warnings),
       details: {
         executor: this.options.replica,
+        ...this.explorationDetails(claims),
         ...(output.kind === 'sql' ? { rowCount: output.rowCount, statements: output.statements.slice(0, AUDITED_STATEMENTS) } : {}),
       },
     });
@@ -627,6 +637,11 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     };
   }
 
+  /** What every event of an exploration adds to its details: the session it belongs to. */
+  private explorationDetails(claims: RunTicketClaims | undefined): { session?: string; exploration?: string } {
+    return claims?.explore ? { session: claims.explore.session, exploration: claims.explore.tool } : {};
+  }
+
   /** A refusal names the run only when the ticket verified; otherwise nothing in it is trusted. */
   private async auditRefusal(
     error: RungateError,
@@ -635,7 +650,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     status: 'refused' | 'cancelled' | 'timed_out' = 'refused',
   ): Promise<void> {
     const outcome = { status, errorCode: error.code, error: error.message };
-    const details = { executor: this.options.replica, ...requestFingerprints(payload) };
+    const details = { executor: this.options.replica, ...this.explorationDetails(claims), ...requestFingerprints(payload) };
     const event: AuditEventInput = claims
       ? { ...this.runEvent(claims, RunEventTypes.failed), outcome, details }
       : { type: RunEventTypes.failed, source: this.options.source, outcome, details };

@@ -4,6 +4,11 @@ import type { Submittable } from 'pg';
 interface WireConnection {
   query(text: string): void;
   sendCopyFail(message: string): void;
+  parse(query: { text: string; name: string; types: number[] }): void;
+  bind(config: { portal: string; statement: string; values: unknown[]; binary: boolean; valueMapper: (value: unknown) => unknown }): void;
+  describe(message: { type: 'P'; name: string }): void;
+  execute(config: { portal: string; rows: number }): void;
+  sync(): void;
 }
 
 interface RowDescription {
@@ -72,7 +77,7 @@ export class BodyQuery implements Submittable {
   readonly done: Promise<BodyResult>;
 
   constructor(
-    private readonly text: string,
+    protected readonly text: string,
     private readonly caps: RowCaps,
   ) {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
@@ -134,5 +139,30 @@ export class BodyQuery implements Submittable {
 
   handleReadyForQuery(): void {
     this.settle?.resolve({ statements: this.statements, resultSet: this.last });
+  }
+}
+
+/**
+ * One statement over the extended query protocol, for explorations (ADR 19): the server itself
+ * refuses a text holding more than one statement ("cannot insert multiple commands into a
+ * prepared statement"), whatever policy's parser made of it. Rows stream and are capped as for
+ * a body.
+ */
+export class SingleStatementQuery extends BodyQuery {
+  override submit(connection: unknown): void {
+    const wire = connection as WireConnection;
+    wire.parse({ text: this.text, name: '', types: [] });
+    wire.bind({ portal: '', statement: '', values: [], binary: false, valueMapper: (value) => value });
+    wire.describe({ type: 'P', name: '' });
+    wire.execute({ portal: '', rows: 0 });
+    wire.sync();
+  }
+
+  handleParseComplete(): void {
+    // The statement parsed; its rows follow.
+  }
+
+  handleBindComplete(): void {
+    // No parameters: the portal is bound as parsed.
   }
 }

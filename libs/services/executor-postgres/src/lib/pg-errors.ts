@@ -47,12 +47,18 @@ export function describeFailure(caught: unknown, context: FailureContext): Runga
   const lost = lostReason(error) ?? (context.phase === 'connect' ? 'could not connect' : undefined);
   if (lost) return connectionLost(context.phase, at, lost);
   const message = scrub(error.message ?? 'unknown error');
+  if (error.code === '55P03' && context.exploration) {
+    return new RungateError('EXECUTION_FAILED', `${message}: an exploration waits for a lock only briefly (lock_timeout), so it never queues behind a write; the transaction was rolled back`);
+  }
   if (error.code === '57014') {
     if (context.cancelled) return new RungateError('EXECUTION_FAILED', 'the running statement was cancelled and the transaction rolled back');
     if (/statement timeout/i.test(message)) {
       return new RungateError('TIMEOUT', `a statement exceeded the run's time limit of ${context.timeoutMs} ms and was cancelled; the transaction was rolled back`);
     }
     return new RungateError('EXECUTION_FAILED', `the database cancelled the statement (${message}); the transaction was rolled back`);
+  }
+  if (error.code === '25006' && context.exploration) {
+    return new RungateError('EXPLORATION_REFUSED', `explorations run in a read-only transaction: ${message}; nothing was written`);
   }
   if (error.code === '25006') {
     return new RungateError('EXECUTION_FAILED', `this runbook is @readonly, so it runs in a read-only transaction: ${message}; nothing was written`);

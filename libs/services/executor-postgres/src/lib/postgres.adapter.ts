@@ -1,13 +1,13 @@
 import type { PostgresConnectionConfig } from '@rungate/config';
 import { RungateError, type RunTicketClaims, type SqlColumn, type SqlOutput } from '@rungate/contracts';
 import { settlesWithin, type ExecutorAdapter, type OutputNeeds, type PipelineLog } from '@rungate/executors';
-import { escapeLiteral, type PoolClient, type QueryResult } from 'pg';
-import { BodyQuery, type BodyResult } from './body-query';
+import { escapeIdentifier, escapeLiteral, type PoolClient, type QueryResult } from 'pg';
+import { BodyQuery, SingleStatementQuery, type BodyResult } from './body-query';
 import { describeFailure, type RunPhase } from './pg-errors';
 import type { PostgresTarget, PostgresTargets } from './postgres-targets';
 import { sqlOutput } from './sql-output';
 import type { PgTypeInfo } from './sql-values';
-import { transactionControl } from './transaction-control';
+import { statementHeads, transactionControl } from './transaction-control';
 
 /** Raw text kept per result set, relative to the JSON byte cap (conversion can shrink values). */
 const RAW_TEXT_FACTOR = 4;
@@ -15,6 +15,10 @@ const RAW_TEXT_FACTOR = 4;
 const DEFAULT_TERMINATE_AFTER_MS = 2000;
 /** The server rolls back a transaction left idle this much longer than the run may take. */
 const IDLE_IN_TRANSACTION_MARGIN_MS = 30_000;
+/** An exploration waits for a lock at most this long: a read must never queue behind (or ahead of) a write. */
+const EXPLORE_LOCK_TIMEOUT_MS = 1000;
+/** How an exploration's one statement may begin, read by the executor's own lexer (comments and quotes skipped). */
+const EXPLORE_FIRST_WORDS = new Set(['SELECT', 'WITH', 'VALUES', 'TABLE', 'EXPLAIN', 'SHOW', '(']);
 
 export interface PreparedSqlRun {
   readonly runId: string;
@@ -27,6 +31,11 @@ export interface PreparedSqlRun {
   readonly maxBytes: number;
   /** Masking's column rules need each result column's source table column. */
   readonly sourceColumns: boolean;
+  /**
+   * An exploration (ADR 19): read-only whatever the ticket's other claims, one statement over
+   * the extended protocol, short lock waits, the connection's read-only role, always rolled back.
+   */
+  readonly explore?: { role?: string };
   /** The backend running the transaction, once it began and until the run stops. */
   backendPid?: number;
   /** Set when the run stops using its backend; a cancel after that must not touch it. */
@@ -59,6 +68,7 @@ function cancelledError(when: string): RungateError {
  */
 export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlRun> {
   readonly type = 'postgres' as const;
+  readonly explores = ['explore_sql', 'explore_schema'] as const;
   /** Connections on their way back to the pool (session reset after the result went out). */
   private readonly releasing = new Set<Promise<void>>();
   private readonly terminateAfterMs: number;
@@ -72,6 +82,13 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
   }
 
   prepare(claims: RunTicketClaims, body: string, connection: PostgresConnectionConfig, needs?: OutputNeeds): PreparedSqlRun {
+    if (claims.explore) {
+      // Independent of policy's parser: a statement that starts like a write, a SET or a COPY never reaches the server.
+      const first = statementHeads(body)[0]?.[0];
+      if (first === undefined || !EXPLORE_FIRST_WORDS.has(first)) {
+        throw new RungateError('EXPLORATION_REFUSED', `an exploration runs one read-only statement (SELECT, WITH, VALUES, TABLE, EXPLAIN or SHOW); this one ${first ? `starts with ${first}` : 'is empty'}. Nothing was executed.`);
+      }
+    }
     const [control] = transactionControl(body);
     if (control) {
       throw new RungateError(
@@ -81,12 +98,15 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
           '(savepoints are fine); remove it. Nothing was executed.',
       );
     }
+    // Enforced here from the claim alone, independent of what policy's parser said of the body.
+    const explore = claims.explore ? { ...(connection.explore?.role ? { role: connection.explore.role } : {}) } : undefined;
     return {
       runId: claims.runId,
       target: this.targets.targetFor(connection),
       body,
-      readOnly: claims.readOnly,
+      readOnly: claims.readOnly || explore !== undefined,
       dryRun: claims.dryRun,
+      ...(explore ? { explore } : {}),
       timeoutMs: claims.limits.timeoutMs,
       // The executor's own configuration caps what a ticket may ask for.
       maxRows: Math.min(claims.limits.maxRows, connection.maxRows),
@@ -121,7 +141,8 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
     let reusable = true;
     try {
       if (signal.aborted) throw cancelledError('before its body ran');
-      const result = await client.query(new BodyQuery(prepared.body, { maxRows: prepared.maxRows, maxRawLength: prepared.maxBytes * RAW_TEXT_FACTOR })).done;
+      const caps = { maxRows: prepared.maxRows, maxRawLength: prepared.maxBytes * RAW_TEXT_FACTOR };
+      const result = await client.query(prepared.explore ? new SingleStatementQuery(prepared.body, caps) : new BodyQuery(prepared.body, caps)).done;
       if (client.getTransactionStatus() !== 'T') {
         reusable = false;
         throw new RungateError(
@@ -129,10 +150,12 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
           'the runbook ended the executor\'s transaction itself, so some of its statements may have been committed outside Rungate\'s transaction — check the target',
         );
       }
+      if (prepared.explore) await this.assertStillReadOnly(client, prepared.explore);
       const types = await this.typesFor(client, target, result);
       const sources = prepared.sourceColumns ? await this.sourcesFor(client, result) : [];
       phase = 'commit';
-      await client.query(prepared.dryRun ? 'ROLLBACK' : 'COMMIT');
+      // An exploration is rolled back even though it could not write: nothing it did outlives it.
+      await client.query(prepared.dryRun || prepared.explore ? 'ROLLBACK' : 'COMMIT');
       return sqlOutput(result, types, prepared.maxBytes, sources);
     } catch (error) {
       reusable = (await this.rollBack(client)) && reusable;
@@ -185,6 +208,7 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
       readOnly: prepared.readOnly,
       timeoutMs: prepared.timeoutMs,
       cancelled: signal.aborted,
+      exploration: prepared.explore !== undefined,
     });
   }
 
@@ -265,13 +289,30 @@ export class PostgresAdapter implements ExecutorAdapter<'postgres', PreparedSqlR
    */
   private beginSql(prepared: PreparedSqlRun): string {
     const timeout = Math.max(1, Math.ceil(prepared.timeoutMs));
+    const explore = prepared.explore;
     return [
-      prepared.readOnly ? 'BEGIN READ ONLY' : 'BEGIN',
+      prepared.readOnly || explore ? 'BEGIN READ ONLY' : 'BEGIN',
       `SET LOCAL statement_timeout = ${timeout}`,
       `SET LOCAL idle_in_transaction_session_timeout = ${timeout + IDLE_IN_TRANSACTION_MARGIN_MS}`,
+      ...(explore ? [`SET LOCAL lock_timeout = ${Math.min(timeout, EXPLORE_LOCK_TIMEOUT_MS)}`] : []),
+      // The role's grants are the third defence: what it cannot read, no statement reads.
+      ...(explore?.role ? [`SET LOCAL ROLE ${escapeIdentifier(explore.role)}`] : []),
       `SET LOCAL application_name = ${escapeLiteral(`rungate:${prepared.runId}`)}`,
       'SELECT pg_catalog.pg_backend_pid() AS pid',
     ].join('; ');
+  }
+
+  /**
+   * After an exploration's statement, before anything of its result is used: the transaction
+   * must still be read-only and, with a role, still that role. A statement that switched its
+   * role (set_config('role', …), which a read-only transaction allows) may have read with the
+   * connection user's rights, so its output is withheld.
+   */
+  private async assertStillReadOnly(client: PoolClient, explore: NonNullable<PreparedSqlRun['explore']>): Promise<void> {
+    const { rows } = await client.query<{ role: string; ro: string }>("SELECT current_user::text AS role, pg_catalog.current_setting('transaction_read_only') AS ro");
+    const [state] = rows;
+    if (state?.ro === 'on' && (explore.role === undefined || state.role === explore.role)) return;
+    throw new RungateError('EXPLORATION_REFUSED', 'the statement changed its role or left the read-only transaction, so its output is withheld; nothing was written');
   }
 
   /** Names and element types of the returned columns' types not seen before on this database. */

@@ -101,6 +101,11 @@ connections:
     type: postgres
     url: env:${envPrefix}_APP
     maxRows: 20000
+  - name: explore-db
+    type: postgres
+    url: env:${envPrefix}_APP
+    maxRows: 50
+    explore: { role: ${this.exploreRole} }
   - name: down-db
     type: postgres
     url: env:${envPrefix}_DOWN
@@ -120,6 +125,17 @@ tickets:
   verifyKeys: [${refs.join(', ')}]
 `,
     );
+  }
+
+  /** The read-only role connection explore-db's explorations run as (cluster-wide, so named after this file's database). */
+  get exploreRole(): string {
+    return `${this.db.name}_ro`;
+  }
+
+  /** A signed exploration of `body` (no runbook; the explore claim), as policy would sign it. */
+  signExploration(body: string, overrides: Partial<RunTicketClaims> = {}): SignedRequest {
+    const { runbook: _runbook, ...claims } = this.claims(body, { v: 2, readOnly: true, tool: 'explore_sql', params: { sql: body }, ...overrides });
+    return signedRequest({ explore: { tool: 'explore_sql', session: `ses_${'0'.repeat(24)}` }, ...claims }, body, this.policyKey);
   }
 
   /** The ticket claim policy would sign for a profile of this harness's rungate.yaml. */

@@ -218,7 +218,7 @@ export class McpController {
       extra.signal.addEventListener('abort', onClientGone, { once: true });
       const untrack = this.calls.register({ caller: caller.digest, requestId: extra.requestId, ...(session === undefined ? {} : { session }) }, call);
       try {
-        return await this.toolCalls.call(identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal);
+        return await this.toolCalls.call(identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal, session);
       } catch (error) {
         if (error instanceof CallCancelled) cancelled();
         if (error instanceof RungateError && error.code === 'UNKNOWN_TOOL') {

@@ -118,12 +118,13 @@ export class ToolCalls {
     /** As the caller sent it, any JSON value: policy validates it and records a bad one. */
     idempotencyKey: unknown,
     signal: AbortSignal,
+    session?: string,
   ): Promise<ToolCallResult> {
     const stopTimer = Metrics.toolCallSeconds.startTimer();
     const limit = new CallLimit(signal, this.config.current.gateway.callTimeout);
     let outcome = 'unknown_tool';
     try {
-      const result = await this.callOnce({ identity, meta, tool, idempotencyKey }, args, limit);
+      const result = await this.callOnce({ identity, meta, tool, idempotencyKey, session }, args, limit);
       outcome = outcomeLabel(result);
       return result;
     } catch (error) {
@@ -139,7 +140,7 @@ export class ToolCalls {
   }
 
   private async callOnce(call: CallContext, args: Record<string, unknown>, limit: CallLimit): Promise<ToolCallResult> {
-    const { identity, meta, tool, idempotencyKey } = call;
+    const { identity, meta, tool, idempotencyKey, session } = call;
     // Cancelled before it began (the cancellation overtook the call): policy is not even asked.
     if (limit.reason) return stoppedBeforeRun(limit.reason, limit);
     // No tool has such a name, and policy would refuse the request itself: answered as any unknown tool.
@@ -150,7 +151,7 @@ export class ToolCalls {
     }
     const authorizing = this.bus.request(
       Subjects.policyAuthorize,
-      { identity, tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta },
+      { identity, tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta, ...(session === undefined ? {} : { session }) },
       AuthorizeReply,
       { timeoutMs: AUTHORIZE_TIMEOUT_MS },
     );
@@ -318,6 +319,8 @@ interface CallContext {
   meta: RequestMeta;
   tool: string;
   idempotencyKey: unknown;
+  /** The MCP session id the client sent back: it groups explorations into sessions (ADR 19). */
+  session?: string;
 }
 
 function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: string): RungateError {

@@ -6,19 +6,16 @@ import {
   MAX_TICKET_CHARS,
   RunEventTypes,
   RungateError,
-  attemptCodeOf,
   type AttemptCode,
   type AuditEventInput,
   type AuthorizeReply,
   type AuthorizeRequest,
   type Identity,
   type RunbookEntry,
-  type RunTicketClaims,
 } from '@rungate/contracts';
 import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { actorOf, setRunId, type AuditSink } from '@rungate/messaging';
-import { maskingProfileDigest, selectMaskingProfile } from '@rungate/masking';
-import { allowedConnections, argumentsDigest, checkIdempotencyKey, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
+import { allowedConnections, argumentsDigest, builtinTool, checkIdempotencyKey, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
 import {
   RenderError,
   redactParams,
@@ -33,8 +30,11 @@ import {
 import { AUDIT_SINK, AttemptAudit, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { sha256Hex } from '@rungate/tickets';
 import { CatalogStore } from './catalog.store';
+import { ExplorationAuthorizer } from './exploration-authorizer';
 import { GuardrailSet } from './guardrail-set';
 import { IdempotencyStore } from './idempotency-store';
+import { maskingClaim } from './masking-claim';
+import { Refusal, isRecorded, recordedAnswer, refusalOf, type RefusalBase, type RefusalRecord } from './refusal';
 import { TicketSigner } from './ticket-signer';
 
 const DEFAULT_MAX_ROWS = 1000;
@@ -88,47 +88,6 @@ function paramsBytes(values: Record<string, string>): number {
   return Buffer.byteLength(JSON.stringify(values), 'utf8');
 }
 
-/** How a refusal is recorded beside the error the caller gets. */
-interface RefusalRecord {
-  /** The audit reason, when it is not the error's message. */
-  reason?: string;
-  /** The rule that allowed the call before something else refused it. */
-  rule?: string;
-  details?: Record<string, unknown>;
-}
-
-/** The parts of the decision known when a call is refused: run id, runbook, connection, parameters, guardrails. */
-type RefusalBase = Pick<AuditEventInput, 'runId' | 'runbook' | 'connection' | 'params' | 'guardrails'>;
-
-/**
- * A call refused by policy: `answer` is what the caller is told; `code`, `base` and `record`
- * what the audit trail keeps (a hidden tool is answered as an unknown one, recorded as
- * hidden). Thrown, and recorded once, by `Authorizer.authorize`.
- */
-class Refusal extends Error {
-  constructor(
-    readonly answer: RungateError,
-    readonly code: AttemptCode,
-    readonly base: RefusalBase = {},
-    readonly record: RefusalRecord = {},
-  ) {
-    super(answer.message);
-    this.name = 'Refusal';
-  }
-}
-
-/** A refusal nobody anticipated (an error thrown on the way): recorded under the code its error suggests. */
-function refusalOf(error: unknown): Refusal {
-  if (error instanceof Refusal) return error;
-  if (!(error instanceof RungateError)) return new Refusal(new RungateError('INTERNAL', 'internal error; see the service log'), 'internal', {}, { reason: 'internal error in policy' });
-  return new Refusal(error, attemptCodeOf(error.code));
-}
-
-/** The answer, marked so the gateway does not record the attempt a second time. */
-function recordedAnswer(answer: RungateError): RungateError {
-  return new RungateError(answer.code, answer.message, { ...answer.details, attemptRecorded: true });
-}
-
 @Injectable()
 export class Authorizer {
   private readonly log = new Logger(Authorizer.name);
@@ -141,6 +100,7 @@ export class Authorizer {
     private readonly guardrails: GuardrailSet,
     private readonly idempotency: IdempotencyStore,
     private readonly attempts: AttemptAudit,
+    private readonly exploration: ExplorationAuthorizer,
   ) {}
 
   /**
@@ -151,8 +111,11 @@ export class Authorizer {
    */
   async authorize(request: AuthorizeRequest): Promise<AuthorizeReply> {
     try {
-      return await this.decideCall(request);
+      // Built-in tools have their own decision (libs/policy builtin-tools); every other name is a runbook's.
+      return builtinTool(request.tool) ? await this.exploration.authorize(request) : await this.decideCall(request);
     } catch (error) {
+      // A refused exploration is already on the record, in its session (ADR 19).
+      if (isRecorded(error)) throw error;
       throw await this.recordRefusal(request, error);
     }
   }
@@ -204,7 +167,7 @@ export class Authorizer {
     if (holds.length > 0) await this.holdForApproval({ ...decided, ...records }, holds);
 
     const outputGuardrails = guardrails.outputFor(subject);
-    const masking = this.maskingClaim(decision.rule, connection);
+    const masking = maskingClaim(this.config.current, decision.rule, connection);
     const now = Math.floor(Date.now() / 1000);
     const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
     const ticket = this.signer.sign({
@@ -319,21 +282,6 @@ export class Authorizer {
       runId,
     });
     await this.refuse({ ...base, runId: attempt }, 'idempotency-conflict', error, { details: { idempotencyKey: key, conflictsWithRun: runId } });
-  }
-
-  /**
-   * The masking profile the allowing rule (over its connection) selects, signed by name and by
-   * the digest of its definition, so executors apply exactly it or refuse (ADR 14). Only the
-   * definition is read here: its hash key stays a reference, resolved by executors alone.
-   */
-  private maskingClaim(ruleName: string, connection: ConnectionConfig): RunTicketClaims['masking'] {
-    const { rules, masking } = this.config.current;
-    const profile = selectMaskingProfile(rules.find((rule) => rule.name === ruleName), connection);
-    if (profile === undefined) return undefined;
-    const definition = masking.find((candidate) => candidate.name === profile);
-    // rungate.yaml is refused when a rule or connection names an unknown profile; never sign a run without it.
-    if (!definition) throw new RungateError('INTERNAL', `masking profile ${profile} is not configured; the run was not authorized`);
-    return { profile, sha256: maskingProfileDigest(definition) };
   }
 
   private chooseConnection(identity: Identity, entry: RunbookEntry, requested: unknown): ConnectionConfig {

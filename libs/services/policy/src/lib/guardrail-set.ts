@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { Guardrails, loadSqlParser } from '@rungate/guardrails';
+import { Guardrails, loadSqlParser, type SqlParser } from '@rungate/guardrails';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 
 /**
@@ -10,13 +10,21 @@ import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 @Injectable()
 export class GuardrailSet implements OnModuleInit {
   private compiled?: Guardrails;
+  private sql?: SqlParser;
 
   constructor(@Inject(CONFIG) private readonly config: ConfigHolder) {}
 
   async onModuleInit(): Promise<void> {
     const parser = await loadSqlParser();
+    this.sql = parser;
     this.compiled = Guardrails.compile(this.config.current, parser);
     this.config.onChange((next) => (this.compiled = Guardrails.compile(next, parser)));
+  }
+
+  /** PostgreSQL's parser, loaded once at start (explorations check their statements with it). */
+  get parser(): SqlParser {
+    if (!this.sql) throw new Error('the SQL parser is not loaded yet: policy has not finished starting');
+    return this.sql;
   }
 
   get current(): Guardrails {

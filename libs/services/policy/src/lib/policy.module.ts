@@ -3,6 +3,7 @@ import { AdminAuditor } from './admin-auditor';
 import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
+import { ExplorationAuthorizer } from './exploration-authorizer';
 import { GuardrailSet } from './guardrail-set';
 import { IdempotencyStore } from './idempotency-store';
 import { PolicyController } from './policy.controller';
@@ -16,7 +17,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, Authenticator, Authorizer, AdminAuditor],
+      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, Authenticator, ExplorationAuthorizer, Authorizer, AdminAuditor],
     };
   }
 }
