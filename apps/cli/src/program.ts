@@ -1,4 +1,4 @@
-import { Argument, Command, CommanderError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { Argument, Command, CommanderError, Option, type CommandUnknownOpts, type OptionValues } from '@commander-js/extra-typings';
 import { ConfigError } from '@rungate/config';
 import { AccessScope, RungateError } from '@rungate/contracts';
 import { BASH_COMPLETION, completions } from './cli/completion';
@@ -125,6 +125,60 @@ function auditCommands(): Command {
   return audit;
 }
 
+const auditApiOptions = <Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(command: Command<Args, Opts, Globals>, who: string) =>
+  command
+    .addOption(new Option('--url <url>', 'the audit service').env('RUNGATE_AUDIT_URL').default('http://127.0.0.1:8082'))
+    .option('--token-file <file>', `a file holding the token of ${who} (default: $RUNGATE_TOKEN)`);
+
+const REVIEWER = 'a user in an auditor or reviewer group';
+
+function sessionCommands(): Command {
+  const sessions = new Command('sessions').description('exploration sessions: what agents explored read-only, as transcripts a reviewer reads and marks reviewed');
+  auditApiOptions(sessions.command('list').description('sessions, most recently active first (default: the last 7 days)'), REVIEWER)
+    .option('--since <time>', 'from this time: RFC 3339 or a look-back (15m, 24h, 7d)')
+    .option('--until <time>', 'up to this time')
+    .option('--user <user>', 'sessions of this user')
+    .option('--agent <agent>', 'sessions of this agent')
+    .option('--unreviewed', 'only sessions nobody has reviewed')
+    .addOption(new Option('--limit <n>', 'at most this many sessions').argParser(positiveInteger).default(50))
+    .option('--json', 'one JSON object per session')
+    .action((options, command) => finish(command, async () => (await import('./commands/sessions')).listSessions(options)));
+  auditApiOptions(sessions.command('show').description('one session as a transcript: every call, its full statement, decision, rows, duration and masking').argument('<id>', 'the session (ses_…, from list)'), REVIEWER)
+    .option('--json', 'the transcript as JSON')
+    .action((id, options, command) => finish(command, async () => (await import('./commands/sessions')).showSession(id, options)));
+  auditApiOptions(sessions.command('review').description('mark a session reviewed, with a comment (audited; not by the user who explored)').argument('<id>', 'the session (ses_…)'), REVIEWER)
+    .requiredOption('--comment <text>', 'what you checked and concluded')
+    .action((id, options, command) => finish(command, async () => (await import('./commands/sessions')).reviewSession(id, options)));
+  return sessions;
+}
+
+function runbookCommands(): Command {
+  const runbooks = new Command('runbooks').description('runbook repositories');
+  auditApiOptions(
+    runbooks
+      .command('propose')
+      .description('turn an explored statement into a runbook: its filter values become typed parameters; committed on a new branch and pushed for review'),
+    'a user in an auditor group',
+  )
+    .requiredOption('--from-run <id>', 'the explore_sql run (rungate sessions show lists them)')
+    .requiredOption('--path <path>', 'where the runbook goes in the repository, e.g. team/find-stuck-orders.sql (.runbook is added)')
+    .option('--description <text>', "the runbook's @description")
+    .addOption(configOption('rungate.yaml'))
+    .option('--repository <name>', 'the repository of --config to propose into (needed when it has several)')
+    .option('--repo <url>', 'propose into this repository (path, file://, https or ssh URL) instead of one from --config')
+    .option('--branch <branch>', "the branch to start from (default: the repository's configured branch, or main)")
+    .option('--author <"Name <email>">', 'the commit author (default: your OS user)')
+    .addHelpText(
+      'after',
+      `
+The branch is rungate/propose/<name>-<run>. It is pushed with the repository's credentials from
+--config (auth.token, auth.sshKey); if the push is refused, the commit stays in a local clone
+whose path is printed (exit 1), to push from there.`,
+    )
+    .action((options, command) => finish(command, async () => (await import('./commands/propose')).proposeFromRun(options)));
+  return runbooks;
+}
+
 /** The `rungate` command line. Built fresh per call: commander keeps parse state on the objects. */
 export function buildProgram(): Command {
   const program = new Command('rungate')
@@ -199,6 +253,14 @@ loopback port. Two serves on one machine: give each its own --port (or 0) and --
     .action((dir, options, command) => finish(command, async () => (await import('./commands/lint')).lintRunbooks(dir, options)));
 
   program.addCommand(auditCommands());
+  program.addCommand(sessionCommands());
+  program.addCommand(runbookCommands());
+
+  auditApiOptions(program.command('backlog').description('which runbooks should exist: denied and missing tools and repeated explorations, ranked'), 'a user in an auditor group')
+    .option('--since <time>', 'from this time: RFC 3339 or a look-back (default 30d)')
+    .addOption(new Option('--limit <n>', 'at most this many items').argParser(positiveInteger).default(20))
+    .option('--json', 'one JSON object per item')
+    .action((options, command) => finish(command, async () => (await import('./commands/backlog')).showBacklog(options)));
 
   program
     .command('policy')

@@ -7,3 +7,4 @@ export * from './lib/repository-syncer';
 export * from './lib/sync-coordination';
 export * from './lib/webhook-signature';
 export * from './lib/catalog-pages';
+export * from './lib/proposal-branch';

@@ -6,3 +6,4 @@ export * from './lib/run-claims';
 export * from './lib/local-audit';
 export * from './lib/embedded';
 export * from './lib/idempotency-keys';
+export * from './lib/exploration-query';

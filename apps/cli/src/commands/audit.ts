@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { connectNats } from '@rungate/messaging';
 import { openDatabase, verifyStoredChain, type StoredAuditEvent, type VerifyFrom } from '@rungate/persistence';
 import { compareWithStream, parseAuditTime } from '@rungate/service-audit';
 import type { DataSource } from 'typeorm';
 import { UsageError } from '../cli/values';
 import { withDataDirDatabase } from '../data-dir/embedded';
+import { AuditApiError, AuditPage, auditApi, withAuditApi, type AuditApi, type AuditApiOptions } from './audit-api';
 import { databaseTarget, type DatabaseOptions } from './database';
 
 function parseFrom(text: string): VerifyFrom | undefined {
@@ -94,51 +94,27 @@ const FILTERS = {
 
 export type AuditFilters = { [K in keyof typeof FILTERS]?: string };
 
-export interface AuditClientOptions extends AuditFilters {
-  url: string;
-  tokenFile?: string;
+export interface AuditClientOptions extends AuditFilters, AuditApiOptions {
   json?: boolean;
 }
 
-class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-    /** Worth retrying while following (the service restarts, the network blips). */
-    readonly transient = false,
-  ) {
-    super(message);
-  }
-}
-
 interface Client {
-  url: string;
-  token: string;
+  api: AuditApi;
   filters: URLSearchParams;
 }
 
 function client(options: AuditClientOptions): Client {
-  const token = (options.tokenFile ? readFileSync(options.tokenFile, 'utf8') : (process.env['RUNGATE_TOKEN'] ?? '')).trim();
-  if (!token) throw new UsageError('set RUNGATE_TOKEN (or pass --token-file) to a token of a user in an auditor group');
+  const api = auditApi(options);
   const filters = new URLSearchParams();
   for (const [option, name] of Object.entries(FILTERS) as [keyof typeof FILTERS, string][]) {
     const value = options[option];
     if (value !== undefined) filters.set(name, value);
   }
-  return { url: options.url.replace(/\/+$/, ''), token, filters };
+  return { api, filters };
 }
 
-async function fetchPage(c: Client, params: URLSearchParams): Promise<{ events: StoredAuditEvent[]; nextCursor?: string }> {
-  let response: Response;
-  try {
-    response = await fetch(`${c.url}/audit/events?${params}`, { headers: { authorization: `Bearer ${c.token}`, accept: 'application/json' } });
-  } catch (error) {
-    throw new CliError(`cannot reach the audit service at ${c.url} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message})`, 1, true);
-  }
-  const body = (await response.json().catch(() => undefined)) as { events?: StoredAuditEvent[]; nextCursor?: string; error?: { code: string; message: string } } | undefined;
-  if (response.ok && body?.events) return { events: body.events, ...(body.nextCursor ? { nextCursor: body.nextCursor } : {}) };
-  const reason = body?.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${response.status}`;
-  throw new CliError(`the audit service refused: ${reason}`, 1, response.status >= 500);
+function fetchPage(c: Client, params: URLSearchParams): Promise<{ events: StoredAuditEvent[]; nextCursor?: string }> {
+  return c.api.get('/audit/events', params, AuditPage);
 }
 
 function short(text: unknown, width: number): string {
@@ -178,14 +154,8 @@ function print(events: StoredAuditEvent[], json: boolean): void {
   for (const stored of events) process.stdout.write(`${json ? JSON.stringify({ seq: stored.seq, hash: stored.hash, ...stored.event }) : formatAuditLine(stored)}\n`);
 }
 
-async function guarded(run: () => Promise<number>): Promise<number> {
-  try {
-    return await run();
-  } catch (error) {
-    if (!(error instanceof CliError)) throw error;
-    process.stderr.write(`rungate audit: ${error.message}\n`);
-    return error.exitCode;
-  }
+function guarded(run: () => Promise<number>): Promise<number> {
+  return withAuditApi('rungate audit', run);
 }
 
 export interface SearchOptions extends AuditClientOptions {
@@ -255,7 +225,7 @@ export function tailAudit(options: TailOptions): Promise<number> {
         after = page.events[page.events.length - 1]?.seq ?? after;
         if (page.nextCursor) continue;
       } catch (error) {
-        if (!(error instanceof CliError) || !error.transient) throw error;
+        if (!(error instanceof AuditApiError) || !error.transient) throw error;
         if (!failing) process.stderr.write(`rungate audit tail: ${error.message}; retrying\n`);
         failing = true;
       }

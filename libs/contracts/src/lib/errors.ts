@@ -14,6 +14,8 @@ export const ErrorCode = z.enum([
   'GUARDRAIL_BLOCKED',
   /** An exploration asked for something it may not do (a write, two statements, a refused function): nothing ran. */
   'EXPLORATION_REFUSED',
+  /** No exploration session of that id (or none the caller may read). */
+  'SESSION_NOT_FOUND',
   'APPROVAL_REQUIRED',
   'CATALOG_UNAVAILABLE',
   'AUDIT_UNAVAILABLE',

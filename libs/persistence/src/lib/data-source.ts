@@ -6,6 +6,7 @@ import { AuditEventIds1764000000200 } from './migrations/1764000000200-audit-eve
 import { AuditRunStatus1764000000300 } from './migrations/1764000000300-audit-run-status';
 import { IdempotencyKeys1764000000400 } from './migrations/1764000000400-idempotency-keys';
 import { TokenScopes1764000000500 } from './migrations/1764000000500-token-scopes';
+import { ExplorationSessions1764000000700 } from './migrations/1764000000700-exploration-sessions';
 
 export const MIGRATIONS = [
   AuditEvents1764000000000,
@@ -15,6 +16,7 @@ export const MIGRATIONS = [
   AuditRunStatus1764000000300,
   IdempotencyKeys1764000000400,
   TokenScopes1764000000500,
+  ExplorationSessions1764000000700,
 ];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {

@@ -1,4 +1,4 @@
-import type { AuditQuery } from '@rungate/persistence';
+import type { AuditQuery, BacklogQuery, SessionQuery } from '@rungate/persistence';
 import { z } from 'zod';
 
 const RELATIVE = /^(\d{1,9})(s|m|h|d|w)$/;
@@ -49,11 +49,31 @@ export const AuditQueryParams = z
   })
   .transform(({ after, ...rest }): AuditQuery => ({ ...rest, ...(after !== undefined ? { afterSeq: after } : {}) }));
 
-export function describeQueryError(error: z.ZodError): string {
+export function describeQueryError(error: z.ZodError, filters = 'user, agent, runbook, type, runId, connection, outcome, code, ip, since, until, after, order, limit, cursor'): string {
   return error.issues
     .map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `unknown parameter(s) ${issue.keys.join(', ')}; filters are user, agent, runbook, type, runId, connection, outcome, code, ip, since, until, after, order, limit, cursor`;
+      if (issue.code === 'unrecognized_keys') return `unknown parameter(s) ${issue.keys.join(', ')}; filters are ${filters}`;
       return `${issue.path.join('.') || 'query'}: ${issue.message}`;
     })
     .join('; ');
 }
+
+/** `GET /audit/sessions`: exploration sessions, most recently active first (default: the last 7 days). */
+export const SessionQueryParams = z
+  .strictObject({
+    user: Text.optional(),
+    agent: Text.optional(),
+    since: Time.optional(),
+    until: Time.optional(),
+    unreviewed: z.enum(['true', 'false']).transform((value) => value === 'true').optional(),
+    limit: z.string().regex(/^\d{1,4}$/, 'a number from 1 to 1000').transform(Number).pipe(z.number().int().min(1).max(1000)).default(50),
+  })
+  .transform((query): SessionQuery => ({ ...query, since: query.since ?? new Date(Date.now() - 7 * UNIT_MS.d) }));
+
+/** `GET /audit/backlog`: what agents asked for and could not do (default: the last 30 days). */
+export const BacklogQueryParams = z
+  .strictObject({
+    since: Time.optional(),
+    limit: z.string().regex(/^\d{1,3}$/, 'a number from 1 to 500').transform(Number).pipe(z.number().int().min(1).max(500)).default(20),
+  })
+  .transform((query): BacklogQuery & { limit: number } => ({ limit: query.limit, since: query.since ?? new Date(Date.now() - 30 * UNIT_MS.d) }));

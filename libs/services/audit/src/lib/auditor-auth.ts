@@ -47,11 +47,16 @@ export class AuditorAuthenticator {
     return identity;
   }
 
-  /** Throws FORBIDDEN unless the identity may read the trail. */
-  checkReader(identity: Identity): void {
-    const allowed = this.config.current.audit.auditorGroups;
+  /**
+   * Throws FORBIDDEN unless the identity may read the trail — or, as a `reviewer`, exploration
+   * sessions, which `audit.reviewerGroups` may read besides the auditor groups (ADR 19).
+   */
+  checkReader(identity: Identity, as: 'auditor' | 'reviewer' = 'auditor'): void {
+    const { auditorGroups, reviewerGroups } = this.config.current.audit;
+    const allowed = as === 'reviewer' ? [...auditorGroups, ...reviewerGroups] : auditorGroups;
+    const setting = as === 'reviewer' ? 'audit.auditorGroups and audit.reviewerGroups' : 'audit.auditorGroups';
     if (!identity.groups.some((group) => allowed.includes(group))) {
-      throw new RungateError('FORBIDDEN', `${identity.user} may not read the audit trail: it is open to the groups in audit.auditorGroups (${allowed.join(', ') || 'none'})`);
+      throw new RungateError('FORBIDDEN', `${identity.user} may not read the audit trail: it is open to the groups in ${setting} (${allowed.join(', ') || 'none'})`);
     }
     if (!identity.scopes?.includes(READ_SCOPE)) {
       throw new RungateError(

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { UsageError } from '../cli/values';
+
+/** One page of `GET /audit/events`. */
+export const AuditPage = z.object({
+  events: z.array(z.object({ seq: z.number(), hash: z.string(), valid: z.boolean(), event: z.record(z.string(), z.unknown()) })),
+  nextCursor: z.string().optional(),
+});
+
+/** How the CLI reaches the audit query API: `--url` (RUNGATE_AUDIT_URL) and a token of an auditor or reviewer. */
+export interface AuditApiOptions {
+  url: string;
+  tokenFile?: string;
+}
+
+/** A failure talking to the audit API, with the exit code it maps to. */
+export class AuditApiError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    /** Worth retrying while following (the service restarts, the network blips). */
+    readonly transient = false,
+  ) {
+    super(message);
+  }
+}
+
+export interface AuditApi {
+  url: string;
+  get<T extends z.ZodType>(path: string, params: URLSearchParams, reply: T): Promise<z.output<T>>;
+  post<T extends z.ZodType>(path: string, body: unknown, reply: T): Promise<z.output<T>>;
+}
+
+/** The audit API as the CLI calls it: bearer from --token-file or RUNGATE_TOKEN, replies validated with zod. */
+export function auditApi(options: AuditApiOptions, who = 'a user in an auditor group'): AuditApi {
+  const token = (options.tokenFile ? readFileSync(options.tokenFile, 'utf8') : (process.env['RUNGATE_TOKEN'] ?? '')).trim();
+  if (!token) throw new UsageError(`set RUNGATE_TOKEN (or pass --token-file) to a token of ${who}`);
+  const url = options.url.replace(/\/+$/, '');
+  const call = async <T extends z.ZodType>(path: string, init: RequestInit, reply: T): Promise<z.output<T>> => {
+    let response: Response;
+    try {
+      response = await fetch(`${url}${path}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}`, accept: 'application/json' } });
+    } catch (error) {
+      throw new AuditApiError(`cannot reach the audit service at ${url} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message})`, 1, true);
+    }
+    const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
+    if (!response.ok) {
+      const reason = body?.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${response.status}`;
+      throw new AuditApiError(`the audit service refused: ${reason}`, 1, response.status >= 500);
+    }
+    const parsed = reply.safeParse(body);
+    if (!parsed.success) throw new AuditApiError(`the audit service at ${url} answered something this CLI does not understand (a different Rungate version?)`, 1);
+    return parsed.data;
+  };
+  return {
+    url,
+    get: (path, params, reply) => call(`${path}${params.size > 0 ? `?${params}` : ''}`, {}, reply),
+    post: (path, body, reply) => call(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, reply),
+  };
+}
+
+/** Runs a command against the audit API; its own failures are one line on stderr and their exit code. */
+export async function withAuditApi(command: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof AuditApiError)) throw error;
+    process.stderr.write(`${command}: ${error.message}\n`);
+    return error.exitCode;
+  }
+}
