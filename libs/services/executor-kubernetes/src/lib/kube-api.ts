@@ -14,6 +14,8 @@ export interface ApiRequest {
   body?: string;
   contentType?: string;
   signal: AbortSignal;
+  /** The answer is text (a pod's log): kept as it is, even when a line happens to be JSON. */
+  text?: boolean;
 }
 
 export interface ApiResponse {
@@ -88,7 +90,7 @@ export class KubeApi {
     options.agent = this.agentFor(options);
     if (request.contentType) (options.headers as http.OutgoingHttpHeaders)['Content-Type'] = request.contentType;
     const signal = AbortSignal.any([request.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
-    return this.send(url, options, request.body, signal, request.signal);
+    return this.send(url, options, request.body, signal, request.signal, request.text ?? false);
   }
 
   close(): void {
@@ -119,7 +121,7 @@ export class KubeApi {
     return this.agent;
   }
 
-  private send(url: URL, options: https.RequestOptions, body: string | undefined, signal: AbortSignal, cancel: AbortSignal): Promise<ApiResponse> {
+  private send(url: URL, options: https.RequestOptions, body: string | undefined, signal: AbortSignal, cancel: AbortSignal, asText: boolean): Promise<ApiResponse> {
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise<ApiResponse>((resolve, reject) => {
       let written = false;
@@ -145,8 +147,9 @@ export class KubeApi {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let parsed: unknown = text;
+          const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
           try {
-            parsed = text === '' ? null : JSON.parse(text);
+            if (!(asText && ok)) parsed = text === '' ? null : JSON.parse(text);
           } catch {
             // Not JSON (a proxy's error page): the status code still tells what happened.
           }

@@ -3,6 +3,7 @@ import { RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate
 import { ProcessOutputCollector, shellPrelude, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import { runbookLanguage } from '@rungate/runbooks';
 import type { WorkloadAction } from './action-document';
+import { exploreRead, runExploreRead, type ExploreRead } from './explore-read';
 import type { KubeTarget, KubeTargets } from './kube-targets';
 import { runManifests } from './manifest-run';
 import { assertNamespace, parseKubernetesBody, type ManifestObject } from './manifests';
@@ -14,7 +15,9 @@ import { workloadPath, runWorkloadAction } from './workload-action';
 export type KubernetesWork =
   | { kind: 'exec'; selector: string; container?: string; shell: 'sh' | 'bash'; script: string }
   | { kind: 'manifests'; action: 'apply' | 'delete'; objects: ManifestObject[] }
-  | { kind: 'action'; action: WorkloadAction };
+  | { kind: 'action'; action: WorkloadAction }
+  /** An exploration (ADR 19): one GET of objects or a pod's log. */
+  | { kind: 'read'; read: ExploreRead };
 
 type ExecWork = Extract<KubernetesWork, { kind: 'exec' }>;
 
@@ -59,6 +62,7 @@ function refuse(message: string): RungateError {
  */
 export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', PreparedKubernetesRun> {
   readonly type = 'kubernetes' as const;
+  readonly explores = ['explore_k8s', 'explore_logs'] as const;
   private readonly warm: WarmSessions;
 
   constructor(
@@ -148,6 +152,8 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
           return await runManifests({ ...common, objects: work.objects, action: work.action });
         case 'action':
           return await runWorkloadAction({ ...common, action: work.action });
+        case 'read':
+          return await runExploreRead(target, work.read, prepared.maxBytes, prepared.stop.signal);
       }
     } finally {
       signal.removeEventListener('abort', stop);
@@ -197,6 +203,7 @@ export class KubernetesAdapter implements ExecutorAdapter<'kubernetes', Prepared
 
   /** Refuses, before anything reaches the cluster, every run this connection must not do. */
   private workFor(claims: RunTicketClaims, body: string, connection: KubernetesConnectionConfig): KubernetesWork {
+    if (claims.explore) return { kind: 'read', read: exploreRead(body, connection) };
     const path = claims.runbook?.path;
     if (path === undefined) refuseWith('this run names no runbook, and only runbooks run here');
     const language = runbookLanguage(path);

@@ -116,6 +116,7 @@ ${connection('cluster', 'kubeconfig', '    exec: { selector: "app=toolbox,tier i
 ${connection('cluster-tools', 'kubeconfig', '    exec: { selector: app=multi, container: tools }\n')}
 ${connection('small', 'kubeconfig', '    exec: { selector: app=toolbox }\n    maxBytes: 64\n')}
 ${connection('no-exec', 'kubeconfig')}
+${connection('explorable', 'kubeconfig', '    explore: { namespaces: [team-a, team-b] }\n    maxBytes: 4096\n    masking: pii\n')}
 ${connection('nobody-home', 'kubeconfig', '    exec: { selector: app=nothing-matches }\n')}
 ${connection('dropper', 'kubeconfig', '    exec: { selector: app=dropper }\n')}
 ${connection('garbler', 'kubeconfig', '    exec: { selector: app=garbler }\n')}
@@ -145,6 +146,14 @@ tickets:
 
   sign(body: string, path: string, overrides: Partial<RunTicketClaims> = {}, key: SigningKey = this.policyKey): SignedRequest {
     return signedRequest(this.claims(body, path, overrides), body, key);
+  }
+
+  /** A signed exploration (no runbook; the explore claim) of one read, on connection `explorable`. */
+  signRead(read: Record<string, unknown>, overrides: Partial<RunTicketClaims> = {}, key: SigningKey = this.policyKey): SignedRequest {
+    const body = JSON.stringify(read);
+    const tool = read['read'] === 'logs' ? 'explore_logs' : 'explore_k8s';
+    const { runbook: _runbook, ...claims } = this.claims(body, 'explore', { v: 2, readOnly: true, tool, connection: { name: 'explorable', type: 'kubernetes' }, ...overrides });
+    return signedRequest({ explore: { tool, session: `ses_${'1'.repeat(24)}` }, ...claims }, body, key);
   }
 
   async close(): Promise<void> {

@@ -48,6 +48,8 @@ export interface FakePod {
    * `hangup`: the session closes as soon as it opens, before any stdin (a kubelet gone).
    */
   exec?: 'run' | 'drop' | 'garbage' | 'hangup';
+  /** Each container's log, as `GET …/pods/{name}/log` returns it (tailLines honoured). */
+  logs?: Record<string, string>;
 }
 
 export interface RecordedRequest {
@@ -112,10 +114,17 @@ const RESOURCES: ResourceType[] = [
   { group: '', version: 'v1', name: 'namespaces', kind: 'Namespace', namespaced: false },
   { group: 'apps', version: 'v1', name: 'deployments', kind: 'Deployment', namespaced: true },
   { group: 'apps', version: 'v1', name: 'statefulsets', kind: 'StatefulSet', namespaced: true },
+  { group: '', version: 'v1', name: 'events', kind: 'Event', namespaced: true },
+  { group: 'batch', version: 'v1', name: 'jobs', kind: 'Job', namespaced: true },
   { group: 'rbac.authorization.k8s.io', version: 'v1', name: 'roles', kind: 'Role', namespaced: true },
   { group: 'rbac.authorization.k8s.io', version: 'v1', name: 'clusterroles', kind: 'ClusterRole', namespaced: false },
 ];
 const SCALABLE = new Set(['deployments', 'statefulsets']);
+
+/** An answer that is text, not JSON (a pod's log). */
+class PlainText {
+  constructor(readonly text: string) {}
+}
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
@@ -222,6 +231,7 @@ export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   readonly execs: RecordedExec[] = [];
   private readonly objects = new Map<string, StoredObject>();
+  private readonly logs = new Map<string, Record<string, string>>();
   private readonly wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -305,6 +315,7 @@ export class FakeApiServer {
       spec: { containers: (pod.containers ?? ['main']).map((name) => ({ name, image: 'busybox' })) },
       status: { phase: pod.phase ?? 'Running', conditions },
     });
+    if (pod.logs) this.logs.set(`${namespace}/${pod.name}`, pod.logs);
   }
 
   /** Stores an object as if `manager` had created it (its fields owned by that manager). */
@@ -424,12 +435,29 @@ export class FakeApiServer {
       await new Promise((resolve) => res.once('close', resolve));
       return;
     }
-    const text = JSON.stringify(answer);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    const text = answer instanceof PlainText ? answer.text : JSON.stringify(answer);
+    res.writeHead(status, { 'Content-Type': answer instanceof PlainText ? 'text/plain' : 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
 
-  private route(request: RecordedRequest, url: URL): [number, Json] {
+  /** `GET …/pods/{name}/log`, as the kubelet answers through the API server: one container's log, its last lines. */
+  private log(namespace: string, name: string, request: RecordedRequest): [number, Json | PlainText] {
+    const pod = this.objects.get(this.key('pods', namespace, name));
+    if (!pod) return [404, statusBody(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' })];
+    const containers = ((pod.object['spec'] as Json)['containers'] as Json[]).map((c) => String(c['name']));
+    const asked = request.query['container']?.[0];
+    if (asked === undefined && containers.length > 1) {
+      return [400, statusBody(400, 'BadRequest', `a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`)];
+    }
+    const container = asked ?? (containers[0] as string);
+    if (!containers.includes(container)) return [400, statusBody(400, 'BadRequest', `container ${container} is not valid for pod ${name}`)];
+    if (request.query['previous']?.[0] === 'true') return [400, statusBody(400, 'BadRequest', `previous terminated container "${container}" in pod "${name}" not found`)];
+    const lines = (this.logs.get(`${namespace}/${name}`)?.[container] ?? '').split('\n').filter((line, i, all) => line !== '' || i < all.length - 1);
+    const tail = Number(request.query['tailLines']?.[0] ?? lines.length);
+    return [200, new PlainText(lines.slice(Math.max(0, lines.length - tail)).map((line) => `${line}\n`).join(''))];
+  }
+
+  private route(request: RecordedRequest, url: URL): [number, Json | PlainText] {
     const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const [root] = segments;
     let group = '';
@@ -461,6 +489,7 @@ export class FakeApiServer {
       return this.list(type, namespace, request);
     }
     if (subresource === 'scale' && SCALABLE.has(type.name)) return this.scale(type, namespace, name, request);
+    if (subresource === 'log' && type.name === 'pods' && request.method === 'GET') return this.log(namespace, name, request);
     if (subresource !== undefined) return [404, statusBody(404, 'NotFound', 'the server could not find the requested resource')];
     switch (request.method) {
       case 'GET': {
