@@ -79,6 +79,22 @@ export function fillCommand(command: ExploreCommandConfig, args: Record<string, 
   return { ok: true, value: argv };
 }
 
+/**
+ * Whether an argv is exactly what this allow-listed command produces for some arguments: the
+ * same length, every fixed element equal, every placeholder's value matching its pattern. An
+ * executor asks this of the argv in a ticket, against its own configuration.
+ */
+export function isCommandArgv(command: ExploreCommandConfig, argv: readonly string[]): boolean {
+  if (argv.length !== command.argv.length) return false;
+  return command.argv.every((element, index) => {
+    const value = argv[index] as string;
+    const placeholder = ARGV_PLACEHOLDER.exec(element);
+    if (!placeholder) return value === element;
+    const spec = command.params[placeholder[1] as string];
+    return spec !== undefined && !value.includes('\u0000') && fullMatch(spec.pattern, value);
+  });
+}
+
 /** `explore_command`: the command of this name on this host, filled. */
 export function commandRead(connection: SshConnectionConfig, name: string, args: Record<string, string>): Built<CommandRequest> {
   const command = connection.explore?.commands.find((candidate) => candidate.name === name);

@@ -1,8 +1,9 @@
 import type { SshConnectionConfig } from '@rungate/config';
-import { RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
+import { CommandRequest, RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
 import { type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
+import { isCommandArgv } from '@rungate/exploration';
 import type { ClientChannel } from 'ssh2';
-import { killGroupCommand, remoteCommand, remoteScript } from './remote-script';
+import { killGroupCommand, remoteCommand, remoteScript, shellQuote } from './remote-script';
 import { ShellSession } from './shell-session';
 import { SshLink, type Spare, type SshPool } from './ssh-pool';
 import type { SshTargets } from './ssh-targets';
@@ -62,6 +63,7 @@ function isStaleConnection(link: SshLink, error: unknown): boolean {
  */
 export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
   readonly type = 'ssh' as const;
+  readonly explores = ['explore_command'] as const;
   private readonly killAfterMs: number;
   private readonly spareMaxAgeMs: number;
 
@@ -91,12 +93,31 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
     return {
       runId: claims.runId,
       connection: connection.name,
-      script: remoteScript(claims.env, body),
+      script: remoteScript(claims.env, claims.explore ? this.allowedCommand(body, connection) : body),
       command: remoteCommand(connection.shell),
       pool: this.targets.poolFor(connection),
       // The executor's own configuration caps what a ticket may ask for.
       maxBytes: Math.min(claims.limits.maxBytes, connection.maxBytes),
     };
+  }
+
+  /**
+   * An exploration's command line (ADR 19): the ticket's argv only if this executor's own
+   * `explore.commands` produce exactly it, every word single-quoted — one argument each, never
+   * expanded, no shell syntax of the caller's. Anything else is refused before the host is asked.
+   */
+  private allowedCommand(body: string, connection: SshConnectionConfig): string {
+    let request: CommandRequest | undefined;
+    try {
+      request = CommandRequest.parse(JSON.parse(body));
+    } catch {
+      request = undefined;
+    }
+    const command = request && connection.explore?.commands.find((candidate) => candidate.name === request.command);
+    if (!request || !command || !isCommandArgv(command, request.argv)) {
+      throw new RungateError('EXPLORATION_REFUSED', `${connection.name} allows no such command in its explore.commands; nothing was executed`);
+    }
+    return request.argv.map(shellQuote).join(' ');
   }
 
   /**
