@@ -99,8 +99,8 @@ users:
 tokens:
   - { sha256: "${alice.sha256}", user: alice@example.com, agent: claude-code }
   - { sha256: "${bob.sha256}", user: bob@example.com, agent: sales-bot }
-  - { sha256: "${carol.sha256}", user: carol@example.com, agent: review-cli }
-  - { sha256: "${dave.sha256}", user: dave@example.com, agent: claude-code }
+  - { sha256: "${carol.sha256}", user: carol@example.com, agent: review-cli, scopes: [audit:read] }
+  - { sha256: "${dave.sha256}", user: dave@example.com, agent: claude-code, scopes: [audit:read] }
 rules:
   - name: oncall-explore
     groups: [oncall]
@@ -276,11 +276,13 @@ masking:
     const backlog = await eventually(async () => {
       const out = await cli(['backlog', '--json']);
       const items = out.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { kind: string; key: string; example: string; count: number; runId?: string });
-      if (!items.some((item) => item.kind === 'denied-tool')) throw new Error(`backlog: ${out.stdout}${out.stderr}`);
+      if (!items.some((item) => item.key === 'demo.reports.orders_by_region')) throw new Error(`backlog: ${out.stdout}${out.stderr}`);
       return items;
     });
     expect(backlog.find((item) => item.kind === 'repeated-query' && /count\(\*\) FROM orders WHERE status/.test(item.example))).toMatchObject({ count: 3 });
-    expect(backlog.find((item) => item.kind === 'denied-tool')).toMatchObject({ key: 'demo.reports.orders_by_region', count: 1 });
+    expect(backlog.find((item) => item.key === 'demo.reports.orders_by_region')).toMatchObject({ kind: 'denied-tool', count: 1 });
+    // Bob asked for explore_sql, which no rule grants him: that is in the backlog too.
+    expect(backlog.find((item) => item.key === 'explore_sql')).toMatchObject({ kind: 'denied-tool', count: 1, users: 1 });
     const text = await cli(['backlog']);
     expect(text.stdout).toMatch(/3× explored the same query — 1 agent\(s\), 1 user\(s\)/);
     expect(text.stdout).toMatch(/propose: rungate runbooks propose --from-run [0-9a-f-]+ --path/);
