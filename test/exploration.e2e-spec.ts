@@ -63,6 +63,26 @@ describe.each(TRANSPORTS)('exploration over %s: read-only tools, sessions, revie
   const explore = async (c: Client, sql: string) => (await c.callTool({ name: 'explore_sql', arguments: { sql } })) as CallResult;
   const cli = (args: string[], token = carol.token) => runCli([...args, '--url', stack.auditApiUrl], { env: { ...process.env, RUNGATE_TOKEN: token } });
 
+  /** One call in an MCP session of its own (a new client), which must succeed. */
+  async function exploreOnce(token: string, sql: string): Promise<void> {
+    const own = await mcpClient(stack.gatewayUrl, token);
+    try {
+      expect((await explore(own, sql)).isError).toBeFalsy();
+    } finally {
+      await own.close();
+    }
+  }
+
+  /** `rungate sessions list --json` of one user, newest first, once it has at least `count`. */
+  function sessionsOf(user: string, count: number, token = carol.token): Promise<{ id: string; calls: number; refused: number }[]> {
+    return eventually(async () => {
+      const out = await cli(['sessions', 'list', '--user', user, '--json'], token);
+      const sessions = out.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { id: string; calls: number; refused: number });
+      if (sessions.length < count) throw new Error(`sessions: ${out.stdout}${out.stderr}`);
+      return sessions;
+    });
+  }
+
   beforeAll(async () => {
     target = await createTestDatabase('rge2e_explore_target');
     auditDb = await createTestDatabase('rge2e_explore_audit');
@@ -205,35 +225,15 @@ masking:
   });
 
   it('never lets the explorer review their own session, even an auditor', async () => {
-    const own = await mcpClient(stack.gatewayUrl, dave.token);
-    try {
-      expect((await explore(own, 'SELECT 2 AS two')).isError).toBeFalsy();
-    } finally {
-      await own.close();
-    }
-    const id = await eventually(async () => {
-      const out = await cli(['sessions', 'list', '--user', 'dave@example.com', '--json'], dave.token);
-      const found = (JSON.parse(out.stdout.trim().split('\n')[0] ?? 'null') as { id: string } | null)?.id;
-      if (!found) throw new Error(out.stdout + out.stderr);
-      return found;
-    });
-    const review = await cli(['sessions', 'review', id, '--comment', 'all good'], dave.token);
+    await exploreOnce(dave.token, 'SELECT 2 AS two');
+    const [own] = await sessionsOf('dave@example.com', 1, dave.token);
+    const review = await cli(['sessions', 'review', own?.id ?? '', '--comment', 'all good'], dave.token);
     expect(review).toMatchObject({ code: 1, stderr: expect.stringMatching(/FORBIDDEN: dave@example.com explored in this session, so someone else must review it/) });
   });
 
   it('starts a new exploration session for a new MCP session', async () => {
-    const other = await mcpClient(stack.gatewayUrl, alice.token);
-    try {
-      expect((await explore(other, 'SELECT 1 AS one')).isError).toBeFalsy();
-    } finally {
-      await other.close();
-    }
-    const listed = await eventually(async () => {
-      const out = await cli(['sessions', 'list', '--user', 'alice@example.com', '--json']);
-      const sessions = out.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { id: string; calls: number });
-      if (sessions.length < 2) throw new Error(out.stdout);
-      return sessions;
-    });
+    await exploreOnce(alice.token, 'SELECT 1 AS one');
+    const listed = await sessionsOf('alice@example.com', 2);
     expect(listed[0]?.calls).toBe(1);
   });
 

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ParameterType } from '@rungate/contracts';
-import { checkExploreSql, type SqlParser, type SqlToken } from '@rungate/guardrails';
+import { checkExploreSql, parserNode, parserNodes, type SqlParser, type SqlToken } from '@rungate/guardrails';
 import { NUMBER, POSTGRES, parseRunbook, renderRunbook, validateArguments } from '@rungate/runbooks';
 
 /** One constant of the explored statement, lifted into a runbook parameter. */
@@ -46,25 +46,17 @@ function fields(value: unknown): Fields | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Fields) : undefined;
 }
 
-function typed(node: unknown): [string, Fields] | undefined {
-  const outer = fields(node);
-  const keys = outer ? Object.keys(outer) : [];
-  if (!outer || keys.length !== 1) return undefined;
-  const inner = fields(outer[keys[0] as string]);
-  return inner ? [keys[0] as string, inner] : undefined;
-}
-
 function operatorOf(expr: Fields): string | undefined {
   const names = Array.isArray(expr['name']) ? expr['name'] : [];
-  const last = typed(names[names.length - 1]);
+  const last = parserNode(names[names.length - 1]);
   return typeof last?.[1]['sval'] === 'string' ? last[1]['sval'] : undefined;
 }
 
 function columnName(node: unknown): string | undefined {
-  const column = typed(node);
+  const column = parserNode(node);
   if (column?.[0] !== 'ColumnRef') return undefined;
   const parts = Array.isArray(column[1]['fields']) ? column[1]['fields'] : [];
-  const last = typed(parts[parts.length - 1]);
+  const last = parserNode(parts[parts.length - 1]);
   return typeof last?.[1]['sval'] === 'string' ? last[1]['sval'] : undefined;
 }
 
@@ -76,7 +68,7 @@ interface Candidate {
 
 /** The constants in one operand of a filter: itself, or inside casts and arithmetic. */
 function operandConstants(node: unknown, name: string, out: Candidate[]): void {
-  const node_ = typed(node);
+  const node_ = parserNode(node);
   if (!node_) return;
   const [type, value] = node_;
   if (type === 'A_Const') {
@@ -94,24 +86,11 @@ function operandConstants(node: unknown, name: string, out: Candidate[]): void {
 /** Every filtered value and LIMIT/OFFSET of the statement, named after the column it is compared with. */
 function candidates(root: unknown): Candidate[] {
   const out: Candidate[] = [];
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (Array.isArray(value)) {
-      stack.push(...value);
-      continue;
-    }
-    const node = typed(value);
-    if (!node) {
-      const plain = fields(value);
-      if (plain) stack.push(...Object.values(plain));
-      continue;
-    }
-    const [type, inner] = node;
+  for (const [type, inner] of parserNodes(root)) {
     if (type === 'A_Expr' && ((inner['kind'] === 'AEXPR_OP' && COMPARISONS.has(operatorOf(inner) ?? '')) || FILTER_KINDS.has(String(inner['kind'])))) {
       const name = columnName(inner['lexpr']) ?? columnName(inner['rexpr']) ?? 'value';
       const between = String(inner['kind']).includes('BETWEEN');
-      const right = typed(inner['rexpr']);
+      const right = parserNode(inner['rexpr']);
       if (between && right?.[0] === 'List') {
         const [low, high] = Array.isArray(right[1]['items']) ? right[1]['items'] : [];
         operandConstants(low, `${name}_from`, out);
@@ -125,7 +104,6 @@ function candidates(root: unknown): Candidate[] {
       operandConstants(inner['limitCount'], 'limit', out);
       operandConstants(inner['limitOffset'], 'offset', out);
     }
-    stack.push(...Object.values(inner));
   }
   return out.sort((a, b) => a.location - b.location);
 }

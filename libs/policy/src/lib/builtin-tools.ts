@@ -2,6 +2,7 @@ import type { ConnectionConfig, RuleConfig } from '@rungate/config';
 import { KubernetesExploreKind, type ConnectionType, type ExplorationTool, type Identity, type ToolDefinition } from '@rungate/contracts';
 import { z } from 'zod';
 import { decideExploration, type ExploreDecision } from './decide';
+import { processOutputSchema, sqlOutputSchema } from './output-schemas';
 
 /**
  * Built-in tools: tools Rungate itself provides, beside the runbooks of the catalog. Each has
@@ -32,33 +33,6 @@ const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: 
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'an identifier: a letter or _, then letters, digits, _ or $');
 const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'a Kubernetes object name');
 const k8sLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS label');
-
-const sqlOutputSchema = {
-  type: 'object',
-  properties: {
-    runId: { type: 'string' },
-    kind: { const: 'sql' },
-    columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } } } },
-    rows: { type: 'array', items: { type: 'object' } },
-    rowCount: { type: 'integer' },
-    truncated: { type: 'boolean' },
-    durationMs: { type: 'number' },
-  },
-  required: ['runId', 'kind', 'columns', 'rows', 'rowCount', 'truncated'],
-};
-const processOutputSchema = {
-  type: 'object',
-  properties: {
-    runId: { type: 'string' },
-    kind: { const: 'process' },
-    exitCode: { type: ['integer', 'null'] },
-    stdout: { type: 'string' },
-    stderr: { type: 'string' },
-    truncated: { type: 'boolean' },
-    durationMs: { type: 'number' },
-  },
-  required: ['runId', 'kind', 'exitCode', 'stdout', 'stderr', 'truncated'],
-};
 
 /** The JSON Schema of a tool's arguments, with `connection` narrowed to the caller's connections. */
 function inputSchemaOf(args: z.ZodType, connections: readonly ConnectionConfig[]): Record<string, unknown> {

@@ -2,6 +2,7 @@ import type { ConnectionConfig } from '@rungate/config';
 import type { Identity, RunbookEntry, ToolDefinition } from '@rungate/contracts';
 import { inputSchema, type ParsedRunbook } from '@rungate/runbooks';
 import { listBuiltinTools } from './builtin-tools';
+import { processOutputSchema, sqlOutputSchema } from './output-schemas';
 import { decide } from './decide';
 import type { RuleConfig } from '@rungate/config';
 
@@ -26,37 +27,6 @@ export function allowedConnections(
       decide({ identity, runbook: key, connection: connection.name }, rules).effect === 'allow',
   );
 }
-
-const sqlOutputSchema = {
-  type: 'object',
-  properties: {
-    runId: { type: 'string' },
-    kind: { const: 'sql' },
-    columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } } } },
-    rows: { type: 'array', items: { type: 'object' } },
-    rowCount: { type: 'integer' },
-    statements: { type: 'array', items: { type: 'object' } },
-    truncated: { type: 'boolean' },
-    dryRun: { type: 'boolean' },
-    durationMs: { type: 'number' },
-  },
-  required: ['runId', 'kind', 'columns', 'rows', 'rowCount', 'truncated'],
-};
-
-const processOutputSchema = {
-  type: 'object',
-  properties: {
-    runId: { type: 'string' },
-    kind: { const: 'process' },
-    exitCode: { type: ['integer', 'null'] },
-    stdout: { type: 'string' },
-    stderr: { type: 'string' },
-    truncated: { type: 'boolean' },
-    dryRun: { type: 'boolean' },
-    durationMs: { type: 'number' },
-  },
-  required: ['runId', 'kind', 'exitCode', 'stdout', 'stderr', 'truncated'],
-};
 
 export function outputSchemaFor(entry: RunbookEntry): Record<string, unknown> {
   return entry.language === 'sql' ? sqlOutputSchema : processOutputSchema;
