@@ -182,6 +182,19 @@ describe('shell contexts', () => {
     expect(findings('s.runbook.sh', 'echo "{{ .v }}')[0]).toMatch(/unterminated a "…" string/);
   });
 
+  it('refuses a placeholder in a language nested inside a shell string, at its line and column, with the fix', () => {
+    // Each was accepted before and escaped for the shell only: `", "admin": true, "x": "` became JSON keys, `'; DROP TABLE t; --` SQL.
+    const nested = [
+      [`curl -d '{"name": "{{ .v }}"}' https://x`, /^1:20 parameter v: a placeholder inside "…" within a '…' shell string .*; pass the value as a whole shell word .*jq -n --arg/],
+      [`echo ok\nprintf '%s' '[1, {{ .v }}]'`, /^2:18 parameter v: a placeholder inside a JSON document in a '…' shell string/],
+      [`psql -c "SELECT '{{ .v }}'"`, /^1:18 parameter v: a placeholder inside '…' within a "…" shell string .*psql -v v=/],
+      [`psql -c "UPDATE t SET a = 'x', b = '{{ .v }}'"`, /^1:37 parameter v: a placeholder inside '…' within a "…" shell string/],
+    ] as const;
+    for (const [source, expected] of nested) expect(findings('s.runbook.sh', source)[0]).toMatch(expected);
+    // Quotes closed before the placeholder, or escaped in "…", leave it in the shell's own context.
+    expect(render('s.runbook.sh', `echo '"a" {{ .v }}' "\\"{{ .v }}\\" it's"`, { v: `x"y` })).toBe(`echo '"a" x"y' "\\"x\\"y\\" it's"`);
+  });
+
   it('exports asenv parameters', () => {
     const runbook = parsed('s.runbook.sh', `echo "$TARGET" {{ .t | asenv "TARGET" }}`);
     expect(envFor(runbook, { t: 'db1' })).toEqual({ TARGET: 'db1' });

@@ -124,6 +124,33 @@ export function lexSql(text: string): LexResult {
   return { markers, unterminated };
 }
 
+const NESTED_FIX =
+  'pass the value as a whole shell word and let the inner language quote it: jq -n --arg v {{ .x }} \'{"key": $v}\' for JSON, psql -v v={{ .x }} with :\'v\' for SQL, or asenv "NAME" and "$NAME"';
+
+/**
+ * A shell string is escaped for the shell only. Text inside it that is itself quoted — a JSON
+ * document, or SQL with '…' in a "…" argument — is a second language the value would reach
+ * unescaped for it ("…" inside '…', '…' inside "…", or any placeholder in a '{…}' or '[…]'
+ * JSON argument): refused, with the way to hand the value over as one word instead.
+ */
+function nestedInShellString(text: string, frame: { kind: string; start: number }, i: number): ContextResult | undefined {
+  const before = text.slice(frame.start + 1, i);
+  const inner = frame.kind === 'single' ? '"' : "'";
+  let count = 0;
+  for (let k = 0; k < before.length; k++) {
+    if (frame.kind === 'double' && before[k] === '\\') k++;
+    else if (before[k] === inner) count++;
+  }
+  const outer = frame.kind === 'single' ? "'…'" : '"…"';
+  if (count % 2 === 1) {
+    return { ok: false, problem: `a placeholder inside ${inner}…${inner} within a ${outer} shell string (another language's string inside a shell argument; the value would be escaped for the shell only)`, fix: NESTED_FIX };
+  }
+  if (/^\s*[{[]/.test(before)) {
+    return { ok: false, problem: `a placeholder inside a JSON document in a ${outer} shell string (the value would be escaped for the shell only, not for JSON)`, fix: NESTED_FIX };
+  }
+  return undefined;
+}
+
 export function lexShell(text: string): LexResult {
   const markers: ContextResult[] = [];
   const unterminated: LexResult['unterminated'] = [];
@@ -159,9 +186,10 @@ export function lexShell(text: string): LexResult {
       else if (text[i - 1] === '$') markers.push({ ok: false, problem: 'a placeholder right after "$"', fix: 'separate it from the "$"' });
       else if (frame.kind !== 'single' && precededByBackslash(text, i)) {
         markers.push({ ok: false, problem: 'a placeholder right after a backslash', fix: 'remove the backslash before it' });
-      } else if (frame.kind === 'single') markers.push(shell('single'));
-      else if (frame.kind === 'double') markers.push(shell('double'));
-      else markers.push(shell('bare'));
+      } else if (frame.kind === 'single' || frame.kind === 'double') {
+        const nested = nestedInShellString(text, frame, i);
+        markers.push(nested ?? shell(frame.kind));
+      } else markers.push(shell('bare'));
       continue;
     }
     if (comment) {
