@@ -31,8 +31,10 @@ export interface StackOptions {
   services?: readonly string[];
   /** More `gateway:` settings beside the host and port the stack picks, e.g. `{ callTimeout: '5s' }`. */
   gateway?: Record<string, string | number>;
-  /** More `audit:` settings beside the port and start the stack picks, e.g. `{ attemptLimit: '{ events: 5, window: 2s }' }`. */
+  /** More `audit:` settings beside the port the stack picks, e.g. `{ attemptLimit: '{ events: 5, window: 2s }' }`; `deliver` is `new` unless given. */
   audit?: Record<string, string | number>;
+  /** How long the services may take to be ready; default 30 s. */
+  readyTimeoutMs?: number;
 }
 
 export interface Stack {
@@ -67,7 +69,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     `${options.config({ keysDir: dir })}
 gateway: { host: 127.0.0.1, port: ${gatewayPort}${Object.entries(options.gateway ?? {}).map(([key, value]) => `, ${key}: ${value}`).join('')} }
 gitSync: { cacheDir: ${join(dir, 'git')}, port: ${gitSyncPort} }
-audit: { port: ${auditPort}, deliver: new${Object.entries(options.audit ?? {}).map(([key, value]) => `, ${key}: ${value}`).join('')} }
+audit: { port: ${auditPort}${Object.entries({ deliver: 'new', ...options.audit }).map(([key, value]) => `, ${key}: ${value}`).join('')} }
 tickets:
   signingKey: file:${join(dir, 'policy.ed25519')}
   verifyKeys: [file:${join(dir, 'policy.ed25519.pub')}]
@@ -100,7 +102,7 @@ tickets:
         const res = await fetch(`${url}/readyz`);
         if (res.status !== 200) throw new Error(`${url} not ready: ${await res.text()}`);
       }
-    }, 30_000);
+    }, options.readyTimeoutMs ?? 30_000);
   } catch (error) {
     await stack.stop();
     throw new Error(`${(error as Error).message}\n${stack.logs()}`);
@@ -185,4 +187,28 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   return { code, stdout, stderr };
+}
+
+/**
+ * Kills one of the stack's services (SIGKILL: a crash, no goodbye) and starts it again with the
+ * same command and environment, in its place in `stack.processes`; resolves once it is ready
+ * (`/readyz` for the HTTP services, its "started" line for the others).
+ */
+export async function restartService(stack: Stack, name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<ServiceProcess> {
+  const index = stack.processes.findIndex((p) => p.name === name);
+  const old = stack.processes[index];
+  if (!old) throw new Error(`the stack runs no ${name}`);
+  old.child.kill(signal);
+  await old.exited;
+  const replacement = startProcess(name, process.execPath, serviceArgs(name), stack.env);
+  stack.processes[index] = replacement;
+  const url = name === 'audit' ? stack.auditUrl : name === 'gateway' ? stack.gatewayUrl : undefined;
+  await eventually(async () => {
+    if (replacement.child.exitCode !== null) throw new Error(`${name} exited: ${replacement.output()}`);
+    if (url) {
+      const res = await fetch(`${url}/readyz`);
+      if (res.status !== 200) throw new Error(`${name} not ready: ${await res.text()}`);
+    } else if (!replacement.output().includes(`${name} started`)) throw new Error(`${name} not started yet`);
+  }, 60_000);
+  return replacement;
 }

@@ -7,3 +7,4 @@ export * from './lib/executor-harness';
 export * from './lib/ssh-keys';
 export * from './lib/rungate-bin';
 export * from './lib/mysql-database';
+export * from './lib/nats-server';

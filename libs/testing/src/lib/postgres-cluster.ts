@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freePort, startProcess, type ServiceProcess } from './processes';
@@ -84,4 +84,73 @@ export async function startTlsPostgres(): Promise<TestCluster> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A PostgreSQL cluster of its own that a suite may stop and start (pg_ctl), e.g. to restart the database mid-run. */
+export interface RestartableCluster {
+  port: number;
+  dir: string;
+  /** Superuser URL of database `postgres`, trust auth. */
+  url: string;
+  /** The URL of another database of this cluster. */
+  urlOf(database: string): string;
+  restarts: number;
+  /** Fast shutdown (every connection dropped, as a failover or an operator's restart does), then start on the same port and data. */
+  restart(options?: { downMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+  /** The server log, for failure messages. */
+  log(): string;
+}
+
+/** initdb into a temporary directory, then pg_ctl start on a free loopback port (fsync off: a test cluster). */
+export async function startRestartablePostgres(): Promise<RestartableCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-pgc-'));
+  const data = join(dir, 'data');
+  const logFile = join(dir, 'server.log');
+  if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
+  const bin = binDir();
+  const run = (command: string, args: string[]) => {
+    const [file, argv] = asServerUser(join(bin, command), args);
+    execFileSync(file, argv, { stdio: 'ignore' });
+  };
+  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const port = await freePort();
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  const start = async () => {
+    run('pg_ctl', ['-D', data, '-l', logFile, '-o', options, '-w', '-t', '60', 'start']);
+    await eventually(async () => {
+      execFileSync(join(bin, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(port)]);
+    }, 20_000);
+  };
+  await start();
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const cluster: RestartableCluster = {
+    port,
+    dir,
+    url,
+    urlOf: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    restarts: 0,
+    restart: async ({ downMs = 0 } = {}) => {
+      run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+      await start();
+      cluster.restarts++;
+    },
+    stop: async () => {
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } catch {
+        // Already stopped.
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+    log: () => {
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+  };
+  return cluster;
 }
