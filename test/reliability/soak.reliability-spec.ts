@@ -127,7 +127,7 @@ rules: [{ name: engineering, groups: [engineering], connections: [target], runbo
         if (lastText.startsWith('OUTCOME_UNKNOWN')) return { key, final: 'outcome_unknown', attempts, lastText };
         if (lastText.startsWith('TICKET_REPLAYED')) return { key, final: 'replayed', attempts, lastText };
         // A run that ran and failed (its database went away mid-statement) is an answer.
-        if (result.structuredContent && 'runId' in result.structuredContent) return { key, final: 'failed', attempts, lastText };
+        if (lastText.startsWith('EXECUTION_FAILED') || (result.structuredContent && 'runId' in result.structuredContent)) return { key, final: 'failed', attempts, lastText };
       } catch (error) {
         lastText = (error as Error).message;
       }
