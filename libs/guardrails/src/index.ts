@@ -7,3 +7,4 @@ export { kindLabel } from './lib/sql-match';
 export { descendants as parserNodes, unwrap as parserNode } from './lib/sql-statements';
 export * from './lib/explain';
 export * from './lib/lint';
+export * from './lib/mysql-explore';

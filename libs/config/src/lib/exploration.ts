@@ -22,7 +22,7 @@ export const ExploreGrant = z.strictObject({
   connections: z
     .array(z.string().min(1))
     .min(1)
-    .describe('connection names (no globs: every explored connection is named) of types postgres, kubernetes or ssh (with explore.commands)'),
+    .describe('connection names (no globs: every explored connection is named) of types postgres, mysql, kubernetes or ssh (with explore.commands)'),
   maxRows: z.number().int().positive().max(MAX_EXPLORE_ROWS).default(500).describe(`rows an exploration returns at most (≤ ${MAX_EXPLORE_ROWS}), within the connection's maxRows; more sets truncated`),
   timeout: exploreTimeout.default(10_000).describe("how long one exploration may run (default 10s), within the connection's explore.timeout"),
 });
@@ -38,6 +38,13 @@ export const PostgresExplore = z.strictObject({
   timeout: exploreTimeout.default(DEFAULT_CONNECTION_EXPLORE_TIMEOUT_MS).describe('the longest exploration any grant may ask for on this connection (default 30s)'),
 });
 export type PostgresExploreConfig = z.infer<typeof PostgresExplore>;
+
+export const MysqlExplore = z.strictObject({
+  timeout: exploreTimeout
+    .default(DEFAULT_CONNECTION_EXPLORE_TIMEOUT_MS)
+    .describe('the longest exploration any grant may ask for on this connection (default 30s); log in as an account with SELECT and SHOW VIEW only (README: Exploration)'),
+});
+export type MysqlExploreConfig = z.infer<typeof MysqlExplore>;
 
 /** The timeout bound of a connection without an `explore:` block of its own. */
 export const DEFAULT_EXPLORE_BOUND = { timeout: DEFAULT_CONNECTION_EXPLORE_TIMEOUT_MS } as const;
@@ -115,7 +122,6 @@ export const EXPLORABLE: Record<string, string | undefined> = {
   postgres: undefined,
   kubernetes: undefined,
   ssh: undefined,
-  mysql:
-    'MySQL exploration is not supported: there is no MySQL parser to prove a statement read-only, and MySQL runs /*! … */ comments a token check cannot be trusted to read (ADR 19); write a @readonly runbook instead',
+  mysql: undefined,
   shell: "the executor host's own shell has no read-only mode to explore with; write a runbook instead",
 };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AuditSinkConfigs } from './audit-sinks';
 import { AccessScope } from '@rungate/contracts';
-import { EXPLORABLE, ExploreGrant, KubernetesExplore, PostgresExplore, SshExplore } from './exploration';
+import { EXPLORABLE, ExploreGrant, KubernetesExplore, MysqlExplore, PostgresExplore, SshExplore } from './exploration';
 import { globMatch } from './glob';
 import { GuardrailConfig } from './guardrails';
 import { ConnectionMasking, MaskingProfileConfig, MaskingSelection, NO_MASKING } from './masking';
@@ -88,6 +88,7 @@ const MysqlConnection = z.strictObject({
   ),
   maxRows,
   maxBytes: z.number().int().positive().default(1024 * 1024),
+  explore: MysqlExplore.optional().describe("how long explore_sql and explore_schema may run here; a rule's explore grant switches them on (README: Exploration, for the read-only account)"),
 });
 export type MysqlConnectionConfig = z.infer<typeof MysqlConnection>;
 

@@ -55,3 +55,39 @@ SELECT 'index', NULL, i.relname, NULL, NULL, pg_catalog.pg_get_indexdef(x.indexr
   FROM t JOIN pg_catalog.pg_index x ON x.indrelid = t.oid JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
  ORDER BY 1, 2, 3`;
 }
+
+const MYSQL_SYSTEM_SCHEMAS = "'mysql', 'information_schema', 'performance_schema', 'sys'";
+
+/**
+ * `explore_schema` on MySQL and MariaDB: the same two answers from information_schema, which
+ * shows an account only the objects it holds a privilege on. Without a schema, a table is
+ * looked up in the connection's database (`DATABASE()`). Backticks for the aliases that are
+ * reserved words; only `'…'` strings and no backslash, so it reads alike under every sql_mode.
+ */
+export function mysqlSchemaQuery(request: SchemaRequest): string {
+  for (const name of [request.schema, request.table]) {
+    if (name !== undefined && !SCHEMA_NAME.test(name)) throw new Error('schema and table are identifiers');
+  }
+  if (request.table === undefined) {
+    const schema = request.schema === undefined ? `t.TABLE_SCHEMA NOT IN (${MYSQL_SYSTEM_SCHEMAS})` : `t.TABLE_SCHEMA = ${literal(request.schema)}`;
+    return `SELECT t.TABLE_SCHEMA AS \`schema\`, t.TABLE_NAME AS \`name\`,
+       CASE t.TABLE_TYPE WHEN 'BASE TABLE' THEN 'table' WHEN 'SYSTEM VERSIONED' THEN 'table' WHEN 'VIEW' THEN 'view' ELSE LOWER(t.TABLE_TYPE) END AS \`kind\`,
+       t.TABLE_ROWS AS \`row_estimate\`, NULLIF(t.TABLE_COMMENT, '') AS \`comment\`
+  FROM information_schema.TABLES t
+ WHERE ${schema}
+ ORDER BY 1, 2`;
+  }
+  const schema = request.schema === undefined ? 'DATABASE()' : literal(request.schema);
+  const table = literal(request.table);
+  return `SELECT 'column' AS \`part\`, c.ORDINAL_POSITION AS \`position\`, c.COLUMN_NAME AS \`name\`, c.COLUMN_TYPE AS \`type\`,
+       c.IS_NULLABLE = 'YES' AS \`nullable\`, c.COLUMN_DEFAULT AS \`detail\`, t.TABLE_ROWS AS \`row_estimate\`
+  FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+ WHERE c.TABLE_SCHEMA = ${schema} AND c.TABLE_NAME = ${table}
+UNION ALL
+SELECT 'index', NULL, s.INDEX_NAME, NULL, NULL,
+       CONCAT(IF(MAX(s.NON_UNIQUE) = 0, 'UNIQUE ', ''), 'INDEX (', GROUP_CONCAT(s.COLUMN_NAME ORDER BY s.SEQ_IN_INDEX SEPARATOR ', '), ')'), NULL
+  FROM information_schema.STATISTICS s
+ WHERE s.TABLE_SCHEMA = ${schema} AND s.TABLE_NAME = ${table}
+ GROUP BY s.INDEX_NAME
+ ORDER BY 1, 2, 3`;
+}

@@ -84,24 +84,33 @@ function tool(
   };
 }
 
+/** What explore_sql runs on the connections a caller may use: PostgreSQL's reads, MySQL's, or both. */
+function readStatements(connections: readonly ConnectionConfig[]): string {
+  const types = new Set(connections.map((c) => c.type));
+  const postgres = 'SELECT, WITH … SELECT, VALUES, TABLE, EXPLAIN or SHOW';
+  const mysql = 'SELECT, WITH … SELECT, SHOW, EXPLAIN or DESCRIBE';
+  if (!types.has('mysql')) return postgres;
+  if (!types.has('postgres')) return mysql;
+  return `on PostgreSQL ${postgres}; on MySQL ${mysql}`;
+}
+
 const exploreSql = tool(
   'explore_sql',
-  ['postgres'],
-  z.object({ sql: z.string().min(1).max(100_000).describe('One read-only statement: SELECT, WITH … SELECT, VALUES, TABLE, EXPLAIN or SHOW') }),
-  () => ({
+  ['postgres', 'mysql'],
+  z.object({ sql: z.string().min(1).max(100_000).describe('One read-only statement: SELECT, WITH … SELECT, EXPLAIN or SHOW (PostgreSQL also VALUES and TABLE; MySQL also DESCRIBE)') }),
+  (connections) => ({
     title: 'Run one read-only SQL statement',
-    description:
-      "Runs one read-only statement (SELECT, WITH … SELECT, VALUES, TABLE, EXPLAIN, SHOW) in a READ ONLY transaction that is always rolled back, with a row cap and a time limit. Writes, several statements, locking reads and functions that reach outside the database are refused before anything runs. Use explore_schema first to see the tables.",
+    description: `Runs one read-only statement (${readStatements(connections)}) in a READ ONLY transaction that is always rolled back, with a row cap and a time limit. Writes, several statements, locking reads and functions that reach outside the database are refused before anything runs${connections.some((c) => c.type === 'mysql') ? ' (on MySQL also executable comments /*! … */, optimizer hints, INTO, := and SLEEP)' : ''}. Use explore_schema first to see the tables.`,
   }),
   sqlOutputSchema,
 );
 
 const exploreSchema = tool(
   'explore_schema',
-  ['postgres'],
+  ['postgres', 'mysql'],
   z.object({
-    schema: identifier.optional().describe('Only this schema (default: every schema but the system ones)'),
-    table: identifier.optional().describe("A table or view: its columns, types, defaults and indexes (default: list the tables with their row estimates)"),
+    schema: identifier.optional().describe('Only this schema (default: every schema but the system ones; on MySQL a schema is a database)'),
+    table: identifier.optional().describe("A table or view: its columns, types, defaults and indexes (default: list the tables with their row estimates; on MySQL a table without schema is the connection's database's)"),
   }),
   () => ({
     title: 'Describe schemas and tables',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { DEFAULT_EXPLORE_BOUND, type ConnectionConfig, type ExploreGrant } from '@rungate/config';
+import { DEFAULT_EXPLORE_BOUND, mysqlQuotingOf, type ConnectionConfig, type ExploreGrant } from '@rungate/config';
 import {
   RunEventTypes,
   RungateError,
@@ -13,8 +13,8 @@ import {
   type RunLimits,
   type SessionId,
 } from '@rungate/contracts';
-import { commandRead, explorationSessionId, logRead, objectRead, schemaQuery, type Built } from '@rungate/exploration';
-import { checkExploreSql, describeFindings, guardrailRecord, guardrailVerdict } from '@rungate/guardrails';
+import { commandRead, explorationSessionId, logRead, mysqlSchemaQuery, objectRead, schemaQuery, type Built } from '@rungate/exploration';
+import { checkExploreMysql, checkExploreSql, describeFindings, guardrailRecord, guardrailVerdict, mysqlFingerprint, type ExploreCheck } from '@rungate/guardrails';
 import { actorOf, setRunId, type AuditSink } from '@rungate/messaging';
 import { builtinConnections, builtinKey, builtinTool, type BuiltinTool } from '@rungate/policy';
 import { AUDIT_SINK, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
@@ -53,9 +53,9 @@ function stringsOf(values: Record<string, unknown>): Record<string, string> {
 /**
  * Authorizes the built-in exploration tools (ADR 19): the tool's own decision (a rule's
  * `explore:` grant), the read-only check of what will run (for SQL, PostgreSQL's parser via
- * checkExploreSql), the input guardrails, then a run ticket whose body is the statement (or the
- * read) and whose `explore` claim makes the executor run it read-only whatever was checked
- * here. Every call — allowed or refused — is one audited decision in its exploration session.
+ * checkExploreSql, on MySQL the token check checkExploreMysql), the input guardrails, then a
+ * run ticket whose body is the statement (or the read) and whose `explore` claim makes the
+ * executor run it read-only whatever was checked here. Every call — allowed or refused — is one audited decision in its exploration session.
  */
 @Injectable()
 export class ExplorationAuthorizer {
@@ -99,7 +99,8 @@ export class ExplorationAuthorizer {
 
     const subject = { connection: connection.name, runbook: builtinKey(name), rule: decision.rule };
     const guardrails = this.guardrails.current;
-    const findings = guardrails.checkInput({ ...subject, body: exploration.body, language: exploration.language, params: exploration.request });
+    const dialect = connection.type === 'mysql' ? 'mysql' : undefined;
+    const findings = guardrails.checkInput({ ...subject, body: exploration.body, language: exploration.language, ...(dialect ? { dialect } : {}), params: exploration.request });
     const verdict = guardrailVerdict(findings);
     const records = findings.length > 0 ? { guardrails: findings.map(guardrailRecord) } : {};
     if (verdict.denied.length > 0 || verdict.approvals.length > 0) {
@@ -136,6 +137,8 @@ export class ExplorationAuthorizer {
       limits,
       readOnly: true,
       dryRun: false,
+      // The quoting the statement was checked under: executor-mysql pins the session to it, or runs nothing.
+      ...(connection.type === 'mysql' ? { mysqlQuoting: mysqlQuotingOf(connection) } : {}),
       rule: decision.rule,
       ...(outputGuardrails.length > 0 ? { guardrails: outputGuardrails } : {}),
       ...(masking ? { masking } : {}),
@@ -147,17 +150,19 @@ export class ExplorationAuthorizer {
   /** The grant's caps within the connection's own: rows by its maxRows, time by its explore.timeout. */
   private limits(grant: ExploreGrant, connection: ConnectionConfig): RunLimits {
     const bound = 'explore' in connection && connection.explore ? connection.explore.timeout : DEFAULT_EXPLORE_BOUND.timeout;
-    const maxRows = connection.type === 'postgres' ? Math.min(grant.maxRows, connection.maxRows) : grant.maxRows;
+    const maxRows = connection.type === 'postgres' || connection.type === 'mysql' ? Math.min(grant.maxRows, connection.maxRows) : grant.maxRows;
     return { timeoutMs: Math.min(grant.timeout, bound), maxRows, maxBytes: connection.maxBytes };
   }
 
   /** What the tool will run, checked before anything is signed; a refusal says what to do instead. */
   private build(tool: ExplorationTool, connection: ConnectionConfig, args: Record<string, unknown>): Built<Exploration> {
     const { parser } = this.guardrails;
+    // PostgreSQL's own parser for PostgreSQL; for MySQL (no parser in the tree) the conservative token check, under the quoting the executor pins.
+    const quoting = connection.type === 'mysql' ? mysqlQuotingOf(connection) : undefined;
     const sql = (statement: string, request: Record<string, string>): Built<Exploration> => {
-      const check = checkExploreSql(parser.parse(statement));
+      const check: ExploreCheck = quoting ? checkExploreMysql(statement, quoting) : checkExploreSql(parser.parse(statement));
       if (!check.ok) return { ok: false, problem: check.reason };
-      const fingerprint = parser.fingerprint(statement);
+      const fingerprint = quoting ? mysqlFingerprint(statement, quoting) : parser.fingerprint(statement);
       return { ok: true, value: { body: statement, request, language: 'sql', ...(fingerprint ? { fingerprint } : {}) } };
     };
     const json = (read: Built<object>, request: Record<string, string>, language: Exploration['language']): Built<Exploration> =>
@@ -167,7 +172,7 @@ export class ExplorationAuthorizer {
         return sql(String(args['sql']), { sql: String(args['sql']) });
       case 'explore_schema': {
         const request = { schema: args['schema'] as string | undefined, table: args['table'] as string | undefined };
-        return sql(schemaQuery(request), stringsOf(request));
+        return sql(quoting ? mysqlSchemaQuery(request) : schemaQuery(request), stringsOf(request));
       }
       case 'explore_k8s': {
         if (connection.type !== 'kubernetes') break;

@@ -12,6 +12,7 @@ repositories: [{ name: demo, url: /srv/demo }]
 connections:
   - { name: replica, type: postgres, url: env:A, maxRows: 100, masking: pii, explore: { timeout: 3s } }
   - { name: cluster, type: kubernetes, inCluster: true, namespace: web }
+  - { name: orders, type: mysql, url: env:B, maxRows: 50, sqlMode: "STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES", explore: { timeout: 2s } }
   - name: bastion
     type: ssh
     host: h
@@ -21,7 +22,7 @@ connections:
 users: [{ name: alice, groups: [oncall] }, { name: bob, groups: [sales] }]
 rules:
   - { name: sales, groups: [sales], connections: [replica], runbooks: ["demo/**"] }
-  - { name: oncall, groups: [oncall], explore: { connections: [replica, cluster, bastion], maxRows: 500, timeout: 20s }, guardrails: [no-customers-table] }
+  - { name: oncall, groups: [oncall], explore: { connections: [replica, cluster, bastion, orders], maxRows: 500, timeout: 20s }, guardrails: [no-customers-table] }
 guardrails:
   - { name: no-customers-table, on: input, match: { words: [customers_raw] }, message: Use the customers view }
 masking:
@@ -85,8 +86,24 @@ describe('policy authorizes explorations (ADR 19)', () => {
 
   it('answers like an unknown tool to whoever has no grant, and names the connections one may explore', async () => {
     expect((await refusal(bob, 'explore_sql', { sql: 'SELECT 1' })).code).toBe('UNKNOWN_TOOL');
-    expect(await refusal(alice, 'explore_sql', { connection: 'primary', sql: 'SELECT 1' })).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/you may on replica$/) });
+    expect(await refusal(alice, 'explore_sql', { connection: 'primary', sql: 'SELECT 1' })).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/you may on replica, orders$/) });
     expect(await refusal(alice, 'explore_sql', { connection: 'replica', sql: 'SELECT 1', dryRun: true })).toMatchObject({ code: 'INVALID_PARAMS', message: expect.stringMatching(/unknown argument\(s\) dryRun/) });
+  });
+
+  it('checks MySQL statements under the connection\'s sql_mode and signs the quoting the executor must pin', async () => {
+    const reply = await authorize(alice, 'explore_sql', { connection: 'orders', sql: "SELECT id FROM orders WHERE note = 'a\\'" }, 'mcp-my');
+    const claims = claimsOf(reply);
+    expect(claims).toMatchObject({ connection: { name: 'orders', type: 'mysql' }, mysqlQuoting: { noBackslashEscapes: true, ansiQuotes: false }, limits: { maxRows: 50, timeoutMs: 2000 } });
+    const decided = policy.audit.events.find((e) => e.runId === claims.runId);
+    expect(decided).toMatchObject({ details: { session: claims.explore?.session, fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/) } });
+    // Under NO_BACKSLASH_ESCAPES the string ends at the backslash: the DELETE is a second statement.
+    const error = await refusal(alice, 'explore_sql', { connection: 'orders', sql: "SELECT 'a\\'; DELETE FROM orders; -- '" });
+    expect(error).toMatchObject({ code: 'EXPLORATION_REFUSED', message: expect.stringMatching(/^2 statements were sent; .*on MySQL.*; nothing was run$/) });
+    expect((await refusal(alice, 'explore_sql', { connection: 'orders', sql: 'SELECT 1 /*!50000 INTO OUTFILE "/tmp/x" */' })).message).toMatch(/executable comment/);
+    const refused = policy.audit.events.filter((e) => e.type === 'audit.run.decided').at(-1);
+    expect(refused).toMatchObject({ connection: { name: 'orders', type: 'mysql' }, decision: { effect: 'deny', rule: 'oncall' }, outcome: { status: 'denied', errorCode: 'exploration' }, details: { session: expect.any(String) } });
+    const schema = await authorize(alice, 'explore_schema', { connection: 'orders', table: 'orders' });
+    expect(schema.effect === 'allow' && schema.body).toMatch(/information_schema\.COLUMNS/);
   });
 
   it('builds Kubernetes reads in the namespaces the connection allows', async () => {
