@@ -36,6 +36,7 @@ const ER = {
   CONNECTION_KILLED: 1927,
   /** MySQL: max_execution_time exceeded. */
   QUERY_TIMEOUT: 3024,
+  LOCK_WAIT_TIMEOUT: 1205,
 } as const;
 
 const CLIENT_LOST = new Set(['PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED']);
@@ -100,6 +101,12 @@ export function describeFailure(caught: unknown, context: FailureContext): Runga
   if (error.errno === ER.QUERY_INTERRUPTED) {
     if (context.cancelled) return new RungateError('EXECUTION_FAILED', `the running statement was killed (KILL QUERY); ${rolledBack(context)}`);
     return new RungateError('EXECUTION_FAILED', `the server interrupted the statement (${message}); ${rolledBack(context)}`);
+  }
+  if (error.errno === ER.READ_ONLY_TRANSACTION && context.exploration) {
+    return new RungateError('EXPLORATION_REFUSED', `explorations run in a read-only transaction: ${message}; nothing was written`);
+  }
+  if (error.errno === ER.LOCK_WAIT_TIMEOUT && context.exploration) {
+    return new RungateError('EXECUTION_FAILED', `${message}: an exploration waits for a lock only briefly, so it never queues behind a write; the transaction was rolled back`);
   }
   if (error.errno === ER.READ_ONLY_TRANSACTION) {
     return new RungateError('EXECUTION_FAILED', `this runbook is @readonly, so it runs in a read-only transaction: ${message}; nothing was written`);

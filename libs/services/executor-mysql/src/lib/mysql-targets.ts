@@ -23,6 +23,11 @@ export interface MysqlTarget {
   /** `host:port` for messages: enough to find the server, nothing to log in with. */
   readonly address: string;
   readonly pool: Pool;
+  /**
+   * Explorations' own pool (ADR 19), of the same size: its connections are opened without
+   * multi-statements, so the server itself refuses a second statement in an exploration.
+   */
+  readonly explorePool: Pool;
   readonly scrubber: SecretScrubber;
   /** The sql_mode every session is pinned to, and the quoting it implies. */
   readonly sqlMode: string;
@@ -122,26 +127,33 @@ export class MysqlTargets {
       queryFormat: (sql: string) => sql,
       enableKeepAlive: true,
     };
-    const pool = createPool({
-      ...options,
-      connectionLimit: connection.pool.max,
-      maxIdle: connection.pool.max,
-      idleTimeout: connection.pool.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
-      waitForConnections: true,
-      queueLimit: 0,
-    });
-    // An idle connection that dies (server restart, network) must not take the process with it.
-    pool.on('connection', (conn: PoolConnection) => {
-      conn.on('error', (error: Error) => this.log.warn(`connection ${connection.name} (${address}): a pooled connection failed: ${scrubber.scrub(error.message)}`));
-    });
-    return { name: connection.name, address, pool, scrubber, sqlMode: connection.sqlMode, quoting: mysqlQuotingOf(connection), options };
+    const poolOf = (connectionOptions: ConnectionOptions): Pool => {
+      const pool = createPool({
+        ...connectionOptions,
+        connectionLimit: connection.pool.max,
+        maxIdle: connection.pool.max,
+        idleTimeout: connection.pool.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
+        waitForConnections: true,
+        queueLimit: 0,
+      });
+      // An idle connection that dies (server restart, network) must not take the process with it.
+      pool.on('connection', (conn: PoolConnection) => {
+        conn.on('error', (error: Error) => this.log.warn(`connection ${connection.name} (${address}): a pooled connection failed: ${scrubber.scrub(error.message)}`));
+      });
+      return pool;
+    };
+    const pool = poolOf(options);
+    const explorePool = poolOf({ ...options, multipleStatements: false });
+    return { name: connection.name, address, pool, explorePool, scrubber, sqlMode: connection.sqlMode, quoting: mysqlQuotingOf(connection), options };
   }
 
   private retire(target: MysqlTarget): void {
     this.log.log(`connection ${target.name}: configuration changed; new runs use a new pool`);
-    target.pool.end((error) => {
-      if (error) this.log.warn(`connection ${target.name}: closing the old pool failed: ${target.scrubber.scrub(error.message)}`);
-    });
+    for (const pool of [target.pool, target.explorePool]) {
+      pool.end((error) => {
+        if (error) this.log.warn(`connection ${target.name}: closing the old pool failed: ${target.scrubber.scrub(error.message)}`);
+      });
+    }
   }
 
   /**
@@ -162,7 +174,7 @@ export class MysqlTargets {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.entries.values()].map((entry) => new Promise<void>((resolve) => entry.target.pool.end(() => resolve())));
+    const pools = [...this.entries.values()].flatMap((entry) => [entry.target.pool, entry.target.explorePool].map((pool) => new Promise<void>((resolve) => pool.end(() => resolve()))));
     this.entries.clear();
     await Promise.all(pools);
   }

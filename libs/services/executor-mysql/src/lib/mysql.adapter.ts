@@ -11,6 +11,10 @@ import type { MysqlTarget, MysqlTargets, ServerFlavor } from './mysql-targets';
 const DEFAULT_KILL_CONNECTION_AFTER_MS = 2000;
 /** The server closes a session left idle this much longer than the run may take (should the executor vanish). */
 const IDLE_MARGIN_S = 30;
+/** An exploration waits for a lock at most this long (s, the servers' minimum): a read must never queue behind a write. */
+const EXPLORE_LOCK_WAIT_S = 1;
+/** How an exploration's one statement may begin, read by the executor's own lexer (comments and quotes skipped, executable comments read as SQL). */
+const EXPLORE_FIRST_WORDS = new Set(['SELECT', 'WITH', 'SHOW', 'EXPLAIN', 'DESCRIBE', 'DESC', '(']);
 
 export interface PreparedMysqlRun {
   readonly runId: string;
@@ -25,6 +29,11 @@ export interface PreparedMysqlRun {
   readonly maxBytes: number;
   /** Masking's column rules need each result column's source table column. */
   readonly sourceColumns: boolean;
+  /**
+   * An exploration (ADR 19): read-only whatever the ticket's other claims, one statement on a
+   * connection that cannot send several, short lock waits, always rolled back.
+   */
+  readonly explore: boolean;
   /** The server's connection id running the transaction, once it began and until the run stops. */
   connectionId?: number;
   /** Set when the run stops using its connection; a kill after that must not touch it. */
@@ -33,6 +42,12 @@ export interface PreparedMysqlRun {
   cancelling?: Promise<void>;
   /** The pooled connection inside the run's transaction, once `open` (or `run`) asked for it. */
   session?: Promise<SqlSession>;
+}
+
+/** What the last statement of a run's set-up returns. */
+interface PinnedSession {
+  id: number;
+  sql_mode: string;
 }
 
 interface SqlSession {
@@ -52,6 +67,20 @@ function refused(statement: StatementInfo, why: string): RungateError {
   return new RungateError('EXECUTION_FAILED', `statement ${statement.index} of this runbook (${statement.command}) ${why}. Nothing was executed.`);
 }
 
+/**
+ * The executor's own reading of an exploration, independent of policy's check: exactly one
+ * statement, beginning like a read. Its lexer reads executable comments as SQL, so
+ * `/*! DELETE … *\/` begins with DELETE here.
+ */
+function refuseUnlessRead(statements: readonly StatementInfo[]): void {
+  const [first] = statements;
+  const word = first?.command;
+  if (statements.length !== 1 || word === undefined || !EXPLORE_FIRST_WORDS.has(word)) {
+    const what = statements.length > 1 ? `this is ${statements.length} statements` : word ? `this one starts with ${word}` : 'this one is empty';
+    throw new RungateError('EXPLORATION_REFUSED', `an exploration runs one read-only statement (SELECT, WITH, SHOW, EXPLAIN or DESCRIBE); ${what}. Nothing was executed.`);
+  }
+}
+
 function sameQuoting(a: MysqlQuoting, b: MysqlQuoting): boolean {
   return a.ansiQuotes === b.ansiQuotes && a.noBackslashEscapes === b.noBackslashEscapes;
 }
@@ -69,12 +98,14 @@ function literal(text: string): string {
 /**
  * MySQL and MariaDB: each run is one transaction on a pooled connection whose session is
  * pinned first — sql_mode (the quoting the body's values were escaped for), time_zone,
- * server-side time limits — then `START TRANSACTION READ ONLY` for @readonly runbooks,
+ * server-side time limits — then `START TRANSACTION READ ONLY` for @readonly runbooks and
+ * explorations (which are always rolled back, on a pool that sends one statement a query),
  * ROLLBACK for dry runs and on any error, KILL QUERY from a second connection when the
  * pipeline gives up, and COM_RESET_CONNECTION before the connection serves another run.
  */
 export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> {
   readonly type = 'mysql' as const;
+  readonly explores = ['explore_sql', 'explore_schema'] as const;
   private readonly releasing = new Set<Promise<void>>();
   private readonly killConnectionAfterMs: number;
 
@@ -96,6 +127,7 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
       );
     }
     const statements = mysqlStatements(body, quoting);
+    if (claims.explore) refuseUnlessRead(statements);
     for (const statement of statements) {
       if (statement.kind === 'transaction-control') {
         throw refused(
@@ -121,8 +153,10 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
       body,
       statements,
       implicitCommits,
-      readOnly: claims.readOnly,
+      // Enforced here from the claim alone, independent of what policy's check said of the body.
+      readOnly: claims.readOnly || claims.explore !== undefined,
       dryRun: claims.dryRun,
+      explore: claims.explore !== undefined,
       timeoutMs: claims.limits.timeoutMs,
       // The executor's own configuration caps what a ticket may ask for.
       maxRows: Math.min(claims.limits.maxRows, connection.maxRows),
@@ -161,7 +195,8 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
       if (signal.aborted) throw cancelledError('before its body ran');
       const output = await runBody(connection, prepared.body, prepared.statements, { maxRows: prepared.maxRows, maxBytes: prepared.maxBytes, sourceColumns: prepared.sourceColumns });
       phase = 'commit';
-      await query(connection, prepared.dryRun ? 'ROLLBACK' : 'COMMIT');
+      // An exploration is rolled back even though it could not write: nothing it did outlives it.
+      await query(connection, prepared.dryRun || prepared.explore ? 'ROLLBACK' : 'COMMIT');
       return output;
     } catch (caught) {
       const error = caught instanceof BodyFailure ? caught.cause : caught;
@@ -185,8 +220,17 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
     const session: SqlSession = { connection, markStopped };
     try {
       const flavor = await this.flavorOf(prepared.target, connection);
-      const results = await query<unknown[]>(connection, this.beginSql(prepared, flavor));
-      const pinned = (results[results.length - 1] as { id: number; sql_mode: string }[] | undefined)?.[0];
+      const [pin, start, identify] = this.beginStatements(prepared, flavor);
+      let pinned: PinnedSession | undefined;
+      if (prepared.explore) {
+        // An exploration's connection takes one statement per query, so its set-up goes one by one.
+        await query(connection, pin);
+        await query(connection, start);
+        pinned = (await query<PinnedSession[]>(connection, identify))[0];
+      } else {
+        const results = await query<unknown[]>(connection, [pin, start, identify].join('; '));
+        pinned = (results[results.length - 1] as PinnedSession[] | undefined)?.[0];
+      }
       if (!pinned) throw new RungateError('TARGET_UNAVAILABLE', `connection ${prepared.target.name} (${prepared.target.address}): the session could not be set up; nothing was executed`);
       const modes = new Set(pinned.sql_mode.split(','));
       // The server expands and may drop modes: what matters is that it reads quotes as the values were escaped.
@@ -210,17 +254,19 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
    * (TIMESTAMP values in UTC), autocommit off (statements after an implicit commit stay in a
    * transaction), the time limit on the server, lock waits no longer than the run, and an
    * idle timeout should this process vanish. It returns the connection id for KILL QUERY.
+   * An exploration waits for locks only briefly.
    */
-  private beginSql(prepared: PreparedMysqlRun, flavor: ServerFlavor): string {
-    const seconds = Math.max(1, Math.ceil(prepared.timeoutMs / 1000));
+  private beginStatements(prepared: PreparedMysqlRun, flavor: ServerFlavor): [pin: string, start: string, identify: string] {
+    const runSeconds = Math.max(1, Math.ceil(prepared.timeoutMs / 1000));
+    const seconds = prepared.explore ? Math.min(runSeconds, EXPLORE_LOCK_WAIT_S) : runSeconds;
     const limit = flavor === 'mariadb' ? `max_statement_time = ${(Math.max(1, prepared.timeoutMs) / 1000).toFixed(3)}` : `max_execution_time = ${Math.max(1, Math.ceil(prepared.timeoutMs))}`;
     return [
       `SET SESSION sql_mode = ${literal(prepared.target.sqlMode)}, time_zone = '+00:00', autocommit = 0, ${limit}, ` +
-        `lock_wait_timeout = ${seconds}, innodb_lock_wait_timeout = ${seconds}, wait_timeout = ${seconds + IDLE_MARGIN_S}`,
+        `lock_wait_timeout = ${seconds}, innodb_lock_wait_timeout = ${seconds}, wait_timeout = ${runSeconds + IDLE_MARGIN_S}`,
       // Not READ WRITE: on a read_only server that needs CONNECTION_ADMIN, even for a body that only reads.
       prepared.readOnly ? 'START TRANSACTION READ ONLY' : 'START TRANSACTION',
       'SELECT CONNECTION_ID() AS id, @@SESSION.sql_mode AS sql_mode',
-    ].join('; ');
+    ];
   }
 
   /** MariaDB or MySQL, from the first connection's VERSION(): they limit statements differently. */
@@ -243,6 +289,7 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
       cancelled: signal.aborted,
       implicitCommits: prepared.implicitCommits,
       completed,
+      exploration: prepared.explore,
     });
   }
 
@@ -293,7 +340,7 @@ export class MysqlAdapter implements ExecutorAdapter<'mysql', PreparedMysqlRun> 
     return new Promise<PoolConnection>((resolve, reject) => {
       const onAbort = () => reject(cancelledError('while it waited for a database connection'));
       signal.addEventListener('abort', onAbort, { once: true });
-      target.pool.getConnection((error, connection) => {
+      (prepared.explore ? target.explorePool : target.pool).getConnection((error, connection) => {
         signal.removeEventListener('abort', onAbort);
         if (error) {
           reject(this.failure(error, prepared, 'connect', signal));

@@ -9,6 +9,7 @@ import {
   connectRecordingBus,
   createTestMysqlDatabase,
   freePort,
+  maskingClaimFor,
   signedRequest,
   testClaims,
   type RecordingBus,
@@ -28,13 +29,16 @@ export const DEFAULT_QUOTING: MysqlQuoting = { noBackslashEscapes: false, ansiQu
  * Real NATS, a real MariaDB database (and user) of its own and executor replicas started in
  * this process, for one test file. Connections: `app-db` (the default sql_mode), `nbe-db`
  * (NO_BACKSLASH_ESCAPES), `ansi-db` (ANSI_QUOTES), `small-db` (tight caps), `down-db`
- * (nothing listens), `unset-db` (its secret is not set).
+ * (nothing listens), `unset-db` (its secret is not set), `ro-db` (the read-only account
+ * `readOnlyUser`, which holds SELECT and SHOW VIEW on the table `orders` only, once a test
+ * created it with `grantReadOnly`).
  */
 export class ExecutorHarness extends ExecutorHarnessBase {
   readonly policyKey: SigningKey;
   readonly policyPublicPem: string;
   readonly foreignKey: SigningKey;
   readonly downPassword = `down-pw-${randomBytes(6).toString('hex')}`;
+  readonly readOnlyPassword = `ro-pw-${randomBytes(6).toString('hex')}`;
   private envPrefix = '';
 
   private constructor(
@@ -66,6 +70,8 @@ export class ExecutorHarness extends ExecutorHarnessBase {
     });
     process.env[`${envPrefix}_APP`] = db.url;
     process.env[`${envPrefix}_DOWN`] = `mysql://rungate:${harness.downPassword}@127.0.0.1:${downPort}/none`;
+    const url = new URL(db.url);
+    process.env[`${envPrefix}_RO`] = `mysql://${harness.readOnlyUser}:${harness.readOnlyPassword}@${url.host}${url.pathname}`;
     harness.writeConfig([policy.publicPem], envPrefix);
     return harness;
   }
@@ -103,6 +109,10 @@ connections:
   - name: unset-db
     type: mysql
     url: env:${envPrefix}_NEVER_SET
+  - name: ro-db
+    type: mysql
+    url: env:${envPrefix}_RO
+    masking: pii
   - name: pg-db
     type: postgres
     url: env:${envPrefix}_APP
@@ -138,12 +148,35 @@ tickets:
     return signedRequest(this.claims(body, overrides), body, key);
   }
 
+  /** The read-only account of connection ro-db: named after this file's database user. */
+  get readOnlyUser(): string {
+    return `${this.db.user}_ro`;
+  }
+
+  /** Creates the read-only account, as README: Exploration recommends it, on these tables of this database. */
+  async grantReadOnly(tables: readonly string[]): Promise<void> {
+    await this.query(`CREATE USER '${this.readOnlyUser}'@'%' IDENTIFIED BY '${this.readOnlyPassword}'`);
+    for (const table of tables) await this.query(`GRANT SELECT, SHOW VIEW ON \`${this.db.name}\`.\`${table}\` TO '${this.readOnlyUser}'@'%'`);
+  }
+
+  /** A signed exploration of `body` (no runbook; the explore claim), as policy would sign it. */
+  signExploration(body: string, overrides: Partial<RunTicketClaims> = {}, tool: 'explore_sql' | 'explore_schema' = 'explore_sql'): SignedRequest {
+    const { runbook: _runbook, ...claims } = this.claims(body, { v: 2, readOnly: true, tool, params: { sql: body }, ...overrides });
+    return signedRequest({ explore: { tool, session: `ses_${'0'.repeat(24)}` }, ...claims }, body, this.policyKey);
+  }
+
+  /** The ticket claim policy would sign for a profile of this harness's rungate.yaml. */
+  maskingClaim(profile: string): NonNullable<RunTicketClaims['masking']> {
+    return maskingClaimFor(this.configFile, profile);
+  }
+
   query<T = unknown>(sql: string, values: unknown[] = []): Promise<T> {
     return this.db.query<T>(sql, values);
   }
 
   async close(): Promise<void> {
     await this.disconnect();
+    await this.query(`DROP USER IF EXISTS '${this.readOnlyUser}'@'%'`);
     await this.db.drop();
     rmSync(this.dir, { recursive: true, force: true });
   }
