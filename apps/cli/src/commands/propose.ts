@@ -66,6 +66,9 @@ export function proposeFromRun(options: ProposeOptions): Promise<number> {
     const repository = targetRepository(options);
     const author = parseAuthor(options.author);
     const { statement, event } = await exploredRun(options);
+    if (event.connection?.type === 'mysql') {
+      throw new UsageError(`run ${options.fromRun} explored MySQL connection ${event.connection.name}: propose reads PostgreSQL statements only (ADR 19); write its runbook by hand, with -- @connection-types mysql`);
+    }
     const parser = await loadSqlParser();
     const proposal = proposeRunbook(parser, {
       statement,
