@@ -48,7 +48,7 @@ describe('executor-mysql: explorations are read-only whatever they ask', () => {
   const onAppDb = { connection: { name: 'app-db', type: 'mysql' as const } };
   const onReadOnly = { connection: { name: 'ro-db', type: 'mysql' as const } };
 
-  /** Everything a write could change: every table's rows, the write log, the sequence, the schema's tables and routines, the accounts. */
+  /** Everything a write could change: every table's rows, the write log, the sequence, the schema's tables and routines, this file's accounts and their privileges. */
   async function state(): Promise<string> {
     const [row] = await h.query<{ state: string }[]>(`
       SELECT CONCAT_WS('|',
@@ -58,7 +58,9 @@ describe('executor-mysql: explorations are read-only whatever they ask', () => {
         (SELECT next_not_cached_value FROM order_numbers),
         (SELECT MD5(GROUP_CONCAT(CONCAT(table_name, ':', table_type) ORDER BY table_name)) FROM information_schema.tables WHERE table_schema = DATABASE()),
         (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = DATABASE()),
-        (SELECT COUNT(*) FROM mysql.user)) AS state`);
+        (SELECT MD5(GROUP_CONCAT(CONCAT(User, '@', Host, ':', Priv) ORDER BY User)) FROM mysql.global_priv WHERE User LIKE '${h.db.user}%'),
+        (SELECT MD5(GROUP_CONCAT(CONCAT_WS(':', User, Host, Select_priv, Insert_priv, Update_priv, Delete_priv, Create_priv, Drop_priv, Grant_priv, Execute_priv) ORDER BY User)) FROM mysql.db WHERE Db = DATABASE()),
+        (SELECT COUNT(*) FROM mysql.tables_priv WHERE Db = DATABASE())) AS state`);
     return row?.state ?? '';
   }
 
