@@ -163,6 +163,26 @@ describe('SQL contexts', () => {
   });
 });
 
+describe('optional bare values', () => {
+  it('refuses to render an optional number or identifier left empty where it stands bare, instead of leaving a hole in the statement', () => {
+    // Rendered as nothing before: `SELECT  - 1` (a different statement), `SELECT "" …` or `replicas: ` (null).
+    for (const [path, source] of [
+      ['n.runbook.sql', 'SELECT {{ .v | type "number" }} - 1'],
+      ['i.runbook.sql', 'SELECT 1 AS {{ .v | type "identifier" }}'],
+      ['m.runbook.sql', '-- @connection-types mysql\nSELECT {{ .v | type "number" }} - 1'],
+      ['k.runbook.yaml', 'spec:\n  replicas: {{ .v | type "number" }}\n'],
+    ] as const) {
+      const runbook = parsed(path, source);
+      const validation = validateArguments(runbook, {});
+      expect(validation.ok).toBe(true);
+      const dialect = path.startsWith('m.') ? ({ kind: 'mysql', quoting: { noBackslashEscapes: false, ansiQuotes: false } } as const) : undefined;
+      if (validation.ok) expect(() => renderRunbook(runbook, validation.values, dialect)).toThrow(/^v: has no value, and a bare (number|identifier) needs one/);
+    }
+    // Quoted, or with a default, an empty optional value is fine.
+    expect(render('q.runbook.sql', `SELECT '{{ .v | type "number" }}', {{ .w | type "number" | default "3" }}`, {})).toBe(`SELECT '', 3`);
+  });
+});
+
 describe('shell contexts', () => {
   it('escapes single, double and bare words', () => {
     expect(render('s.runbook.sh', `echo '{{ .v }}' "{{ .v }}" {{ .v }}`, { v: `a'b"c$d\`e\\` })).toBe(

@@ -256,6 +256,12 @@ function escapeFor(context: Context, spec: ParameterSpec, helpers: OutputHelper[
   const type = helpers.some(isTransform) ? 'text' : spec.type;
   const single = quote?.kind === 'squote' || (quote?.kind === 'quotechar' && quote.char === "'");
   const double = quote?.kind === 'dquote' || (quote?.kind === 'quotechar' && quote.char === '"');
+  // An optional number or identifier given no value would stand bare as nothing and change the
+  // statement's shape (`SELECT {{ .a }} - 1` becoming `SELECT  - 1`, `replicas:` becoming null).
+  const bare = !quote && (((context.language === 'sql' || context.language === 'mysql') && context.context === 'bare') || (context.language === 'kubernetes' && context.context === 'scalar'));
+  if (bare && value === '' && (type === 'number' || (type === 'identifier' && context.language !== 'kubernetes'))) {
+    throw new RenderError(spec.name, `has no value, and a bare ${type} needs one: give it, or declare the parameter required or with a default`);
+  }
   switch (context.language) {
     case 'sql':
       if (context.context === 'single') return sqlSingle(value);
