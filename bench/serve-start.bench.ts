@@ -1,16 +1,20 @@
-// `npm run bench:serve`: how long `rungate serve` takes from launch to its printed banner
-// (every service up, the demo catalog loaded), on a fresh data directory (first start: the
-// embedded databases are created) and on an existing one (later starts). Baseline in the same
-// run: a bare Node.js process that starts an HTTP server — the floor any Node service pays.
+// `npm run bench:serve`, the embedded mode (issue 19): tools/call through `rungate serve` (one
+// process, its own PGlite database, a real PostgreSQL target) against the bare MCP SDK server
+// on the same PostgreSQL, interleaved in one run (bench/calls.ts); then how long `rungate
+// serve` takes from launch to its printed banner (every service up, the demo catalog loaded),
+// on a fresh data directory (first start: the embedded databases are created) and on an
+// existing one (later starts), against a bare Node.js process that starts an HTTP server — the
+// floor any Node service pays. The last stdout line is the call ratios as one JSON object.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUNGATE_BIN } from '@rungate/testing';
-import { fmt, record, stats } from './support';
+import { CALLS, LEVELS, benchCalls } from './calls';
+import { fmt, record, runBench, stats } from './support';
 
 const CLI = RUNGATE_BIN;
-const RUNS = Number(process.env['RUNS'] ?? 5);
+const RUNS = Number(process.env['RUNS'] ?? 3);
 
 /** Milliseconds from spawn until `ready` appears on stdout; the process is then stopped. */
 function timeUntil(args: string[], ready: RegExp, env: NodeJS.ProcessEnv): Promise<number> {
@@ -35,6 +39,13 @@ function timeUntil(args: string[], ready: RegExp, env: NodeJS.ProcessEnv): Promi
 }
 
 async function main(): Promise<void> {
+  const calls = await benchCalls('in-process');
+  record('serveToolsCall', { calls: CALLS, levels: LEVELS, rungate: calls.rungate, bareMcp: calls.bareMcp, pgAlone: calls.pgAlone, ...calls.ratios });
+  // BENCH_SERVE_START=0: the calls only.
+  if (process.env['BENCH_SERVE_START'] === '0') {
+    console.log(JSON.stringify(calls.ratios));
+    return;
+  }
   const env = { ...process.env };
   delete env['DATABASE_URL'];
   delete env['RUNGATE_CONFIG'];
@@ -59,9 +70,7 @@ async function main(): Promise<void> {
   console.log(`  later start             ${fmt(result.warm.p50)} / ${fmt(Math.max(...warm))}`);
   record('serve_start', result);
   console.log(JSON.stringify({ cold_p50_ms: Math.round(result.cold.p50), warm_p50_ms: Math.round(result.warm.p50), warm_vs_bare_node: +(result.warm.p50 / result.baseline.p50).toFixed(1) }));
+  console.log(JSON.stringify(calls.ratios));
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench(main);

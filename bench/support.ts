@@ -38,8 +38,14 @@ export async function timeAsync(fn: () => Promise<unknown>, n: number, warmup = 
 }
 
 /** Runs `total` calls with `concurrency` closed-loop workers; latencies in ms and calls/s. */
-export async function load(fn: () => Promise<unknown>, total: number, concurrency: number): Promise<Stats & { throughput: number }> {
-  const samples: number[] = [];
+export async function load(
+  fn: () => Promise<unknown>,
+  total: number,
+  concurrency: number,
+  /** Where the latencies go (a caller may collect several runs in one list). */
+  samples: number[] = [],
+): Promise<Stats & { throughput: number; seconds: number }> {
+  const first = samples.length;
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
@@ -53,7 +59,7 @@ export async function load(fn: () => Promise<unknown>, total: number, concurrenc
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { ...stats(samples), throughput: total / seconds };
+  return { ...stats(samples.slice(first)), throughput: total / seconds, seconds };
 }
 
 export const RESULTS_DIR = join(__dirname, 'results');
@@ -108,4 +114,32 @@ export async function interleaved<K extends string>(variants: Record<K, () => ()
     }
   }
   return samples;
+}
+
+export type LoadResult = Stats & { throughput: number };
+
+/**
+ * Closed-loop load on several variants at once, interleaved: `total` calls each at
+ * `concurrency`, cut into `slices` runs that alternate between the variants in a rotating
+ * order, so that whatever else loads the machine falls on all of them alike. Latencies and
+ * throughput are over all of a variant's slices.
+ */
+export async function interleavedLoad<K extends string>(
+  variants: Record<K, () => Promise<unknown>>,
+  total: number,
+  concurrency: number,
+  slices = 10,
+): Promise<Record<K, LoadResult>> {
+  const names = Object.keys(variants) as K[];
+  const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  const seconds = Object.fromEntries(names.map((name) => [name, 0])) as Record<K, number>;
+  const perSlice = Math.max(concurrency, Math.ceil(total / slices));
+  for (let slice = 0; slice < slices; slice++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(slice + i) % names.length] as K;
+      const result = await load(variants[name], perSlice, concurrency, samples[name]);
+      seconds[name] += result.seconds;
+    }
+  }
+  return Object.fromEntries(names.map((name) => [name, { ...stats(samples[name]), throughput: samples[name].length / seconds[name] }])) as Record<K, LoadResult>;
 }

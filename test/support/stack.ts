@@ -35,6 +35,8 @@ export interface StackOptions {
   audit?: Record<string, string | number>;
   /** How long the services may take to be ready; default 30 s. */
   readyTimeoutMs?: number;
+  /** Node.js flags for every Rungate process, e.g. `--cpu-prof` (benchmarks). */
+  nodeArgs?: readonly string[];
 }
 
 export interface Stack {
@@ -77,10 +79,11 @@ tickets:
   );
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, RUNGATE_CONFIG: configFile };
   const transport = options.transport ?? 'nats';
+  const nodeArgs = options.nodeArgs ?? [];
   const processes =
     transport === 'nats'
-      ? (options.services ?? SERVICES).map((service) => startProcess(service, process.execPath, serviceArgs(service), env))
-      : [startProcess('serve', process.execPath, [RUNGATE_BIN, 'serve', '--config', configFile, '--data-dir', join(dir, 'data')], env)];
+      ? (options.services ?? SERVICES).map((service) => startProcess(service, process.execPath, [...nodeArgs, ...serviceArgs(service)], env))
+      : [startProcess('serve', process.execPath, [...nodeArgs, RUNGATE_BIN, 'serve', '--config', configFile, '--data-dir', join(dir, 'data')], env)];
   const stack: Stack = {
     transport,
     gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
