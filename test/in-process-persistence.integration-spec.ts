@@ -48,6 +48,65 @@ describe('in-process audit log and run ledger', () => {
     expect(await verifyStoredChain(db)).toMatchObject({ ok: true, rows: 41 });
   });
 
+  it('group commit: publishes and claims made together share transactions, each resolving only once its row is committed', async () => {
+    const log = new LocalAuditLog(db);
+    const ledger = log.runLedger();
+    const before: { n: string }[] = await db.query('SELECT count(*) AS n FROM audit_events');
+    const seen: string[] = [];
+    log.onEvent((e) => seen.push(e.id));
+    // Each publish checks, as it resolves, that its row is visible to another connection: committed.
+    const published = Array.from({ length: 200 }, (_, i) =>
+      log.publish(event(1000 + i)).then(async (stored) => {
+        const rows: { n: string }[] = await db.query('SELECT count(*) AS n FROM audit_events WHERE id = $1', [stored.id]);
+        return { stored, committed: Number(rows[0]?.n) };
+      }),
+    );
+    const claims = Array.from({ length: 50 }, (_, i) =>
+      ledger.claim(`group-${i}`, 'replica-1').then(async () => {
+        const rows: { n: string }[] = await db.query('SELECT count(*) AS n FROM run_claims WHERE run_id = $1', [`group-${i}`]);
+        return Number(rows[0]?.n);
+      }),
+    );
+    const results = await Promise.all(published);
+    expect(results.every((r) => r.committed === 1)).toBe(true);
+    expect(await Promise.all(claims)).toEqual(Array(50).fill(1));
+    // No event lost or doubled, heard once each in chain order, and the chain verifies.
+    const rows: { id: string }[] = await db.query('SELECT id FROM audit_events ORDER BY seq OFFSET $1', [Number(before[0]?.n)]);
+    expect(rows.map((r) => r.id)).toEqual(results.map((r) => r.stored.id));
+    expect(seen).toEqual(results.map((r) => r.stored.id));
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true, rows: Number(before[0]?.n) + 200 });
+    // Far fewer transactions than events: rows written by one transaction share its xmin.
+    const transactions: { n: string }[] = await db.query(`SELECT count(DISTINCT xmin::text) AS n FROM audit_events WHERE run_id LIKE 'run-1___'`);
+    expect(Number(transactions[0]?.n)).toBeLessThan(20);
+  });
+
+  it('group commit: a replayed claim fails alone, and a failed commit fails every publish and claim in it', async () => {
+    const log = new LocalAuditLog(db);
+    const ledger = log.runLedger();
+    await ledger.claim('replayed-1', 'replica-1');
+    // In one batch: a replay of a stored claim, the same new run id twice, and an event.
+    const outcomes = await Promise.allSettled([ledger.claim('replayed-1', 'replica-2'), ledger.claim('twice-1', 'replica-1'), ledger.claim('twice-1', 'replica-2'), log.publish(event(2000))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'TICKET_REPLAYED' });
+    expect((outcomes[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'TICKET_REPLAYED' });
+    const holders: { holder: string }[] = await db.query(`SELECT holder FROM run_claims WHERE run_id IN ('replayed-1', 'twice-1') ORDER BY run_id`);
+    expect(holders.map((h) => h.holder)).toEqual(['replica-1', 'replica-1']);
+
+    // A database that fails: nothing of the batch is stored, and every caller hears so.
+    const count = async () => Number(((await db.query('SELECT count(*) AS n FROM audit_events')) as { n: string }[])[0]?.n);
+    const stored = await count();
+    const broken = await open();
+    const failing = new LocalAuditLog(broken);
+    await failing.publish(event(3000));
+    await broken.destroy();
+    const failed = await Promise.allSettled([failing.publish(event(3001)), failing.publish(event(3002)), failing.runLedger().claim('never-1', 'replica-1')]);
+    expect(failed.map((o) => (o.status === 'rejected' ? (o.reason as { code: string }).code : 'stored'))).toEqual(['AUDIT_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'SERVICE_UNAVAILABLE']);
+    expect(await count()).toBe(stored + 1);
+    const never: unknown[] = await db.query(`SELECT 1 FROM run_claims WHERE run_id = 'never-1'`);
+    expect(never).toHaveLength(0);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+
   it('claims a run id once; the second claim is a replay', async () => {
     const ledger = new DatabaseRunLedger(db);
     await ledger.claim('run-a', 'replica-1');

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { RungateConfig, loadConfig } from '@rungate/config';
 import { RungateError } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
-import { DatabaseRunLedger, LocalAuditLog, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
+import { LocalAuditLog, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type ConfigOrigin, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
@@ -254,7 +254,8 @@ export async function serve(options: ServeOptions): Promise<Served> {
     });
     if ('unavailable' in admin) process.stderr.write(`  no admin socket: ${admin.unavailable}; token commands need serve stopped\n`);
     else closers.push(() => admin.close());
-    const ledger = new DatabaseRunLedger(db);
+    // Claims commit in the audit log's own transactions (group commit, ADR 20).
+    const ledger = audit.runLedger();
     const database = async (): Promise<DataSource> => db;
     const context = (service: string): ServiceContext => ({
       service,

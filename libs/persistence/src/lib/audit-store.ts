@@ -156,14 +156,19 @@ export class AuditStore {
     return this.head ? { ...this.head } : undefined;
   }
 
-  /** Appends a batch in one transaction; returns how many rows were new. */
-  async append(messages: readonly StreamedEvent[]): Promise<number> {
+  /**
+   * Appends a batch in one transaction; returns how many rows were new. `alongside` runs
+   * first in the same transaction (the embedded log's run claims), so its writes commit
+   * with the rows or not at all.
+   */
+  async append(messages: readonly StreamedEvent[], alongside?: (db: Queryable) => Promise<void>): Promise<number> {
     const ordered = [...messages].sort((a, b) => a.seq - b.seq);
     let planned = chainRows(ordered, this.head ?? (await this.loadHead()));
     const runner = this.db.createQueryRunner();
     await runner.connect();
     try {
       await runner.startTransaction();
+      if (alongside) await alongside(runner);
       await runner.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
       const head = await readHead(runner);
       if (head.seq !== planned.from.seq || head.hash !== planned.from.hash) planned = chainRows(ordered, head);
@@ -184,7 +189,7 @@ export class AuditStore {
   }
 }
 
-interface Queryable {
+export interface Queryable {
   query(sql: string, parameters?: unknown[]): Promise<unknown>;
 }
 

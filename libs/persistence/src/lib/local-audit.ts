@@ -1,22 +1,44 @@
 import { RungateError, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
-import { completeAuditEvent, type AuditSink } from '@rungate/messaging';
+import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type RunLedger } from '@rungate/messaging';
 import type { DataSource } from 'typeorm';
 import { AuditStore } from './audit-store';
+import { claimRuns, type RunClaim } from './run-claims';
 
 /** How many recent event ids are remembered to drop a re-published event, as JetStream's duplicate window does. */
 const RECENT_IDS = 10_000;
+/** Most events and claims one commit takes; the rest wait for the next. */
+const MAX_BATCH = 1000;
+
+interface PendingEvent {
+  event: AuditEvent;
+  resolve: (event: AuditEvent) => void;
+  reject: (error: unknown) => void;
+}
+
+interface PendingClaim extends RunClaim {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
 
 /**
  * The all-in-one mode's audit trail: no stream in between, each event is chained and
  * committed to the append-only table before `publish` resolves — write-ahead exactly as with
  * JetStream's ack, and one writer, so the chain's order is the order of publication.
+ *
+ * Group commit (issue 19, ADR 20): what is published while a commit is in flight, or in the
+ * same turn of the event loop, waits for the next commit and goes in together — one
+ * transaction for the lot instead of one each. Each publish still resolves only once the
+ * transaction holding its row committed, and a failed commit fails every publish in it.
+ * The run ledger's claims (`runLedger()`) ride in the same transactions, ahead of the rows.
  */
 export class LocalAuditLog implements AuditSink {
   private readonly store: AuditStore;
-  private tail: Promise<unknown> = Promise.resolve();
   private seq?: number;
   private readonly recent = new Set<string>();
   private readonly listeners = new Set<(event: AuditEvent) => void>();
+  private events: PendingEvent[] = [];
+  private claims: PendingClaim[] = [];
+  private writing = false;
 
   constructor(db: DataSource) {
     this.store = new AuditStore(db);
@@ -24,9 +46,23 @@ export class LocalAuditLog implements AuditSink {
 
   publish(input: AuditEventInput): Promise<AuditEvent> {
     const event = completeAuditEvent(input);
-    const written = this.tail.then(() => this.append(event));
-    this.tail = written.catch(() => undefined);
-    return written;
+    return new Promise<AuditEvent>((resolve, reject) => {
+      this.events.push({ event, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** The replay guard on the same database, each claim committed in the log's next transaction. */
+  runLedger(): RunLedger {
+    return {
+      claim: async (runId, holder) => {
+        assertRunId(runId);
+        return new Promise<void>((resolve, reject) => {
+          this.claims.push({ runId, holder, resolve, reject });
+          this.schedule();
+        });
+      },
+    };
   }
 
   /** Called with every stored event, after it is committed (e.g. to follow the trail live). */
@@ -35,20 +71,66 @@ export class LocalAuditLog implements AuditSink {
     return () => this.listeners.delete(listener);
   }
 
-  private async append(event: AuditEvent): Promise<AuditEvent> {
-    if (this.recent.has(event.id)) return event;
+  private schedule(): void {
+    if (this.writing) return;
+    this.writing = true;
+    // One turn of the event loop gathers what its I/O callbacks publish into one commit.
+    setImmediate(() => void this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    while (this.events.length > 0 || this.claims.length > 0) {
+      const events = this.events.splice(0, MAX_BATCH);
+      const claims = this.claims.splice(0, MAX_BATCH);
+      await this.commit(events, claims);
+    }
+    this.writing = false;
+  }
+
+  /** One transaction: the claims, then the events not stored before, chained in order. */
+  private async commit(events: readonly PendingEvent[], claims: readonly PendingClaim[]): Promise<void> {
+    const fresh: PendingEvent[] = [];
+    const inBatch = new Set<string>();
+    for (const pending of events) {
+      if (this.recent.has(pending.event.id) || inBatch.has(pending.event.id)) continue;
+      inBatch.add(pending.event.id);
+      fresh.push(pending);
+    }
+    // The same run id twice in one batch: the first claims it, the others are replays of it.
+    const firsts = new Map<string, PendingClaim>();
+    const replays: PendingClaim[] = [];
+    for (const claim of claims) {
+      if (firsts.has(claim.runId)) replays.push(claim);
+      else firsts.set(claim.runId, claim);
+    }
+    let claimed = new Set<string>();
     try {
       this.seq ??= (await this.store.loadHead()).seq;
-      const seq = this.seq + 1;
-      await this.store.append([{ seq, subject: event.type, data: JSON.stringify(event) }]);
-      this.seq = seq;
+      const from = this.seq;
+      const messages = fresh.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event) }));
+      await this.store.append(messages, async (db) => {
+        claimed = await claimRuns(db, [...firsts.values()]);
+      });
+      this.seq = from + messages.length;
     } catch (error) {
       this.seq = undefined;
-      throw new RungateError('AUDIT_UNAVAILABLE', `the audit log did not store ${event.type}; nothing was executed (${(error as Error).message})`);
+      const message = (error as Error).message;
+      for (const pending of events) {
+        pending.reject(new RungateError('AUDIT_UNAVAILABLE', `the audit log did not store ${pending.event.type}; nothing was executed (${message})`));
+      }
+      for (const claim of claims) claim.reject(ledgerUnavailable(claim.runId));
+      return;
     }
-    this.recent.add(event.id);
-    if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value as string);
-    for (const listener of this.listeners) listener(event);
-    return event;
+    for (const claim of firsts.values()) {
+      if (claimed.has(claim.runId)) claim.resolve();
+      else claim.reject(runReplayed(claim.runId));
+    }
+    for (const claim of replays) claim.reject(runReplayed(claim.runId));
+    for (const pending of fresh) {
+      this.recent.add(pending.event.id);
+      if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value as string);
+      for (const listener of this.listeners) listener(pending.event);
+    }
+    for (const pending of events) pending.resolve(pending.event);
   }
 }
