@@ -107,6 +107,30 @@ describe('in-process audit log and run ledger', () => {
     expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
   });
 
+  it('claims a run and stores its started event in one commit, the event only with a new claim', async () => {
+    const log = new LocalAuditLog(db);
+    const ledger = log.runLedger();
+    const started = (runId: string, executor: string) => ({ type: 'audit.run.started' as const, source: 'test', runId, details: { executor } });
+    const claimAndStart = ledger.claimAndRecordStart?.bind(ledger);
+    if (!claimAndStart) throw new Error('the embedded ledger records started with the claim');
+    // A new run, the same run again in the same batch (a replay racing it), and one claimed before.
+    await ledger.claim('started-old', 'replica-1');
+    const outcomes = await Promise.allSettled([
+      claimAndStart('started-new', 'replica-1', started('started-new', 'replica-1')),
+      claimAndStart('started-new', 'replica-2', started('started-new', 'replica-2')),
+      claimAndStart('started-old', 'replica-2', started('started-old', 'replica-2')),
+    ]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { code: string }).code : 'claimed'))).toEqual(['claimed', 'TICKET_REPLAYED', 'TICKET_REPLAYED']);
+    const rows: { run_id: string; executor: string; xmin: string }[] = await db.query(
+      `SELECT run_id, event->'details'->>'executor' AS executor, xmin::text FROM audit_events WHERE run_id IN ('started-new', 'started-old') ORDER BY seq`,
+    );
+    expect(rows.map((r) => [r.run_id, r.executor])).toEqual([['started-new', 'replica-1']]);
+    const claim: { holder: string; xmin: string }[] = await db.query(`SELECT holder, xmin::text FROM run_claims WHERE run_id = 'started-new'`);
+    // Same transaction: the claim and the event commit together or not at all.
+    expect(claim).toEqual([{ holder: 'replica-1', xmin: rows[0]?.xmin }]);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+
   it('claims a run id once; the second claim is a replay', async () => {
     const ledger = new DatabaseRunLedger(db);
     await ledger.claim('run-a', 'replica-1');

@@ -41,6 +41,18 @@ class MemoryLedger implements RunLedger {
   }
 }
 
+/** A ledger on the audit log's own database (the embedded mode): claim and `started` in one commit. */
+class SharedCommitLedger extends MemoryLedger {
+  constructor(private readonly sink: RecordingSink) {
+    super();
+  }
+
+  async claimAndRecordStart(runId: string, _holder: string, started: AuditEventInput): Promise<void> {
+    await this.claim(runId);
+    await this.sink.publish(started);
+  }
+}
+
 interface Prepared {
   body: string;
 }
@@ -260,6 +272,21 @@ describe('RunPipeline', () => {
       expect(ledger.claimed.size).toBe(0);
       expect((await audited()).types()).toEqual(['audit.run.failed:refused']);
     });
+  });
+
+  it('records started with the claim where the ledger commits both at once, and never for a replay', async () => {
+    ledger = new SharedCommitLedger(sink);
+    const { payload, claims } = request();
+    const runs = pipeline();
+    const published = jest.spyOn(sink, 'publish');
+    await expect(runs.execute(payload)).resolves.toMatchObject({ runId: claims.runId, status: 'succeeded' });
+    await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+    expect(adapter.calls.filter((c) => c.startsWith('run:'))).toHaveLength(1);
+    // The outcome trails the reply, so the replay's refusal may be recorded before it.
+    expect((await audited()).types().sort()).toEqual(['audit.run.completed:succeeded', 'audit.run.failed:refused', 'audit.run.started']);
+    // The started event went through the ledger's one commit, once: the replay has none.
+    expect(published.mock.calls.filter(([event]) => event.type === 'audit.run.started')).toHaveLength(1);
+    expect(sink.events[0]).toMatchObject({ type: 'audit.run.started', runId: claims.runId, details: { executor: 'replica-1', bodySha256: claims.bodySha256 } });
   });
 
   it('runs nothing when the audit stream does not acknowledge "started"', async () => {

@@ -414,8 +414,23 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
 
   /** The run id is claimed once, then `started` is acknowledged: write-ahead, without both nothing runs. */
   private async recordStart({ payload, claims }: Admitted<Prepared>): Promise<void> {
+    const { ledger, replica } = this.options;
+    const started: AuditEventInput = {
+      ...this.runEvent(claims, RunEventTypes.started),
+      details: {
+        executor: replica,
+        ...this.explorationDetails(claims),
+        readOnly: claims.readOnly,
+        dryRun: claims.dryRun,
+        limits: claims.limits,
+        bodySha256: claims.bodySha256,
+        ...(claims.masking ? { masking: claims.masking.profile } : {}),
+      },
+    };
     try {
-      await this.options.ledger.claim(claims.runId, this.options.replica);
+      // One commit for both where the ledger can (ADR 20); never the event of a refused claim.
+      if (ledger.claimAndRecordStart) return await ledger.claimAndRecordStart(claims.runId, replica, started);
+      await ledger.claim(claims.runId, replica);
     } catch (caught) {
       const error = this.expected(caught, 'refusing a run request');
       await this.auditRefusal(error, payload, claims);
@@ -423,18 +438,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       throw error;
     }
     try {
-      await this.options.audit.publish({
-        ...this.runEvent(claims, RunEventTypes.started),
-        details: {
-          executor: this.options.replica,
-          ...this.explorationDetails(claims),
-          readOnly: claims.readOnly,
-          dryRun: claims.dryRun,
-          limits: claims.limits,
-          bodySha256: claims.bodySha256,
-          ...(claims.masking ? { masking: claims.masking.profile } : {}),
-        },
-      });
+      await this.options.audit.publish(started);
     } catch (caught) {
       this.options.observer?.runFinished({ status: 'refused' });
       throw this.expected(caught, `run ${claims.runId}: publishing audit.run.started`);

@@ -1,4 +1,4 @@
-import { RungateError } from '@rungate/contracts';
+import { RungateError, type AuditEventInput } from '@rungate/contracts';
 import type { JetStreamClient, KV } from 'nats';
 
 export const RUN_LEDGER_BUCKET = 'rungate_runs';
@@ -11,6 +11,12 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  */
 export interface RunLedger {
   claim(runId: string, holder: string): Promise<void>;
+  /**
+   * A ledger that shares one database with the audit log (the embedded mode) claims the run
+   * id and stores its `started` event in one commit: the event only if the claim is new.
+   * Resolves once both are durable; rejects as `claim` does (nothing stored) otherwise.
+   */
+  claimAndRecordStart?(runId: string, holder: string, started: AuditEventInput): Promise<void>;
 }
 
 const RUN_ID = /^[A-Za-z0-9_=-]{1,200}$/;

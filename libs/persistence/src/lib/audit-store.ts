@@ -157,18 +157,25 @@ export class AuditStore {
   }
 
   /**
-   * Appends a batch in one transaction; returns how many rows were new. `alongside` runs
-   * first in the same transaction (the embedded log's run claims), so its writes commit
-   * with the rows or not at all.
+   * Appends a batch in one transaction; returns how many rows were new. Given a function, it
+   * runs first in that transaction and answers the batch (the embedded log claims its runs
+   * there and keeps only the events of those claimed), so its writes commit with the rows.
    */
-  async append(messages: readonly StreamedEvent[], alongside?: (db: Queryable) => Promise<void>): Promise<number> {
-    const ordered = [...messages].sort((a, b) => a.seq - b.seq);
+  async append(batch: readonly StreamedEvent[] | ((db: Queryable) => Promise<readonly StreamedEvent[]>)): Promise<number> {
+    let ordered = typeof batch === 'function' ? [] : [...batch].sort((a, b) => a.seq - b.seq);
     let planned = chainRows(ordered, this.head ?? (await this.loadHead()));
     const runner = this.db.createQueryRunner();
     await runner.connect();
     try {
       await runner.startTransaction();
-      if (alongside) await alongside(runner);
+      if (typeof batch === 'function') {
+        ordered = [...(await batch(runner))].sort((a, b) => a.seq - b.seq);
+        if (ordered.length === 0) {
+          await runner.commitTransaction();
+          return 0;
+        }
+        planned = chainRows(ordered, planned.from);
+      }
       await runner.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
       const head = await readHead(runner);
       if (head.seq !== planned.from.seq || head.hash !== planned.from.hash) planned = chainRows(ordered, head);

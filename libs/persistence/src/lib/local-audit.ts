@@ -11,6 +11,8 @@ const MAX_BATCH = 1000;
 
 interface PendingEvent {
   event: AuditEvent;
+  /** Stored only if this claim, in the same commit, is new (claimAndRecordStart). */
+  ifClaimed?: PendingClaim;
   resolve: (event: AuditEvent) => void;
   reject: (error: unknown) => void;
 }
@@ -40,7 +42,7 @@ export class LocalAuditLog implements AuditSink {
   private claims: PendingClaim[] = [];
   private writing = false;
 
-  constructor(db: DataSource) {
+  constructor(private readonly db: DataSource) {
     this.store = new AuditStore(db);
   }
 
@@ -52,15 +54,27 @@ export class LocalAuditLog implements AuditSink {
     });
   }
 
-  /** The replay guard on the same database, each claim committed in the log's next transaction. */
+  /**
+   * The replay guard on the same database, each claim committed in the log's next
+   * transaction; `claimAndRecordStart` puts a run's claim and its `started` event in one.
+   */
   runLedger(): RunLedger {
+    const claim = (runId: string, holder: string, started?: AuditEvent) =>
+      new Promise<void>((resolve, reject) => {
+        const pending: PendingClaim = { runId, holder, resolve, reject };
+        this.claims.push(pending);
+        // The claim's outcome is the caller's answer; the event settles with the same commit.
+        if (started) this.events.push({ event: started, ifClaimed: pending, resolve: () => undefined, reject: () => undefined });
+        this.schedule();
+      });
     return {
       claim: async (runId, holder) => {
         assertRunId(runId);
-        return new Promise<void>((resolve, reject) => {
-          this.claims.push({ runId, holder, resolve, reject });
-          this.schedule();
-        });
+        return claim(runId, holder);
+      },
+      claimAndRecordStart: async (runId, holder, started) => {
+        assertRunId(runId);
+        return claim(runId, holder, completeAuditEvent(started));
       },
     };
   }
@@ -87,15 +101,8 @@ export class LocalAuditLog implements AuditSink {
     this.writing = false;
   }
 
-  /** One transaction: the claims, then the events not stored before, chained in order. */
+  /** One transaction: the claims, then the events not stored before (and of claimed runs), chained in order. */
   private async commit(events: readonly PendingEvent[], claims: readonly PendingClaim[]): Promise<void> {
-    const fresh: PendingEvent[] = [];
-    const inBatch = new Set<string>();
-    for (const pending of events) {
-      if (this.recent.has(pending.event.id) || inBatch.has(pending.event.id)) continue;
-      inBatch.add(pending.event.id);
-      fresh.push(pending);
-    }
     // The same run id twice in one batch: the first claims it, the others are replays of it.
     const firsts = new Map<string, PendingClaim>();
     const replays: PendingClaim[] = [];
@@ -104,14 +111,21 @@ export class LocalAuditLog implements AuditSink {
       else firsts.set(claim.runId, claim);
     }
     let claimed = new Set<string>();
+    let stored: PendingEvent[] = [];
     try {
-      this.seq ??= (await this.store.loadHead()).seq;
-      const from = this.seq;
-      const messages = fresh.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event) }));
-      await this.store.append(messages, async (db) => {
-        claimed = await claimRuns(db, [...firsts.values()]);
-      });
-      this.seq = from + messages.length;
+      if (events.length === 0) {
+        // Claims alone: one statement, no chain to extend.
+        claimed = await claimRuns(this.db, [...firsts.values()]);
+      } else {
+        this.seq ??= (await this.store.loadHead()).seq;
+        const from = this.seq;
+        await this.store.append(async (db) => {
+          claimed = await claimRuns(db, [...firsts.values()]);
+          stored = this.storable(events, (claim) => firsts.get(claim.runId) === claim && claimed.has(claim.runId));
+          return stored.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event) }));
+        });
+        this.seq = from + stored.length;
+      }
     } catch (error) {
       this.seq = undefined;
       const message = (error as Error).message;
@@ -126,11 +140,24 @@ export class LocalAuditLog implements AuditSink {
       else claim.reject(runReplayed(claim.runId));
     }
     for (const claim of replays) claim.reject(runReplayed(claim.runId));
-    for (const pending of fresh) {
+    for (const pending of stored) {
       this.recent.add(pending.event.id);
       if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value as string);
       for (const listener of this.listeners) listener(pending.event);
     }
     for (const pending of events) pending.resolve(pending.event);
+  }
+
+  /** The events to store: each id once and not stored before, a run's `started` only with its new claim. */
+  private storable(events: readonly PendingEvent[], won: (claim: PendingClaim) => boolean): PendingEvent[] {
+    const fresh: PendingEvent[] = [];
+    const inBatch = new Set<string>();
+    for (const pending of events) {
+      if (pending.ifClaimed && !won(pending.ifClaimed)) continue;
+      if (this.recent.has(pending.event.id) || inBatch.has(pending.event.id)) continue;
+      inBatch.add(pending.event.id);
+      fresh.push(pending);
+    }
+    return fresh;
   }
 }
