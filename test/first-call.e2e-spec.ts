@@ -25,6 +25,7 @@ describe.each(TRANSPORTS)('the first runbook call over %s: MCP → gateway → p
   let commit: string;
   const alice = newToken();
   const mallory = newToken();
+  const ines = newToken();
 
   beforeAll(async () => {
     target = await createTestDatabase('rge2e_target');
@@ -60,6 +61,8 @@ users:
     groups: [engineering]
   - name: mallory@example.com
     groups: [sales]
+  - name: ines@example.com
+    groups: [auditors]
 tokens:
   - sha256: "${alice.sha256}"
     user: alice@example.com
@@ -67,6 +70,10 @@ tokens:
   - sha256: "${mallory.sha256}"
     user: mallory@example.com
     agent: rogue-bot
+  - sha256: "${ines.sha256}"
+    user: ines@example.com
+    agent: audit-cli
+    scopes: [audit:read]
 rules:
   - name: engineering-postgres
     groups: [engineering]
@@ -108,6 +115,7 @@ rules:
     const result = (await client.callTool({ name: 'demo.postgres.get_user', arguments: { user_id: 1, connection: 'elsewhere' } })) as CallResult;
     expect(result.isError).toBe(true);
     expect(text(result)).toMatch(/^FORBIDDEN: you may not run demo.postgres.get_user on connection elsewhere/);
+    expect(result.structuredContent).toEqual({ code: 'FORBIDDEN', message: expect.stringMatching(/^you may not run demo.postgres.get_user on connection elsewhere/) });
   });
 
   it('runs a runbook and returns rows as text and structured content', async () => {
@@ -146,11 +154,24 @@ rules:
     expect(text(result)).toMatch(/INVALID_PARAMS/);
     expect(text(result)).toMatch(/user_id/);
     expect(text(result)).toMatch(/number/);
+    expect(result.structuredContent).toEqual({ code: 'INVALID_PARAMS', message: expect.stringMatching(/user_id/) });
   });
 
   it('answers an unknown tool with an MCP error', async () => {
     await expect(client.callTool({ name: 'demo.postgres.nope', arguments: {} })).rejects.toThrow(McpError);
     await expect(client.callTool({ name: 'demo.admin.drop_everything', arguments: {} })).rejects.toThrow('Unknown tool: demo.admin.drop_everything');
+    await expect(client.callTool({ name: 'demo.postgres.nope', arguments: {} })).rejects.toMatchObject({ code: -32602, data: { code: 'UNKNOWN_TOOL' } });
+  });
+
+  it('answers the audit API with the HTTP status of each error code, and the code in the body', async () => {
+    const get = async (path: string, token?: string) => {
+      const res = await fetch(`${stack.auditApiUrl}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    expect(await get('/audit/events')).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED' } } });
+    expect(await get('/audit/events', alice.token)).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+    expect(await get('/audit/events?limit=many', ines.token)).toMatchObject({ status: 400, body: { error: { code: 'BAD_REQUEST' } } });
+    expect(await get(`/audit/sessions/ses_${'0'.repeat(24)}`, ines.token)).toMatchObject({ status: 404, body: { error: { code: 'SESSION_NOT_FOUND' } } });
   });
 
   it('refuses a missing or unknown bearer with 401 and WWW-Authenticate', async () => {
@@ -190,6 +211,7 @@ rules:
     expect(result.isError).toBe(true);
     expect(text(result)).toMatch(/TARGET_UNAVAILABLE/);
     expect(text(result)).not.toMatch(/postgres:\/\//);
+    expect(result.structuredContent).toMatchObject({ code: 'TARGET_UNAVAILABLE' });
   });
 
   it('records every call in the audit table: user, agent, runbook at its commit, connection, parameters, outcome, duration', async () => {

@@ -1,6 +1,6 @@
 import { Argument, Command, CommanderError, Option, type CommandUnknownOpts, type OptionValues } from '@commander-js/extra-typings';
 import { ConfigError } from '@rungate/config';
-import { AccessScope, RungateError } from '@rungate/contracts';
+import { AccessScope, ERROR_EDGES, RungateError } from '@rungate/contracts';
 import { BASH_COMPLETION, completions } from './cli/completion';
 import { UsageError, collect, durationMs, pollInterval, portNumber, positiveInteger } from './cli/values';
 import { DEFAULT_DATA_DIR } from './commands/database';
@@ -26,7 +26,7 @@ export function commandPath(command: CommandUnknownOpts): string {
 function failure(error: unknown): { message: string; exitCode: number } {
   if (error instanceof UsageError) return { message: error.message, exitCode: EXIT_USAGE };
   if (error instanceof ConfigError) return { message: error.message, exitCode: EXIT_USAGE };
-  if (error instanceof RungateError) return { message: error.message, exitCode: EXIT_FAILURE };
+  if (error instanceof RungateError) return { message: error.message, exitCode: ERROR_EDGES[error.code].exit };
   return { message: error instanceof Error ? error.message : String(error), exitCode: EXIT_FAILURE };
 }
 

@@ -1,17 +1,11 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ErrorCode, RungateError } from '@rungate/contracts';
+import { ERROR_EDGES, RungateError } from '@rungate/contracts';
 import type { z } from 'zod';
 import type { TokenAdmin } from '../tokens/token-admin';
 import { AdminRoutes, CreateTokenRequest, adminSocketPath, socketAddress } from './protocol';
 
 const MAX_BODY_BYTES = 64 * 1024;
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  BAD_REQUEST: 400,
-  AUDIT_UNAVAILABLE: 503,
-  SERVICE_UNAVAILABLE: 503,
-};
 
 export interface AdminHandlers {
   tokens: TokenAdmin;
@@ -87,7 +81,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, handlers: Admin
   } catch (error) {
     if (error instanceof NotFound) return reply(res, 404, { error: { code: 'BAD_REQUEST', message: error.message } });
     const failure = error instanceof RungateError ? error : new RungateError('INTERNAL', (error as Error).message);
-    reply(res, STATUS[failure.code] ?? 500, { error: failure.toBody() });
+    reply(res, ERROR_EDGES[failure.code].http, { error: failure.toBody() });
   }
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ERROR_EDGES, ErrorCode } from '@rungate/contracts';
 import { z } from 'zod';
 import { UsageError } from '../cli/values';
 
@@ -47,7 +48,8 @@ export function auditApi(options: AuditApiOptions, who = 'a user in an auditor g
     const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
     if (!response.ok) {
       const reason = body?.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${response.status}`;
-      throw new AuditApiError(`the audit service refused: ${reason}`, 1, response.status >= 500);
+      const code = ErrorCode.safeParse(body?.error?.code);
+      throw new AuditApiError(`the audit service refused: ${reason}`, code.success ? ERROR_EDGES[code.data].exit : 1, response.status >= 500);
     }
     const parsed = reply.safeParse(body);
     if (!parsed.success) throw new AuditApiError(`the audit service at ${url} answered something this CLI does not understand (a different Rungate version?)`, 1);

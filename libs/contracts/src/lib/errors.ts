@@ -37,6 +37,58 @@ export const ErrorCode = z.enum([
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+/** JSON-RPC 2.0's code for invalid method parameters, as MCP uses it (an unknown tool, a malformed request). */
+export const JSONRPC_INVALID_PARAMS = -32602;
+
+/** What each edge answers for one error code. */
+export interface ErrorEdge {
+  /** The HTTP status of an HTTP API's answer (the audit query API, serve's admin socket). */
+  readonly http: number;
+  /**
+   * How MCP `tools/call` answers it: `'result'`, an `isError` result whose `structuredContent`
+   * carries the code (the agent reads it and decides what to do next); or a JSON-RPC error of
+   * this code, when the request itself was wrong. A request with no result to carry it
+   * (`tools/list`) answers a `'result'` code as a JSON-RPC internal error.
+   */
+  readonly mcp: 'result' | typeof JSONRPC_INVALID_PARAMS;
+  /** The exit code of a CLI command that fails with it: 2 for input the operator must change (as for usage), else 1. */
+  readonly exit: 1 | 2;
+}
+
+/**
+ * Every error code's answer at every edge, mapped here once: a new code does not compile
+ * until it has its row. 499 (the client closed the request) is nginx's status for a call its
+ * caller cancelled; no standard status says that.
+ */
+export const ERROR_EDGES: Readonly<Record<ErrorCode, ErrorEdge>> = {
+  UNAUTHENTICATED: { http: 401, mcp: 'result', exit: 1 },
+  FORBIDDEN: { http: 403, mcp: 'result', exit: 1 },
+  UNKNOWN_TOOL: { http: 404, mcp: JSONRPC_INVALID_PARAMS, exit: 1 },
+  INVALID_PARAMS: { http: 400, mcp: 'result', exit: 2 },
+  PARAMS_TOO_LARGE: { http: 413, mcp: 'result', exit: 2 },
+  IDEMPOTENCY_CONFLICT: { http: 409, mcp: 'result', exit: 1 },
+  GUARDRAIL_BLOCKED: { http: 403, mcp: 'result', exit: 1 },
+  EXPLORATION_REFUSED: { http: 403, mcp: 'result', exit: 1 },
+  SESSION_NOT_FOUND: { http: 404, mcp: 'result', exit: 1 },
+  APPROVAL_REQUIRED: { http: 403, mcp: 'result', exit: 1 },
+  CATALOG_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
+  AUDIT_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
+  TICKET_INVALID: { http: 403, mcp: 'result', exit: 1 },
+  TICKET_EXPIRED: { http: 403, mcp: 'result', exit: 1 },
+  TICKET_REPLAYED: { http: 409, mcp: 'result', exit: 1 },
+  BODY_MISMATCH: { http: 403, mcp: 'result', exit: 1 },
+  MASKING_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
+  CONNECTION_UNKNOWN: { http: 404, mcp: 'result', exit: 1 },
+  TARGET_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
+  EXECUTION_FAILED: { http: 502, mcp: 'result', exit: 1 },
+  TIMEOUT: { http: 503, mcp: 'result', exit: 1 },
+  CANCELLED: { http: 499, mcp: 'result', exit: 1 },
+  OUTCOME_UNKNOWN: { http: 504, mcp: 'result', exit: 1 },
+  BAD_REQUEST: { http: 400, mcp: JSONRPC_INVALID_PARAMS, exit: 2 },
+  SERVICE_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
+  INTERNAL: { http: 500, mcp: 'result', exit: 1 },
+};
+
 export const ErrorBody = z.object({
   code: ErrorCode,
   message: z.string(),

@@ -56,19 +56,13 @@ export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 export const ConnectionRef = z.object({ name: z.string(), type: ConnectionType });
 export type ConnectionRef = z.infer<typeof ConnectionRef>;
 
-export const AuthorizeReply = z.discriminatedUnion('effect', [
-  z.object({
-    effect: z.literal('allow'),
-    runId: z.string(),
-    connection: ConnectionRef,
-    ticket: z.string(),
-    body: z.string(),
-    timeoutMs: z.number().int().positive(),
-  }),
-  z.object({
-    effect: z.literal('approval_required'),
-    runId: z.string(),
-    reason: z.string(),
-  }),
-]);
+/** Policy's answer to an allowed call; a refusal (an approval required among them) is a typed error. */
+export const AuthorizeReply = z.object({
+  effect: z.literal('allow'),
+  runId: z.string(),
+  connection: ConnectionRef,
+  ticket: z.string(),
+  body: z.string(),
+  timeoutMs: z.number().int().positive(),
+});
 export type AuthorizeReply = z.infer<typeof AuthorizeReply>;

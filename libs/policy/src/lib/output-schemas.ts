@@ -1,5 +1,21 @@
-/** The `outputSchema` of tools that answer SQL results, runbooks and explorations alike. */
-export const sqlOutputSchema = {
+import { ErrorCode } from '@rungate/contracts';
+
+/**
+ * The `structuredContent` of a call that failed before (or instead of) a run's report: its
+ * error code, for programs to act on, and the message the text content also carries.
+ */
+const errorOutput = {
+  type: 'object',
+  properties: { code: { type: 'string', enum: [...ErrorCode.options] }, message: { type: 'string' } },
+  required: ['code', 'message'],
+};
+
+/** A tool's `outputSchema`: its run's report, or the error it failed with (MCP: structured results conform to the schema). */
+function reportOrError(report: Record<string, unknown>): Record<string, unknown> {
+  return { type: 'object', anyOf: [report, errorOutput] };
+}
+
+const sqlReport = {
   type: 'object',
   properties: {
     runId: { type: 'string' },
@@ -15,8 +31,7 @@ export const sqlOutputSchema = {
   required: ['runId', 'kind', 'columns', 'rows', 'rowCount', 'truncated'],
 };
 
-/** The `outputSchema` of tools that answer a process's output: scripts, manifests, reads, host commands. */
-export const processOutputSchema = {
+const processReport = {
   type: 'object',
   properties: {
     runId: { type: 'string' },
@@ -30,3 +45,9 @@ export const processOutputSchema = {
   },
   required: ['runId', 'kind', 'exitCode', 'stdout', 'stderr', 'truncated'],
 };
+
+/** The `outputSchema` of tools that answer SQL results, runbooks and explorations alike. */
+export const sqlOutputSchema = reportOrError(sqlReport);
+
+/** The `outputSchema` of tools that answer a process's output: scripts, manifests, reads, host commands. */
+export const processOutputSchema = reportOrError(processReport);

@@ -10,7 +10,7 @@ const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 export const Metrics = {
   toolCalls: new Counter({
     name: 'rungate_tool_calls_total',
-    help: 'MCP tools/call requests by outcome (ok, error, denied, invalid, unknown)',
+    help: 'MCP tools/call requests by outcome: ok, failed (the run failed), cancelled, or the error code in lower case (forbidden, unknown_tool, timeout…)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
-import { RungateError, SESSION_REVIEWED, SessionId, SessionReviewRequest, type ErrorCode, type Identity } from '@rungate/contracts';
+import { ERROR_EDGES, RungateError, SESSION_REVIEWED, SessionId, SessionReviewRequest, type Identity } from '@rungate/contracts';
 import { rankBacklog, sessionTranscript } from '@rungate/exploration';
 import { actorOf, anonymousActor, type AuditSink } from '@rungate/messaging';
 import { InvalidCursorError, backlogCounts, listSessions, searchAuditEvents, sessionEvents } from '@rungate/persistence';
@@ -11,16 +11,6 @@ import { AuditQueryParams, BacklogQueryParams, SessionQueryParams, describeQuery
 import { AuditorAuthenticator, auditVisibility } from './auditor-auth';
 import { ChainWriter } from './chain-writer';
 import { SinkHost } from './sink-host';
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  BAD_REQUEST: 400,
-  SESSION_NOT_FOUND: 404,
-  SERVICE_UNAVAILABLE: 503,
-  AUDIT_UNAVAILABLE: 503,
-  TIMEOUT: 503,
-};
 
 /**
  * The audit query API, for the auditor groups: `GET /audit/events` (filters, keyset paging)
@@ -153,7 +143,7 @@ export class AuditController {
       if (known?.code === 'UNAUTHENTICATED' || known?.code === 'FORBIDDEN') await this.recordRefusal(req, identity, known);
       if (!known) this.log.error(`audit query failed: ${(error as Error).message}`);
       const body = known ? { code: known.code, message: known.message } : { code: 'INTERNAL', message: 'the audit query failed; see the audit service log' };
-      const status = known ? (STATUS[known.code] ?? 500) : 500;
+      const status = ERROR_EDGES[known?.code ?? 'INTERNAL'].http;
       if (status === 401) res.setHeader('WWW-Authenticate', `Bearer realm="rungate-audit", error="invalid_token", error_description="${body.message.replace(/"/g, "'")}"`);
       res.status(status).json({ error: body });
     }

@@ -11,7 +11,7 @@ import {
   type RequestId,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { GatewayCancel, RungateError, Subjects, type AttemptCode, type RequestMeta } from '@rungate/contracts';
+import { ERROR_EDGES, GatewayCancel, RungateError, Subjects, type AttemptCode, type RequestMeta } from '@rungate/contracts';
 import { actorOf, anonymousActor, withContext, type Bus } from '@rungate/messaging';
 import { BUS, CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
@@ -34,6 +34,17 @@ const IDEMPOTENCY_META_KEY = 'io.rungate/idempotencyKey';
 const SESSION_HEADER = 'mcp-session-id';
 /** Streamable HTTP: a session id is visible ASCII (0x21–0x7E). */
 const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * A RungateError as the JSON-RPC error of its code (ERROR_EDGES), its code in `data`; one
+ * answered as a tool result there, where the request has no result to carry it, is an
+ * internal error. Anything else is rethrown for the SDK to answer.
+ */
+function protocolError(error: unknown): unknown {
+  if (!(error instanceof RungateError)) return error;
+  const edge = ERROR_EDGES[error.code].mcp;
+  return new McpError(edge === 'result' ? McpErrorCode.InternalError : edge, error.message, { code: error.code });
+}
 
 function jsonRpcError(res: Response, status: number, code: number, message: string, id: RequestId | null = null): void {
   res.status(status).json({ jsonrpc: '2.0', id, error: { code, message } });
@@ -203,8 +214,7 @@ export class McpController {
         const page = await this.toolCalls.list(identity, request.params?.cursor);
         return { tools: page.tools as Tool[], ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) };
       } catch (error) {
-        if (error instanceof RungateError && error.code === 'BAD_REQUEST') throw new McpError(McpErrorCode.InvalidParams, error.message);
-        throw error;
+        throw protocolError(error);
       }
     });
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
@@ -221,10 +231,7 @@ export class McpController {
         return await this.toolCalls.call(identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal, session);
       } catch (error) {
         if (error instanceof CallCancelled) cancelled();
-        if (error instanceof RungateError && error.code === 'UNKNOWN_TOOL') {
-          throw new McpError(McpErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`);
-        }
-        throw error;
+        throw protocolError(error);
       } finally {
         untrack();
         extra.signal.removeEventListener('abort', onClientGone);

@@ -2,7 +2,7 @@ import type { MessageHandler } from '@nestjs/microservices';
 import { RungateConfig } from '@rungate/config';
 import { Subjects, execCancelSubject, execSubject, type AuditEvent, type AuditEventInput, type Reply } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, completeAuditEvent, type AuditSink } from '@rungate/messaging';
-import { AttemptAudit, ConfigHolder, type ServiceContext } from '@rungate/runtime';
+import { AttemptAudit, ConfigHolder, Metrics, type ServiceContext } from '@rungate/runtime';
 import { EdgeAttempts } from './edge-attempts';
 import { CallCancelled, ToolCalls } from './tool-calls';
 
@@ -97,7 +97,8 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
     stoppableExecutor(() => ({ ok: false, error: { code: 'TIMEOUT', message: "run run-t was stopped because its call exceeded the gateway's time limit of 50 ms (gateway.callTimeout)" } }));
     const result = await toolCalls(50).call(identity, {}, 'demo.pg.slow', {}, undefined, new AbortController().signal);
     expect(stops).toEqual([{ runId: 'run-t', reason: 'call_timeout', callTimeoutMs: 50 }]);
-    expect(result).toEqual({ isError: true, content: [{ type: 'text', text: "TIMEOUT: run run-t was stopped because its call exceeded the gateway's time limit of 50 ms (gateway.callTimeout)" }] });
+    const message = "run run-t was stopped because its call exceeded the gateway's time limit of 50 ms (gateway.callTimeout)";
+    expect(result).toEqual({ isError: true, content: [{ type: 'text', text: `TIMEOUT: ${message}` }], structuredContent: { code: 'TIMEOUT', message } });
   });
 
   it('answers TIMEOUT when authorization outlives the call, and records the run policy then allows as timed out, never sent', async () => {
@@ -161,7 +162,7 @@ describe('the attempts a tools/call records at the gateway', () => {
       { code: 'UNKNOWN_TOOL', message: 'unknown tool demo.pg.missing', details: { attemptRecorded: true } },
     ];
     broker.register(Subjects.policyAuthorize, handler(() => ({ ok: false, error: refusals.shift() })));
-    expect(await call()).toEqual({ isError: true, content: [{ type: 'text', text: 'FORBIDDEN: no rule allows it' }] });
+    expect(await call()).toEqual({ isError: true, content: [{ type: 'text', text: 'FORBIDDEN: no rule allows it' }], structuredContent: { code: 'FORBIDDEN', message: 'no rule allows it' } });
     await expect(call('demo.pg.missing')).rejects.toMatchObject({ code: 'UNKNOWN_TOOL' });
     expect(sink.events).toEqual([]);
   });
@@ -181,9 +182,27 @@ describe('the attempts a tools/call records at the gateway', () => {
     ]);
   });
 
+  it('counts each call under the code of its error, taken from the error itself', async () => {
+    const count = async (outcome: string) => (await Metrics.toolCalls.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+    const before = { forbidden: await count('forbidden'), unknown: await count('unknown_tool'), invalid: await count('invalid_params') };
+    const refusals = [
+      { code: 'FORBIDDEN', message: 'INVALID_PARAMS: a message that reads like another code', details: { attemptRecorded: true } },
+      { code: 'UNKNOWN_TOOL', message: 'unknown tool demo.pg.missing', details: { attemptRecorded: true } },
+    ];
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: false, error: refusals.shift() })));
+    await call();
+    await expect(call('demo.pg.missing')).rejects.toMatchObject({ code: 'UNKNOWN_TOOL' });
+    expect({ forbidden: await count('forbidden'), unknown: await count('unknown_tool'), invalid: await count('invalid_params') }).toEqual({
+      forbidden: before.forbidden + 1,
+      unknown: before.unknown + 1,
+      invalid: before.invalid,
+    });
+  });
+
   it('records a refusal policy did not mark as recorded (an error of its own, a request it could not read)', async () => {
     broker.register(Subjects.policyAuthorize, handler(() => ({ ok: false, error: { code: 'BAD_REQUEST', message: 'malformed request: idempotencyKey: Too big' } })));
-    await call();
+    // A request policy could not read is one MCP calls invalid (ERROR_EDGES): a JSON-RPC error, not a result.
+    await expect(call()).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     expect(sink.events.map((e) => [e.outcome?.errorCode, e.details?.['answered']])).toEqual([['malformed-request', 'BAD_REQUEST']]);
   });
 

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
   AuthorizeReply,
+  ERROR_EDGES,
   ExecResult,
   MAX_FORWARDED_JSON_DEPTH,
   MAX_TOOL_NAME,
@@ -85,7 +86,8 @@ class CallLimit {
   }
 }
 
-type AllowDecision = Extract<AuthorizeReply, { effect: 'allow' }>;
+/** How a call ended, before MCP renders it: the executor's report, or the typed error it failed with. */
+type CallAnswer = { report: ExecResult } | { error: RungateError };
 
 /** The path of one call (DESIGN.md §2): authorize with policy, then run on an executor. */
 @Injectable()
@@ -105,8 +107,9 @@ export class ToolCalls {
   }
 
   /**
-   * Domain failures come back as `isError` results; UNKNOWN_TOOL is rethrown for a protocol
-   * error, and a call its caller cancelled (`signal`) throws CallCancelled. The whole call,
+   * Domain failures come back as `isError` results carrying their code in `structuredContent`;
+   * a code MCP answers as a protocol error (ERROR_EDGES: UNKNOWN_TOOL, BAD_REQUEST) is thrown
+   * as a RungateError, and a call its caller cancelled (`signal`) throws CallCancelled. The whole call,
    * authorization and run, ends within `gateway.callTimeout`: then the run is stopped and the
    * answer is a TIMEOUT result.
    */
@@ -124,9 +127,9 @@ export class ToolCalls {
     const limit = new CallLimit(signal, this.config.current.gateway.callTimeout);
     let outcome = 'unknown_tool';
     try {
-      const result = await this.callOnce({ identity, meta, tool, idempotencyKey, session }, args, limit);
-      outcome = outcomeLabel(result);
-      return result;
+      const answer = await this.callOnce({ identity, meta, tool, idempotencyKey, session }, args, limit);
+      outcome = outcomeLabel(answer);
+      return toolResult(tool, answer);
     } catch (error) {
       if (error instanceof CallCancelled) outcome = 'cancelled';
       throw error;
@@ -139,7 +142,7 @@ export class ToolCalls {
     }
   }
 
-  private async callOnce(call: CallContext, args: Record<string, unknown>, limit: CallLimit): Promise<ToolCallResult> {
+  private async callOnce(call: CallContext, args: Record<string, unknown>, limit: CallLimit): Promise<CallAnswer> {
     const { identity, meta, tool, idempotencyKey, session } = call;
     // Cancelled before it began (the cancellation overtook the call): policy is not even asked.
     if (limit.reason) return stoppedBeforeRun(limit.reason, limit);
@@ -147,7 +150,7 @@ export class ToolCalls {
     if (tool.length > MAX_TOOL_NAME) {
       const reason = `a tool name of ${tool.length} characters; no tool's is longer than ${MAX_TOOL_NAME}`;
       await this.attempts.record({ actor: actorOf(identity, meta), code: 'unknown-tool', reason, answered: 'UNKNOWN_TOOL', tool });
-      throw new RungateError('UNKNOWN_TOOL', 'unknown tool');
+      return { error: new RungateError('UNKNOWN_TOOL', 'unknown tool') };
     }
     const authorizing = this.bus.request(
       Subjects.policyAuthorize,
@@ -172,14 +175,10 @@ export class ToolCalls {
     }
     if ('error' in first) {
       await this.recordUnanswered(call, first.error);
-      if (first.error instanceof RungateError && first.error.code === 'UNKNOWN_TOOL') throw first.error;
-      return failure(first.error);
+      return { error: coded(first.error) };
     }
     const decision = first.decision;
     setRunId(decision.runId);
-    if (decision.effect === 'approval_required') {
-      return { isError: true, content: [{ type: 'text', text: `APPROVAL_REQUIRED: run ${decision.runId} waits for approval: ${decision.reason}` }] };
-    }
     return this.execute(call, decision, limit);
   }
 
@@ -189,7 +188,7 @@ export class ToolCalls {
    * it does; a replica it has not reached yet refuses it when it comes), and the gateway waits
    * a grace period for the executor's report of how it ended.
    */
-  private async execute(call: CallContext, decision: AllowDecision, limit: CallLimit): Promise<ToolCallResult> {
+  private async execute(call: CallContext, decision: AuthorizeReply, limit: CallLimit): Promise<CallAnswer> {
     const sentAt = performance.now();
     const executing = this.bus.request(
       execSubject(decision.connection.type),
@@ -223,8 +222,7 @@ export class ToolCalls {
     if ('result' in answer) {
       // A run that finished as it was cancelled still ran (the audit says so); the caller asked for no answer.
       if (limit.reason === 'cancelled') throw new CallCancelled();
-      const { result } = answer;
-      return { isError: result.status === 'failed', content: [{ type: 'text', text: renderText(call.tool, result) }], structuredContent: structured(result) };
+      return { report: answer.result };
     }
     const waitedMs = performance.now() - sentAt;
     if ('gaveUp' in answer) {
@@ -235,7 +233,7 @@ export class ToolCalls {
       this.log.warn(`run ${decision.runId}: outcome unknown (no report ${EXEC_GRACE_MS} ms after it was told to stop)`);
       await this.auditUnknown(call, decision, unknown, waitedMs);
       if (limit.reason === 'cancelled') throw new CallCancelled();
-      return failure(unknown);
+      return { error: unknown };
     }
     const { error } = answer;
     // Only when the bus itself failed is the outcome unknown; a typed error is the executor's own report.
@@ -248,10 +246,10 @@ export class ToolCalls {
       );
       await this.auditUnknown(call, decision, unknown, waitedMs);
       if (limit.reason === 'cancelled') throw new CallCancelled();
-      return failure(unknown);
+      return { error: unknown };
     }
     if (limit.reason === 'cancelled') throw new CallCancelled();
-    return failure(error);
+    return { error: coded(error) };
   }
 
   /**
@@ -268,7 +266,7 @@ export class ToolCalls {
   }
 
   /** Tells every executor of the run's type to stop it; only the one running it (or about to) acts. */
-  private stopRun(decision: AllowDecision, reason: StopReason, limit: CallLimit): void {
+  private stopRun(decision: AuthorizeReply, reason: StopReason, limit: CallLimit): void {
     const stop: ExecCancel = { runId: decision.runId, reason, ...(reason === 'call_timeout' ? { callTimeoutMs: limit.timeoutMs } : {}) };
     this.log.log(`run ${decision.runId}: telling the ${decision.connection.type} executors to stop it (${reason === 'cancelled' ? 'cancelled by its caller' : 'gateway.callTimeout ran out'})`);
     try {
@@ -283,7 +281,6 @@ export class ToolCalls {
    * never sent to an executor, and its ticket expires unused. The audit trail says so.
    */
   private async auditNotSent(call: CallContext, decision: AuthorizeReply, reason: StopReason, limit: CallLimit): Promise<void> {
-    if (decision.effect !== 'allow') return;
     const error = stoppedBeforeRunError(reason, limit, `run ${decision.runId}`);
     await this.publish(call, decision, { status: reason === 'cancelled' ? 'cancelled' : 'timed_out', exitCode: null, errorCode: error.code, error: error.message });
   }
@@ -292,11 +289,11 @@ export class ToolCalls {
    * The executor may have died mid-run and can no longer say so: the gateway records that the
    * outcome is unknown. Best effort — the agent's answer does not wait on a failing stream.
    */
-  private async auditUnknown(call: CallContext, decision: AllowDecision, error: RungateError, waitedMs: number): Promise<void> {
+  private async auditUnknown(call: CallContext, decision: AuthorizeReply, error: RungateError, waitedMs: number): Promise<void> {
     await this.publish(call, decision, { status: 'unknown', exitCode: null, durationMs: Math.round(waitedMs), errorCode: error.code, error: error.message });
   }
 
-  private async publish(call: CallContext, decision: AllowDecision, outcome: AuditOutcome): Promise<void> {
+  private async publish(call: CallContext, decision: AuthorizeReply, outcome: AuditOutcome): Promise<void> {
     const { identity, meta, tool } = call;
     try {
       await this.audit.publish({
@@ -331,9 +328,9 @@ function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: st
   );
 }
 
-function stoppedBeforeRun(reason: StopReason, limit: CallLimit): ToolCallResult {
+function stoppedBeforeRun(reason: StopReason, limit: CallLimit): CallAnswer {
   if (reason === 'cancelled') throw new CallCancelled();
-  return failure(stoppedBeforeRunError(reason, limit, 'the call'));
+  return { error: stoppedBeforeRunError(reason, limit, 'the call') };
 }
 
 /**
@@ -353,14 +350,24 @@ function forwardableArguments(args: Record<string, unknown>): Record<string, unk
   return Object.fromEntries(Object.entries(args).map(([name, value]) => [name, forwardable(value)]));
 }
 
-function outcomeLabel(result: ToolCallResult): string {
-  if (!result.isError) return 'ok';
-  const text = result.content[0]?.type === 'text' ? result.content[0].text : '';
-  const code = /^([A-Z_]+):/.exec(text)?.[1];
-  return code ? code.toLowerCase() : 'failed';
+/** The `outcome` label of `rungate_tool_calls_total`: ok, failed (the run failed), or the error code. */
+function outcomeLabel(answer: CallAnswer): string {
+  if ('report' in answer) return answer.report.status === 'failed' ? 'failed' : 'ok';
+  return answer.error.code.toLowerCase();
 }
 
-function failure(error: unknown): ToolCallResult {
-  const body = error instanceof RungateError ? error : new RungateError('INTERNAL', 'internal error');
-  return { isError: true, content: [{ type: 'text', text: `${body.code}: ${body.message}` }] };
+/** Anything but a RungateError is a bug, and the agent is told no more than that. */
+function coded(error: unknown): RungateError {
+  return error instanceof RungateError ? error : new RungateError('INTERNAL', 'internal error');
+}
+
+/** The MCP answer: the report beside its text, or the error's code and message (ERROR_EDGES says which errors are results). */
+function toolResult(tool: string, answer: CallAnswer): ToolCallResult {
+  if ('report' in answer) {
+    const { report } = answer;
+    return { isError: report.status === 'failed', content: [{ type: 'text', text: renderText(tool, report) }], structuredContent: structured(report) };
+  }
+  const { code, message } = answer.error;
+  if (ERROR_EDGES[code].mcp !== 'result') throw code === 'UNKNOWN_TOOL' ? new RungateError(code, `Unknown tool: ${tool}`) : answer.error;
+  return { isError: true, content: [{ type: 'text', text: `${code}: ${message}` }], structuredContent: { code, message } };
 }
