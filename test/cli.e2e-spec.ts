@@ -211,7 +211,8 @@ rules:
 
   it('refuses a token for a user serve does not know, since it could never authenticate', async () => {
     const refused = await cli('token', 'create', '--data-dir', dataDir, '--user', 'mallory@example.com', '--agent', 'x');
-    expect(refused).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/unknown user mallory@example.com/) });
+    // Input the operator must change: BAD_REQUEST, which exits 2 as a usage error does (ERROR_EDGES).
+    expect(refused).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/unknown user mallory@example.com/) });
   });
 
   it('refuses to open the data directory while serve holds it, naming serve', async () => {
