@@ -33,7 +33,7 @@ export interface StackOptions {
   gateway?: Record<string, string | number>;
   /** More `audit:` settings beside the port the stack picks, e.g. `{ attemptLimit: '{ events: 5, window: 2s }' }`; `deliver` is `new` unless given. */
   audit?: Record<string, string | number>;
-  /** How long the services may take to be ready; default 30 s. */
+  /** How long the services may take to be ready; default 90 s (five services took 50 s to print their first line on a loaded 2-core machine). */
   readyTimeoutMs?: number;
   /** Node.js flags for every Rungate process, e.g. `--cpu-prof` (benchmarks). */
   nodeArgs?: readonly string[];
@@ -105,7 +105,7 @@ tickets:
         const res = await fetch(`${url}/readyz`);
         if (res.status !== 200) throw new Error(`${url} not ready: ${await res.text()}`);
       }
-    }, options.readyTimeoutMs ?? 30_000);
+    }, options.readyTimeoutMs ?? 90_000);
   } catch (error) {
     await stack.stop();
     throw new Error(`${(error as Error).message}\n${stack.logs()}`);
