@@ -127,10 +127,15 @@ describe('explore_sql on MySQL: one read-only statement, by a conservative token
       ['SELECT `sleep`(5)', /function SLEEP/],
       ['SeLeCt SlEeP(5)', /function SLEEP/],
       ['SELECT @`x` := 1', /":="/],
+      ['SELECT 1 FROM orders\u00a0WHERE SLEEP(1)', /function SLEEP/],
     ])('%s', (sql, expected) => {
       const result = verdict(sql);
       if (typeof expected === 'string') expect(result).toBe(expected);
       else expect(result).toMatch(expected);
+    });
+
+    it('refuses a NUL character, which servers read differently', () => {
+      expect(verdict(`SELECT 1${String.fromCharCode(0)}; DELETE FROM orders`)).toMatch(/a NUL character/);
     });
 
     it('reads backslashes as the connection pins them: an escaped quote under one sql_mode ends the string under the other', () => {

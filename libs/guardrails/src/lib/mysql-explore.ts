@@ -69,6 +69,8 @@ function quoted(sql: string, start: number, backslashes: boolean): { end: number
 export function lexMysqlTokens(sql: string, quoting: MysqlQuoting): MysqlLex {
   const tokens: MysqlToken[] = [];
   const backslashes = !quoting.noBackslashEscapes;
+  // Servers differ on whether a NUL ends the statement; no read needs one.
+  if (sql.includes('\0')) return { ok: false, problem: 'a NUL character' };
   let i = 0;
   while (i < sql.length) {
     const c = sql[i] as string;
