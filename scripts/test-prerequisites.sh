@@ -16,6 +16,9 @@ missing=()
 command -v git >/dev/null || missing+=(git)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+# The reliability slice: its own nats-server, and jq for the escaping suite's nested contexts.
+[ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v jq >/dev/null || missing+=(jq)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]}"
