@@ -16,10 +16,6 @@ const swc = {
 module.exports = {
   ...nxPreset,
   testEnvironment: 'node',
-  // Unit specs that start git, http servers or child processes take well under a second on an
-  // idle machine, but CI machines are shared (two cores, parallel suites): a generous deadline
-  // keeps a slow machine from looking like a broken test. Speed is held by bench/, not here.
-  testTimeout: 30_000,
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   // ESM-only packages are compiled to CommonJS for jest like our own sources (jest's module
   // system cannot require() ESM the way Node 20.19+ does; @kubernetes/client-node 1.x and its
