@@ -2,7 +2,7 @@ import nx from '@nx/eslint-plugin';
 
 // Pure logic (runbook language, rules, tickets, audit chain) must stay free of the
 // framework, the bus and the database so it is unit-tested fast and reused by the
-// all-in-one mode (DESIGN.md §1).
+// all-in-one mode (docs/design.md §1).
 const infrastructure = ['@nestjs/*', 'nats', 'typeorm', 'pg', '@electric-sql/*', 'simple-git', 'ssh2', '@kubernetes/*'];
 
 export default [
@@ -41,6 +41,21 @@ export default [
       ],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Errors keep their code to every edge (ADR 21): production code makes a RungateError (its
+    // message safe for an agent) or an InternalError (for the log), never a bare Error.
+    files: ['apps/**/*.ts', 'libs/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/testing/**', 'libs/testing/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='Error'], CallExpression[callee.name='Error']",
+          message: 'Throw a coded error: RungateError(code, message) when the caller may read it, InternalError(message) when only the log may (ADR 21).',
+        },
+      ],
     },
   },
 ];

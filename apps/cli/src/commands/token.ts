@@ -8,6 +8,7 @@ import { withDataDirDatabase } from '../data-dir/embedded';
 import { DataDirInUse } from '../data-dir/lock';
 import { TokenAdmin, formatTokenLine } from '../tokens/token-admin';
 import { databaseTarget, type DatabaseOptions } from './database';
+import { RungateError } from '@rungate/contracts';
 
 /** What every way of reaching the token store offers. */
 interface Tokens {
@@ -22,7 +23,7 @@ class ServeTokens implements Tokens {
 
   async create(input: NewAgentToken): Promise<{ token: string; record: AgentTokenRecord }> {
     const created = await this.client.call('POST', AdminRoutes.tokens, CreatedToken, input);
-    if (!created) throw new Error('rungate serve has no token endpoint (an older version?)');
+    if (!created) throw new RungateError('SERVICE_UNAVAILABLE', 'rungate serve has no token endpoint (an older version?)');
     return created;
   }
 
@@ -41,7 +42,7 @@ class StreamAudit implements AuditSink {
 
   async publish(event: AuditEventInput): Promise<AuditEvent> {
     this.nc ??= await connectNats({ name: 'rungate-cli', failFast: true }).catch((error: Error) => {
-      throw new Error(`NATS is unreachable: ${error.message}`);
+      throw new RungateError('SERVICE_UNAVAILABLE', `NATS is unreachable: ${error.message}`);
     });
     await ensureAuditStream(await this.nc.jetstreamManager());
     return new JetStreamAuditSink(this.nc.jetstream()).publish(event);

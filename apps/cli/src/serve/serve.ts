@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { RungateConfig, loadConfig } from '@rungate/config';
-import { RungateError } from '@rungate/contracts';
+import { RungateError, InternalError } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
 import { LocalAuditLog, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type ConfigOrigin, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
@@ -131,7 +131,7 @@ async function startDemoTarget(dir: string, template: string | undefined): Promi
       const match = /^listening (\d+)$/m.exec(out);
       if (match) resolvePort(Number(match[1]));
     });
-    child.once('exit', (code) => reject(new Error(`the demo database exited (${code}) before it listened`)));
+    child.once('exit', (code) => reject(new InternalError(`the demo database exited (${code}) before it listened`)));
     child.once('error', reject);
   });
   return {
@@ -324,7 +324,7 @@ async function waitUntilReady(services: readonly RunningService[], timeoutMs: nu
     if (waiting.length === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`not ready within ${timeoutMs / 1000}s, still waiting for ${waiting.join(', ')}`);
+  throw new RungateError('SERVICE_UNAVAILABLE', `not ready within ${timeoutMs / 1000}s, still waiting for ${waiting.join(', ')}`);
 }
 
 function banner(served: Served, dataDir: string, elapsed: string): string {

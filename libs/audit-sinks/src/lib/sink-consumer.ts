@@ -1,4 +1,4 @@
-import { AUDIT_STREAM } from '@rungate/contracts';
+import { AUDIT_STREAM, InternalError } from '@rungate/contracts';
 import { AckPolicy, DeliverPolicy, ReplayPolicy, nanos, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from 'nats';
 import { sinkAckWaitMs, sinkDurableName, sinkMaxAckPending, type AuditSinkConfig, type SinkStart } from './config';
 
@@ -51,7 +51,7 @@ export async function ensureSinkConsumer(jsm: JetStreamManager, sink: AuditSinkC
   }
   const existing = info.config;
   if (existing.ack_policy !== AckPolicy.Explicit || existing.deliver_subject) {
-    throw new Error(
+    throw new InternalError(
       `consumer ${durable} on ${AUDIT_STREAM} exists but is not an explicit-ack pull consumer; delete it (nats consumer rm ${AUDIT_STREAM} ${durable}) or rename the sink`,
     );
   }

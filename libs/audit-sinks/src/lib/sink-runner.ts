@@ -1,5 +1,5 @@
 import { resolveSecret } from '@rungate/config';
-import { AUDIT_STREAM } from '@rungate/contracts';
+import { AUDIT_STREAM, InternalError } from '@rungate/contracts';
 import { ensureAuditStream } from '@rungate/messaging';
 import type { Consumer, ConsumerMessages, JetStreamManager, JsMsg, NatsConnection } from 'nats';
 import { ZodError } from 'zod';
@@ -87,7 +87,7 @@ export class SinkRunner {
    * sink is misconfigured or JetStream refuses a consumer.
    */
   async start(sinks: readonly AuditSinkConfigInput[], nc: NatsConnection): Promise<void> {
-    if (this.started) throw new Error('SinkRunner is already started; stop() it first');
+    if (this.started) throw new InternalError('SinkRunner is already started; stop() it first');
     const parsed = parseSinks(sinks);
     const env = this.options.env ?? process.env;
     const deliveries: SinkDelivery[] = [];
@@ -99,7 +99,7 @@ export class SinkRunner {
         try {
           await ensureSinkConsumer(jsm, sink);
         } catch (error) {
-          throw new Error(`audit sink "${sink.name}": cannot set up consumer ${sinkDurableName(sink.name)} (${(error as Error).message})`);
+          throw new InternalError(`audit sink "${sink.name}": cannot set up consumer ${sinkDurableName(sink.name)} (${(error as Error).message})`);
         }
       }
       this.workers = parsed.map((sink, i) => new SinkWorker(sink, deliveries[i] as SinkDelivery, nc, jsm, this.options));
@@ -138,7 +138,7 @@ function parseSinks(sinks: readonly AuditSinkConfigInput[]): AuditSinkConfig[] {
   try {
     return AuditSinkConfigs.parse(sinks);
   } catch (error) {
-    throw error instanceof ZodError ? new Error(`invalid audit sink configuration: ${describeZodError(error)}`) : error;
+    throw error instanceof ZodError ? new InternalError(`invalid audit sink configuration: ${describeZodError(error)}`) : error;
   }
 }
 
@@ -150,7 +150,7 @@ function createDeliveries(parsed: readonly AuditSinkConfig[], env: NodeJS.Proces
       deliveries.push(createDelivery(sink, env));
     } catch (error) {
       for (const made of deliveries) void made.close();
-      throw new Error(`audit sink "${sink.name}": ${(error as Error).message}`);
+      throw new InternalError(`audit sink "${sink.name}": ${(error as Error).message}`);
     }
   }
   return deliveries;

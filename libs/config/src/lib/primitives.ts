@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InternalError } from '@rungate/contracts';
 
 /** `env:NAME` or `file:/path`: secrets are never written into rungate.yaml itself. */
 export const SecretRef = z
@@ -12,7 +13,7 @@ export const Duration = z
 
 export function parseDuration(text: string): number {
   const match = /^(\d+)(ms|s|m|h)$/.exec(text);
-  if (!match) throw new Error(`not a duration: ${text}`);
+  if (!match) throw new InternalError(`not a duration: ${text}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
   return Number(match[1]) * unit;
 }

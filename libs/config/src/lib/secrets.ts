@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { InternalError } from '@rungate/contracts';
 
 /**
  * Resolves an `env:`/`file:` reference. Called only inside the process that needs the
@@ -8,7 +9,7 @@ import { readFileSync } from 'node:fs';
 export function resolveSecret(ref: string, env: NodeJS.ProcessEnv = process.env): string {
   if (ref.startsWith('env:')) {
     const value = env[ref.slice(4)];
-    if (value === undefined || value === '') throw new Error(`secret ${ref}: environment variable is not set`);
+    if (value === undefined || value === '') throw new InternalError(`secret ${ref}: environment variable is not set`);
     return value;
   }
   if (ref.startsWith('file:')) {
@@ -16,8 +17,8 @@ export function resolveSecret(ref: string, env: NodeJS.ProcessEnv = process.env)
     try {
       return readFileSync(path, 'utf8').trim();
     } catch (error) {
-      throw new Error(`secret ${ref}: cannot read file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new InternalError(`secret ${ref}: cannot read file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  throw new Error('a secret must be a reference (env:NAME or file:/path)');
+  throw new InternalError('a secret must be a reference (env:NAME or file:/path)');
 }

@@ -115,6 +115,21 @@ export class RungateError extends Error {
   }
 }
 
+/**
+ * A failure no caller brought about: a broken invariant, a service used before it started, a
+ * deployment missing a key or a setting. Its code is INTERNAL at every edge; unlike a
+ * RungateError's, its message is for the service log and the operator (the CLI prints it), never
+ * for an agent: the edges that answer agents answer it as INTERNAL with a generic message.
+ */
+export class InternalError extends Error {
+  readonly code = 'INTERNAL' satisfies ErrorCode;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InternalError';
+  }
+}
+
 /** A reply on the bus is either a value or a typed error; never a thrown stack trace. */
 function buildReplySchema<T extends z.ZodTypeAny>(value: T) {
   return z.discriminatedUnion('ok', [

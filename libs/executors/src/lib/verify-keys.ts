@@ -1,5 +1,6 @@
 import { resolveSecret } from '@rungate/config';
 import { verifyKeyFromPem, type VerifyKey } from '@rungate/tickets';
+import { InternalError } from '@rungate/contracts';
 
 /**
  * Resolves `tickets.verifyKeys` (PEM Ed25519 public keys behind env:/file: references).
@@ -8,13 +9,13 @@ import { verifyKeyFromPem, type VerifyKey } from '@rungate/tickets';
  */
 export function loadVerifyKeys(refs: readonly string[], env: NodeJS.ProcessEnv = process.env): VerifyKey[] {
   if (refs.length === 0) {
-    throw new Error('tickets.verifyKeys is empty: an executor needs policy\'s public key to verify run tickets (see `rungate keys generate`)');
+    throw new InternalError('tickets.verifyKeys is empty: an executor needs policy\'s public key to verify run tickets (see `rungate keys generate`)');
   }
   return refs.map((ref, index) => {
     try {
       return verifyKeyFromPem(resolveSecret(ref, env));
     } catch (error) {
-      throw new Error(`tickets.verifyKeys[${index}] (${ref}): ${(error as Error).message}`);
+      throw new InternalError(`tickets.verifyKeys[${index}] (${ref}): ${(error as Error).message}`);
     }
   });
 }

@@ -1,3 +1,5 @@
+import { InternalError } from '@rungate/contracts';
+
 /** A schema or table name as `explore_schema` takes it: an identifier, nothing to escape from. */
 export const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 
@@ -23,7 +25,7 @@ const USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND 
  */
 export function schemaQuery(request: SchemaRequest): string {
   for (const name of [request.schema, request.table]) {
-    if (name !== undefined && !SCHEMA_NAME.test(name)) throw new Error('schema and table are identifiers');
+    if (name !== undefined && !SCHEMA_NAME.test(name)) throw new InternalError('schema and table are identifiers');
   }
   if (request.table === undefined) {
     const schema = request.schema === undefined ? USER_SCHEMAS : `n.nspname = ${literal(request.schema)}`;
@@ -66,7 +68,7 @@ const MYSQL_SYSTEM_SCHEMAS = "'mysql', 'information_schema', 'performance_schema
  */
 export function mysqlSchemaQuery(request: SchemaRequest): string {
   for (const name of [request.schema, request.table]) {
-    if (name !== undefined && !SCHEMA_NAME.test(name)) throw new Error('schema and table are identifiers');
+    if (name !== undefined && !SCHEMA_NAME.test(name)) throw new InternalError('schema and table are identifiers');
   }
   if (request.table === undefined) {
     const schema = request.schema === undefined ? `t.TABLE_SCHEMA NOT IN (${MYSQL_SYSTEM_SCHEMAS})` : `t.TABLE_SCHEMA = ${literal(request.schema)}`;

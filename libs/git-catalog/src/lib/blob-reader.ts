@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { InternalError } from '@rungate/contracts';
 
 export interface GitObject {
   oid: string;
@@ -34,7 +35,7 @@ export class BlobReader {
    * not exist. Names must be one line (they are sent as a line to git).
    */
   read(name: string): Promise<GitObject | undefined> {
-    if (this.closed) return Promise.reject(new Error('the blob reader is closed'));
+    if (this.closed) return Promise.reject(new InternalError('the blob reader is closed'));
     if (/[\n\r\0]/.test(name)) return Promise.resolve(undefined);
     const child = this.process();
     return new Promise<GitObject | undefined>((resolve, reject) => {
@@ -45,7 +46,7 @@ export class BlobReader {
 
   close(): void {
     this.closed = true;
-    this.stop(new Error('the blob reader is closed'));
+    this.stop(new InternalError('the blob reader is closed'));
   }
 
   private process(): ChildProcessWithoutNullStreams {
@@ -57,7 +58,7 @@ export class BlobReader {
     child.stdin.on('error', () => undefined);
     const fail = (reason: string) => {
       if (this.child !== child) return;
-      this.stop(new Error(`git cat-file ${reason}${stderr ? `: ${stderr.trim()}` : ''}`));
+      this.stop(new InternalError(`git cat-file ${reason}${stderr ? `: ${stderr.trim()}` : ''}`));
     };
     child.on('error', (error) => fail(`could not start (${error.message})`));
     child.on('exit', (code, signal) => fail(`exited (${signal ?? code})`));

@@ -1,4 +1,5 @@
 import { isRunbookPath } from '@rungate/runbooks';
+import { InternalError } from '@rungate/contracts';
 
 function segmentsOf(path: string): string[] | undefined {
   if (path.includes('\\') || /[\0\n\r]/.test(path)) return undefined;
@@ -13,7 +14,7 @@ function segmentsOf(path: string): string[] | undefined {
 export function normalizeFolder(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   const segments = segmentsOf(path);
-  if (!segments) throw new Error(`repository path "${path}" must be a folder inside the repository (no "..", no backslashes)`);
+  if (!segments) throw new InternalError(`repository path "${path}" must be a folder inside the repository (no "..", no backslashes)`);
   return segments.length ? segments.join('/') : undefined;
 }
 

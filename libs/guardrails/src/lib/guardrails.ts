@@ -4,6 +4,7 @@ import { findingMessage, type GuardrailFinding } from './findings';
 import { sqlMatcher, type SqlViolation } from './sql-match';
 import type { SqlParse, SqlParser } from './sql-parser';
 import { patternMatcher, wordsMatcher, type TextMatcher } from './text-match';
+import { InternalError } from '@rungate/contracts';
 
 /** Where a run goes: what decides which guardrails apply to it. */
 export interface GuardrailSubject {
@@ -68,7 +69,7 @@ function compileInputCheck(config: GuardrailConfig, parser: SqlParser | undefine
   if (match.words) return textCheck(wordsMatcher(match.words));
   if (match.pattern !== undefined) return textCheck(patternMatcher(match.pattern));
   if (match.sql) {
-    if (!parser) throw new Error(`guardrail ${config.name} checks SQL: load the parser first (loadSqlParser)`);
+    if (!parser) throw new InternalError(`guardrail ${config.name} checks SQL: load the parser first (loadSqlParser)`);
     const check = sqlMatcher(match.sql);
     // Only SQL bodies have statements; words and patterns cover scripts and manifests.
     return (input, sql) => {

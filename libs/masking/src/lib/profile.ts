@@ -6,6 +6,7 @@ import type { Detector } from './detection';
 import { BUILT_IN_DETECTORS } from './detectors';
 import { customDetector } from './detectors/custom';
 import { COLUMN_KIND, labelOf, type StrategyRule } from './strategies';
+import { InternalError } from '@rungate/contracts';
 
 /**
  * A profile ready to mask: detectors and regexes built once, when the configuration is
@@ -70,7 +71,7 @@ export function compileMaskingProfile(definition: MaskingProfileConfig, hashKey?
   const columns = definition.columns.map(compileColumnRule);
   const strategies = [...rules.values(), ...columns.map((column) => column.rule)].map((rule) => rule.strategy);
   if (strategies.includes('hash') && !hashKey) {
-    throw new Error(`masking profile ${definition.name} uses the hash strategy but has no hash key`);
+    throw new InternalError(`masking profile ${definition.name} uses the hash strategy but has no hash key`);
   }
   const labels = [...BuiltInEntity.options, ...definition.custom.map((entity) => entity.name), COLUMN_KIND].map(labelOf);
   return {

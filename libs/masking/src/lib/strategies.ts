@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { MaskingStrategy } from '@rungate/config';
+import { InternalError } from '@rungate/contracts';
 
 /** The report key and redaction label of values masked by a column rule. */
 export const COLUMN_KIND = 'column';
@@ -144,7 +145,7 @@ export function applyStrategy(kind: string, value: string, rule: StrategyRule, h
       return partial ? partial(value) : redaction(kind);
     }
     case 'hash':
-      if (!hashKey) throw new Error(`the hash strategy of ${kind} has no key`);
+      if (!hashKey) throw new InternalError(`the hash strategy of ${kind} has no key`);
       return hashToken(kind, value, hashKey);
   }
 }

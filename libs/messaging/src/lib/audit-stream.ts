@@ -1,4 +1,4 @@
-import { AUDIT_STREAM, AUDIT_SUBJECTS } from '@rungate/contracts';
+import { AUDIT_STREAM, AUDIT_SUBJECTS, InternalError } from '@rungate/contracts';
 import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type StreamConfig } from 'nats';
 
 /** How long JetStream remembers a Nats-Msg-Id, so a retried publish is stored once. */
@@ -31,7 +31,7 @@ export async function ensureAuditStream(jsm: JetStreamManager): Promise<void> {
   }
   const problems = auditStreamProblems(info.config);
   if (problems.length > 0) {
-    throw new Error(`the ${AUDIT_STREAM} stream is weaker than required: ${problems.join('; ')}`);
+    throw new InternalError(`the ${AUDIT_STREAM} stream is weaker than required: ${problems.join('; ')}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { ErrorCode, RungateError, replySchema, type Reply } from '@rungate/contracts';
+import { ErrorCode, RungateError, replySchema, type Reply, InternalError } from '@rungate/contracts';
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
 import { outgoingTraceparent } from './trace';
 import type { z } from 'zod';
@@ -40,7 +40,7 @@ export interface Bus {
  */
 export function subjectPrefix(env: NodeJS.ProcessEnv = process.env): string {
   const prefix = env['RUNGATE_SUBJECT_PREFIX'] ?? '';
-  if (prefix && !/^[A-Za-z0-9_-]+$/.test(prefix)) throw new Error('RUNGATE_SUBJECT_PREFIX may hold only letters, digits, "-" and "_"');
+  if (prefix && !/^[A-Za-z0-9_-]+$/.test(prefix)) throw new InternalError('RUNGATE_SUBJECT_PREFIX may hold only letters, digits, "-" and "_"');
   return prefix;
 }
 

@@ -1,5 +1,5 @@
 import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
-import { RungateError, type Reply } from '@rungate/contracts';
+import { RungateError, type Reply, InternalError } from '@rungate/contracts';
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { HEARTBEAT_HEADER, MIN_HEARTBEAT_MS, WORKING_HEADER, decodeJson, encodeJson, scopedSubject, subjectPrefix } from './bus';
 import { invokeHandler } from './dispatch';
@@ -107,7 +107,7 @@ export class NatsRpcServer extends Server implements CustomTransportStrategy {
   }
 
   unwrap<T>(): T {
-    if (!this.nc) throw new Error('the server is not listening yet');
+    if (!this.nc) throw new InternalError('the server is not listening yet');
     return this.nc as T;
   }
 }

@@ -1,4 +1,4 @@
-import { AccessScope, RungateError, type Identity } from '@rungate/contracts';
+import { AccessScope, RungateError, type Identity, InternalError } from '@rungate/contracts';
 import type { OidcConfig } from '@rungate/config';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
@@ -58,7 +58,7 @@ export class OidcVerifier {
       const discovery = (await this.fetchJson(`${this.config.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)) as {
         jwks_uri?: unknown;
       };
-      if (typeof discovery.jwks_uri !== 'string') throw new Error('the issuer publishes no jwks_uri');
+      if (typeof discovery.jwks_uri !== 'string') throw new InternalError('the issuer publishes no jwks_uri');
       jwksUri = discovery.jwks_uri;
     }
     this.jwks = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });

@@ -8,6 +8,7 @@ import { shellDouble, shellSingle, sqlEString, sqlIdent, sqlSingle, yamlDouble, 
 import { readMetadata } from './metadata';
 import { parseTemplate, positionAt, type Placeholder, type Segment } from './template';
 import { validateValues, type ParameterError } from './validate';
+import { InternalError } from '@rungate/contracts';
 
 export type { ParameterError } from './validate';
 
@@ -315,7 +316,7 @@ function occurrencesFor(runbook: ParsedRunbook, compiledRunbook: Compiled, diale
  */
 export function renderRunbook(runbook: ParsedRunbook, values: Record<string, string>, dialect?: SqlDialect): string {
   const compiledRunbook = compiled.get(runbook);
-  if (!compiledRunbook) throw new Error('renderRunbook needs a runbook returned by parseRunbook');
+  if (!compiledRunbook) throw new InternalError('renderRunbook needs a runbook returned by parseRunbook');
   const occurrences = occurrencesFor(runbook, compiledRunbook, dialect);
   let index = 0;
   return compiledRunbook.segments

@@ -8,6 +8,7 @@ import { applyEdgeTimeouts } from './edge-timeouts';
 import { JsonLogger, createLogger } from './logging';
 import { ConfigHolder, type ServiceContext } from './context';
 import { RuntimeModule } from './runtime.module';
+import { InternalError } from '@rungate/contracts';
 
 export interface ServiceDefinition {
   /** The service's name: logs, NATS connection name, audit `source`. */
@@ -59,7 +60,7 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
   const queue = definition.queue;
   const nc = context.nc;
   const natsServer = (q: string) => {
-    if (!nc) throw new Error(`${definition.name}: no transport (neither NATS nor in-process)`);
+    if (!nc) throw new InternalError(`${definition.name}: no transport (neither NATS nor in-process)`);
     return new NatsRpcServer({ queue: q, connection: async () => nc });
   };
   const server = queue ? (context.transport?.(queue) ?? natsServer(queue)) : undefined;

@@ -4,6 +4,7 @@ import { databaseUrl, openDatabase } from '@rungate/persistence';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import type { NatsConnection } from 'nats';
 import type { DataSource } from 'typeorm';
+import { InternalError } from '@rungate/contracts';
 
 /** The wiring every service shares, built once in bootstrap before Nest starts. */
 export interface ServiceContext {
@@ -25,7 +26,7 @@ export interface ServiceContext {
 /** The run ledger executors claim run ids in: the context's own, else JetStream KV. */
 export async function openRunLedger(ctx: ServiceContext): Promise<RunLedger> {
   if (ctx.ledger) return ctx.ledger;
-  if (!ctx.nc) throw new Error(`${ctx.service}: no run ledger (neither NATS nor an in-process ledger)`);
+  if (!ctx.nc) throw new InternalError(`${ctx.service}: no run ledger (neither NATS nor an in-process ledger)`);
   return KvRunLedger.open(ctx.nc.jetstream());
 }
 

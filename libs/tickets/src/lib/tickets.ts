@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { RungateError, RunTicketClaims } from '@rungate/contracts';
+import { InternalError, RungateError, RunTicketClaims } from '@rungate/contracts';
 
 const HEADER_TYPE = 'rungate-ticket+jws';
 const MAX_CLOCK_SKEW_S = 5;
@@ -27,13 +27,13 @@ export function keyId(publicKey: KeyObject): string {
 
 export function signingKeyFromPem(pem: string): SigningKey {
   const privateKey = createPrivateKey(pem);
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('the ticket signing key must be an Ed25519 private key');
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new InternalError('the ticket signing key must be an Ed25519 private key');
   return { kid: keyId(createPublicKey(privateKey)), privateKey };
 }
 
 export function verifyKeyFromPem(pem: string): VerifyKey {
   const publicKey = createPublicKey(pem);
-  if (publicKey.asymmetricKeyType !== 'ed25519') throw new Error('a ticket verify key must be an Ed25519 public key');
+  if (publicKey.asymmetricKeyType !== 'ed25519') throw new InternalError('a ticket verify key must be an Ed25519 public key');
   return { kid: keyId(publicKey), publicKey };
 }
 
@@ -51,7 +51,7 @@ export function sha256Hex(text: string | Buffer): string {
 
 /** Signs claims as a compact JWS (EdDSA). Expiry is capped at 60 s whatever the caller asks. */
 export function signTicket(claims: RunTicketClaims, key: SigningKey): string {
-  if (claims.exp - claims.iat > MAX_TICKET_TTL_S) throw new Error(`a run ticket lives at most ${MAX_TICKET_TTL_S}s`);
+  if (claims.exp - claims.iat > MAX_TICKET_TTL_S) throw new InternalError(`a run ticket lives at most ${MAX_TICKET_TTL_S}s`);
   const header = base64url(JSON.stringify({ alg: 'EdDSA', typ: HEADER_TYPE, kid: key.kid }));
   const payload = base64url(JSON.stringify(RunTicketClaims.parse(claims)));
   const signature = sign(null, Buffer.from(`${header}.${payload}`), key.privateKey);

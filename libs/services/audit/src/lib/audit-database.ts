@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Readiness, SERVICE_CONTEXT, openServiceDatabase, type ServiceContext } from '@rungate/runtime';
 import type { DataSource } from 'typeorm';
+import { InternalError } from '@rungate/contracts';
 
 /**
  * Rungate's database as the audit service uses it: the chain writer appends, the query API
@@ -24,7 +25,7 @@ export class AuditDatabase implements OnModuleInit, OnApplicationShutdown {
   }
 
   get db(): DataSource {
-    if (!this.source) throw new Error('the audit database is not open yet');
+    if (!this.source) throw new InternalError('the audit database is not open yet');
     return this.source;
   }
 

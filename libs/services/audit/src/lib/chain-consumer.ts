@@ -1,4 +1,4 @@
-import { AUDIT_STREAM } from '@rungate/contracts';
+import { AUDIT_STREAM, InternalError } from '@rungate/contracts';
 import { AuditStore, type ChainHead } from '@rungate/persistence';
 import { AckPolicy, DeliverPolicy, ReplayPolicy, nanos, type ConsumerConfig, type ConsumerMessages, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
 import type { DataSource } from 'typeorm';
@@ -236,7 +236,7 @@ export class ChainConsumer {
       return;
     }
     if (info.config.deliver_subject) {
-      throw new Error(`consumer ${this.options.durable} on ${AUDIT_STREAM} is a push consumer, not the chain writer's; delete it or set audit.consumer to another name`);
+      throw new InternalError(`consumer ${this.options.durable} on ${AUDIT_STREAM} is a push consumer, not the chain writer's; delete it or set audit.consumer to another name`);
     }
     const held = info.num_ack_pending > 0;
     const elsewhere = head.seq > 0 && info.delivered.stream_seq !== head.seq;

@@ -2,6 +2,16 @@ import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { SecretScrubber } from '@rungate/executors';
+import { InternalError } from '@rungate/contracts';
+
+/** How a request ends when its response outgrows MAX_RESPONSE_BYTES: an errno-style error, as the socket's own are. */
+class ResponseTooLarge extends Error implements NodeJS.ErrnoException {
+  readonly code = 'ERESPONSETOOLARGE';
+
+  constructor() {
+    super('response too large');
+  }
+}
 
 /** One API request may take this long at most, whatever the run's own time limit. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -69,7 +79,7 @@ export class KubeApi {
     private readonly scrubber: SecretScrubber,
   ) {
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    if (!cluster) throw new InternalError('the kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
   }
 
@@ -138,7 +148,7 @@ export class KubeApi {
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > MAX_RESPONSE_BYTES) {
-            req.destroy(Object.assign(new Error('response too large'), { code: 'ERESPONSETOOLARGE' }));
+            req.destroy(new ResponseTooLarge());
             return;
           }
           chunks.push(chunk);

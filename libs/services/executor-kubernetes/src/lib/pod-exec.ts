@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, type KubeConfig } from '@kubernetes/client-node';
-import { RungateError } from '@rungate/contracts';
+import { RungateError, InternalError } from '@rungate/contracts';
 import { settlesWithin, type ProcessOutputCollector } from '@rungate/executors';
 import WebSocket from 'ws';
 import { EXEC_PROTOCOLS, V4_SCRIPT_TRAILER, execOutcome } from './exec-status';
@@ -127,7 +127,7 @@ class ExecConnector implements WebSocketInterface {
     const uri = `${server.protocol === 'https:' ? 'wss' : 'ws'}://${server.host}${server.pathname.replace(/\/$/, '')}${path}`;
     const options: WebSocket.ClientOptions = {};
     await this.kc.applyToHTTPSOptions(options);
-    if (this.signal.aborted) throw new Error('cancelled');
+    if (this.signal.aborted) throw new InternalError('cancelled');
     return new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(uri, [...EXEC_PROTOCOLS], { ...options, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, perMessageDeflate: false });
       this.socket = ws;
@@ -306,7 +306,7 @@ export class PodExecSession {
    * now on (the pool's no longer does). Sends nothing.
    */
   bind(output: ProcessOutputCollector, signal: AbortSignal): void {
-    if (this.scriptSent) throw new Error('a session whose script was sent cannot be given to another run');
+    if (this.scriptSent) throw new InternalError('a session whose script was sent cannot be given to another run');
     this.signal.removeEventListener('abort', this.onAbort);
     this.route.collector = output;
     this.signal = signal;

@@ -1,5 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
+import { RungateError, type ProcessOutput, type RunTicketClaims, InternalError } from '@rungate/contracts';
 import { settlesWithin, shellPrelude, type ConnectionOf, type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import { redactSecrets } from './output-secrets';
 import { checkAsenv, resolveConnectionEnvironment, scriptEnvironment, type ConnectionEnvironment } from './script-environment';
@@ -210,7 +210,7 @@ export class ShellAdapter implements ExecutorAdapter<'shell', PreparedShellRun> 
   /** A missing interpreter refuses the run before anything starts, naming only the path. */
   private checkShell(connection: ConnectionOf<'shell'>): void {
     try {
-      if (!statSync(connection.shell).isFile()) throw new Error('not a file');
+      if (!statSync(connection.shell).isFile()) throw new InternalError('not a file');
       accessSync(connection.shell, constants.X_OK);
     } catch {
       throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: the shell ${connection.shell} is not an executable file on this executor host; nothing was executed`);

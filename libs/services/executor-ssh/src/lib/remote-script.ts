@@ -1,4 +1,5 @@
 import { shellPrelude } from '@rungate/executors';
+import { InternalError } from '@rungate/contracts';
 
 /** POSIX single quotes keep every byte literal; a quote itself is closed, escaped and reopened. */
 export function shellQuote(value: string): string {
@@ -39,7 +40,7 @@ export function remoteScript(env: Record<string, string>, body: string): string 
  * call setsid()).
  */
 export function killGroupCommand(pgid: number, killAfterMs: number): string {
-  if (!Number.isSafeInteger(pgid) || pgid <= 1) throw new Error(`not a process group id: ${pgid}`);
+  if (!Number.isSafeInteger(pgid) || pgid <= 1) throw new InternalError(`not a process group id: ${pgid}`);
   const tenths = Math.max(1, Math.ceil(killAfterMs / 100));
   const script = [
     `p=${pgid}`,

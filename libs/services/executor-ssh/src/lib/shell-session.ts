@@ -3,6 +3,7 @@ import type { ClientChannel } from 'ssh2';
 import { PgidReader } from './remote-script';
 import { exitOf } from './channel-exit';
 import type { SshLink } from './ssh-pool';
+import { InternalError } from '@rungate/contracts';
 
 /** How long discarding an unused session waits for the server to confirm the channel closed. */
 const DISCARD_WAIT_MS = 1000;
@@ -77,7 +78,7 @@ export class ShellSession {
 
   /** The run's output; only once adopted. */
   get output(): ProcessOutputCollector {
-    if (!this.collector) throw new Error('the session has not been adopted by a run');
+    if (!this.collector) throw new InternalError('the session has not been adopted by a run');
     return this.collector;
   }
 
@@ -107,7 +108,7 @@ export class ShellSession {
 
   /** Makes the session a run's: its byte budget, where the pgid goes, and whatever came already. */
   adopt(maxBytes: number, onPgid: (pgid: number) => void): void {
-    if (this.collector) throw new Error('the session already belongs to a run');
+    if (this.collector) throw new InternalError('the session already belongs to a run');
     const collector = new ProcessOutputCollector(maxBytes);
     this.collector = collector;
     this.stderr = new PgidReader(onPgid, collector.sink('stderr'));
@@ -119,7 +120,7 @@ export class ShellSession {
 
   /** Writes the script to the waiting interpreter and ends its input. */
   send(script: string): void {
-    if (!this.collector) throw new Error('the session has not been adopted by a run');
+    if (!this.collector) throw new InternalError('the session has not been adopted by a run');
     this.scriptSent = true;
     if (!this.closed) this.channel.end(script);
   }
@@ -131,7 +132,7 @@ export class ShellSession {
    * host that stopped answering is left to the keep-alives, which drop its connection.
    */
   async discard(): Promise<void> {
-    if (this.scriptSent) throw new Error('a session whose script was sent cannot be discarded');
+    if (this.scriptSent) throw new InternalError('a session whose script was sent cannot be discarded');
     if (!this.discarded) {
       this.discarded = true;
       if (!this.closed) {

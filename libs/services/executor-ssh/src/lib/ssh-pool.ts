@@ -59,6 +59,13 @@ const outsideAnyCall = AsyncLocalStorage.snapshot();
 /** Unanswered keep-alives before a connection counts as dead (OpenSSH's ServerAliveCountMax). */
 const KEEPALIVE_COUNT_MAX = 3;
 
+/** The connection closed without an error of its own: no socket code, so it reads as "the connection failed". */
+class ConnectionClosed extends Error {
+  constructor() {
+    super('closed');
+  }
+}
+
 /**
  * One SSH (TCP) connection. It leaves its pool when it closes for any reason — dropped by
  * the server or the network, a missed keep-alive, idle — and is never reused after.
@@ -94,7 +101,7 @@ export class SshLink {
     });
     // Callers await `ready` (or never do, when a run was cancelled while it waited): never unhandled.
     this.ready.catch(() => undefined);
-    const fail = () => rejectReady(describeSshFailure(failure ?? new Error('closed'), this.context(hostKeyRejected)));
+    const fail = () => rejectReady(describeSshFailure(failure ?? new ConnectionClosed(), this.context(hostKeyRejected)));
     this.client.on('error', (error: Error) => {
       failure ??= error;
       fail();

@@ -1,5 +1,5 @@
 import type { SshConnectionConfig } from '@rungate/config';
-import { CommandRequest, RungateError, type ProcessOutput, type RunTicketClaims } from '@rungate/contracts';
+import { CommandRequest, RungateError, type ProcessOutput, type RunTicketClaims, InternalError } from '@rungate/contracts';
 import { type ExecutorAdapter, type PipelineLog } from '@rungate/executors';
 import { isCommandArgv } from '@rungate/exploration';
 import type { ClientChannel } from 'ssh2';
@@ -126,7 +126,7 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
    * `signal` aborts; on failure nothing is left open.
    */
   async open(prepared: PreparedSshRun, signal: AbortSignal): Promise<void> {
-    if (prepared.session) throw new Error(`run ${prepared.runId}: its session is already open`);
+    if (prepared.session) throw new InternalError(`run ${prepared.runId}: its session is already open`);
     if (signal.aborted || prepared.cancelRequested) throw cancelled('before it started');
     const session = await this.openSession(prepared, signal);
     if (prepared.finished) {
@@ -390,7 +390,7 @@ export class SshAdapter implements ExecutorAdapter<'ssh', PreparedSshRun> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         channel.close();
-        reject(new Error('kill command timed out'));
+        reject(new InternalError('kill command timed out'));
       }, this.killAfterMs + KILL_COMMAND_MARGIN_MS);
       channel.on('error', () => undefined);
       channel.resume();

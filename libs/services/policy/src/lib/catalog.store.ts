@@ -1,13 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import {
-  CatalogContentReply,
-  CatalogGetReply,
-  RungateError,
-  type CatalogGetRequest,
-  Subjects,
-  type RepositoryCatalog,
-  type RunbookEntry,
-} from '@rungate/contracts';
+import { CatalogContentReply, CatalogGetReply, RungateError, type CatalogGetRequest, Subjects, type RepositoryCatalog, type RunbookEntry, InternalError } from '@rungate/contracts';
 import type { Bus } from '@rungate/messaging';
 import { parseRunbook, type ParsedRunbook } from '@rungate/runbooks';
 import { BUS, CONFIG, Readiness, type ConfigHolder } from '@rungate/runtime';
@@ -119,7 +111,7 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
       let moved = false;
       while (next !== undefined && !moved) {
         const page = (await this.fetch({ repository, commit: catalog.commit, offset: next })).catalogs.find((c) => c.repository === repository);
-        if (!page) throw new Error(`git-sync left ${repository} out of its page at ${next}`);
+        if (!page) throw new InternalError(`git-sync left ${repository} out of its page at ${next}`);
         moved = page.commit !== catalog.commit;
         runbooks.push(...page.runbooks);
         next = page.nextOffset;
@@ -129,10 +121,10 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
         return { ...header, runbooks };
       }
       const fresh = (await this.fetch({ repository })).catalogs.find((c) => c.repository === repository);
-      if (!fresh) throw new Error(`git-sync no longer answers for ${repository}`);
+      if (!fresh) throw new InternalError(`git-sync no longer answers for ${repository}`);
       catalog = fresh;
     }
-    throw new Error(`the catalog of ${repository} kept changing while it was read`);
+    throw new InternalError(`the catalog of ${repository} kept changing while it was read`);
   }
 
   entries(): RunbookEntry[] {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Guardrails, loadSqlParser, type SqlParser } from '@rungate/guardrails';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { InternalError } from '@rungate/contracts';
 
 /**
  * The guardrails of the current configuration, compiled when it is loaded: at start-up (after
@@ -23,12 +24,12 @@ export class GuardrailSet implements OnModuleInit {
 
   /** PostgreSQL's parser, loaded once at start (explorations check their statements with it). */
   get parser(): SqlParser {
-    if (!this.sql) throw new Error('the SQL parser is not loaded yet: policy has not finished starting');
+    if (!this.sql) throw new InternalError('the SQL parser is not loaded yet: policy has not finished starting');
     return this.sql;
   }
 
   get current(): Guardrails {
-    if (!this.compiled) throw new Error('guardrails are not compiled yet: policy has not finished starting');
+    if (!this.compiled) throw new InternalError('guardrails are not compiled yet: policy has not finished starting');
     return this.compiled;
   }
 }

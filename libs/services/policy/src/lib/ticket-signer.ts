@@ -4,6 +4,7 @@ import { resolveSecret } from '@rungate/config';
 import type { RunTicketClaims } from '@rungate/contracts';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import { signTicket, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
+import { InternalError } from '@rungate/contracts';
 
 /** Holds policy's Ed25519 signing key; only policy has it, executors hold public keys. */
 @Injectable()
@@ -14,7 +15,7 @@ export class TicketSigner {
 
   constructor(@Inject(CONFIG) config: ConfigHolder) {
     const ref = config.current.tickets.signingKey;
-    if (!ref) throw new Error('tickets.signingKey is not configured: policy cannot sign run tickets (see `rungate keys generate`)');
+    if (!ref) throw new InternalError('tickets.signingKey is not configured: policy cannot sign run tickets (see `rungate keys generate`)');
     this.key = signingKeyFromPem(resolveSecret(ref));
     const der = this.key.privateKey.export({ type: 'pkcs8', format: 'der' });
     this.digestKey = createHash('sha256').update('rungate idempotency digest v1\u0000').update(der).digest();
