@@ -4,7 +4,7 @@
  * COMMIT, reply over NATS, `audit.run.completed` published — against node-postgres doing the
  * same query on a live pool in the same run.
  *
- * Also the floor the design sets: what the mandatory steps cost with bare clients and no
+ * Also the floor the write-ahead rule sets (docs/design.md §2, step 3): what the mandatory steps cost with bare clients and no
  * Rungate code — one NATS request/reply, the run-ledger claim (KV create) and the started
  * event's ack one after the other, and the bare transaction. No executor can beat it.
  *

@@ -15,7 +15,7 @@ type CallResult = { isError?: boolean; content: { type: string; text?: string }[
 const text = (result: CallResult) => result.content.map((c) => c.text ?? '').join('\n');
 
 /**
- * Write-ahead, fail closed (DESIGN.md §2, §7): policy's decision and the executor's start are
+ * Write-ahead, fail closed (docs/design.md §2, §3): policy's decision and the executor's start are
  * acknowledged by JetStream before anything runs. The stack runs on a NATS server of this
  * test's own, whose AUDIT stream it may delete and whose process it may stop; the target
  * database shows whether anything ran.

@@ -14,7 +14,7 @@ import { SERVICES } from '../apps/cli/src/commands/run';
  * manifest against the API's own schema (the models @kubernetes/client-node generates from
  * the OpenAPI spec), then what Rungate needs of them — one Deployment per service the CLI
  * can run, probes, resources, a restricted security context, and each secret mounted only
- * where DESIGN.md says it may live. The same for docker-compose.yml, and the Dockerfile and
+ * where docs/design.md §2 says it may live. The same for docker-compose.yml, and the Dockerfile and
  * NATS config they start.
  */
 const ROOT = join(__dirname, '..');
@@ -213,7 +213,7 @@ function listenPort(service: Service, config: RungateConfig, env: Record<string,
   return Number(env['HEALTH_PORT']);
 }
 
-/** Every file: reference in rungate.yaml, with the services that read it (DESIGN.md §2, §9). */
+/** Every file: reference in rungate.yaml, with the services that read it (docs/design.md §2, §4). */
 function secretFiles(config: RungateConfig): { path: string; readers: Service[] }[] {
   const files: { path: string; readers: Service[] }[] = [];
   const add = (ref: string | undefined, readers: Service[]) => {

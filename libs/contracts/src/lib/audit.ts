@@ -138,7 +138,7 @@ export const AuditOutcome = z.object({
 });
 export type AuditOutcome = z.infer<typeof AuditOutcome>;
 
-/** One schema for every event on the AUDIT stream (DESIGN.md §7). */
+/** One schema for every event on the AUDIT stream (docs/design.md §3). */
 export const AuditEvent = z.object({
   v: z.literal(1),
   id: z.string().min(1),

@@ -10,7 +10,7 @@ export interface MaskingReport {
 }
 
 /**
- * One run's masking, applied by the pipeline's output stage (DESIGN.md §2, step 4): to the
+ * One run's masking, applied by the pipeline's output stage (docs/design.md §2, step 4): to the
  * adapter's output and to error messages, before anything is digested, audited or sent, so
  * raw values never leave the executor.
  */

@@ -181,7 +181,7 @@ function roundMs(ms: number): number {
 }
 
 /**
- * The path every executor type shares (DESIGN.md §2, steps 3–4). Nothing reaches the
+ * The path every executor type shares (docs/design.md §2, steps 3–4). Nothing reaches the
  * adapter's `run` before the ticket verified, the connection matched, the body matched its
  * hash, the run id was claimed once and `audit.run.started` was acknowledged. Every refusal
  * and every outcome is audited; replies carry typed errors only.

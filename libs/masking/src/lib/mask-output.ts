@@ -156,7 +156,7 @@ export function maskProcessOutput(output: ProcessOutput, profile: MaskingProfile
 }
 
 /**
- * The output stage of every executor (DESIGN.md §2, step 4): SQL rows cell by cell, process
+ * The output stage of every executor (docs/design.md §2, step 4): SQL rows cell by cell, process
  * output stream by stream, within the run's byte cap. `truncated` stays true when it was,
  * and becomes true when masking's longer tokens made something no longer fit.
  */

@@ -89,7 +89,7 @@ class CallLimit {
 /** How a call ended, before MCP renders it: the executor's report, or the typed error it failed with. */
 type CallAnswer = { report: ExecResult } | { error: RungateError };
 
-/** The path of one call (DESIGN.md §2): authorize with policy, then run on an executor. */
+/** The path of one call (docs/design.md §2): authorize with policy, then run on an executor. */
 @Injectable()
 export class ToolCalls {
   private readonly log = new Logger(ToolCalls.name);
