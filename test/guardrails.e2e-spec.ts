@@ -142,7 +142,9 @@ guardrails:
     expect(refused.isError).toBe(true);
     expect(text(refused)).toMatch(/^GUARDRAIL_BLOCKED: run \S+ ran on app-db, but its output was withheld: guardrail row-cap: Ask for at most 100 rows \(the result has 250 rows, more than 100\)$/);
     expect(text(refused)).not.toContain(MARKER);
-    expect(refused.structuredContent).toBeUndefined();
+    // The error keeps its code to the edge (ADR 21), and the withheld rows stay withheld.
+    expect(refused.structuredContent).toMatchObject({ code: 'GUARDRAIL_BLOCKED' });
+    expect(JSON.stringify(refused.structuredContent)).not.toContain(MARKER);
     const recent = await call('demo.reports.recent_orders', { n: 5 });
     expect(recent.isError).toBeFalsy();
     expect(recent.structuredContent).toMatchObject({ rowCount: 5, rows: [{ id: 250, note: MARKER }, { id: 249 }, { id: 248 }, { id: 247 }, { id: 246 }] });
