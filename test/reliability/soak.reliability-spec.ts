@@ -203,11 +203,13 @@ rules: [{ name: engineering, groups: [engineering], connections: [target], runbo
 
       const streamIds = new Set(stream.map((m) => m.id));
       const tableIds = new Set(table.map((r) => r.id));
-      // A run's events by type; a refusal (the run id already claimed) is `refused`, not an end of the run.
+      // A run's events by type. A refusal (the run id already claimed) is `refused`, not an end of the run;
+      // the gateway's "outcome unknown" (its wait for the executor cut short by an outage) is `unknown`:
+      // a guess the executor's own report supersedes (run-status.ts), so not a second end.
       const byRun = new Map<string, string[]>();
       for (const event of stream) {
         if (!event.runId) continue;
-        const kind = event.status === 'refused' ? `${event.type}:refused` : event.type;
+        const kind = event.status === 'refused' || event.status === 'unknown' ? `${event.type}:${event.status}` : event.type;
         byRun.set(event.runId, [...(byRun.get(event.runId) ?? []), kind]);
       }
       const runOf = (app: string) => app.replace(/^rungate:/, '');
@@ -229,6 +231,7 @@ rules: [{ name: engineering, groups: [engineering], connections: [target], runbo
       const startedTwice = [...byRun.values()].filter((types) => types.filter((t) => t === 'audit.run.started').length > 1);
       const terminal = (types: string[]) => types.filter((t) => t === 'audit.run.completed' || t === 'audit.run.failed').length;
       const endedTwice = [...byRun.values()].filter((types) => terminal(types) > 1);
+      // The executors stay up through the soak, so every started run gets the executor's definite end.
       const startedNeverEnded = [...byRun.values()].filter((types) => types.includes('audit.run.started') && terminal(types) === 0);
 
       const verify = await runCli(['audit', 'verify', '--stream'], { env: { ...process.env, DATABASE_URL: auditUrl, NATS_URL: nats.url } });
