@@ -15,7 +15,7 @@ import {
   type RunTicketClaims,
 } from '@rungate/contracts';
 import { OutputGuardrails, describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
-import { setRunId, type AuditSink, type RunLedger } from '@rungate/messaging';
+import { AUDIT_DUPLICATE_WINDOW_MS, setRunId, type AuditSink, type RunLedger } from '@rungate/messaging';
 import { assertBodyMatches, verifyTicket, type VerifyKey } from '@rungate/tickets';
 import type { ConnectionOf, ExecutorAdapter } from './adapter';
 import { MaskingProfiles, type MaskingReport, type OutputMasking, type RunMasking } from './masking';
@@ -59,8 +59,14 @@ export interface RunPipelineOptions<T extends ConnectionType, Prepared> {
 
 /** Below the gateway's 5 s wait beyond a run's time limit, so an unknown outcome is still reported. */
 export const DEFAULT_CANCEL_GRACE_MS = 3000;
-/** Terminal events are retried with the same event id: JetStream stores a retried publish once. */
-const TERMINAL_AUDIT_ATTEMPTS = 3;
+/**
+ * A run's outcome is retried with the same event id for as long as a NATS restart or a
+ * failover may take: JetStream stores a retried publish once while it is inside the stream's
+ * duplicate window, so the last attempt starts well inside it (half of it, plus one publish
+ * timeout). Three quick attempts lost outcomes to a NATS restart under load (the soak).
+ */
+const TERMINAL_AUDIT_RETRY_MS = AUDIT_DUPLICATE_WINDOW_MS / 2;
+const TERMINAL_AUDIT_BACKOFF_MAX_MS = 2000;
 /** Enough statements for an auditor to see what a run changed, without unbounded events. */
 const AUDITED_STATEMENTS = 50;
 /**
@@ -676,17 +682,20 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
   }
 
   private async publishTerminal(event: AuditEventInput): Promise<void> {
-    const id = randomUUID();
+    // One id and one time for every attempt: a retry is the same event, stored once.
+    const retried = { ...event, id: randomUUID(), time: event.time ?? new Date().toISOString() };
+    const giveUpAt = Date.now() + TERMINAL_AUDIT_RETRY_MS;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.audit.publish({ ...event, id });
+        await this.options.audit.publish(retried);
         return;
       } catch (error) {
-        if (attempt >= TERMINAL_AUDIT_ATTEMPTS) {
-          this.log.error(`run ${event.runId}: ${event.type} (event ${id}) is missing from the audit stream: ${this.describe(error)}`);
+        if (Date.now() >= giveUpAt) {
+          this.log.error(`run ${event.runId}: ${event.type} (event ${retried.id}) is missing from the audit stream after ${attempt} attempts: ${this.describe(error)}`);
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+        if (attempt === 1) this.log.warn(`run ${event.runId}: ${event.type} not yet acknowledged, retrying: ${this.describe(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, TERMINAL_AUDIT_BACKOFF_MAX_MS)));
       }
     }
   }
