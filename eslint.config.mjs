@@ -22,13 +22,16 @@ export default [
           banTransitiveDependencies: false,
           allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
           depConstraints: [
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: infrastructure },
-            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:contracts', 'type:util'], bannedExternalImports: ['@nestjs/*', 'nats', 'typeorm', 'pg'] },
-            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:lib'], bannedExternalImports: infrastructure },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:lib', 'type:infra'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:lib', 'type:infra'] },
-            { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:lib', 'type:infra', 'type:testing'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:lib', 'type:infra', 'type:testing', 'type:service'] },
+            // type:test-util (libs/test-util: `eventually`) depends on nothing, so any project's
+            // specs may import it without a cycle; production files may not (below).
+            { sourceTag: 'type:test-util', onlyDependOnLibsWithTags: [], bannedExternalImports: infrastructure },
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:test-util'], bannedExternalImports: infrastructure },
+            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:test-util', 'type:contracts', 'type:util'], bannedExternalImports: ['@nestjs/*', 'nats', 'typeorm', 'pg'] },
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:test-util', 'type:contracts', 'type:util', 'type:lib'], bannedExternalImports: infrastructure },
+            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:test-util', 'type:contracts', 'type:util', 'type:lib', 'type:infra'] },
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:test-util', 'type:contracts', 'type:util', 'type:lib', 'type:infra'] },
+            { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:test-util', 'type:contracts', 'type:util', 'type:lib', 'type:infra', 'type:testing'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:test-util', 'type:contracts', 'type:util', 'type:lib', 'type:infra', 'type:testing', 'type:service'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:shared', 'scope:gateway'] },
             { sourceTag: 'scope:git-sync', onlyDependOnLibsWithTags: ['scope:shared', 'scope:git-sync'] },
@@ -44,8 +47,8 @@ export default [
     },
   },
   {
-    // Errors keep their code to every edge (ADR 21): production code makes a RungateError (its
-    // message safe for an agent) or an InternalError (for the log), never a bare Error.
+    // Production code. Errors keep their code to every edge (ADR 21): it makes a RungateError
+    // (its message safe for an agent) or an InternalError (for the log), never a bare Error.
     files: ['apps/**/*.ts', 'libs/**/*.ts'],
     ignores: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/testing/**', 'libs/testing/**'],
     rules: {
@@ -54,6 +57,16 @@ export default [
         {
           selector: "NewExpression[callee.name='Error'], CallExpression[callee.name='Error']",
           message: 'Throw a coded error: RungateError(code, message) when the caller may read it, InternalError(message) when only the log may (ADR 21).',
+        },
+      ],
+      // Test helpers are not part of the build (scripts/build.js): production code never imports them.
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: '@rungate/testing', message: 'Test helpers are for specs and testing/ folders only.' },
+            { name: '@rungate/test-util', message: 'Test helpers are for specs and testing/ folders only.' },
+          ],
         },
       ],
     },

@@ -27,7 +27,7 @@ function compile() {
 function linkLibraries() {
   const { compilerOptions } = JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8'));
   for (const [name, [source]] of Object.entries(compilerOptions.paths)) {
-    if (name === '@rungate/testing') continue; // tests only; never part of the build
+    if (name === '@rungate/testing' || name === '@rungate/test-util') continue; // tests only; never part of the build
     const compiled = join(dist, source.replace(/\.ts$/, '.js'));
     const pkg = join(dist, 'node_modules', name);
     mkdirSync(pkg, { recursive: true });

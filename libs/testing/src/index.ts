@@ -1,6 +1,8 @@
 export * from './lib/database';
 export * from './lib/git';
 export * from './lib/processes';
+// The one `eventually`, also importable by libraries' own specs, which may not use this library.
+export { eventually } from '@rungate/test-util';
 export * from './lib/postgres-cluster';
 export * from './lib/sshd';
 export * from './lib/executor-harness';

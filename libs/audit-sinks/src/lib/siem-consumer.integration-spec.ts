@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { AUDIT_STREAM, type AuditEvent } from '@rungate/contracts';
 import { JetStreamAuditSink, ensureAuditStream } from '@rungate/messaging';
 import { AckPolicy, DeliverPolicy, ReplayPolicy, connect, nanos, type Consumer, type ConsumerConfig, type NatsConnection } from 'nats';
-import { AuditHarness, eventually, newRunId } from '../testing/harness';
+import { eventually } from '@rungate/test-util';
+import { AuditHarness, newRunId } from '../testing/harness';
 import { NATS_SERVER_BINARY, PrivateNatsServer } from '../testing/nats-server';
 
 const SIEM_DOC = readFileSync(join(__dirname, '..', '..', '..', '..', 'docs', 'siem.md'), 'utf8');

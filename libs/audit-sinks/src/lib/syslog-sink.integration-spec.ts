@@ -1,5 +1,6 @@
 import type { AuditEvent } from '@rungate/contracts';
-import { AuditHarness, FAST_RETRY, RecordingLog, eventually, newRunId } from '../testing/harness';
+import { eventually } from '@rungate/test-util';
+import { AuditHarness, FAST_RETRY, RecordingLog, newRunId } from '../testing/harness';
 import { SyslogReceiver, selfSignedCertificate, type TlsIdentity } from '../testing/receivers';
 import { parseSyslogMessage, type ParsedSyslogMessage } from '../testing/syslog-frames';
 import { SinkRunner } from './sink-runner';

@@ -1,6 +1,7 @@
 import type { AuditEvent } from '@rungate/contracts';
 import { connectNats } from '@rungate/messaging';
-import { AuditHarness, FAST_RETRY, RecordingLog, eventually, newRunId } from '../testing/harness';
+import { eventually } from '@rungate/test-util';
+import { AuditHarness, FAST_RETRY, RecordingLog, newRunId } from '../testing/harness';
 import { WebhookReceiver, type ReceivedRequest } from '../testing/receivers';
 import { SinkRunner } from './sink-runner';
 import { verifyWebhookSignature } from './webhook';

@@ -70,19 +70,6 @@ export function newRunId(): string {
   return `run-${randomUUID()}`;
 }
 
-/** Polls until `check` passes; fails with the last assertion error after `timeoutMs`. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-  }
-}
-
 export class RecordingLog implements SinkLog {
   readonly lines: { level: 'log' | 'warn' | 'error'; message: string }[] = [];
   log(message: string): void {

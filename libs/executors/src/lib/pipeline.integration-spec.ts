@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectionConfig } from '@rungate/config';
 import { AUDIT_STREAM, AuditEvent, type RunOutput, type RunTicketClaims } from '@rungate/contracts';
 import { JetStreamAuditSink, KvRunLedger, connectNats, decodeJson, ensureAuditStream } from '@rungate/messaging';
+import { eventually } from '@rungate/test-util';
 import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, verifyKeyFromPem } from '@rungate/tickets';
 import type { NatsConnection } from 'nats';
 import type { ExecutorAdapter } from './adapter';
@@ -56,19 +57,6 @@ describe('RunPipeline on JetStream', () => {
       ledger: await KvRunLedger.open(nc.jetstream()),
       audit: new JetStreamAuditSink(connection.jetstream(), 500),
     });
-  }
-
-  /** Retries `check` until it passes (events reach the stream after the replies). */
-  async function eventually<T>(check: () => Promise<T>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        return await check();
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
   }
 
   /** Reads the shared AUDIT stream from where this file started, keeping only the events asked for. */

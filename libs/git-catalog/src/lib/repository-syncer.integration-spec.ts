@@ -2,7 +2,7 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RepositoryConfig } from '@rungate/config';
 import { connect, type NatsConnection } from 'nats';
-import { eventually } from '../testing/eventually';
+import { eventually } from '@rungate/test-util';
 import { BROKEN, GET_USER, UPDATE_EMAIL } from '../testing/fixtures';
 import { SourceRepository, temporaryDir } from '../testing/source-repository';
 import { RepositorySyncer, type CatalogPublication } from './repository-syncer';

@@ -8,7 +8,7 @@ import { sha256Hex, signTicket, type SigningKey } from '@rungate/tickets';
 import type { NatsConnection, Subscription } from 'nats';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually } from './processes';
+import { eventually } from '@rungate/test-util';
 
 export interface SignedRequest {
   ticket: string;

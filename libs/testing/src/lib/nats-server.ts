@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort, startProcess, type ServiceProcess } from './processes';
+import { eventually } from '@rungate/test-util';
+import { freePort, startProcess, type ServiceProcess } from './processes';
 
 export const NATS_SERVER_BIN = process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server';
 

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort, startProcess, type ServiceProcess } from './processes';
+import { eventually } from '@rungate/test-util';
+import { freePort, startProcess, type ServiceProcess } from './processes';
 
 /** A certificate authority and a server certificate it signed, as PEM files. */
 export interface TestPki {

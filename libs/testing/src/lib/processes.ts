@@ -43,18 +43,3 @@ export function startProcess(name: string, command: string, args: string[], env:
     },
   };
 }
-
-/** Polls until `check` passes, or fails with the last error after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await check();
-    } catch (error) {
-      lastError = error;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-  }
-  throw lastError instanceof Error ? lastError : new Error(String(lastError));
-}

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort, startProcess } from './processes';
+import { eventually } from '@rungate/test-util';
+import { freePort, startProcess } from './processes';
 
 export interface SshdOptions {
   /** Extra sshd_config lines, e.g. `MaxSessions 2`. */

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'test-util',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/test-util',
+};
