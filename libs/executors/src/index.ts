@@ -9,3 +9,4 @@ export * from './lib/executor-module';
 export * from './lib/settles-within';
 export * from './lib/sql-rows';
 export * from './lib/database-failure';
+export * from './lib/targets';

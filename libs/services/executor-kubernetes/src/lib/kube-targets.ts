@@ -1,8 +1,6 @@
-import { createHash } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
-import { resolveSecret, type KubernetesConnectionConfig } from '@rungate/config';
-import { RungateError } from '@rungate/contracts';
-import { SecretScrubber, type PipelineLog } from '@rungate/executors';
+import type { KubernetesConnectionConfig } from '@rungate/config';
+import { SecretKeyedTargets, SecretScrubber, resolveTargetSecret, targetUnavailable as unavailable, type PipelineLog } from '@rungate/executors';
 import { Discovery } from './discovery';
 import { KubeApi } from './kube-api';
 
@@ -15,15 +13,6 @@ export interface KubeTarget {
   readonly discovery: Discovery;
   /** Hides the kubeconfig's tokens, passwords and keys in any message that leaves the process. */
   readonly scrubber: SecretScrubber;
-}
-
-interface Entry {
-  fingerprint: string;
-  target: KubeTarget;
-}
-
-function unavailable(connection: string, message: string): RungateError {
-  return new RungateError('TARGET_UNAVAILABLE', `connection ${connection}: ${message}; nothing was executed`);
 }
 
 /** Every credential a kubeconfig user can carry inline. */
@@ -43,7 +32,10 @@ function secretsOf(kc: KubeConfig): string[] {
  * echoed: a YAML error message would quote the line it failed on, which may hold a token.
  */
 export class KubeTargets {
-  private readonly entries = new Map<string, Entry>();
+  private readonly targets = new SecretKeyedTargets<KubeTarget>((target, name) => {
+    this.log.log(`connection ${name}: configuration changed; new runs use the new kubeconfig`);
+    target.api.close();
+  });
 
   constructor(
     private readonly log: PipelineLog,
@@ -51,31 +43,13 @@ export class KubeTargets {
   ) {}
 
   targetFor(connection: KubernetesConnectionConfig): KubeTarget {
-    let text: string | undefined;
-    if (connection.kubeconfig !== undefined) {
-      try {
-        text = resolveSecret(connection.kubeconfig, this.env);
-      } catch (error) {
-        throw unavailable(connection.name, (error as Error).message);
-      }
-    }
-    const fingerprint = createHash('sha256')
-      .update(JSON.stringify([text ?? null, connection.inCluster === true, connection.context ?? null, connection.namespace]))
-      .digest('hex');
-    const existing = this.entries.get(connection.name);
-    if (existing?.fingerprint === fingerprint) return existing.target;
-    const target = this.open(connection, text);
-    if (existing) {
-      this.log.log(`connection ${connection.name}: configuration changed; new runs use the new kubeconfig`);
-      existing.target.api.close();
-    }
-    this.entries.set(connection.name, { fingerprint, target });
-    return target;
+    const text = connection.kubeconfig === undefined ? undefined : resolveTargetSecret(connection.name, connection.kubeconfig, this.env);
+    const material = [text ?? null, connection.inCluster === true, connection.context ?? null, connection.namespace];
+    return this.targets.targetFor(connection.name, material, () => this.open(connection, text));
   }
 
   close(): void {
-    for (const { target } of this.entries.values()) target.api.close();
-    this.entries.clear();
+    for (const target of this.targets.clear()) target.api.close();
   }
 
   private open(connection: KubernetesConnectionConfig, text: string | undefined): KubeTarget {

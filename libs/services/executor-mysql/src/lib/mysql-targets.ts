@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { mysqlQuotingOf, resolveSecret, type MysqlConnectionConfig } from '@rungate/config';
 import { RungateError, type MysqlQuoting } from '@rungate/contracts';
-import { SecretScrubber, type PipelineLog } from '@rungate/executors';
+import { SecretKeyedTargets, SecretScrubber, resolveTargetSecret, targetUnavailable, type PipelineLog } from '@rungate/executors';
 import { createConnection, createPool, type ConnectionOptions, type Pool, type PoolConnection, type SslOptions } from 'mysql2';
 
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
@@ -51,9 +50,9 @@ export function connectionOptions(name: string, url: string): { options: Connect
   try {
     parsed = new URL(url);
   } catch {
-    throw new RungateError('TARGET_UNAVAILABLE', `connection ${name}: its url is not a mysql:// URL; nothing was executed`);
+    throw targetUnavailable(name, 'its url is not a mysql:// URL');
   }
-  if (parsed.protocol !== 'mysql:' || !parsed.hostname) throw new RungateError('TARGET_UNAVAILABLE', `connection ${name}: its url is not a mysql://user:password@host:port/database URL; nothing was executed`);
+  if (parsed.protocol !== 'mysql:' || !parsed.hostname) throw targetUnavailable(name, 'its url is not a mysql://user:password@host:port/database URL');
   // Options in the URL (charset, flags, multipleStatements…) could undo what the executor pins.
   if (parsed.search) throw new RungateError('TARGET_UNAVAILABLE', `connection ${name}: its url has query parameters; put TLS in tls and leave the rest to the executor. Nothing was executed`);
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -65,17 +64,9 @@ export function connectionOptions(name: string, url: string): { options: Connect
   };
 }
 
-interface Entry {
-  fingerprint: string;
-  target: MysqlTarget;
-}
-
-/**
- * Lazily opens one pool per connection. The secret is resolved on every run, so a rotated
- * password gets a fresh pool while the old one finishes its runs and closes.
- */
+/** Lazily opens one pool (and its exploration pool) per connection, new ones when its URL (the password in it) or its settings change. */
 export class MysqlTargets {
-  private readonly entries = new Map<string, Entry>();
+  private readonly targets = new SecretKeyedTargets<MysqlTarget>((target) => this.retire(target));
 
   constructor(
     private readonly log: PipelineLog,
@@ -83,28 +74,16 @@ export class MysqlTargets {
   ) {}
 
   targetFor(connection: MysqlConnectionConfig): MysqlTarget {
-    let url: string;
-    try {
-      url = resolveSecret(connection.url, this.env);
-    } catch (error) {
-      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: ${(error as Error).message}; nothing was executed`);
-    }
+    const url = resolveTargetSecret(connection.name, connection.url, this.env);
     const { options, address } = connectionOptions(connection.name, url);
     let ssl: SslOptions | undefined;
     try {
       ssl = sslOptions(connection, this.env);
     } catch (error) {
-      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: tls: ${(error as Error).message}; nothing was executed`);
+      throw targetUnavailable(connection.name, `tls: ${(error as Error).message}`);
     }
-    const fingerprint = createHash('sha256')
-      .update(JSON.stringify([url, connection.pool.max, connection.pool.idleTimeout ?? null, ssl ?? null, connection.sqlMode]))
-      .digest('hex');
-    const existing = this.entries.get(connection.name);
-    if (existing?.fingerprint === fingerprint) return existing.target;
-    if (existing) this.retire(existing.target);
-    const target = this.open(connection, { ...options, ...(ssl ? { ssl } : {}) }, address, url);
-    this.entries.set(connection.name, { fingerprint, target });
-    return target;
+    const material = [url, connection.pool.max, connection.pool.idleTimeout ?? null, ssl ?? null, connection.sqlMode];
+    return this.targets.targetFor(connection.name, material, () => this.open(connection, { ...options, ...(ssl ? { ssl } : {}) }, address, url));
   }
 
   private open(connection: MysqlConnectionConfig, base: ConnectionOptions, address: string, url: string): MysqlTarget {
@@ -174,8 +153,7 @@ export class MysqlTargets {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.entries.values()].flatMap((entry) => [entry.target.pool, entry.target.explorePool].map((pool) => new Promise<void>((resolve) => pool.end(() => resolve()))));
-    this.entries.clear();
-    await Promise.all(pools);
+    const pools = this.targets.clear().flatMap((target) => [target.pool, target.explorePool]);
+    await Promise.all(pools.map((pool) => new Promise<void>((resolve) => pool.end(() => resolve()))));
   }
 }

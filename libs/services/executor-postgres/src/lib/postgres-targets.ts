@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { resolveSecret, type PostgresConnectionConfig } from '@rungate/config';
 import { RungateError } from '@rungate/contracts';
-import { SecretScrubber, type PipelineLog } from '@rungate/executors';
+import { SecretKeyedTargets, SecretScrubber, resolveTargetSecret, targetUnavailable, type PipelineLog } from '@rungate/executors';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, Pool } from 'pg';
 import { builtinTypes, type PgTypeInfo } from './sql-values';
@@ -40,23 +39,14 @@ export function tlsOptions(connection: PostgresConnectionConfig, env: NodeJS.Pro
   return options;
 }
 
-interface Entry {
-  fingerprint: string;
-  target: PostgresTarget;
-}
-
 function addressOf(url: URL): string {
   const host = url.hostname || url.searchParams.get('host') || 'localhost';
   return `${host}:${url.port || '5432'}`;
 }
 
-/**
- * Lazily opens one pool per connection. The secret is resolved on every run, so a rotated
- * password (a re-written secret file, a changed rungate.yaml) gets a fresh pool while the
- * old one finishes its runs and closes.
- */
+/** Lazily opens one pool per connection, a new one when its URL (the password in it) or its settings change. */
 export class PostgresTargets {
-  private readonly entries = new Map<string, Entry>();
+  private readonly targets = new SecretKeyedTargets<PostgresTarget>((target) => this.retire(target));
 
   constructor(
     private readonly log: PipelineLog,
@@ -64,12 +54,7 @@ export class PostgresTargets {
   ) {}
 
   targetFor(connection: PostgresConnectionConfig): PostgresTarget {
-    let url: string;
-    try {
-      url = resolveSecret(connection.url, this.env);
-    } catch (error) {
-      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: ${(error as Error).message}; nothing was executed`);
-    }
+    const url = resolveTargetSecret(connection.name, connection.url, this.env);
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -77,7 +62,7 @@ export class PostgresTargets {
       parsed = new URL('invalid:');
     }
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: ${connection.url} is not a postgres:// URL; nothing was executed`);
+      throw targetUnavailable(connection.name, `${connection.url} is not a postgres:// URL`);
     }
     if (connection.tls !== undefined && URL_TLS_PARAMS.some((param) => parsed.searchParams.has(param))) {
       throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: TLS is set both in the url and in tls; keep it in tls only. Nothing was executed`);
@@ -86,17 +71,10 @@ export class PostgresTargets {
     try {
       ssl = tlsOptions(connection, this.env);
     } catch (error) {
-      throw new RungateError('TARGET_UNAVAILABLE', `connection ${connection.name}: tls: ${(error as Error).message}; nothing was executed`);
+      throw targetUnavailable(connection.name, `tls: ${(error as Error).message}`);
     }
-    const fingerprint = createHash('sha256')
-      .update(JSON.stringify([url, connection.pool.max, connection.pool.idleTimeout ?? null, ssl === undefined ? null : ssl === false ? false : { ...ssl, checkServerIdentity: connection.tls?.mode }]))
-      .digest('hex');
-    const existing = this.entries.get(connection.name);
-    if (existing?.fingerprint === fingerprint) return existing.target;
-    if (existing) this.retire(existing.target);
-    const target = this.open(connection, url, addressOf(parsed), ssl);
-    this.entries.set(connection.name, { fingerprint, target });
-    return target;
+    const material = [url, connection.pool.max, connection.pool.idleTimeout ?? null, ssl === undefined ? null : ssl === false ? false : { ...ssl, checkServerIdentity: connection.tls?.mode }];
+    return this.targets.targetFor(connection.name, material, () => this.open(connection, url, addressOf(parsed), ssl));
   }
 
   private open(connection: PostgresConnectionConfig, url: string, address: string, ssl: false | ConnectionOptions | undefined): PostgresTarget {
@@ -145,8 +123,6 @@ export class PostgresTargets {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.entries.values()].map((entry) => entry.target.pool.end().catch(() => undefined));
-    this.entries.clear();
-    await Promise.all(pools);
+    await Promise.all(this.targets.clear().map((target) => target.pool.end().catch(() => undefined)));
   }
 }

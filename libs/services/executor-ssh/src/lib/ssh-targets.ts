@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
-import { resolveSecret, type SshConnectionConfig } from '@rungate/config';
-import { RungateError } from '@rungate/contracts';
-import type { PipelineLog } from '@rungate/executors';
+import type { SshConnectionConfig } from '@rungate/config';
+import { SecretKeyedTargets, resolveTargetSecret, targetUnavailable as unavailable, type PipelineLog } from '@rungate/executors';
 import { utils, type ParsedKey } from 'ssh2';
 import { parsePinnedHostKey } from './host-key';
 import { remoteCommand } from './remote-script';
@@ -12,15 +10,6 @@ export const DEFAULT_KEEPALIVE_MS = 15_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Warm spare sessions kept per connection unless `warmSessions` says otherwise. */
 export const DEFAULT_WARM_SESSIONS = 1;
-
-interface Entry {
-  fingerprint: string;
-  pool: SshPool;
-}
-
-function unavailable(connection: string, why: string): RungateError {
-  return new RungateError('TARGET_UNAVAILABLE', `connection ${connection}: ${why}; nothing was executed`);
-}
 
 /** A connection's credentials, resolved from their secret references. */
 export interface SshSecrets {
@@ -35,12 +24,7 @@ export function resolveSshSecrets(connection: SshConnectionConfig, env: NodeJS.P
   }
   const secret = (key: keyof SshSecrets): string | undefined => {
     const ref = connection[key];
-    if (ref === undefined) return undefined;
-    try {
-      return resolveSecret(ref, env);
-    } catch (error) {
-      throw unavailable(connection.name, `${key}: ${(error as Error).message}`);
-    }
+    return ref === undefined ? undefined : resolveTargetSecret(connection.name, ref, env, key);
   };
   return { privateKey: secret('privateKey'), passphrase: secret('passphrase'), password: secret('password') };
 }
@@ -85,13 +69,12 @@ export function sshEndpoint(connection: SshConnectionConfig, secrets: SshSecrets
   };
 }
 
-/**
- * One connection pool per configured SSH connection, opened on first use. Secrets are
- * resolved on every run, so a rotated key or password (a re-written secret file, a changed
- * rungate.yaml) gets a fresh pool while the old one finishes its runs and closes.
- */
+/** One connection pool per configured SSH connection, opened on first use, a new one when its key, password or settings change. */
 export class SshTargets {
-  private readonly entries = new Map<string, Entry>();
+  private readonly pools = new SecretKeyedTargets<SshPool>((pool, name) => {
+    this.log.log(`connection ${name}: configuration or secrets changed; new runs use new SSH connections`);
+    void pool.close();
+  });
 
   constructor(
     private readonly log: PipelineLog,
@@ -101,37 +84,21 @@ export class SshTargets {
   poolFor(connection: SshConnectionConfig): SshPool {
     const secrets = resolveSshSecrets(connection, this.env);
     // Keys are parsed (and encrypted ones decrypted, which is slow on purpose) only when something changed.
-    const fingerprint = createHash('sha256').update(JSON.stringify([connection, secrets])).digest('hex');
-    const existing = this.entries.get(connection.name);
-    if (existing?.fingerprint === fingerprint) return existing.pool;
-    const endpoint = sshEndpoint(connection, secrets);
-    if (existing) {
-      this.log.log(`connection ${connection.name}: configuration or secrets changed; new runs use new SSH connections`);
-      void existing.pool.close();
-    }
-    const pool = new SshPool(endpoint, this.log);
-    this.entries.set(connection.name, { fingerprint, pool });
-    return pool;
+    return this.pools.targetFor(connection.name, [connection, secrets], () => new SshPool(sshEndpoint(connection, secrets), this.log));
   }
 
   /** Warm spare sessions open (or opening) on all connections: for tests and metrics. */
   get spares(): number {
-    let count = 0;
-    for (const entry of this.entries.values()) count += entry.pool.spares;
-    return count;
+    return this.pools.targets().reduce((count, pool) => count + pool.spares, 0);
   }
 
   /** SSH connections open (or opening) on all pools: for tests and metrics. */
   get connections(): number {
-    let count = 0;
-    for (const entry of this.entries.values()) count += entry.pool.size;
-    return count;
+    return this.pools.targets().reduce((count, pool) => count + pool.size, 0);
   }
 
   /** Closes every pool; resolves once their warm spares are closed (busy connections close when their runs end). */
   async close(): Promise<void> {
-    const pools = [...this.entries.values()].map((entry) => entry.pool.close());
-    this.entries.clear();
-    await Promise.all(pools);
+    await Promise.all(this.pools.clear().map((pool) => pool.close()));
   }
 }
