@@ -132,7 +132,7 @@ export class GitMirror {
   /** Fetches the branch; returns the fetched head. */
   async fetch(): Promise<string> {
     await this.prepare();
-    // -v: simple-git waits ~50 ms after a command that printed nothing (STACK-NOTES).
+    // -v: simple-git waits ~50 ms after a command that printed nothing, and -v makes fetch print.
     await this.run('fetch', ['fetch', '--progress', '-v', '--no-tags', '--no-write-fetch-head', 'origin']);
     const head = await this.localHead();
     if (!head) throw new GitOperationError('fetch', `branch ${this.options.branch} was not fetched`);
