@@ -266,7 +266,7 @@ loopback port. Two serves on one machine: give each its own --port (or 0) and --
     .command('policy')
     .description('rules')
     .command('explain')
-    .description('why a call is allowed or denied, rule by rule (exit 0 allow, 1 deny)')
+    .description('why a call is allowed, denied or held for approval, rule by rule (exit 0 allow, 1 deny, 3 approval required)')
     .requiredOption('--user <user>', 'the caller')
     .option('--agent <agent>', 'the agent, to apply its static token\'s scope')
     .option('--group <group>', 'a group the user has beyond users: (an OIDC user); repeatable', collect, [])

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig } from '@rungate/config';
+import { loadConfig, type ApprovalConfig, type RungateConfig } from '@rungate/config';
 import type { Identity } from '@rungate/contracts';
 import { explainCallGuardrails } from '@rungate/guardrails';
 import { explain } from '@rungate/policy';
@@ -23,10 +23,33 @@ const MISS_TEXT = {
   params: 'its parameter conditions are not met',
 } as const;
 
+/** Exit codes of `rungate policy explain`. */
+export const EXPLAIN_EXIT = { allow: 0, deny: 1, approval_required: 3 } as const;
+
+function duration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * Who could approve a run of this requester: the humans of users: in an approver group, never
+ * the requester (ADR 18). With OIDC, approvers from the issuer are not known here.
+ */
+export function approvalLines(config: Pick<RungateConfig, 'users' | 'oidc'>, approval: ApprovalConfig, requester: string): string[] {
+  const approvers = config.users.filter((u) => u.name !== requester && u.groups.some((g) => approval.groups.includes(g))).map((u) => u.name);
+  const lines = [`  needs ${approval.count} approval${approval.count === 1 ? '' : 's'} from ${approval.groups.join(', ')} within ${duration(approval.ttl)}`];
+  const known = approvers.length > 0 ? approvers.join(', ') : 'none in users:';
+  lines.push(`  approvers: ${known}${config.oidc ? ' (and OIDC users in those groups)' : ''}; never the requester, never an agent token`);
+  if (!config.oidc && approvers.length < approval.count) lines.push(`  warning: only ${approvers.length} approver${approvers.length === 1 ? '' : 's'} other than ${requester}: this call can never be approved`);
+  return lines;
+}
+
 /**
  * `rungate policy explain`: the decision and the rule that made it, why every other rule did
  * not, and the guardrails that apply (what they say of a runbook file, with `--file`). Exit 0
- * allow, 1 deny.
+ * allow, 1 deny, 3 approval required (a rule's approval:, or a require_approval guardrail on
+ * the rendered --file).
  */
 export async function explainPolicy(options: ExplainOptions): Promise<number> {
   const config = loadConfig(resolve(options.config));
@@ -58,18 +81,18 @@ export async function explainPolicy(options: ExplainOptions): Promise<number> {
     config.rules,
   );
   const lines: string[] = [];
-  if (result.decision.effect === 'allow') {
-    lines.push(`allow: rule ${result.decision.rule}${result.decision.approval ? ' (approval required)' : ''}`);
-  } else {
-    lines.push(`deny: ${result.decision.reason}`);
-  }
+  const { decision } = result;
+  if (decision.effect === 'allow') lines.push(`allow: rule ${decision.rule}`);
+  else if (decision.effect === 'approval_required') lines.push(`approval_required: rule ${decision.rule}`);
+  else lines.push(`deny: ${decision.reason}`);
   lines.push(`  as ${user}${agent ? ` via agent ${agent}` : ''}, groups [${identity.groups.join(', ')}]`);
+  if (decision.effect === 'approval_required') lines.push(...approvalLines(config, decision.approval, user));
   if (result.scope) lines.push(`  token scope: ${result.scope}`);
   if (config.rules.length === 0) lines.push('  no rules are configured: everything is denied');
   for (const rule of result.rules) {
     lines.push(`  rule ${rule.name}: ${rule.matches ? 'matches' : `does not match — ${MISS_TEXT[rule.miss ?? 'groups']}`}`);
   }
-  const rule = result.decision.effect === 'allow' ? result.decision.rule : undefined;
+  const rule = decision.effect === 'deny' ? undefined : decision.rule;
   const guardrails = await explainCallGuardrails(
     config,
     { connection: options.connection, runbook: options.runbook, rule },
@@ -77,5 +100,6 @@ export async function explainPolicy(options: ExplainOptions): Promise<number> {
   );
   lines.push(...guardrails.lines);
   process.stdout.write(`${lines.join('\n')}\n`);
-  return result.decision.effect === 'allow' && !guardrails.denied ? 0 : 1;
+  if (decision.effect === 'deny' || guardrails.denied) return EXPLAIN_EXIT.deny;
+  return decision.effect === 'approval_required' || guardrails.held ? EXPLAIN_EXIT.approval_required : EXPLAIN_EXIT.allow;
 }

@@ -6,7 +6,7 @@ repositories: [{ name: demo, url: /srv }]
 connections:
   - { name: prod-db, type: postgres, url: env:PROD }
   - { name: replica-1, type: postgres, url: env:REPLICA }
-users: [{ name: alice, groups: [eng] }]
+users: [{ name: alice, groups: [eng] }, { name: lee, groups: [leads] }]
 rules:
   - { name: eng, groups: [eng], connections: ["*"], runbooks: ["demo/**"], guardrails: [row-cap] }
 `;

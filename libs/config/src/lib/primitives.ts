@@ -19,10 +19,24 @@ export function parseDuration(text: string): number {
 }
 
 
-/** Who must approve a run before it executes (rules' and guardrails' `approval:`). */
-export const ApprovalConfig = z.strictObject({
-  groups: z.array(z.string()).min(1),
-  count: z.number().int().positive().default(1),
-  ttl: Duration.default(3_600_000),
-});
+/** The longest an approval may be waited for: a run held longer is no longer the change anyone asked for. */
+export const MAX_APPROVAL_TTL_MS = 7 * 24 * 3_600_000;
+/** The shortest: less leaves an approver no time to read the body. */
+export const MIN_APPROVAL_TTL_MS = 60_000;
+
+/** Who must approve a run before it executes (rules' and guardrails' `approval:`; ADR 18). */
+export const ApprovalConfig = z
+  .strictObject({
+    groups: z
+      .array(z.string().min(1))
+      .min(1)
+      .refine((groups) => new Set(groups).size === groups.length, 'name each group once')
+      .describe('approvers are humans in any of these groups (never the requester, never an agent token)'),
+    count: z.number().int().positive().max(10).default(1).describe('how many different approvers must say yes'),
+    ttl: Duration.default(3_600_000).describe('how long the run waits for its approvals before it expires (1m to 168h)'),
+  })
+  .superRefine((approval, ctx) => {
+    if (approval.ttl < MIN_APPROVAL_TTL_MS) ctx.addIssue({ code: 'custom', path: ['ttl'], message: 'at least 1m: approvers need time to read the body' });
+    if (approval.ttl > MAX_APPROVAL_TTL_MS) ctx.addIssue({ code: 'custom', path: ['ttl'], message: 'at most 168h: a run held longer is not the change anyone asked for' });
+  });
 export type ApprovalConfig = z.infer<typeof ApprovalConfig>;

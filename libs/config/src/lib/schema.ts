@@ -256,7 +256,7 @@ export const RuleConfig = z
     connections: z.array(z.string().min(1)).default([]).describe('connection names or globs (required unless the rule only grants explore)'),
     runbooks: z.array(z.string().min(1)).default([]).describe('globs over <repository>/<path>: * within a segment, ** across (required unless the rule only grants explore)'),
     params: z.record(z.string(), z.union([z.array(z.string()), z.strictObject({ pattern: z.string() })])).optional(),
-    approval: ApprovalConfig.optional(),
+    approval: ApprovalConfig.optional().describe('hold each run this rule allows until this many approvers said yes (ADR 18)'),
     guardrails: z.array(z.string().min(1)).min(1).optional().describe('guardrails (by name) that apply to every run this rule allows'),
     masking: MaskingSelection.optional().describe('masking profile for runs this rule allows, over the connection\'s; none: no masking'),
     explore: ExploreGrant.optional().describe('read-only exploration tools (explore_sql, explore_schema, explore_k8s, explore_logs, explore_command) for these groups on these connections (README: Exploration)'),
@@ -287,6 +287,31 @@ export const OidcConfig = z.strictObject({
   scopes: z.array(z.string()).default([]),
 });
 export type OidcConfig = z.infer<typeof OidcConfig>;
+
+/**
+ * An approval nobody can give holds every run until it expires. With users: alone (no OIDC
+ * issuer to bring other humans and groups), there must be as many humans in the approver groups
+ * as the approval counts.
+ */
+function checkApprovers(
+  config: { oidc?: unknown; users: { name: string; groups: string[] }[]; rules: { approval?: ApprovalConfig }[]; guardrails: { approval?: ApprovalConfig }[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (config.oidc !== undefined) return;
+  const check = (approval: ApprovalConfig | undefined, path: (string | number)[]) => {
+    if (!approval) return;
+    const approvers = config.users.filter((user) => user.groups.some((group) => approval.groups.includes(group)));
+    if (approvers.length >= approval.count) return;
+    const who = approvers.length === 0 ? 'no user in users: is in any of them' : `only ${approvers.map((u) => u.name).join(', ')} of users: ${approvers.length === 1 ? 'is' : 'are'} in them`;
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'approval', 'groups'],
+      message: `${approval.count} approval${approval.count === 1 ? '' : 's'} from ${approval.groups.join(', ')}, but ${who}: no run could ever be approved`,
+    });
+  };
+  config.rules.forEach((rule, index) => check(rule.approval, ['rules', index]));
+  config.guardrails.forEach((guardrail, index) => check(guardrail.approval, ['guardrails', index]));
+}
 
 /** Every profile a connection or rule names exists; `none` is for rules, which override a connection. */
 function checkMaskingSelections(
@@ -454,6 +479,7 @@ export const RungateConfig = z
       });
     config.rules.forEach((rule, index) => knownConnections(rule.connections, ['rules', index, 'connections']));
     config.guardrails.forEach((guardrail, index) => knownConnections(guardrail.connections, ['guardrails', index, 'connections']));
+    checkApprovers(config, ctx);
     const guardrails = new Set(config.guardrails.map((g) => g.name));
     const referenced = new Set<string>();
     config.rules.forEach((rule, index) =>

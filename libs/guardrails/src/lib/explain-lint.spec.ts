@@ -10,7 +10,7 @@ connections:
   - { name: staging-db, type: postgres, url: env:STAGING }
   - { name: box, type: shell }
   - { name: shop, type: mysql, url: env:SHOP }
-users: [{ name: alice, groups: [eng] }]
+users: [{ name: alice, groups: [eng] }, { name: lee, groups: [leads] }]
 rules:
   - { name: eng, groups: [eng], connections: ["*"], runbooks: ["demo/**"], guardrails: [row-cap] }
   - { name: scripts, groups: [eng], connections: [box], runbooks: ["demo/sh/**"] }

@@ -66,18 +66,22 @@ export function formatGuardrailExplanations(explanations: readonly GuardrailExpl
 /**
  * `rungate policy explain`'s guardrail section: which guardrails apply to the call and, given
  * the runbook's source, what each input guardrail would say about it with these parameters
- * (`denied` when one would refuse it).
+ * (`denied` when one would refuse it, `held` when one would hold it for approval).
  */
 export async function explainCallGuardrails(
   config: { connections: readonly ConnectionConfig[]; guardrails: readonly GuardrailConfig[]; rules: readonly RuleConfig[] },
   subject: GuardrailSubject,
   runbook?: { source: string; params: Record<string, string> },
-): Promise<{ lines: string[]; denied: boolean }> {
+): Promise<{ lines: string[]; denied: boolean; held: boolean }> {
   const guardrails = Guardrails.compile(config, await loadSqlParser());
   const connection = config.connections.find((c) => c.name === subject.connection);
   // The runbook's key is <repository>/<path>; its path's extension says the language.
   const path = subject.runbook.slice(subject.runbook.indexOf('/') + 1);
   const call = runbook ? renderCall(path, runbook.source, runbook.params, connection && sqlDialectOf(connection)) : undefined;
   const explanations = explainGuardrails(guardrails, subject, call?.ok ? call.input : undefined);
-  return { lines: formatGuardrailExplanations(explanations, call), denied: explanations.some((e) => e.finding?.action === 'deny') };
+  return {
+    lines: formatGuardrailExplanations(explanations, call),
+    denied: explanations.some((e) => e.finding?.action === 'deny'),
+    held: explanations.some((e) => e.finding?.action === 'require_approval'),
+  };
 }

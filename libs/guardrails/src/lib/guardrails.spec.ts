@@ -18,7 +18,7 @@ connections:
   - { name: prod-db, type: postgres, url: env:PROD }
   - { name: staging-db, type: postgres, url: env:STAGING }
   - { name: box, type: shell }
-users: [{ name: alice, groups: [eng] }]
+users: [{ name: alice, groups: [eng] }, { name: lee, groups: [leads] }]
 rules:
   - { name: eng, groups: [eng], connections: ["*"], runbooks: ["demo/**"], guardrails: [row-cap] }
   - { name: ops, groups: [ops], connections: ["*"], runbooks: ["demo/**"] }

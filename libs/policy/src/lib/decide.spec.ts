@@ -1,6 +1,6 @@
 import type { RuleConfig } from '@rungate/config';
 import type { Identity } from '@rungate/contracts';
-import { decide, explain } from './decide';
+import { decide, explain, permits } from './decide';
 
 const alice: Identity = { user: 'alice@example.com', groups: ['engineering'], agent: 'claude', scope: {} };
 const rules: RuleConfig[] = [
@@ -38,6 +38,18 @@ describe('decide', () => {
     expect(decide(subject, rules).effect).toBe('allow');
     expect(decide({ ...subject, params: { region: 'eu' } }, rules).effect).toBe('allow');
     expect(decide({ ...subject, params: { region: 'apac' } }, rules)).toMatchObject({ effect: 'deny', family: 'params' });
+  });
+
+  it('answers approval_required when the deciding rule has approval:, and lists the tool as it does an allowed one', () => {
+    const approval = { groups: ['sre-leads'], count: 2, ttl: 3_600_000 };
+    const held: RuleConfig[] = [{ name: 'prod-writes', groups: ['engineering'], connections: ['primary'], runbooks: ['demo/postgres/**'], approval }, ...rules];
+    const subject = { identity: alice, runbook: 'demo/postgres/update_email.runbook.sql', connection: 'primary' };
+    const decision = decide(subject, held);
+    expect(decision).toEqual({ effect: 'approval_required', rule: 'prod-writes', approval });
+    expect(permits(decision)).toBe(true);
+    expect(permits(decide({ ...subject, connection: 'nowhere' }, held))).toBe(false);
+    // The first matching rule decides, also when a later one would allow without approval.
+    expect(decide({ ...subject, connection: 'replica-1' }, held)).toEqual({ effect: 'allow', rule: 'eng-read' });
   });
 
   it('never names another rule in a denial', () => {

@@ -1,4 +1,4 @@
-import { anyGlobMatches, type ExploreGrant, type RuleConfig } from '@rungate/config';
+import { anyGlobMatches, type ApprovalConfig, type ExploreGrant, type RuleConfig } from '@rungate/config';
 import type { Identity } from '@rungate/contracts';
 import { RE2JS } from 're2js';
 
@@ -12,8 +12,15 @@ export interface DecisionSubject {
 }
 
 export type Decision =
-  | { effect: 'allow'; rule: string; approval?: RuleConfig['approval'] }
+  | { effect: 'allow'; rule: string }
+  /** The rule allows the call once its approvers said yes (ADR 18): listed like an allowed tool. */
+  | { effect: 'approval_required'; rule: string; approval: ApprovalConfig }
   | { effect: 'deny'; family: DenyFamily; reason: string };
+
+/** Whether the caller may see and call the tool: allowed now, or once approved. */
+export function permits(decision: Decision): decision is Extract<Decision, { effect: 'allow' | 'approval_required' }> {
+  return decision.effect !== 'deny';
+}
 
 /** Why a call was denied, in words safe to show the caller (other users' rules stay hidden). */
 export type DenyFamily = 'token-scope' | 'no-rule' | 'params';
@@ -69,7 +76,7 @@ export function decide(subject: DecisionSubject, rules: readonly RuleConfig[]): 
   let paramsBlocked = false;
   for (const rule of rules) {
     const verdict = evaluateRule(rule, subject);
-    if (verdict.matches) return { effect: 'allow', rule: rule.name, ...(rule.approval ? { approval: rule.approval } : {}) };
+    if (verdict.matches) return rule.approval ? { effect: 'approval_required', rule: rule.name, approval: rule.approval } : { effect: 'allow', rule: rule.name };
     if (verdict.miss === 'params') paramsBlocked = true;
   }
   if (paramsBlocked) {

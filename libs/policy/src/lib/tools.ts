@@ -3,7 +3,7 @@ import type { Identity, RunbookEntry, ToolDefinition } from '@rungate/contracts'
 import { inputSchema, type ParsedRunbook } from '@rungate/runbooks';
 import { listBuiltinTools } from './builtin-tools';
 import { processOutputSchema, sqlOutputSchema } from './output-schemas';
-import { decide } from './decide';
+import { decide, permits } from './decide';
 import type { RuleConfig } from '@rungate/config';
 
 /** Arguments every tool may take besides the runbook's own parameters. */
@@ -24,7 +24,7 @@ export function allowedConnections(
   return connections.filter(
     (connection) =>
       entry.metadata.connectionTypes.includes(connection.type) &&
-      decide({ identity, runbook: key, connection: connection.name }, rules).effect === 'allow',
+      permits(decide({ identity, runbook: key, connection: connection.name }, rules)),
   );
 }
 

@@ -61,8 +61,8 @@ export interface ApprovalHold {
   reason?: string;
 }
 
-function approvalHolds(decision: Extract<Decision, { effect: 'allow' }>, findings: readonly GuardrailFinding[]): ApprovalHold[] {
-  const holds: ApprovalHold[] = decision.approval ? [{ by: 'rule', name: decision.rule, approval: decision.approval }] : [];
+function approvalHolds(decision: Extract<Decision, { effect: 'allow' | 'approval_required' }>, findings: readonly GuardrailFinding[]): ApprovalHold[] {
+  const holds: ApprovalHold[] = decision.effect === 'approval_required' ? [{ by: 'rule', name: decision.rule, approval: decision.approval }] : [];
   for (const finding of findings) {
     if (finding.approval) holds.push({ by: 'guardrail', name: finding.guardrail, approval: finding.approval, reason: finding.message });
   }

@@ -16,7 +16,7 @@ const ARGS: Record<string, Record<string, unknown>> = {
   'demo.admin.drop': {},
 };
 const CONNECTIONS = ['pg-a', 'pg-b', 'box'];
-const USERS: Record<string, string[]> = { alice: ['eng'], bob: ['ops'], carol: ['eng', 'ops'], dave: [] };
+const USERS: Record<string, string[]> = { alice: ['eng'], bob: ['ops'], carol: ['eng', 'ops'], dave: [], lee: ['leads'] };
 const SCOPES: Identity['scope'][] = [{}, { runbooks: ['demo/pg/read*'] }, { connections: ['pg-b', 'box'] }];
 
 const keys = generateTicketKeyPair();
@@ -30,6 +30,7 @@ connections:
   - { name: box, type: shell }
 users: [${Object.entries(USERS).map(([name, groups]) => `{ name: ${name}, groups: [${groups.join(', ')}] }`).join(', ')}]
 rules:
+  - { name: ops-write-b, groups: [ops], connections: [pg-b], runbooks: ["demo/pg/write*"], approval: { groups: [leads] } }
   - { name: eng-postgres, groups: [eng], connections: ["pg-*"], runbooks: ["demo/pg/**"] }
   - { name: ops-box, groups: [ops], connections: [box], runbooks: ["demo/ops/**"] }
   - { name: ops-read-b, groups: [ops], connections: [pg-b], runbooks: ["demo/pg/read*"] }
@@ -63,7 +64,10 @@ describe('one decision function for tools/list and tools/call', () => {
         } catch (error) {
           outcome = (error as RungateError).code;
         }
-        expect({ tool, connection, outcome }).toEqual({ tool, connection, outcome: expectAllowed ? 'allow' : listed.has(tool) ? 'FORBIDDEN' : 'UNKNOWN_TOOL' });
+        // The first matching rule decides: ops-write-b holds every write on pg-b by someone in ops.
+        const held = tool === 'demo.pg.write' && connection === 'pg-b' && groups.includes('ops');
+        const expected = expectAllowed ? (held ? 'APPROVAL_REQUIRED' : 'allow') : listed.has(tool) ? 'FORBIDDEN' : 'UNKNOWN_TOOL';
+        expect({ tool, connection, outcome }).toEqual({ tool, connection, outcome: expected });
       }
     }
   });
@@ -74,6 +78,12 @@ describe('one decision function for tools/list and tools/call', () => {
     expect(tools[0]?.inputSchema['required']).toContain('connection');
     const { tools: none } = await bus.request(Subjects.policyTools, { identity: { user: 'dave', groups: [], scope: {} } }, ToolsReply, { timeoutMs: 1000 });
     expect(none).toEqual([]);
+  });
+
+  it('lists a tool a rule holds for approval, on the connections that rule names', async () => {
+    const { tools } = await bus.request(Subjects.policyTools, { identity: { user: 'bob', groups: ['ops'], scope: {} } }, ToolsReply, { timeoutMs: 1000 });
+    const write = tools.find((t) => t.name === 'demo.pg.write');
+    expect((write?.inputSchema['properties'] as Record<string, { enum?: string[] }>)['connection']?.enum).toEqual(['pg-b']);
   });
   describe('every refusal is on the record once, with its real reason', () => {
     const meta = { ip: '10.0.0.7', userAgent: 'probe/1' };
@@ -102,6 +112,7 @@ describe('one decision function for tools/list and tools/call', () => {
       ['invalid parameters', alice, 'demo.pg.read', { id: 'one', connection: 'pg-a' }, 'INVALID_PARAMS', 'invalid-params'],
       ['a dry run of a shell runbook', bob, 'demo.ops.restart', { unit: 'api', dryRun: true }, 'INVALID_PARAMS', 'dry-run-refused'],
       ['a dryRun that is not true or false', alice, 'demo.pg.read', { id: 1, connection: 'pg-a', dryRun: 'maybe' }, 'INVALID_PARAMS', 'dry-run-refused'],
+      ['a call a rule holds for approval (approvals not enabled yet)', bob, 'demo.pg.write', { v: 'x', connection: 'pg-b' }, 'APPROVAL_REQUIRED', 'approval'],
     ])('%s', async (_case, identity, tool, args, answered, code) => {
       const { error, events } = await refused(identity, tool, args);
       expect(error.code).toBe(answered);

@@ -18,7 +18,7 @@ repositories: [{ name: demo, url: /srv/demo }]
 connections:
   - { name: prod-db, type: postgres, url: env:A }
   - { name: staging-db, type: postgres, url: env:B }
-users: [{ name: alice, groups: [eng] }]
+users: [{ name: alice, groups: [eng] }, { name: lee, groups: [leads] }]
 rules:
   - { name: eng, groups: [eng], connections: ["*"], runbooks: ["demo/**"], guardrails: [row-cap] }
 tickets: { signingKey: env:GUARDRAILS_SIGNING_KEY }

@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXPLAIN_EXIT, explainPolicy } from './policy';
+
+const CONFIG = `
+repositories: [{ name: demo, url: /srv/demo }]
+connections:
+  - { name: staging, type: postgres, url: env:STAGING }
+  - { name: prod, type: postgres, url: env:PROD }
+users:
+  - { name: alice, groups: [eng] }
+  - { name: lead, groups: [eng, sre-leads] }
+  - { name: sam, groups: [sre-leads] }
+rules:
+  - { name: prod-writes, groups: [eng], connections: [prod], runbooks: ["demo/pg/**"], approval: { groups: [sre-leads], count: 1, ttl: 30m } }
+  - { name: staging, groups: [eng], connections: [staging], runbooks: ["demo/pg/**"] }
+`;
+
+describe('rungate policy explain', () => {
+  let dir: string;
+  let config: string;
+  let out: string[];
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rg-explain-'));
+    config = join(dir, 'rungate.yaml');
+    writeFileSync(config, CONFIG);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    out = [];
+    jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  const explain = (user: string, connection: string) =>
+    explainPolicy({ user, group: [], runbook: 'demo/pg/update.runbook.sql', connection, param: [], config });
+
+  it('answers approval_required for a rule with approval:, with who may approve and how many, never the requester', async () => {
+    expect(await explain('lead', 'prod')).toBe(EXPLAIN_EXIT.approval_required);
+    expect(out.join('').split('\n')).toEqual(
+      expect.arrayContaining([
+        'approval_required: rule prod-writes',
+        '  needs 1 approval from sre-leads within 30m',
+        '  approvers: sam; never the requester, never an agent token',
+      ]),
+    );
+    expect(out.join('')).not.toMatch(/^allow/m);
+  });
+
+  it('lists every approver for another requester', async () => {
+    expect(await explain('alice', 'prod')).toBe(EXPLAIN_EXIT.approval_required);
+    expect(out.join('')).toContain('  approvers: lead, sam; never the requester');
+  });
+
+  it('still answers allow and deny as before', async () => {
+    expect(await explain('alice', 'staging')).toBe(EXPLAIN_EXIT.allow);
+    expect(out.join('')).toMatch(/^allow: rule staging$/m);
+    out.length = 0;
+    expect(await explain('sam', 'staging')).toBe(EXPLAIN_EXIT.deny);
+    expect(out.join('')).toMatch(/^deny: no rule allows sam/m);
+  });
+});
