@@ -10,7 +10,7 @@ export default [
   ...nx.configs['flat/typescript'],
   ...nx.configs['flat/javascript'],
   {
-    ignores: ['**/dist', '**/out-tsc', '**/node_modules', 'bench/results/**', '.rungate/**', 'tmp/**'],
+    ignores: ['**/dist', '**/out-tsc', '**/node_modules', 'bench/results/**', '.rungate/**', 'tmp/**', 'libs/services/gateway/assets/**'], // assets: vendored htmx (its README),
   },
   {
     files: ['**/*.ts', '**/*.js'],

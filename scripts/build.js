@@ -12,7 +12,7 @@
 // the time.
 const { execFileSync } = require('node:child_process');
 const { builtinModules } = require('node:module');
-const { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
+const { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join, relative } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -54,7 +54,14 @@ function checkRuntimeDependencies() {
   }
 }
 
+/** Files the compiled code reads beside itself: the web console's stylesheet and vendored htmx (ADR 23). */
+function copyAssets() {
+  const assets = join('libs', 'services', 'gateway', 'assets');
+  cpSync(join(root, assets), join(dist, assets), { recursive: true });
+}
+
 compile();
+copyAssets();
 linkLibraries();
 checkRuntimeDependencies();
 require('./pglite-template');

@@ -3,6 +3,7 @@
 # README's test command is the whole set-up on a fresh machine.
 #   - git (runbook repositories) and OpenSSH's sshd: the SSH tests start throwaway sshd
 #     servers of their own on high loopback ports; they only need the binary.
+#   - Chromium (/usr/bin/chromium): the web console's tests drive it headless with playwright-core.
 #   - PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth), NATS with JetStream on
 #     127.0.0.1:4222 and MariaDB on 127.0.0.1:3306 (root without a password, for executor-mysql):
 #     started with the machine's own commands when they are installed but down.
@@ -19,6 +20,8 @@ command -v git >/dev/null || missing+=(git)
 # The reliability slice: its own nats-server, and jq for the escaping suite's nested contexts.
 [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v jq >/dev/null || missing+=(jq)
+# The web console's browser tests (test/console.e2e-spec.ts): Debian's Chromium, driven by playwright-core.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]}"

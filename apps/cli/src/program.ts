@@ -104,6 +104,17 @@ function tokenCommands(): Command {
   return token;
 }
 
+function consoleCommands(): Command {
+  const group = new Command('console').description('the web console at /console (README: Web console)');
+  group
+    .command('link')
+    .description('a one-time web console sign-in link for a user, from the running rungate serve; prints it once, on stdout')
+    .requiredOption('--user <user>', 'whom it signs in (a name in users:)')
+    .option('--data-dir <dir>', `the running serve's data directory (default: ${DEFAULT_DATA_DIR})`, DEFAULT_DATA_DIR)
+    .action((options, command) => finish(command, async () => (await import('./commands/console')).consoleLinkCommand(options)));
+  return group;
+}
+
 function auditCommands(): Command {
   const audit = new Command('audit').description('the audit trail: verify its hash chain, search it, follow it');
   audit
@@ -200,6 +211,7 @@ Each command's options: rungate <command> --help.`,
     .addOption(new Option('--audit-port <port>', 'the audit query API\'s port (default: --port + 2, else audit.port)').argParser(portNumber))
     .option('--host <address>', 'the address to listen on (default: gateway.host, 127.0.0.1)')
     .option('--data-dir <dir>', 'embedded database, keys, demo files and the admin socket; one serve per directory', DEFAULT_DATA_DIR)
+    .option('--console-user <user>', 'print a one-time web console sign-in link for this user of users: (default: the demo\'s user)')
     .addHelpText(
       'after',
       `
@@ -241,6 +253,7 @@ loopback port. Two serves on one machine: give each its own --port (or 0) and --
     .action((options, command) => finish(command, async () => (await import('./commands/keys')).generateKeys(options)));
 
   program.addCommand(tokenCommands());
+  program.addCommand(consoleCommands());
 
   program
     .command('lint')

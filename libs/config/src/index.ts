@@ -9,3 +9,4 @@ export * from './lib/guardrails';
 export { ApprovalConfig } from './lib/primitives';
 export * from './lib/masking';
 export * from './lib/exploration';
+export * from './lib/console';

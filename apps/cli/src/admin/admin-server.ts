@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ERROR_EDGES, RungateError } from '@rungate/contracts';
 import type { z } from 'zod';
 import type { TokenAdmin } from '../tokens/token-admin';
-import { AdminRoutes, CreateTokenRequest, adminSocketPath, socketAddress } from './protocol';
+import { AdminRoutes, ConsoleLinkRequest, CreateTokenRequest, adminSocketPath, socketAddress } from './protocol';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -11,6 +11,8 @@ export interface AdminHandlers {
   tokens: TokenAdmin;
   /** Why a token for this user would never authenticate, if it would not. */
   refuseUser(user: string): string | undefined;
+  /** A one-time web-console sign-in link for the user. */
+  consoleLink(user: string): Promise<{ user: string; url: string }>;
 }
 
 export interface AdminEndpoint {
@@ -60,6 +62,12 @@ async function route(req: IncomingMessage, handlers: AdminHandlers): Promise<unk
     const refusal = handlers.refuseUser(input.user);
     if (refusal) throw new RungateError('BAD_REQUEST', refusal);
     return handlers.tokens.create(input);
+  }
+  if (path === AdminRoutes.consoleLink && req.method === 'POST') {
+    const { user } = parse(ConsoleLinkRequest, await readBody(req));
+    const refusal = handlers.refuseUser(user);
+    if (refusal) throw new RungateError('BAD_REQUEST', refusal);
+    return handlers.consoleLink(user);
   }
   const revoke = /^\/v1\/tokens\/([^/]+)\/revoke$/.exec(path);
   if (revoke && req.method === 'POST') {

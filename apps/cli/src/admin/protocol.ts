@@ -51,8 +51,13 @@ export const RevokedToken = z.object({ record: TokenRecord });
 /** What `GET /v1/status` answers: enough to tell a live serve from a stale socket file. */
 export const AdminStatus = z.object({ pid: z.number().int() });
 
+/** A one-time web-console sign-in link for a user (ADR 23). */
+export const ConsoleLinkRequest = z.strictObject({ user: z.string().min(1) });
+export const ConsoleLink = z.object({ user: z.string(), url: z.string() });
+
 export const AdminRoutes = {
   status: '/v1/status',
+  consoleLink: '/v1/console/link',
   tokens: '/v1/tokens',
   revoke: (id: string) => `/v1/tokens/${encodeURIComponent(id)}/revoke`,
 } as const;

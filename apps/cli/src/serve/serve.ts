@@ -12,12 +12,13 @@ import { executorKubernetesService } from '@rungate/service-executor-kubernetes'
 import { executorMysqlService } from '@rungate/service-executor-mysql';
 import { executorShellService } from '@rungate/service-executor-shell';
 import { executorSshService } from '@rungate/service-executor-ssh';
-import { gatewayService } from '@rungate/service-gateway';
+import { CONSOLE_PATH, ConsoleSessions, gatewayService } from '@rungate/service-gateway';
 import { gitSyncService } from '@rungate/service-git-sync';
 import { policyService } from '@rungate/service-policy';
 import type { DataSource } from 'typeorm';
 import { listenAdmin } from '../admin/admin-server';
 import { DEFAULT_DATA_DIR } from '../commands/database';
+import { UsageError } from '../cli/values';
 import { AUDIT_PORT_OFFSET, listenPlan, type ListenFlags, type ListenPlan } from './ports';
 import { embeddedDatabaseDir } from '../data-dir/embedded';
 import { DataDirLock } from '../data-dir/lock';
@@ -105,10 +106,27 @@ class ServedConfig extends ConfigHolder {
     const from = super.current;
     if (!this.listening) return from;
     if (this.view?.from !== from) {
-      this.view = { from, served: { ...from, gateway: { ...from.gateway, port: this.listening.gateway }, audit: { ...from.audit, port: this.listening.audit } } };
+      // The console reads the audit API this serve runs, unless rungate.yaml names another.
+      const auditUrl = from.console.auditUrl ?? `http://${reachable(from.gateway.host)}:${this.listening.audit}`;
+      this.view = {
+        from,
+        served: {
+          ...from,
+          gateway: { ...from.gateway, port: this.listening.gateway },
+          audit: { ...from.audit, port: this.listening.audit },
+          console: { ...from.console, auditUrl },
+        },
+      };
     }
     return this.view.served;
   }
+}
+
+/** An address to reach a listener on from this process: a wildcard one is reached on loopback. */
+function reachable(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '[::1]';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 interface DemoTarget {
@@ -175,6 +193,8 @@ export interface ServeOptions extends ListenFlags {
   configFile?: string;
   dataDir: string;
   quiet?: boolean;
+  /** Whom the printed web-console login link signs in (default: the demo's user; with a configuration, nobody). */
+  consoleUser?: string;
 }
 
 export interface Served {
@@ -187,6 +207,8 @@ export interface Served {
   demoDatabase?: string;
   /** The demo agent's token, with the demo. */
   token?: string;
+  /** A one-time link to the web console (single use, console.loginLinkTtl), for `consoleUser`. */
+  consoleLink?: { user: string; url: string };
   close(): Promise<void>;
 }
 
@@ -247,8 +269,15 @@ export async function serve(options: ServeOptions): Promise<Served> {
 
     const broker = new InProcessBroker();
     const audit = new LocalAuditLog(db);
+    const tokens = new TokenAdmin(new TokenStore(db), audit, 'admin-socket');
+    // Set once the gateway runs; the admin socket listens before it.
+    let consoleLinks: ((user: string) => Promise<{ user: string; url: string }>) | undefined;
     const admin = await listenAdmin(dataDir, {
-      tokens: new TokenAdmin(new TokenStore(db), audit, 'admin-socket'),
+      tokens,
+      consoleLink: (user) => {
+        if (!consoleLinks) throw new RungateError('SERVICE_UNAVAILABLE', 'rungate serve is still starting, or its web console is turned off (console.enabled)');
+        return consoleLinks(user);
+      },
       refuseUser: (user) =>
         config.current.users.some((u) => u.name === user) ? undefined : `unknown user ${user}: a token authenticates only a user in users: of ${configFile}`,
     });
@@ -297,7 +326,15 @@ export async function serve(options: ServeOptions): Promise<Served> {
     progress.say('services started');
     await waitUntilReady(services, 30_000);
     progress.say('runbook catalog loaded');
+    const gatewayApp = services[services.length - 1]?.app;
+    if (gatewayApp && config.current.console.enabled) {
+      const sessions = gatewayApp.get(ConsoleSessions);
+      consoleLinks = (user) => consoleLoginLink(tokens, sessions, config.current, user, url);
+    }
+    const consoleUser = options.consoleUser ?? (demo ? DEMO_USER : undefined);
+    const consoleLink = consoleUser && consoleLinks ? await consoleLinks(consoleUser) : undefined;
     return {
+      ...(consoleLink ? { consoleLink } : {}),
       url,
       auditUrl,
       close,
@@ -309,6 +346,20 @@ export async function serve(options: ServeOptions): Promise<Served> {
     await close();
     throw error;
   }
+}
+
+/**
+ * A one-time login link to the web console (ADR 23): an agent token `console` for the user,
+ * made like any other (audited, listed, revocable), held by the gateway and never shown; the
+ * link's code exchanges for a session that acts with it, once, within console.loginLinkTtl.
+ */
+async function consoleLoginLink(tokens: TokenAdmin, sessions: ConsoleSessions, config: RungateConfig, user: string, url: string): Promise<{ user: string; url: string }> {
+  if (!config.users.some((u) => u.name === user)) {
+    throw new UsageError(`--console-user ${user}: not a user in users: of the configuration; the console signs in only users it knows`);
+  }
+  const { token } = await tokens.create({ user, agent: 'console', ttlMs: config.console.sessionTtl + config.console.loginLinkTtl, scopes: ['audit:read'] });
+  const { code } = sessions.issueLoginCode(token, user);
+  return { user, url: `${url}${CONSOLE_PATH}/login?code=${code}` };
 }
 
 /** Ready when every service's own checks pass (the catalog loaded, the database reachable…). */
@@ -340,7 +391,8 @@ Rungate is running (all-in-one${token ? ', demo' : ''}) — ready in ${elapsed}s
   Header         Authorization: ${bearer}
 ${token ? `  Demo identity  ${DEMO_USER} via agent ${DEMO_AGENT}; tools: demo.postgres.list_orders,
                  demo.postgres.set_order_status (try dryRun: true), demo.shell.disk_usage\n` : ''}
-  Listening      MCP, /healthz, /readyz, /metrics  ${url}
+  Web console    ${served.consoleLink ? `${served.consoleLink.url}\n                 (one-time sign-in link for ${served.consoleLink.user}; works once, expires soon)` : `${url}/console  (rungate serve --console-user <user> prints a sign-in link)`}
+  Listening      MCP, /console, /healthz, /readyz, /metrics  ${url}
 ${auditUrl ? `                 audit query API                  ${auditUrl}\n` : ''}${served.demoDatabase ? `                 demo database                    ${new URL(served.demoDatabase).host}\n` : ''}${served.adminSocket ? `                 admin socket (this OS user only) ${served.adminSocket}\n` : ''}
 Connect a client:
 
@@ -364,7 +416,7 @@ Stop with Ctrl-C.
 }
 
 /** `rungate serve`: the one-command embedded default. Runs until SIGINT or SIGTERM. */
-export async function serveCommand(options: ListenFlags & { config?: string; dataDir: string }): Promise<undefined> {
+export async function serveCommand(options: ListenFlags & { config?: string; dataDir: string; consoleUser?: string }): Promise<undefined> {
   // Services log JSON lines; in one terminal only warnings and errors, unless asked.
   process.env['LOG_LEVEL'] ??= 'warn';
   // One process, one set of probes: the gateway's. HEALTH_PORT (for distributed services

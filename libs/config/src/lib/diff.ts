@@ -22,7 +22,7 @@ export interface SectionChanges {
 
 /**
  * The sections a change is audited by (`audit.admin.<section>.changed`): the named lists of
- * rungate.yaml, and `settings` for its single blocks (gateway, oidc, tickets, gitSync, audit
+ * rungate.yaml, and `settings` for its single blocks (gateway, oidc, tickets, gitSync, audit, console
  * but its sinks). `tokens` are named by a prefix of their hash, never the token.
  */
 export const CONFIG_SECTIONS = ['rules', 'users', 'tokens', 'connections', 'repositories', 'guardrails', 'masking', 'sinks', 'settings'] as const;
@@ -122,6 +122,7 @@ function settingsOf(config: RungateConfig): { name: string; value: unknown }[] {
     { name: 'tickets', value: config.tickets },
     { name: 'gitSync', value: config.gitSync },
     { name: 'audit', value: audit },
+    { name: 'console', value: config.console },
   ].filter((block) => block.value !== undefined);
 }
 

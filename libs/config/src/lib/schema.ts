@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AuditSinkConfigs } from './audit-sinks';
+import { ConsoleConfig } from './console';
 import { AccessScope } from '@rungate/contracts';
 import { EXPLORABLE, ExploreGrant, KubernetesExplore, MysqlExplore, PostgresExplore, SshExplore } from './exploration';
 import { globMatch } from './glob';
@@ -448,6 +449,7 @@ export const RungateConfig = z
         ),
       })
       .default({ port: 8082, deliver: 'all', auditorGroups: ['auditors'], reviewerGroups: [], sinks: [], attemptLimit: DEFAULT_ATTEMPT_LIMIT }),
+    console: ConsoleConfig.describe('the web console at /console (README: Web console, ADR 23)'),
   })
   .superRefine((config, ctx) => {
     const unique = (items: { name: string }[], key: string) => {

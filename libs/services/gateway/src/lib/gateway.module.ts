@@ -2,6 +2,8 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import { AuthFailures } from './auth-failures';
 import { CancelRelayController } from './cancel-relay.controller';
+import { ConsoleController } from './console/console.controller';
+import { ConsoleSessions } from './console/sessions';
 import { EdgeAttempts } from './edge-attempts';
 import { Authenticator } from './identity.guard';
 import { InFlightCalls } from './in-flight-calls';
@@ -15,12 +17,13 @@ export class GatewayModule {
     return {
       module: GatewayModule,
       imports: [runtime],
-      controllers: [McpController, ProtectedResourceController, CancelRelayController],
+      controllers: [McpController, ProtectedResourceController, CancelRelayController, ConsoleController],
       providers: [
         Authenticator,
         ToolCalls,
         EdgeAttempts,
         { provide: InFlightCalls, useFactory: () => new InFlightCalls() },
+        { provide: ConsoleSessions, inject: [CONFIG], useFactory: (config: ConfigHolder) => new ConsoleSessions(() => config.current.console) },
         {
           provide: AuthFailures,
           inject: [CONFIG],

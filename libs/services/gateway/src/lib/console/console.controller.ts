@@ -1,0 +1,376 @@
+import { Controller, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
+import { RungateError, SessionId, type Identity, type SessionSummary, type SessionTranscript, type ToolDefinition } from '@rungate/contracts';
+import { actorOf, anonymousActor, type AuditSink } from '@rungate/messaging';
+import { AUDIT_SINK, CONFIG, readRawBody, type ConfigHolder } from '@rungate/runtime';
+import type { Request, Response } from 'express';
+import { EdgeAttempts } from '../edge-attempts';
+import { Authenticator } from '../identity.guard';
+import { ToolCalls } from '../tool-calls';
+import { asset } from './assets';
+import { AuditReader } from './audit-reader';
+import { html, type Html } from './html';
+import {
+  AUDIT_FILTERS,
+  CONSOLE_PATH,
+  auditPage,
+  catalogPage,
+  layout,
+  loginPage,
+  notice,
+  runPage,
+  runsPage,
+  sessionPage,
+  sessionsPage,
+  summarizeRuns,
+  type AuditFilters,
+  type AuditRow,
+  type NavKey,
+  type Viewer,
+} from './pages';
+import { ConsoleSessions, csrfMatches, type ConsoleSession } from './sessions';
+
+const COOKIE = 'rungate_console';
+/** Scripts and styles from this origin only, nothing inline, no frames, forms post back here only. */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const MAX_FORM_BYTES = 16 * 1024;
+/** Most events one export carries; a larger one is to be narrowed (or read with rungate audit search). */
+const EXPORT_LIMIT = 10_000;
+const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+interface Signed {
+  id: string;
+  session: ConsoleSession;
+  identity: Identity;
+  viewer: Viewer;
+}
+
+type AuditPage = { events: AuditRow[]; nextCursor?: string };
+
+function cookieOf(req: Request): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === COOKIE) return value.join('=');
+  }
+  return undefined;
+}
+
+function isLoopback(host: string): boolean {
+  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+function filtersOf(query: Request['query'], names: readonly string[]): AuditFilters {
+  const filters: AuditFilters = {};
+  for (const name of names) {
+    const value = query[name];
+    if (typeof value === 'string' && value.trim() !== '') filters[name as keyof AuditFilters] = value.trim().slice(0, 512);
+  }
+  return filters;
+}
+
+/**
+ * The web console (ADR 23): server-rendered pages at /console over what the MCP endpoint and
+ * the audit API already decide. The signed-in user's bearer stays in the gateway; every page
+ * asks policy who it belongs to (a revoked token signs the browser out), the catalog is
+ * policy's tools/list for that identity, and the audit, run and session pages are the audit
+ * API's answers to that same bearer. Every state-changing request is a POST from this origin
+ * carrying the session's CSRF token.
+ */
+@Controller('console')
+export class ConsoleController {
+  private readonly log = new Logger(ConsoleController.name);
+  private readonly reader: AuditReader;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: ConfigHolder,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    private readonly sessions: ConsoleSessions,
+    private readonly authenticator: Authenticator,
+    private readonly toolCalls: ToolCalls,
+    private readonly attempts: EdgeAttempts,
+  ) {
+    this.reader = new AuditReader(() => this.config.current.console.auditUrl);
+  }
+
+  @Get()
+  root(@Req() req: Request, @Res() res: Response): void {
+    if (!this.enabled(res)) return;
+    res.redirect(303, `${CONSOLE_PATH}/${this.sessions.get(cookieOf(req)) ? 'catalog' : 'login'}`);
+  }
+
+  @Get('assets/:name')
+  assets(@Req() req: Request, @Res() res: Response): void {
+    if (!this.enabled(res)) return;
+    const found = asset(String(req.params['name']));
+    this.secure(res);
+    if (!found) {
+      res.status(404).type('text/plain').send('not found');
+      return;
+    }
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.status(200).type(found.type).send(found.body);
+  }
+
+  @Get('login')
+  loginForm(@Req() req: Request, @Res() res: Response): void {
+    if (!this.enabled(res)) return;
+    const code = typeof req.query['code'] === 'string' ? req.query['code'].slice(0, 128) : undefined;
+    const signedOut = req.query['signed_out'] === 'expired' ? 'Your sign-in ended (expired, or its token was revoked). Sign in again.' : undefined;
+    this.page(res, 200, 'Sign in', 'login', undefined, loginPage(code, signedOut));
+  }
+
+  @Post('login')
+  async login(@Req() req: Request, @Res() res: Response): Promise<void> {
+    if (!this.enabled(res)) return;
+    const meta = { ip: req.ip, userAgent: req.headers['user-agent'] };
+    const form = await this.form(req, res);
+    if (!form) return;
+    if (!this.sameOrigin(req)) return this.refused(res, 403, 'This form must be sent from the console itself.');
+    if (!this.transportAllowsCookie(req)) {
+      return this.page(res, 400, 'Sign in', 'login', undefined, loginPage(undefined, 'The console signs in only over HTTPS (or on this machine): set gateway.publicUrl to its https:// address.'));
+    }
+    const code = form.get('code') ?? '';
+    const redeemed = code ? this.sessions.redeem(code) : undefined;
+    const identity = redeemed ? await this.identify(redeemed.session).catch(() => undefined) : undefined;
+    if (!redeemed || !identity) {
+      if (redeemed) this.sessions.end(redeemed.id);
+      await this.attempts.record({ actor: anonymousActor(meta), code: 'unauthenticated', reason: 'a console login link that is unknown, used before or expired', answered: 'http:401', details: { path: `${CONSOLE_PATH}/login` } });
+      return this.page(res, 401, 'Sign in', 'login', undefined, loginPage(undefined, 'This login link is not valid: it was used before, has expired, or was never issued. Ask for a new one.'));
+    }
+    try {
+      await this.audit.publish({ type: 'audit.admin.console.signed_in', source: 'gateway', actor: actorOf(identity, meta), details: { via: 'login-link' } });
+    } catch (error) {
+      this.sessions.end(redeemed.id);
+      this.log.error(`could not record a console sign-in: ${(error as Error).message}`);
+      return this.refused(res, 503, 'The sign-in could not be put on the audit record, so it did not happen. Try again shortly.');
+    }
+    res.setHeader('Set-Cookie', `${COOKIE}=${redeemed.id}; Path=${CONSOLE_PATH}; HttpOnly; Secure; SameSite=Strict; Max-Age=${Math.floor(this.config.current.console.sessionTtl / 1000)}`);
+    res.redirect(303, `${CONSOLE_PATH}/catalog`);
+  }
+
+  @Post('logout')
+  async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signedPost(req, res);
+    if (!signed) return;
+    this.sessions.end(signed.id);
+    res.setHeader('Set-Cookie', `${COOKIE}=; Path=${CONSOLE_PATH}; HttpOnly; Secure; SameSite=Strict; Max-Age=0`);
+    res.redirect(303, `${CONSOLE_PATH}/login`);
+  }
+
+  @Get('catalog')
+  async catalog(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    const tools: ToolDefinition[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.toolCalls.list(signed.identity, cursor);
+      tools.push(...page.tools);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    this.page(res, 200, 'Catalog', 'catalog', signed.viewer, catalogPage(tools));
+  }
+
+  @Get('audit')
+  async auditSearch(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    const filters = filtersOf(req.query, AUDIT_FILTERS);
+    const query = new URLSearchParams(filters);
+    const answer = await this.reader.get<AuditPage>(signed.session.bearer, '/audit/events', new URLSearchParams({ ...filters, order: 'desc', limit: '100' }));
+    const result = answer.ok ? { rows: answer.body.events, more: answer.body.nextCursor !== undefined } : { refused: answer.message };
+    this.page(res, 200, 'Audit', 'audit', signed.viewer, auditPage(filters, result, query.size > 0 ? `?${query}` : ''));
+  }
+
+  @Get('audit/export')
+  async auditExport(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    const filters = filtersOf(req.query, AUDIT_FILTERS);
+    const lines: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const answer = await this.reader.get<AuditPage>(signed.session.bearer, '/audit/events', new URLSearchParams({ ...filters, order: 'asc', limit: '1000', ...(cursor ? { cursor } : {}) }));
+      if (!answer.ok) return this.page(res, 200, 'Audit', 'audit', signed.viewer, notice(answer.message, true));
+      for (const row of answer.body.events) lines.push(JSON.stringify(row));
+      cursor = answer.body.nextCursor;
+    } while (cursor !== undefined && lines.length < EXPORT_LIMIT);
+    if (cursor !== undefined) {
+      return this.page(res, 200, 'Audit', 'audit', signed.viewer, notice(`More than ${EXPORT_LIMIT} events match: narrow the search (since, until) or use rungate audit search.`, true));
+    }
+    this.secure(res);
+    res.setHeader('Content-Disposition', 'attachment; filename="rungate-audit.jsonl"');
+    res.status(200).type('application/x-ndjson').send(lines.length > 0 ? `${lines.join('\n')}\n` : '');
+  }
+
+  @Get('runs')
+  async runs(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    const filters = filtersOf(req.query, ['user', 'agent', 'runbook', 'outcome', 'since']);
+    const { outcome, ...search } = filters;
+    const answer = await this.reader.get<AuditPage>(signed.session.bearer, '/audit/events', new URLSearchParams({ ...search, type: 'audit.run.*', order: 'desc', limit: '500' }));
+    const result = answer.ok ? { runs: summarizeRuns(answer.body.events).filter((run) => outcome === undefined || run.status === outcome) } : { refused: answer.message };
+    this.page(res, 200, 'Runs', 'runs', signed.viewer, runsPage(filters, result));
+  }
+
+  @Get('runs/:id')
+  async run(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    const runId = String(req.params['id']);
+    if (!RUN_ID.test(runId)) return this.page(res, 404, 'Run', 'runs', signed.viewer, notice('No such run.', true));
+    const answer = await this.reader.get<AuditPage>(signed.session.bearer, '/audit/events', new URLSearchParams({ runId, order: 'asc', limit: '1000' }));
+    if (!answer.ok) return this.page(res, 200, 'Run', 'runs', signed.viewer, notice(answer.message, true));
+    if (answer.body.events.length === 0) return this.page(res, 404, 'Run', 'runs', signed.viewer, notice(`No run ${runId} that you may see.`, true));
+    this.page(res, 200, `Run ${runId}`, 'runs', signed.viewer, runPage(runId, answer.body.events));
+  }
+
+  @Get('sessions')
+  async explorationSessions(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    const answer = await this.reader.get<{ sessions: SessionSummary[] }>(signed.session.bearer, '/audit/sessions');
+    this.page(res, 200, 'Exploration sessions', 'sessions', signed.viewer, sessionsPage(answer.ok ? answer.body : { refused: answer.message }));
+  }
+
+  @Get('sessions/:id')
+  async explorationSession(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    await this.showSession(res, signed, String(req.params['id']), undefined);
+  }
+
+  @Post('sessions/:id/review')
+  async review(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signedPost(req, res);
+    if (!signed) return;
+    const id = String(req.params['id']);
+    if (!SessionId.safeParse(id).success) return this.page(res, 404, 'Exploration session', 'sessions', signed.viewer, notice('No such session.', true));
+    const answer = await this.reader.post<unknown>(signed.session.bearer, `/audit/sessions/${id}/review`, { comment: signed.form.get('comment') ?? '' });
+    await this.showSession(res, signed, id, answer.ok ? notice('Marked reviewed.') : notice(answer.message, true));
+  }
+
+  private async showSession(res: Response, signed: Signed, id: string, message: Html | undefined): Promise<void> {
+    if (!SessionId.safeParse(id).success) return this.page(res, 404, 'Exploration session', 'sessions', signed.viewer, notice('No such session.', true));
+    const answer = await this.reader.get<SessionTranscript>(signed.session.bearer, `/audit/sessions/${id}`);
+    if (!answer.ok) return this.page(res, 200, 'Exploration session', 'sessions', signed.viewer, notice(answer.message, true));
+    this.page(res, 200, `Exploration session ${id}`, 'sessions', signed.viewer, sessionPage(answer.body, signed.viewer, message));
+  }
+
+  /** The signed-in browser, or undefined when it was sent to sign in (or told why not). */
+  private async signed(req: Request, res: Response): Promise<Signed | undefined> {
+    if (!this.enabled(res)) return undefined;
+    const id = cookieOf(req);
+    const session = this.sessions.get(id);
+    if (!id || !session) {
+      res.redirect(303, `${CONSOLE_PATH}/login`);
+      return undefined;
+    }
+    let identity: Identity | undefined;
+    try {
+      identity = await this.identify(session);
+    } catch (error) {
+      this.log.warn(`console: identity unavailable: ${(error as Error).message}`);
+      this.refused(res, 503, 'The console cannot check who you are right now (policy is unreachable); retry shortly.');
+      return undefined;
+    }
+    if (!identity) {
+      this.sessions.end(id);
+      res.redirect(303, `${CONSOLE_PATH}/login?signed_out=expired`);
+      return undefined;
+    }
+    return { id, session, identity, viewer: { user: identity.user, csrf: session.csrf } };
+  }
+
+  /** A signed-in POST from this origin with the session's CSRF token, and its form. */
+  private async signedPost(req: Request, res: Response): Promise<(Signed & { form: URLSearchParams }) | undefined> {
+    const form = await this.form(req, res);
+    if (!form) return undefined;
+    const signed = await this.signed(req, res);
+    if (!signed) return undefined;
+    if (!this.sameOrigin(req) || !csrfMatches(signed.session, form.get('_csrf') ?? undefined)) {
+      await this.attempts.record({
+        actor: actorOf(signed.identity, { ip: req.ip, userAgent: req.headers['user-agent'] }),
+        code: 'malformed-request',
+        reason: 'a console form without this session\'s CSRF token, or from another origin',
+        answered: 'http:403',
+        details: { path: req.path },
+      });
+      this.refused(res, 403, 'This form was not sent from this console session (a missing or stale form token). Reload the page and try again.');
+      return undefined;
+    }
+    return { ...signed, form };
+  }
+
+  /** Undefined for a token policy no longer accepts (revoked, expired); throws when policy cannot say. */
+  private async identify(session: ConsoleSession): Promise<Identity | undefined> {
+    try {
+      return (await this.authenticator.authenticate(`Bearer ${session.bearer}`)).identity;
+    } catch (error) {
+      if (error instanceof RungateError && error.code === 'UNAUTHENTICATED') return undefined;
+      throw error;
+    }
+  }
+
+  private async form(req: Request, res: Response): Promise<URLSearchParams | undefined> {
+    if (!this.enabled(res)) return undefined;
+    const type = req.headers['content-type'] ?? '';
+    if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      this.refused(res, 415, 'Console forms are sent as application/x-www-form-urlencoded.');
+      return undefined;
+    }
+    try {
+      return new URLSearchParams((await readRawBody(req, MAX_FORM_BYTES)).toString('utf8'));
+    } catch {
+      this.refused(res, 413, `A console form is at most ${MAX_FORM_BYTES} bytes.`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The browser's Origin is this console's: gateway.publicUrl's when configured, else the
+   * Host it addressed. A cross-site form carries its own site's Origin, so it never matches.
+   */
+  private sameOrigin(req: Request): boolean {
+    const origin = req.headers.origin;
+    if (!origin) return false;
+    const publicUrl = this.config.current.gateway.publicUrl;
+    if (publicUrl) return new URL(publicUrl).origin === origin;
+    const host = req.headers.host;
+    return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+  }
+
+  /** The session cookie is Secure: browsers keep it over HTTPS, or over plain HTTP on loopback only. */
+  private transportAllowsCookie(req: Request): boolean {
+    const publicUrl = this.config.current.gateway.publicUrl;
+    if (publicUrl) return publicUrl.startsWith('https:') || isLoopback(new URL(publicUrl).host);
+    return isLoopback(req.headers.host ?? '');
+  }
+
+  private enabled(res: Response): boolean {
+    if (this.config.current.console.enabled) return true;
+    res.status(404).type('text/plain').send('the web console is turned off here (console.enabled: false)');
+    return false;
+  }
+
+  private secure(res: Response): void {
+    res.setHeader('Content-Security-Policy', CSP);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    // same-origin, not no-referrer: with no-referrer a browser sends its forms with Origin: null, and the origin check refuses them.
+    res.setHeader('Referrer-Policy', 'same-origin');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+  }
+
+  private page(res: Response, status: number, title: string, active: NavKey, viewer: Viewer | undefined, body: Html): void {
+    this.secure(res);
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(status).type('text/html; charset=utf-8').send(layout(title, active, viewer, body));
+  }
+
+  private refused(res: Response, status: number, message: string): void {
+    this.page(res, status, 'Not done', 'login', undefined, html`${notice(message, true)}<p><a href="${CONSOLE_PATH}">Back to the console</a></p>`);
+  }
+}

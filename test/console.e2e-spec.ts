@@ -1,0 +1,185 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { eventually, type ServiceProcess } from '@rungate/testing';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { mcpClient, runCli, startServe, type CallResult } from './support/stack';
+
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const DEMO_TOOLS = ['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage'];
+const OPS_USER = 'ops@rungate.local';
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  nodes: { target: unknown[] }[];
+}
+
+/** axe-core's WCAG 2.x A and AA rules on the page as it is; a violation names its rule and elements. */
+async function accessibilityViolations(page: Page): Promise<string[]> {
+  // Injected from the test, not the page: the console's CSP allows no script but its own.
+  await page.addScriptTag({ content: AXE }).catch(async () => {
+    await page.evaluate(AXE);
+  });
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: AxeViolation[] }> } }).axe;
+    return (await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })).violations;
+  });
+  return violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+}
+
+/** The web console (ADR 23) in headless Chromium, against `rungate serve` with the bundled demo. */
+describe('web console: rungate serve in a real browser', () => {
+  let dir: string;
+  let dataDir: string;
+  let server: ServiceProcess;
+  let url: string;
+  let link: string;
+  let client: Client;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rungate-console-'));
+    dataDir = join(dir, '.rungate');
+    const served = await startServe('serve', ['--port', '0', '--audit-port', '0', '--data-dir', dataDir]);
+    server = served.process;
+    url = served.url;
+    link = /Web console\s+(http:\/\/\S+\/console\/login\?code=[A-Za-z0-9_-]+)/.exec(server.output())?.[1] as string;
+    client = await mcpClient(url, served.token as string);
+    browser = await chromium.launch({
+      executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
+      headless: true,
+      chromiumSandbox: false,
+      args: ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await client?.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function signIn(loginLink: string): Promise<Page> {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(loginLink);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/console\/catalog$/);
+    return page;
+  }
+
+  it('prints a one-time link; it signs the demo user in once, with a Secure, HttpOnly, SameSite=Strict cookie, and never again', async () => {
+    expect(link).toBeDefined();
+    const page = await signIn(link);
+    expect(await page.locator('header .who strong').textContent()).toBe('demo@rungate.local');
+    const [cookie] = await page.context().cookies();
+    expect(cookie).toMatchObject({ name: 'rungate_console', path: '/console', httpOnly: true, secure: true, sameSite: 'Strict' });
+    // The page holds no bearer token of any kind.
+    expect(await page.content()).not.toMatch(/rg_[A-Za-z0-9_-]{20,}/);
+
+    const again = await (await browser.newContext()).newPage();
+    await again.goto(link);
+    await again.getByRole('button', { name: 'Sign in' }).click();
+    await again.waitForLoadState();
+    expect(await again.getByRole('alert').textContent()).toContain('not valid');
+    expect(again.url()).toMatch(/\/console\/login$/);
+    await again.context().close();
+    await page.context().close();
+  });
+
+  it('shows the catalog tools/list gives this user, under a CSP with no inline script or style, and passes axe', async () => {
+    const page = await signIn(await newLink('demo@rungate.local'));
+    const response = await page.reload();
+    const csp = response?.headers()['content-security-policy'] ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    const tools = await page.locator('tbody tr td:first-child code').allTextContents();
+    expect(tools.sort()).toEqual(DEMO_TOOLS);
+    expect(await page.locator('script:not([src])').count()).toBe(0);
+    expect(await page.locator('[style]').count()).toBe(0);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.context().close();
+  });
+
+  it('lists a run, shows its detail and timeline, and searches the audit trail', async () => {
+    const result = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult;
+    expect(result.isError).toBeFalsy();
+    await client.callTool({ name: 'demo.nope', arguments: {} }).catch(() => undefined);
+    const page = await signIn(await newLink('demo@rungate.local'));
+
+    await page.getByRole('link', { name: 'Runs' }).click();
+    await page.waitForURL(/\/console\/runs$/);
+    const row = page.locator('tbody tr', { hasText: 'demo.postgres.list_orders' }).first();
+    expect(await row.textContent()).toContain('succeeded');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await row.getByRole('link').click();
+    await page.waitForURL(/\/console\/runs\/[^/]+$/);
+    const detail = await page.locator('main').textContent();
+    expect(detail).toContain('demo@rungate.local');
+    expect(detail).toContain('demo-agent');
+    expect(detail).toMatch(/at commit [0-9a-f]{40}/);
+    expect(detail).toContain('audit.run.decided');
+    expect(detail).toContain('audit.run.completed');
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.waitForURL(/\/console\/audit$/);
+    await page.getByLabel('Outcome').fill('denied');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/outcome=denied/);
+    const outcomes = await page.locator('#results tbody tr td:nth-child(7)').allTextContents();
+    expect(outcomes.length).toBeGreaterThan(0);
+    expect(outcomes.every((text) => text.startsWith('denied'))).toBe(true);
+    expect(await page.locator('#results').textContent()).toContain('every event shown verifies');
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('link', { name: /Export these events/ }).click();
+    const exported = readFileSync(await (await download).path(), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { event: { outcome?: { status: string } } });
+    expect(exported.length).toBe(outcomes.length);
+    expect(exported.every((e) => e.event.outcome?.status === 'denied')).toBe(true);
+
+    await page.getByRole('link', { name: 'Exploration sessions' }).click();
+    await page.waitForURL(/\/console\/sessions$/);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.context().close();
+  });
+
+  it('refuses a form without the session\'s CSRF token, and signs out with one', async () => {
+    const page = await signIn(await newLink('demo@rungate.local'));
+    const forged = await page.request.post(`${url}/console/logout`, { form: { _csrf: 'forged' }, headers: { origin: url } });
+    expect(forged.status()).toBe(403);
+    await page.goto(`${url}/console/catalog`);
+    expect(page.url()).toMatch(/\/console\/catalog$/);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/console\/login$/);
+    await page.goto(`${url}/console/catalog`);
+    expect(page.url()).toMatch(/\/console\/login$/);
+    await page.context().close();
+  });
+
+  it('shows another user only the runbooks their rules grant, and not the audit trail', async () => {
+    const configFile = join(dataDir, 'demo', 'rungate.yaml');
+    const config = readFileSync(configFile, 'utf8')
+      .replace(/^users:\n/m, `users:\n  - name: ${OPS_USER}\n    groups: [support]\n`)
+      .replace(/^rules:\n/m, 'rules:\n  - name: support-shell\n    groups: [support]\n    connections: [local-shell]\n    runbooks: ["demo/shell/**"]\n');
+    writeFileSync(configFile, config);
+    const opsLink = await eventually(() => newLink(OPS_USER), 30_000, 250);
+    const page = await signIn(opsLink);
+    expect(await page.locator('tbody tr td:first-child code').allTextContents()).toEqual(['demo.shell.disk_usage']);
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.waitForURL(/\/console\/audit$/);
+    expect(await page.getByRole('alert').textContent()).toContain(`${OPS_USER} may not read the audit trail`);
+    expect(await page.locator('#results table').count()).toBe(0);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.context().close();
+  });
+
+  async function newLink(user: string): Promise<string> {
+    const { code, stdout, stderr } = await runCli(['console', 'link', '--user', user, '--data-dir', dataDir]);
+    if (code !== 0) throw new Error(`rungate console link exited ${code}: ${stderr}`);
+    return stdout.trim();
+  }
+});
