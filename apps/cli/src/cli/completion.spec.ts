@@ -5,7 +5,7 @@ const complete = (...words: string[]) => completions(buildProgram(), words);
 
 describe('rungate completion', () => {
   it('offers the commands, without the hidden ones', () => {
-    expect(complete('')).toEqual(['serve', 'run', 'config', 'keys', 'token', 'lint', 'audit', 'sessions', 'runbooks', 'backlog', 'policy', 'completion']);
+    expect(complete('')).toEqual(['serve', 'run', 'config', 'keys', 'token', 'console', 'lint', 'audit', 'sessions', 'runbooks', 'backlog', 'policy', 'completion']);
     expect(complete('sessions', '')).toEqual(['list', 'show', 'review']);
     expect(complete('d')).toEqual([]);
   });
