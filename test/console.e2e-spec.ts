@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { eventually, type ServiceProcess } from '@rungate/testing';
+import { eventually, startOidcIssuer, type OidcIssuer, type ServiceProcess } from '@rungate/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { mcpClient, runCli, startServe, type CallResult } from './support/stack';
 
@@ -38,6 +38,7 @@ describe('web console: rungate serve in a real browser', () => {
   let link: string;
   let client: Client;
   let browser: Browser;
+  let issuer: OidcIssuer | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rungate-console-'));
@@ -57,6 +58,7 @@ describe('web console: rungate serve in a real browser', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await issuer?.close();
     await client?.close();
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -174,6 +176,34 @@ describe('web console: rungate serve in a real browser', () => {
     expect(await page.getByRole('alert').textContent()).toContain(`${OPS_USER} may not read the audit trail`);
     expect(await page.locator('#results table').count()).toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
+    await page.context().close();
+  });
+
+  it('signs in with an OIDC issuer (code flow with PKCE): the access token it gives is the identity policy checks', async () => {
+    issuer = await startOidcIssuer({ audience: 'rungate-console-e2e', clientId: 'rungate-console', user: { email: 'grace@example.com', groups: ['engineering', 'auditors'] } });
+    const configFile = join(dataDir, 'demo', 'rungate.yaml');
+    writeFileSync(configFile, `${readFileSync(configFile, 'utf8')}\noidc:\n  issuer: ${issuer.issuer}\n  audience: rungate-console-e2e\nconsole:\n  oidc: { clientId: rungate-console }\n`);
+    const page = await (await browser.newContext()).newPage();
+    await eventually(async () => {
+      await page.goto(`${url}/console/login`);
+      if ((await page.getByRole('link', { name: `Sign in with ${issuer?.issuer}` }).count()) === 0) throw new Error('the configuration is not reloaded yet');
+    }, 30_000, 250);
+    await page.getByRole('link', { name: `Sign in with ${issuer.issuer}` }).click();
+    await page.waitForURL(/\/console\/catalog$/);
+    expect(issuer.exchanges).toEqual([{ clientId: 'rungate-console', redirectUri: `${url}/console/oidc/callback`, verifierMatched: true }]);
+    expect(await page.locator('header .who strong').textContent()).toBe('grace@example.com');
+    expect((await page.locator('tbody tr td:first-child code').allTextContents()).sort()).toEqual(DEMO_TOOLS);
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.waitForURL(/\/console\/audit$/);
+    await page.getByLabel('User').fill('grace@example.com');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/user=grace/);
+    expect(await page.locator('#results tbody').textContent()).toContain('audit.admin.console.signed_in');
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    // The callback works once: the state is spent, and a forged one never matched this browser's cookie.
+    await page.goto(`${url}/console/oidc/callback?state=forged&code=forged`);
+    expect(await page.getByRole('alert').textContent()).toContain('The sign-in failed');
     await page.context().close();
   });
 

@@ -10,3 +10,4 @@ export * from './lib/ssh-keys';
 export * from './lib/rungate-bin';
 export * from './lib/mysql-database';
 export * from './lib/nats-server';
+export * from './lib/oidc-issuer';

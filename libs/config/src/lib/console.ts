@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { Duration as duration } from './primitives';
+import { Duration as duration, SecretRef } from './primitives';
+
+/** Sign-in with the issuer of `oidc:` (authorization code with PKCE); the access token it gives is what policy checks. */
+export const ConsoleOidc = z.strictObject({
+  clientId: z.string().min(1).describe("the console's OAuth client id at the issuer (a confidential or public client; redirect URI <gateway>/console/oidc/callback)"),
+  clientSecret: SecretRef.optional().describe('its client secret, if the issuer gave it one (sent as client_secret_post)'),
+  scopes: z
+    .array(z.string().min(1))
+    .default(['openid', 'email', 'audit:read'])
+    .describe('scopes asked for; audit:read lets the console read the audit trail as the user (who must be an auditor too)'),
+});
+
+export type ConsoleOidc = z.infer<typeof ConsoleOidc>;
 
 export const DEFAULT_CONSOLE = { enabled: true, sessionTtl: 8 * 3_600_000, loginLinkTtl: 10 * 60_000 };
 
@@ -23,6 +35,7 @@ export const ConsoleConfig = z
       .refine((ms) => ms >= 10_000 && ms <= 3_600_000, 'from 10s to 1h')
       .default(DEFAULT_CONSOLE.loginLinkTtl)
       .describe('how long a one-time login link printed by rungate serve stays valid (default 10m); it works once'),
+    oidc: ConsoleOidc.optional().describe('sign in with the issuer of oidc: (needs oidc:); without it, only login links of rungate serve'),
   })
   .default(DEFAULT_CONSOLE);
 export type ConsoleConfig = z.infer<typeof ConsoleConfig>;

@@ -468,6 +468,7 @@ export const RungateConfig = z
     unique(config.guardrails, 'guardrails');
     unique(config.masking, 'masking');
     checkMaskingSelections(config, ctx);
+    if (config.console.oidc && !config.oidc) ctx.addIssue({ code: 'custom', path: ['console', 'oidc'], message: 'console.oidc signs in with the issuer of oidc:, and there is none' });
     const users = new Set(config.users.map((u) => u.name));
     config.tokens.forEach((token, index) => {
       if (!users.has(token.user)) {

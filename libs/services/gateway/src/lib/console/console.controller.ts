@@ -21,15 +21,21 @@ import {
   runsPage,
   sessionPage,
   sessionsPage,
+  signedInHead,
+  signedInPage,
   summarizeRuns,
   type AuditFilters,
   type AuditRow,
   type NavKey,
   type Viewer,
 } from './pages';
+import { OidcLogin } from './oidc-login';
 import { ConsoleSessions, csrfMatches, type ConsoleSession } from './sessions';
 
 const COOKIE = 'rungate_console';
+/** Binds an OIDC sign-in's state to the browser that started it; Lax, as the issuer's redirect back is cross-site. */
+const OIDC_COOKIE = 'rungate_console_oidc';
+const OIDC_PATH = `${CONSOLE_PATH}/oidc`;
 /** Scripts and styles from this origin only, nothing inline, no frames, forms post back here only. */
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const MAX_FORM_BYTES = 16 * 1024;
@@ -46,10 +52,10 @@ interface Signed {
 
 type AuditPage = { events: AuditRow[]; nextCursor?: string };
 
-function cookieOf(req: Request): string | undefined {
+function cookieOf(req: Request, cookie = COOKIE): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === COOKIE) return value.join('=');
+    if (name === cookie) return value.join('=');
   }
   return undefined;
 }
@@ -80,6 +86,7 @@ function filtersOf(query: Request['query'], names: readonly string[]): AuditFilt
 export class ConsoleController {
   private readonly log = new Logger(ConsoleController.name);
   private readonly reader: AuditReader;
+  private readonly oidc = new OidcLogin();
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
@@ -116,7 +123,60 @@ export class ConsoleController {
     if (!this.enabled(res)) return;
     const code = typeof req.query['code'] === 'string' ? req.query['code'].slice(0, 128) : undefined;
     const signedOut = req.query['signed_out'] === 'expired' ? 'Your sign-in ended (expired, or its token was revoked). Sign in again.' : undefined;
-    this.page(res, 200, 'Sign in', 'login', undefined, loginPage(code, signedOut));
+    this.page(res, 200, 'Sign in', 'login', undefined, loginPage(code, signedOut, this.issuer()));
+  }
+
+  @Get('oidc/start')
+  async oidcStart(@Req() req: Request, @Res() res: Response): Promise<void> {
+    if (!this.enabled(res)) return;
+    const { oidc, console } = this.config.current;
+    if (!oidc || !console.oidc) return this.page(res, 404, 'Sign in', 'login', undefined, loginPage(undefined, 'Sign-in with an issuer is not configured here (console.oidc).'));
+    if (!this.transportAllowsCookie(req)) return this.page(res, 400, 'Sign in', 'login', undefined, loginPage(undefined, 'The console signs in only over HTTPS (or on this machine): set gateway.publicUrl to its https:// address.'));
+    try {
+      const { location, state } = await this.oidc.start(oidc, console.oidc, `${this.origin(req)}${OIDC_PATH}/callback`);
+      res.setHeader('Set-Cookie', `${OIDC_COOKIE}=${state}; Path=${OIDC_PATH}; HttpOnly; Secure; SameSite=Lax; Max-Age=600`);
+      this.secure(res);
+      res.redirect(303, location);
+    } catch (error) {
+      this.refused(res, 503, error instanceof RungateError ? error.message : 'the issuer cannot be reached');
+    }
+  }
+
+  @Get('oidc/callback')
+  async oidcCallback(@Req() req: Request, @Res() res: Response): Promise<void> {
+    if (!this.enabled(res)) return;
+    const meta = { ip: req.ip, userAgent: req.headers['user-agent'] };
+    const { oidc, console } = this.config.current;
+    if (!oidc || !console.oidc) return this.page(res, 404, 'Sign in', 'login', undefined, loginPage(undefined, 'Sign-in with an issuer is not configured here (console.oidc).'));
+    const state = typeof req.query['state'] === 'string' ? req.query['state'] : '';
+    const code = typeof req.query['code'] === 'string' ? req.query['code'] : '';
+    res.setHeader('Set-Cookie', `${OIDC_COOKIE}=; Path=${OIDC_PATH}; HttpOnly; Secure; SameSite=Lax; Max-Age=0`);
+    let bearer: string | undefined;
+    let why = 'the sign-in did not start in this browser, was used before or took too long';
+    if (state && code && cookieOf(req, OIDC_COOKIE) === state) {
+      try {
+        bearer = await this.oidc.finish(oidc, console.oidc, state, code);
+      } catch (error) {
+        why = error instanceof RungateError ? error.message : 'the issuer did not exchange the code';
+      }
+    }
+    const opened = bearer ? this.sessions.open(bearer, '') : undefined;
+    const identity = opened ? await this.identify(opened.session).catch(() => undefined) : undefined;
+    if (!opened || !identity) {
+      if (opened) {
+        this.sessions.end(opened.id);
+        why = 'policy does not accept the access token the issuer gave (its audience, issuer or signature)';
+      }
+      await this.attempts.record({ actor: anonymousActor(meta), code: 'unauthenticated', reason: `a console OIDC sign-in failed: ${why}`, answered: 'http:401', details: { path: `${OIDC_PATH}/callback` } });
+      return this.page(res, 401, 'Sign in', 'login', undefined, loginPage(undefined, `The sign-in failed: ${why}. Try again.`, this.issuer()));
+    }
+    opened.session.user = identity.user;
+    if (!(await this.recordSignIn(res, opened.id, identity, meta, 'oidc'))) return;
+    res.setHeader('Set-Cookie', [
+      `${OIDC_COOKIE}=; Path=${OIDC_PATH}; HttpOnly; Secure; SameSite=Lax; Max-Age=0`,
+      `${COOKIE}=${opened.id}; Path=${CONSOLE_PATH}; HttpOnly; Secure; SameSite=Strict; Max-Age=${Math.floor(console.sessionTtl / 1000)}`,
+    ]);
+    this.page(res, 200, 'Signed in', 'login', undefined, signedInPage(), signedInHead());
   }
 
   @Post('login')
@@ -137,13 +197,7 @@ export class ConsoleController {
       await this.attempts.record({ actor: anonymousActor(meta), code: 'unauthenticated', reason: 'a console login link that is unknown, used before or expired', answered: 'http:401', details: { path: `${CONSOLE_PATH}/login` } });
       return this.page(res, 401, 'Sign in', 'login', undefined, loginPage(undefined, 'This login link is not valid: it was used before, has expired, or was never issued. Ask for a new one.'));
     }
-    try {
-      await this.audit.publish({ type: 'audit.admin.console.signed_in', source: 'gateway', actor: actorOf(identity, meta), details: { via: 'login-link' } });
-    } catch (error) {
-      this.sessions.end(redeemed.id);
-      this.log.error(`could not record a console sign-in: ${(error as Error).message}`);
-      return this.refused(res, 503, 'The sign-in could not be put on the audit record, so it did not happen. Try again shortly.');
-    }
+    if (!(await this.recordSignIn(res, redeemed.id, identity, meta, 'login-link'))) return;
     res.setHeader('Set-Cookie', `${COOKIE}=${redeemed.id}; Path=${CONSOLE_PATH}; HttpOnly; Secure; SameSite=Strict; Max-Age=${Math.floor(this.config.current.console.sessionTtl / 1000)}`);
     res.redirect(303, `${CONSOLE_PATH}/catalog`);
   }
@@ -258,6 +312,30 @@ export class ConsoleController {
     this.page(res, 200, `Exploration session ${id}`, 'sessions', signed.viewer, sessionPage(answer.body, signed.viewer, message));
   }
 
+  /** A sign-in stands only once it is on the record. */
+  private async recordSignIn(res: Response, id: string, identity: Identity, meta: { ip?: string; userAgent?: string }, via: 'login-link' | 'oidc'): Promise<boolean> {
+    try {
+      await this.audit.publish({ type: 'audit.admin.console.signed_in', source: 'gateway', actor: actorOf(identity, meta), details: { via } });
+      return true;
+    } catch (error) {
+      this.sessions.end(id);
+      this.log.error(`could not record a console sign-in: ${(error as Error).message}`);
+      this.refused(res, 503, 'The sign-in could not be put on the audit record, so it did not happen. Try again shortly.');
+      return false;
+    }
+  }
+
+  private issuer(): string | undefined {
+    const { oidc, console } = this.config.current;
+    return oidc && console.oidc ? oidc.issuer : undefined;
+  }
+
+  /** The console's origin as the browser addressed it (only loopback without publicUrl, see transportAllowsCookie). */
+  private origin(req: Request): string {
+    const publicUrl = this.config.current.gateway.publicUrl;
+    return publicUrl ? new URL(publicUrl).origin : `http://${req.headers.host ?? '127.0.0.1'}`;
+  }
+
   /** The signed-in browser, or undefined when it was sent to sign in (or told why not). */
   private async signed(req: Request, res: Response): Promise<Signed | undefined> {
     if (!this.enabled(res)) return undefined;
@@ -364,10 +442,10 @@ export class ConsoleController {
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
   }
 
-  private page(res: Response, status: number, title: string, active: NavKey, viewer: Viewer | undefined, body: Html): void {
+  private page(res: Response, status: number, title: string, active: NavKey, viewer: Viewer | undefined, body: Html, head?: Html): void {
     this.secure(res);
     res.setHeader('Cache-Control', 'no-store');
-    res.status(status).type('text/html; charset=utf-8').send(layout(title, active, viewer, body));
+    res.status(status).type('text/html; charset=utf-8').send(layout(title, active, viewer, body, head));
   }
 
   private refused(res: Response, status: number, message: string): void {

@@ -21,7 +21,7 @@ export interface Viewer {
 /** htmx's own settings: nothing that needs inline styles, eval or scripts from swapped HTML (the CSP forbids them). */
 const HTMX_CONFIG = JSON.stringify({ includeIndicatorStyles: false, allowEval: false, allowScriptTags: false, historyCacheSize: 0, selfRequestsOnly: true });
 
-export function layout(title: string, active: NavKey, viewer: Viewer | undefined, body: Html): string {
+export function layout(title: string, active: NavKey, viewer: Viewer | undefined, body: Html, head?: Html): string {
   const nav = viewer
     ? html`<nav aria-label="Console"><ul>${NAV.map(
         ([key, label]) => html`<li><a href="${CONSOLE_PATH}/${key}"${key === active ? html` aria-current="page"` : ''}>${label}</a></li>`,
@@ -38,7 +38,7 @@ export function layout(title: string, active: NavKey, viewer: Viewer | undefined
 <title>${title} · Rungate</title>
 <link rel="stylesheet" href="${CONSOLE_PATH}/assets/console.css">
 <script src="${CONSOLE_PATH}/assets/${HTMX_FILE}" defer></script>
-</head>
+${head ?? ''}</head>
 <body hx-boost="true">
 <header><span class="brand">Rungate</span>${nav}</header>
 <main id="main">
@@ -58,7 +58,7 @@ export function notice(text: string, bad = false): Html {
   return html`<p class="notice${bad ? ' bad' : ''}" role="${bad ? 'alert' : 'status'}">${text}</p>`;
 }
 
-export function loginPage(code: string | undefined, failure: string | undefined): Html {
+export function loginPage(code: string | undefined, failure: string | undefined, issuer?: string): Html {
   if (code !== undefined) {
     return html`${failure ? notice(failure, true) : ''}
 <p>This one-time link signs you in to this console. It works once and expires soon.</p>
@@ -68,7 +68,8 @@ export function loginPage(code: string | undefined, failure: string | undefined)
 </form>`;
   }
   return html`${failure ? notice(failure, true) : ''}
-<p>Sign in with a one-time login link: <code>rungate serve</code> prints one when it starts.</p>`;
+${issuer ? html`<p><a href="${CONSOLE_PATH}/oidc/start" hx-boost="false">Sign in with ${issuer}</a></p>` : ''}
+<p>${issuer ? 'Or with' : 'Sign in with'} a one-time login link: <code>rungate serve</code> prints one when it starts, <code>rungate console link --user U</code> makes another.</p>`;
 }
 
 interface SchemaProperty {
@@ -298,4 +299,13 @@ ${csrfField(viewer)}
 <textarea id="comment" name="comment" rows="3" required maxlength="4000"></textarea>
 <button type="submit">Mark reviewed</button>
 </form>`;
+}
+
+/** After the issuer's redirect (cross-site), a page of ours moves on: a SameSite=Strict cookie is sent on that navigation, not on a redirect. */
+export function signedInHead(): Html {
+  return html`<meta http-equiv="refresh" content="0;url=${CONSOLE_PATH}/catalog">`;
+}
+
+export function signedInPage(): Html {
+  return html`<p>Signed in. <a href="${CONSOLE_PATH}/catalog">Continue to the console</a>.</p>`;
 }
