@@ -15,6 +15,8 @@ users:
 rules:
   - { name: prod-writes, groups: [eng], connections: [prod], runbooks: ["demo/pg/**"], approval: { groups: [sre-leads], count: 1, ttl: 30m } }
   - { name: staging, groups: [eng], connections: [staging], runbooks: ["demo/pg/**"] }
+guardrails:
+  - { name: deletes-need-a-lead, on: input, connections: [staging], match: { sql: { forbid: [delete] } }, action: require_approval, approval: { groups: [sre-leads], count: 2, ttl: 2h } }
 `;
 
 describe('rungate policy explain', () => {
@@ -55,6 +57,22 @@ describe('rungate policy explain', () => {
   it('lists every approver for another requester', async () => {
     expect(await explain('alice', 'prod')).toBe(EXPLAIN_EXIT.approval_required);
     expect(out.join('')).toContain('  approvers: lead, sam; never the requester');
+  });
+
+  it('names the approvers of a require_approval guardrail that holds the rendered --file', async () => {
+    const file = join(dir, 'purge.runbook.sql');
+    writeFileSync(file, 'DELETE FROM users WHERE user_id = {{ .user_id | type "number" }};\n');
+    const code = await explainPolicy({ user: 'alice', group: [], runbook: 'demo/pg/purge.runbook.sql', connection: 'staging', param: ['user_id=3'], file, config });
+    expect(code).toBe(EXPLAIN_EXIT.approval_required);
+    expect(out.join('')).not.toMatch(/^allow/m);
+    expect(out.join('').split('\n')).toEqual(
+      expect.arrayContaining([
+        'approval_required: rule staging allows it; guardrail deletes-need-a-lead holds it',
+        '  guardrail deletes-need-a-lead holds this call for approval:',
+        '    needs 2 approvals from sre-leads within 2h',
+        '    approvers: lead, sam; never the requester, never an agent token',
+      ]),
+    );
   });
 
   it('still answers allow and deny as before', async () => {

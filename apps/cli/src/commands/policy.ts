@@ -99,7 +99,13 @@ export async function explainPolicy(options: ExplainOptions): Promise<number> {
     options.file ? { source: readFileSync(options.file, 'utf8'), params } : undefined,
   );
   lines.push(...guardrails.lines);
+  if (decision.effect === 'allow' && guardrails.approvals.length > 0) {
+    lines[0] = `approval_required: rule ${decision.rule} allows it; guardrail ${guardrails.approvals.map((a) => a.guardrail).join(', ')} holds it`;
+  }
+  for (const held of guardrails.approvals) {
+    lines.push(`  guardrail ${held.guardrail} holds this call for approval:`, ...approvalLines(config, held.approval, user).map((line) => `  ${line}`));
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (decision.effect === 'deny' || guardrails.denied) return EXPLAIN_EXIT.deny;
-  return decision.effect === 'approval_required' || guardrails.held ? EXPLAIN_EXIT.approval_required : EXPLAIN_EXIT.allow;
+  return decision.effect === 'approval_required' || guardrails.approvals.length > 0 ? EXPLAIN_EXIT.approval_required : EXPLAIN_EXIT.allow;
 }

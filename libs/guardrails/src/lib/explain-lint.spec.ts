@@ -105,6 +105,8 @@ describe('rungate policy explain', () => {
     expect(passing).toMatchObject({ denied: false, lines: expect.arrayContaining(['      passes', '  with these parameters the call passes every input guardrail']) });
     const held = await explainCallGuardrails(config, { ...subject, connection: 'staging-db' }, { source: SOURCES['pg/forget.runbook.sql'] as string, params: { user_id: '3' } });
     expect(held).toMatchObject({ denied: false, lines: expect.arrayContaining(['  with these parameters the call waits for approval (guardrail review-deletes)']) });
+    expect(held.approvals).toEqual([{ guardrail: 'review-deletes', approval: { groups: ['leads'], count: 1, ttl: 3_600_000 } }]);
+    expect(passing.approvals).toEqual([]);
   });
 
   it('renders for the connection\'s dialect, and says a SQL guardrail refuses a MySQL call', async () => {

@@ -1,4 +1,4 @@
-import type { ConnectionConfig, GuardrailConfig, RuleConfig } from '@rungate/config';
+import type { ApprovalConfig, ConnectionConfig, GuardrailConfig, RuleConfig } from '@rungate/config';
 import { RenderError, parseRunbook, renderRunbook, sqlDialectOf, validateArguments, type SqlDialect } from '@rungate/runbooks';
 import { guardrailVerdict, type GuardrailFinding } from './findings';
 import { Guardrails, type BodyToCheck, type GuardrailSubject } from './guardrails';
@@ -66,13 +66,13 @@ export function formatGuardrailExplanations(explanations: readonly GuardrailExpl
 /**
  * `rungate policy explain`'s guardrail section: which guardrails apply to the call and, given
  * the runbook's source, what each input guardrail would say about it with these parameters
- * (`denied` when one would refuse it, `held` when one would hold it for approval).
+ * (`denied` when one would refuse it; `approvals`, the guardrails that would hold it and who approves).
  */
 export async function explainCallGuardrails(
   config: { connections: readonly ConnectionConfig[]; guardrails: readonly GuardrailConfig[]; rules: readonly RuleConfig[] },
   subject: GuardrailSubject,
   runbook?: { source: string; params: Record<string, string> },
-): Promise<{ lines: string[]; denied: boolean; held: boolean }> {
+): Promise<{ lines: string[]; denied: boolean; approvals: { guardrail: string; approval: ApprovalConfig }[] }> {
   const guardrails = Guardrails.compile(config, await loadSqlParser());
   const connection = config.connections.find((c) => c.name === subject.connection);
   // The runbook's key is <repository>/<path>; its path's extension says the language.
@@ -82,6 +82,6 @@ export async function explainCallGuardrails(
   return {
     lines: formatGuardrailExplanations(explanations, call),
     denied: explanations.some((e) => e.finding?.action === 'deny'),
-    held: explanations.some((e) => e.finding?.action === 'require_approval'),
+    approvals: explanations.flatMap((e) => (e.finding?.action === 'require_approval' && e.finding.approval ? [{ guardrail: e.guardrail.name, approval: e.finding.approval }] : [])),
   };
 }
