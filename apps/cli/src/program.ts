@@ -1,5 +1,5 @@
 import { Argument, Command, CommanderError, Option, type CommandUnknownOpts, type OptionValues } from '@commander-js/extra-typings';
-import { ConfigError } from '@rungate/config';
+import { ConfigError, readEnvironment } from '@rungate/config';
 import { AccessScope, ERROR_EDGES, RungateError } from '@rungate/contracts';
 import { BASH_COMPLETION, completions } from './cli/completion';
 import { UsageError, collect, durationMs, pollInterval, portNumber, positiveInteger } from './cli/values';
@@ -198,7 +198,7 @@ export function buildProgram(): Command {
     .addHelpText(
       'after',
       `
-Environment: RUNGATE_CONFIG (rungate.yaml), DATABASE_URL (PostgreSQL), NATS_URL, PORT, LOG_LEVEL.
+Environment: RUNGATE_CONFIG (rungate.yaml), DATABASE_URL (PostgreSQL), NATS_URL, PORT, LOG_LEVEL… (docs/configuration.md).
 Exit codes: 0 success, 1 failure (a broken chain, a denial, a refused change), 2 usage or configuration error.
 Each command's options: rungate <command> --help.`,
     );
@@ -331,6 +331,16 @@ function configureErrors(command: CommandUnknownOpts): void {
 
 /** Runs the CLI on `argv` (without node and the script). Resolves once the command's work is done or running. */
 export async function runCli(argv: readonly string[]): Promise<void> {
+  // Options read some variables themselves (--config from RUNGATE_CONFIG, --port from PORT):
+  // an invalid one is refused before any command runs, naming the variable.
+  try {
+    readEnvironment();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`rungate: ${error.message}\n`);
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
   try {
     await buildProgram().parseAsync([...argv], { from: 'user' });
   } catch (error) {

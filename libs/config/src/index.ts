@@ -10,3 +10,4 @@ export { ApprovalConfig } from './lib/primitives';
 export * from './lib/masking';
 export * from './lib/exploration';
 export * from './lib/console';
+export * from './lib/environment';

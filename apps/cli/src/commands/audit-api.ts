@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readEnvironment } from '@rungate/config';
 import { ERROR_EDGES, ErrorCode } from '@rungate/contracts';
 import { z } from 'zod';
 import { UsageError } from '../cli/values';
@@ -35,7 +36,7 @@ export interface AuditApi {
 
 /** The audit API as the CLI calls it: bearer from --token-file or RUNGATE_TOKEN, replies validated with zod. */
 export function auditApi(options: AuditApiOptions, who = 'a user in an auditor group'): AuditApi {
-  const token = (options.tokenFile ? readFileSync(options.tokenFile, 'utf8') : (process.env['RUNGATE_TOKEN'] ?? '')).trim();
+  const token = (options.tokenFile ? readFileSync(options.tokenFile, 'utf8') : (readEnvironment().RUNGATE_TOKEN ?? '')).trim();
   if (!token) throw new UsageError(`set RUNGATE_TOKEN (or pass --token-file) to a token of ${who}`);
   const url = options.url.replace(/\/+$/, '');
   const call = async <T extends z.ZodType>(path: string, init: RequestInit, reply: T): Promise<z.output<T>> => {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { readEnvironment } from '@rungate/config';
 
 /** The options of every command that works on Rungate's own database. */
 export interface DatabaseOptions {
@@ -18,6 +19,6 @@ export const DEFAULT_DATA_DIR = '.rungate';
 export function databaseTarget(options: DatabaseOptions, env: NodeJS.ProcessEnv = process.env): DatabaseTarget {
   if (options.database) return { kind: 'database', url: options.database };
   if (options.dataDir) return { kind: 'data-dir', dir: resolve(options.dataDir) };
-  const url = env['DATABASE_URL'];
+  const url = readEnvironment(env).DATABASE_URL;
   return url ? { kind: 'database', url } : { kind: 'data-dir', dir: resolve(DEFAULT_DATA_DIR) };
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { RungateConfig, loadConfig } from '@rungate/config';
+import { RungateConfig, loadConfig, readEnvironment } from '@rungate/config';
 import { RungateError, InternalError } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
 import { LocalAuditLog, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
@@ -254,7 +254,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
     const fileConfig = loadConfig(configFile);
     const plan = listenPlan(fileConfig, options);
     const config = new ServedConfig(fileConfig, dataDir, plan);
-    const databaseUrl = process.env['DATABASE_URL'];
+    const databaseUrl = readEnvironment().DATABASE_URL;
     const template = templatePath();
     const [db, target] = await Promise.all([
       databaseUrl ? openDatabase(databaseUrl) : openEmbeddedDatabase(embeddedDatabaseDir(dataDir), template),

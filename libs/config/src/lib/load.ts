@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { readEnvironment } from './environment';
 import { RungateConfig } from './schema';
 
 /** A config problem that names the file, the key and what is wrong. */
@@ -22,7 +23,7 @@ export function configPath(argv: readonly string[] = process.argv, env: NodeJS.P
     const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[flag + 1];
     if (value) return resolve(value);
   }
-  return resolve(env['RUNGATE_CONFIG'] ?? 'rungate.yaml');
+  return resolve(readEnvironment(env).RUNGATE_CONFIG ?? 'rungate.yaml');
 }
 
 function keyOf(path: readonly PropertyKey[]): string {

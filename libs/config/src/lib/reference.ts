@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RungateEnvironment } from './environment';
 import { RungateConfig } from './schema';
 
 export interface ConfigKey {
@@ -79,21 +80,36 @@ export function configReference(): ConfigKey[] {
   return out;
 }
 
+/** Every environment variable Rungate reads (readEnvironment), from the same kind of schema. */
+export function environmentReference(): ConfigKey[] {
+  const schema = z.toJSONSchema(RungateEnvironment, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  const out: ConfigKey[] = [];
+  walk(schema, '', true, out);
+  return out;
+}
+
 export function renderConfigReference(): string {
   const escape = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-  const rows = configReference().map(
-    (k) => `| \`${k.key}\` | ${k.type} | ${k.required ? 'yes' : ''} | ${k.default ? `\`${escape(k.default)}\`` : ''} | ${escape(k.description ?? '')} |`,
-  );
+  const rows = (keys: ConfigKey[]) =>
+    keys.map((k) => `| \`${k.key}\` | ${k.type} | ${k.required ? 'yes' : ''} | ${k.default ? `\`${escape(k.default)}\`` : ''} | ${escape(k.description ?? '')} |`);
   return [
     '# Configuration reference (`rungate.yaml`)',
     '',
-    'Generated from the zod schema in `libs/config` (`npm run docs:config`); a test fails when it is out of date.',
-    'Secrets are references — `env:NAME` or `file:/path` — never literal values. Environment variables are for wiring only:',
-    '`RUNGATE_CONFIG`, `NATS_URL`, `DATABASE_URL`, `PORT`, `HEALTH_PORT`, `RUNGATE_SUBJECT_PREFIX`, `LOG_LEVEL`.',
+    'Generated from the zod schemas in `libs/config` (`npm run docs:config`); a test fails when it is out of date.',
+    'Secrets are references — `env:NAME` or `file:/path` — never literal values. Environment variables are for wiring only (below).',
     '',
     '| key | type | required | default | description |',
     '|---|---|---|---|---|',
-    ...rows,
+    ...rows(configReference()),
+    '',
+    '## Environment variables',
+    '',
+    'Read in one place (`readEnvironment`) and validated before a service or command starts: an invalid value is refused',
+    'naming the variable (never repeating the value), exit code 2. An empty variable counts as unset.',
+    '',
+    '| variable | type | required | default | description |',
+    '|---|---|---|---|---|',
+    ...rows(environmentReference()),
     '',
   ].join('\n');
 }

@@ -1,4 +1,5 @@
-import { ErrorCode, RungateError, replySchema, type Reply, InternalError } from '@rungate/contracts';
+import { readEnvironment } from '@rungate/config';
+import { ErrorCode, RungateError, replySchema, type Reply } from '@rungate/contracts';
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
 import { outgoingTraceparent } from './trace';
 import type { z } from 'zod';
@@ -39,9 +40,7 @@ export interface Bus {
  * request subjects live under its own prefix. The AUDIT stream is not prefixed.
  */
 export function subjectPrefix(env: NodeJS.ProcessEnv = process.env): string {
-  const prefix = env['RUNGATE_SUBJECT_PREFIX'] ?? '';
-  if (prefix && !/^[A-Za-z0-9_-]+$/.test(prefix)) throw new InternalError('RUNGATE_SUBJECT_PREFIX may hold only letters, digits, "-" and "_"');
-  return prefix;
+  return readEnvironment(env).RUNGATE_SUBJECT_PREFIX;
 }
 
 export function scopedSubject(subject: string, prefix: string): string {

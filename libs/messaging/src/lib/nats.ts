@@ -1,3 +1,4 @@
+import { readEnvironment } from '@rungate/config';
 import { connect, type NatsConnection } from 'nats';
 
 export interface NatsConnectOptions {
@@ -8,7 +9,7 @@ export interface NatsConnectOptions {
 }
 
 export function natsUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+  return readEnvironment(env).NATS_URL;
 }
 
 /**

@@ -7,6 +7,7 @@ import { AuditRunStatus1764000000300 } from './migrations/1764000000300-audit-ru
 import { IdempotencyKeys1764000000400 } from './migrations/1764000000400-idempotency-keys';
 import { TokenScopes1764000000500 } from './migrations/1764000000500-token-scopes';
 import { ExplorationSessions1764000000700 } from './migrations/1764000000700-exploration-sessions';
+import { readEnvironment } from '@rungate/config';
 import { InternalError } from '@rungate/contracts';
 
 export const MIGRATIONS = [
@@ -21,7 +22,7 @@ export const MIGRATIONS = [
 ];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const url = env['DATABASE_URL'];
+  const url = readEnvironment(env).DATABASE_URL;
   if (!url) throw new InternalError('DATABASE_URL is not set');
   return url;
 }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError, configPath, loadConfig, type RungateConfig } from '@rungate/config';
+import { ConfigError, configPath, loadConfig, readEnvironment, type RungateConfig } from '@rungate/config';
 import { JetStreamAuditSink, NatsBus, NatsRpcServer, connectNats, ensureAuditStream } from '@rungate/messaging';
 import { ConfigWatcher } from './config-watcher';
 import { applyEdgeTimeouts } from './edge-timeouts';
@@ -53,8 +53,8 @@ export async function startService(definition: ServiceDefinition, ctx?: ServiceC
   const shutdownHooks = options.shutdownHooks ?? true;
   const context = ctx ?? (await createServiceContext(definition.name));
   // Services that serve no HTTP of their own still expose probes when HEALTH_PORT is set.
-  const healthPort = process.env['HEALTH_PORT'];
-  const http = definition.http ?? (healthPort ? () => ({ host: process.env['HEALTH_HOST'] ?? '0.0.0.0', port: Number(healthPort) }) : undefined);
+  const { HEALTH_PORT: healthPort, HEALTH_HOST: healthHost } = readEnvironment();
+  const http = definition.http ?? (healthPort !== undefined ? () => ({ host: healthHost, port: healthPort }) : undefined);
   const runtime = RuntimeModule.forRoot(context, { http: Boolean(http) });
   const root = definition.module(runtime, context);
   const queue = definition.queue;

@@ -1,4 +1,4 @@
-import type { RungateConfig } from '@rungate/config';
+import { readEnvironment, type RungateConfig } from '@rungate/config';
 import { KvRunLedger, type AuditSink, type Bus, type RunLedger } from '@rungate/messaging';
 import { databaseUrl, openDatabase } from '@rungate/persistence';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
@@ -32,7 +32,7 @@ export async function openRunLedger(ctx: ServiceContext): Promise<RunLedger> {
 
 /** True when the service can reach Rungate's own database (DATABASE_URL, or the in-process one). */
 export function hasServiceDatabase(ctx: ServiceContext): boolean {
-  return Boolean(ctx.database || process.env['DATABASE_URL']);
+  return Boolean(ctx.database || readEnvironment().DATABASE_URL);
 }
 
 /** Rungate's own database: the in-process one, else a connection to DATABASE_URL. */

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import { readEnvironment } from '@rungate/config';
 import { currentContext } from '@rungate/messaging';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
@@ -11,7 +12,7 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'p
 export function createLogger(service: string, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
     base: { service },
-    level: process.env['LOG_LEVEL'] ?? 'info',
+    level: readEnvironment().LOG_LEVEL,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     mixin: () => {

@@ -1,3 +1,4 @@
+import { readEnvironment } from '@rungate/config';
 import { GATEWAY_QUEUE } from '@rungate/contracts';
 import type { ServiceDefinition } from '@rungate/runtime';
 import { GatewayModule } from './gateway.module';
@@ -7,6 +8,6 @@ export const gatewayService: ServiceDefinition = {
   bodyParser: false,
   // Only events arrive (client cancellations, to every replica); the group is the transport's.
   queue: GATEWAY_QUEUE,
-  http: (config) => ({ host: config.gateway.host, port: Number(process.env['PORT'] ?? config.gateway.port) }),
+  http: (config) => ({ host: config.gateway.host, port: readEnvironment().PORT ?? config.gateway.port }),
   module: (runtime) => GatewayModule.register(runtime),
 };
