@@ -131,10 +131,17 @@ rules: [{ name: eng, groups: [eng], connections: [app-db], runbooks: ["demo/**"]
     await Promise.all([...full, ...bare].map((cl) => cl.close()));
     return bench;
   } finally {
+    // The baseline's and the stack's connections close before the databases are dropped
+    // (a forced drop would otherwise fail their idle pool clients), whatever stop threw.
+    const exited = new Promise((resolve) => (baseline.child.exitCode === null ? baseline.child.once('exit', resolve) : resolve(undefined)));
     baseline.child.kill();
-    await stack.stop();
-    await setup.end();
-    await target.drop();
-    await auditDb?.drop();
+    await exited;
+    try {
+      await stack.stop();
+    } finally {
+      await setup.end();
+      await target.drop();
+      await auditDb?.drop();
+    }
   }
 }

@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRunbookRepository } from '@rungate/testing';
+import { createRunbookRepository, createTestDatabase } from '@rungate/testing';
 import { newToken, startStack } from '../test/support/stack';
 import { RESULTS_DIR, record } from './support';
 
@@ -49,14 +49,16 @@ rules: [{ name: r, groups: [g], connections: [db], runbooks: ["demo/**"] }]
   const env = { RSS_DB_URL: 'postgres://postgres@127.0.0.1:5432/postgres', LOG_LEVEL: 'warn' };
   const rss: Record<string, number | undefined> = {};
   for (const transport of ['nats', 'in-process'] as const) {
-    // The embedded mode opens its own database: no DATABASE_URL.
-    const stack = await startStack({ transport, config, env: { ...env, ...(transport === 'in-process' ? { DATABASE_URL: '' } : {}) } });
+    // The audit service needs its PostgreSQL; the embedded mode opens its own database: no DATABASE_URL.
+    const auditDb = transport === 'nats' ? await createTestDatabase('rgrss_audit') : undefined;
+    const stack = await startStack({ transport, config, env: { ...env, DATABASE_URL: auditDb?.url ?? '' } });
     try {
       // Idle: a few seconds after ready, with nothing called.
       await new Promise((resolve) => setTimeout(resolve, 3000));
       for (const p of stack.processes) rss[transport === 'nats' ? p.name : 'rungate serve'] = rssMiB(p.child.pid);
     } finally {
       await stack.stop();
+      await auditDb?.drop();
     }
   }
   return rss;
