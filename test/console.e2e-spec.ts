@@ -179,6 +179,30 @@ describe('web console: rungate serve in a real browser', () => {
     await page.context().close();
   });
 
+  it('makes a narrowed agent token for the user, which lists only what it is narrowed to, and revokes it', async () => {
+    const page = await signIn(await newLink('demo@rungate.local'));
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.waitForURL(/\/console\/tokens$/);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.getByLabel('Agent name').fill('shell-bot');
+    await page.getByLabel(/^Runbooks/).fill('demo/shell/**');
+    await page.getByRole('button', { name: 'Make token' }).click();
+    await page.getByLabel('New token').waitFor();
+    const token = await page.getByLabel('New token').inputValue();
+    expect(token).toMatch(/^rg_/);
+    const row = page.locator('tbody tr', { hasText: 'shell-bot' });
+    expect(await row.textContent()).toContain('runbooks demo/shell/**');
+    const narrowed = await mcpClient(url, token);
+    expect((await narrowed.listTools()).tools.map((t) => t.name)).toEqual(['demo.shell.disk_usage']);
+    await narrowed.close();
+
+    await row.getByRole('button', { name: /^Revoke/ }).click();
+    await page.getByText(/^Revoked tok_/).waitFor();
+    expect(await page.locator('tbody tr', { hasText: 'shell-bot' }).textContent()).toContain('revoked');
+    await expect(mcpClient(url, token)).rejects.toThrow();
+    await page.context().close();
+  });
+
   it('signs in with an OIDC issuer (code flow with PKCE): the access token it gives is the identity policy checks', async () => {
     issuer = await startOidcIssuer({ audience: 'rungate-console-e2e', clientId: 'rungate-console', user: { email: 'grace@example.com', groups: ['engineering', 'auditors'] } });
     const configFile = join(dataDir, 'demo', 'rungate.yaml');

@@ -9,3 +9,4 @@ export * from './lib/guardrails';
 export * from './lib/limits';
 export * from './lib/text';
 export * from './lib/exploration';
+export * from './lib/agent-tokens';

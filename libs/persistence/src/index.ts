@@ -7,3 +7,4 @@ export * from './lib/local-audit';
 export * from './lib/embedded';
 export * from './lib/idempotency-keys';
 export * from './lib/exploration-query';
+export * from './lib/token-admin';

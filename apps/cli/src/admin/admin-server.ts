@@ -2,7 +2,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ERROR_EDGES, RungateError } from '@rungate/contracts';
 import type { z } from 'zod';
-import type { TokenAdmin } from '../tokens/token-admin';
+import type { TokenAdmin } from '@rungate/persistence';
 import { AdminRoutes, ConsoleLinkRequest, CreateTokenRequest, adminSocketPath, socketAddress } from './protocol';
 
 const MAX_BODY_BYTES = 64 * 1024;

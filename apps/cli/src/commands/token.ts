@@ -6,7 +6,7 @@ import { AdminClient, AdminUnreachable } from '../admin/admin-client';
 import { AdminRoutes, AdminStatus, CreatedToken, RevokedToken, TokenList } from '../admin/protocol';
 import { withDataDirDatabase } from '../data-dir/embedded';
 import { DataDirInUse } from '../data-dir/lock';
-import { TokenAdmin, formatTokenLine } from '../tokens/token-admin';
+import { TokenAdmin, formatTokenLine } from '@rungate/persistence';
 import { databaseTarget, type DatabaseOptions } from './database';
 import { RungateError } from '@rungate/contracts';
 

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { RungateConfig, loadConfig, readEnvironment } from '@rungate/config';
 import { RungateError, InternalError } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
-import { LocalAuditLog, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
+import { LocalAuditLog, TokenAdmin, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type ConfigOrigin, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
@@ -22,7 +22,6 @@ import { UsageError } from '../cli/values';
 import { AUDIT_PORT_OFFSET, listenPlan, type ListenFlags, type ListenPlan } from './ports';
 import { embeddedDatabaseDir } from '../data-dir/embedded';
 import { DataDirLock } from '../data-dir/lock';
-import { TokenAdmin } from '../tokens/token-admin';
 import { DEMO_AGENT, DEMO_SEED_SQL, DEMO_USER, prepareDemo, ticketKeys } from './demo';
 import { PgWireBridge } from './pg-wire';
 

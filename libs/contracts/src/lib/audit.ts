@@ -68,6 +68,8 @@ export const AttemptCode = z.enum([
   'approval',
   /** A token that may not read the audit trail (no audit:read scope, or not an auditor) asked to. */
   'audit-read-refused',
+  /** A request about agent tokens from the web console that was refused (someone else's token, a scope its maker lacks, a narrowed maker). */
+  'token-refused',
   /** The catalog could not load the runbook. */
   'catalog-unavailable',
   /** Policy could not be reached (or did not answer in time) to authenticate or authorize. */

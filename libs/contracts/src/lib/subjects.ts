@@ -8,6 +8,8 @@ export const Subjects = {
   policyAuthenticate: 'rungate.policy.authenticate.v1',
   policyAuthorize: 'rungate.policy.authorize.v1',
   policyTools: 'rungate.policy.tools.v1',
+  /** A user's own agent tokens, from the web console (ADR 23). */
+  policyTokens: 'rungate.policy.tokens.v1',
   catalogGet: 'rungate.catalog.get.v1',
   catalogContent: 'rungate.catalog.content.v1',
   catalogUpdated: 'rungate.catalog.updated.v1',

@@ -1,11 +1,13 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, MessagePattern } from '@nestjs/microservices';
 import {
+  AgentTokensRequest,
   AuthenticateRequest,
   AuthorizeRequest,
   CatalogUpdatedEvent,
   Subjects,
   ToolsRequest,
+  type AgentTokensReply,
   type AuthenticateReply,
   type AuthorizeReply,
   type Reply,
@@ -14,6 +16,7 @@ import {
 import { answer, decodeCursor, encodeCursor, endWithin, PAGE_BYTES, parsePayload } from '@rungate/messaging';
 import { listTools } from '@rungate/policy';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
+import { AgentTokens } from './agent-tokens';
 import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
@@ -25,7 +28,13 @@ export class PolicyController {
     private readonly catalog: CatalogStore,
     private readonly authorizer: Authorizer,
     private readonly authenticator: Authenticator,
+    private readonly agentTokens: AgentTokens,
   ) {}
+
+  @MessagePattern(Subjects.policyTokens)
+  tokens(payload: unknown): Promise<Reply<AgentTokensReply>> {
+    return answer(() => this.agentTokens.handle(parsePayload(AgentTokensRequest, payload)));
+  }
 
   @MessagePattern(Subjects.policyAuthenticate)
   authenticate(payload: unknown): Promise<Reply<AuthenticateReply>> {

@@ -1,3 +1,4 @@
+import { AgentTokens } from './agent-tokens';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AdminAuditor } from './admin-auditor';
 import { Authenticator } from './authenticator';
@@ -17,7 +18,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, Authenticator, ExplorationAuthorizer, Authorizer, AdminAuditor],
+      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, Authenticator, ExplorationAuthorizer, Authorizer, AdminAuditor, AgentTokens],
     };
   }
 }

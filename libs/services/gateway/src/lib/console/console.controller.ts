@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
-import { RungateError, SessionId, type Identity, type SessionSummary, type SessionTranscript, type ToolDefinition } from '@rungate/contracts';
-import { actorOf, anonymousActor, type AuditSink } from '@rungate/messaging';
-import { AUDIT_SINK, CONFIG, readRawBody, type ConfigHolder } from '@rungate/runtime';
+import { AgentTokensReply, RungateError, SessionId, Subjects, type AgentTokensRequest, type Identity, type SessionSummary, type SessionTranscript, type ToolDefinition } from '@rungate/contracts';
+import { actorOf, anonymousActor, type AuditSink, type Bus } from '@rungate/messaging';
+import { AUDIT_SINK, BUS, CONFIG, readRawBody, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
 import { EdgeAttempts } from '../edge-attempts';
 import { Authenticator } from '../identity.guard';
@@ -24,6 +24,8 @@ import {
   signedInHead,
   signedInPage,
   summarizeRuns,
+  tokensPage,
+  TOKEN_TTLS,
   type AuditFilters,
   type AuditRow,
   type NavKey,
@@ -91,6 +93,7 @@ export class ConsoleController {
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    @Inject(BUS) private readonly bus: Bus,
     private readonly sessions: ConsoleSessions,
     private readonly authenticator: Authenticator,
     private readonly toolCalls: ToolCalls,
@@ -303,6 +306,61 @@ export class ConsoleController {
     if (!SessionId.safeParse(id).success) return this.page(res, 404, 'Exploration session', 'sessions', signed.viewer, notice('No such session.', true));
     const answer = await this.reader.post<unknown>(signed.session.bearer, `/audit/sessions/${id}/review`, { comment: signed.form.get('comment') ?? '' });
     await this.showSession(res, signed, id, answer.ok ? notice('Marked reviewed.') : notice(answer.message, true));
+  }
+
+  @Get('tokens')
+  async tokens(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    await this.tokenAction(res, signed, { action: 'list', identity: signed.identity });
+  }
+
+  @Post('tokens')
+  async createToken(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signedPost(req, res);
+    if (!signed) return;
+    const { form } = signed;
+    const list = (name: string) => {
+      const items = (form.get(name) ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+      return items.length > 0 ? items : undefined;
+    };
+    const ttl = TOKEN_TTLS.find(([label]) => label === form.get('ttl'));
+    if (!ttl) return this.tokenAction(res, signed, { action: 'list', identity: signed.identity }, notice('Choose one of the lifetimes offered.', true));
+    const runbooks = list('runbooks');
+    const connections = list('connections');
+    const scopes = form.getAll('scope');
+    await this.tokenAction(res, signed, {
+      action: 'create',
+      identity: signed.identity,
+      agent: (form.get('agent') ?? '').trim(),
+      ttlMs: ttl[1],
+      ...(runbooks ? { runbooks } : {}),
+      ...(connections ? { connections } : {}),
+      ...(scopes.length > 0 ? { scopes: scopes as 'audit:read'[] } : {}),
+    });
+  }
+
+  @Post('tokens/:id/revoke')
+  async revokeToken(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signedPost(req, res);
+    if (!signed) return;
+    const id = String(req.params['id']);
+    await this.tokenAction(res, signed, { action: 'revoke', identity: signed.identity, id }, notice(`Revoked ${id}.`));
+  }
+
+  /** Policy does it (the request is validated there, and refused on the record when it must be); the page shows the outcome. */
+  private async tokenAction(res: Response, signed: Signed, request: AgentTokensRequest, done?: Html): Promise<void> {
+    let body: Html;
+    try {
+      const reply = await this.bus.request(Subjects.policyTokens, request, AgentTokensReply, { timeoutMs: 10_000 });
+      body = tokensPage(signed.viewer, reply, done);
+    } catch (error) {
+      if (!(error instanceof RungateError)) throw error;
+      const listed = request.action === 'list' ? undefined : await this.bus.request(Subjects.policyTokens, { action: 'list', identity: signed.identity }, AgentTokensReply, { timeoutMs: 10_000 }).catch(() => undefined);
+      body = listed ? tokensPage(signed.viewer, listed, notice(error.message, true)) : tokensPage(signed.viewer, { refused: error.message });
+    }
+    // A new token is in this page only: never kept by a cache.
+    this.page(res, 200, 'Tokens', 'tokens', signed.viewer, body);
   }
 
   private async showSession(res: Response, signed: Signed, id: string, message: Html | undefined): Promise<void> {

@@ -1,4 +1,4 @@
-import type { AuditEvent, SessionSummary, SessionTranscript, ToolDefinition } from '@rungate/contracts';
+import type { AgentTokenView, AuditEvent, SessionSummary, SessionTranscript, ToolDefinition } from '@rungate/contracts';
 import { html, type Html } from './html';
 import { HTMX_FILE } from './assets';
 
@@ -9,6 +9,7 @@ const NAV = [
   ['runs', 'Runs'],
   ['audit', 'Audit'],
   ['sessions', 'Exploration sessions'],
+  ['tokens', 'Tokens'],
 ] as const;
 export type NavKey = (typeof NAV)[number][0] | 'login';
 
@@ -308,4 +309,48 @@ export function signedInHead(): Html {
 
 export function signedInPage(): Html {
   return html`<p>Signed in. <a href="${CONSOLE_PATH}/catalog">Continue to the console</a>.</p>`;
+}
+
+/** Lifetimes offered for a new token (the request allows up to 30 days). */
+export const TOKEN_TTLS = [
+  ['1h', 3_600_000],
+  ['8h', 8 * 3_600_000],
+  ['24h', 24 * 3_600_000],
+  ['7d', 7 * 86_400_000],
+  ['30d', 30 * 86_400_000],
+] as const;
+
+function tokenState(token: AgentTokenView, now: number): string {
+  return token.revokedAt ? 'revoked' : Date.parse(token.expiresAt) <= now ? 'expired' : 'active';
+}
+
+export function tokensPage(viewer: Viewer, result: { tokens: readonly AgentTokenView[]; created?: { id: string; token: string } } | { refused: string }, message?: Html, now = Date.now()): Html {
+  if ('refused' in result) return html`${message ?? ''}${notice(result.refused, true)}`;
+  const created = result.created
+    ? html`<div class="notice" role="status"><p>Made <code>${result.created.id}</code>. Its token is shown only now; give it to your agent as <code>Authorization: Bearer …</code>:</p>
+<p><label for="new-token">New token</label><br><input id="new-token" class="token" readonly size="60" value="${result.created.token}"></p></div>`
+    : '';
+  return html`${message ?? ''}${created}
+<p>Agent tokens act for you, never beyond your own rules; narrow them to runbooks and connections as the agent needs.</p>
+<table>
+<caption class="muted">Your agent tokens</caption>
+<thead><tr><th scope="col">Token</th><th scope="col">Agent</th><th scope="col">State</th><th scope="col">Expires</th><th scope="col">Narrowed to</th><th scope="col">Scopes</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
+<tbody>${result.tokens.map((token) => {
+    const state = tokenState(token, now);
+    return html`<tr><td><code>${token.id}</code></td><td>${token.agent}</td><td>${state}</td><td>${token.expiresAt}</td>
+<td>${[token.runbooks ? `runbooks ${token.runbooks.join(', ')}` : '', token.connections ? `connections ${token.connections.join(', ')}` : ''].filter(Boolean).join('; ') || html`<span class="muted">nothing</span>`}</td>
+<td>${token.scopes.join(', ')}</td>
+<td>${state === 'active' ? html`<form method="post" action="${CONSOLE_PATH}/tokens/${token.id}/revoke">${csrfField(viewer)}<button type="submit" aria-label="Revoke ${token.id}">Revoke</button></form>` : ''}</td></tr>`;
+  })}</tbody>
+</table>
+<h2>Make a token</h2>
+<form class="stack" method="post" action="${CONSOLE_PATH}/tokens">
+${csrfField(viewer)}
+<label>Agent name<input name="agent" required maxlength="100" pattern="[A-Za-z0-9][A-Za-z0-9._@\-]*" autocomplete="off"></label>
+<label>Lifetime<select name="ttl">${TOKEN_TTLS.map(([label]) => html`<option value="${label}"${label === '8h' ? html` selected` : ''}>${label}</option>`)}</select></label>
+<label>Runbooks (globs, comma-separated; empty: all yours)<input name="runbooks" autocomplete="off" placeholder="demo/shell/**"></label>
+<label>Connections (comma-separated; empty: all yours)<input name="connections" autocomplete="off"></label>
+<fieldset><legend>Scopes</legend><label><input type="checkbox" name="scope" value="audit:read"> audit:read (query the audit trail; you must be an auditor)</label></fieldset>
+<button type="submit">Make token</button>
+</form>`;
 }

@@ -1,10 +1,10 @@
 import { userInfo } from 'node:os';
 import { RungateError } from '@rungate/contracts';
 import type { AuditSink } from '@rungate/messaging';
-import type { AgentTokenRecord, NewAgentToken, TokenStore } from '@rungate/persistence';
+import type { AgentTokenRecord, NewAgentToken, TokenStore } from './token-store';
 
 /** How a token change reached the store, recorded with it. */
-export type TokenChannel = 'database' | 'data-dir' | 'admin-socket';
+export type TokenChannel = 'database' | 'data-dir' | 'admin-socket' | 'console';
 
 /** The operator making a change: the OS user running the command (or, over the admin socket, running serve — the same user, see ADR 11). */
 export function operatorName(): string {
