@@ -99,6 +99,10 @@ describe('web console: rungate serve in a real browser', () => {
     expect(csp).not.toContain('unsafe-inline');
     const tools = await page.locator('tbody tr td:first-child code').allTextContents();
     expect(tools.sort()).toEqual(DEMO_TOOLS);
+    const repository = page.getByRole('region', { name: 'demo' });
+    expect(await repository.textContent()).toMatch(/Commit [0-9a-f]{40}, synced .*Lint: every runbook passed/s);
+    expect(await repository.locator('tr', { hasText: 'demo.postgres.list_orders' }).textContent()).toContain('demo-db — rule engineering-demo-db');
+    expect(await repository.locator('tr', { hasText: 'demo.shell.disk_usage' }).textContent()).toContain('local-shell — rule engineering-local-shell');
     expect(await page.locator('script:not([src])').count()).toBe(0);
     expect(await page.locator('[style]').count()).toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
@@ -171,6 +175,7 @@ describe('web console: rungate serve in a real browser', () => {
     const opsLink = await eventually(() => newLink(OPS_USER), 30_000, 250);
     const page = await signIn(opsLink);
     expect(await page.locator('tbody tr td:first-child code').allTextContents()).toEqual(['demo.shell.disk_usage']);
+    expect(await page.locator('tbody tr').textContent()).toContain('local-shell — rule support-shell');
     await page.getByRole('link', { name: 'Audit' }).click();
     await page.waitForURL(/\/console\/audit$/);
     expect(await page.getByRole('alert').textContent()).toContain(`${OPS_USER} may not read the audit trail`);

@@ -10,6 +10,8 @@ export const Subjects = {
   policyTools: 'rungate.policy.tools.v1',
   /** A user's own agent tokens, from the web console (ADR 23). */
   policyTokens: 'rungate.policy.tokens.v1',
+  /** The web console's catalog: tools/list's runbooks with their origin and granting rules (ADR 23). */
+  policyCatalogView: 'rungate.policy.catalog-view.v1',
   catalogGet: 'rungate.catalog.get.v1',
   catalogContent: 'rungate.catalog.content.v1',
   catalogUpdated: 'rungate.catalog.updated.v1',

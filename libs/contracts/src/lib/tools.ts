@@ -66,3 +66,18 @@ export const AuthorizeReply = z.object({
   timeoutMs: z.number().int().positive(),
 });
 export type AuthorizeReply = z.infer<typeof AuthorizeReply>;
+
+/** The web console's catalog (ADR 23): the runbooks tools/list gives this identity, with origin, commit, granting rules and lint status. */
+export const CatalogViewRequest = z.object({ identity: Identity });
+export const CatalogViewReply = z.object({
+  repositories: z.array(z.object({ repository: z.string(), commit: z.string(), syncedAt: z.string(), stale: z.boolean(), lintRefused: z.number().int().nonnegative() })),
+  runbooks: z.array(
+    z.object({
+      tool: z.string(),
+      repository: z.string(),
+      path: z.string(),
+      grants: z.array(z.object({ connection: z.string(), rule: z.string(), approval: z.boolean() })),
+    }),
+  ),
+});
+export type CatalogViewReply = z.infer<typeof CatalogViewReply>;

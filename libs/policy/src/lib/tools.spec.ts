@@ -1,7 +1,7 @@
-import type { ConnectionConfig } from '@rungate/config';
+import type { ConnectionConfig, RuleConfig } from '@rungate/config';
 import type { RunbookEntry } from '@rungate/contracts';
 import { parseRunbook, toolName } from '@rungate/runbooks';
-import { toolDefinition } from './tools';
+import { catalogView, listTools, toolDefinition } from './tools';
 
 function entry(path: string, source: string): RunbookEntry {
   const result = parseRunbook(path, source);
@@ -21,5 +21,32 @@ describe('tool definitions', () => {
     expect(props(sql)['dryRun']?.description).toMatch(/roll back/);
     expect(props(manifest)['dryRun']?.description).toMatch(/dryRun=All/);
     expect(props(script)).not.toHaveProperty('dryRun');
+  });
+});
+
+describe('the console catalog view', () => {
+  const connections = [
+    { name: 'prod', type: 'postgres' },
+    { name: 'staging', type: 'postgres' },
+  ] as unknown as ConnectionConfig[];
+  const rules = [
+    { name: 'prod-approved', groups: ['eng'], connections: ['prod'], runbooks: ['ops/db/**'], approval: { groups: ['leads'], count: 1, ttl: 3_600_000 } },
+    { name: 'staging-free', groups: ['eng'], connections: ['staging'], runbooks: ['ops/**'] },
+  ] as unknown as RuleConfig[];
+  const entries = [entry('db/x.runbook.sql', 'SELECT 1;\n'), entry('other/y.runbook.sql', 'SELECT 2;\n')];
+  const eng = { user: 'ada', groups: ['eng'], scope: {} };
+
+  it('lists what tools/list lists, each connection with the rule that grants it', () => {
+    const view = catalogView(eng, entries, connections, rules);
+    expect(view.map((v) => v.tool)).toEqual(listTools(eng, entries, connections, rules).map((t) => t.name).filter((name) => view.some((v) => v.tool === name)));
+    expect(view).toEqual([
+      { tool: 'ops.db.x', repository: 'ops', path: 'db/x.runbook.sql', grants: [{ connection: 'prod', rule: 'prod-approved', approval: true }, { connection: 'staging', rule: 'staging-free', approval: false }] },
+      { tool: 'ops.other.y', repository: 'ops', path: 'other/y.runbook.sql', grants: [{ connection: 'staging', rule: 'staging-free', approval: false }] },
+    ]);
+  });
+
+  it('shows nothing to someone no rule names, and respects a token narrowed to connections', () => {
+    expect(catalogView({ user: 'eve', groups: ['sales'], scope: {} }, entries, connections, rules)).toEqual([]);
+    expect(catalogView({ ...eng, scope: { connections: ['staging'] } }, entries, connections, rules).flatMap((v) => v.grants.map((g) => g.connection))).toEqual(['staging', 'staging']);
   });
 });

@@ -13,19 +13,38 @@ export function runbookKey(entry: Pick<RunbookEntry, 'repository' | 'path'>): st
   return `${entry.repository}/${entry.path}`;
 }
 
-/** The connections this identity may run this runbook on, by the one decision function. */
+/** A connection this identity may run a runbook on, the rule that allows it, and whether that rule wants an approval first. */
+export interface ConnectionGrant {
+  connection: ConnectionConfig;
+  rule: string;
+  approval: boolean;
+}
+
+/** The connections this identity may run this runbook on, each with its rule, by the one decision function. */
+export function connectionGrants(
+  identity: Identity,
+  entry: RunbookEntry,
+  connections: readonly ConnectionConfig[],
+  rules: readonly RuleConfig[],
+): ConnectionGrant[] {
+  const key = runbookKey(entry);
+  const grants: ConnectionGrant[] = [];
+  for (const connection of connections) {
+    if (!entry.metadata.connectionTypes.includes(connection.type)) continue;
+    const decision = decide({ identity, runbook: key, connection: connection.name }, rules);
+    if (permits(decision)) grants.push({ connection, rule: decision.rule, approval: decision.effect === 'approval_required' });
+  }
+  return grants;
+}
+
+/** The connections this identity may run this runbook on. */
 export function allowedConnections(
   identity: Identity,
   entry: RunbookEntry,
   connections: readonly ConnectionConfig[],
   rules: readonly RuleConfig[],
 ): ConnectionConfig[] {
-  const key = runbookKey(entry);
-  return connections.filter(
-    (connection) =>
-      entry.metadata.connectionTypes.includes(connection.type) &&
-      permits(decide({ identity, runbook: key, connection: connection.name }, rules)),
-  );
+  return connectionGrants(identity, entry, connections, rules).map((grant) => grant.connection);
 }
 
 export function outputSchemaFor(entry: RunbookEntry): Record<string, unknown> {
@@ -118,4 +137,24 @@ export function listTools(
   }
   tools.push(...listBuiltinTools(identity, { connections, rules: applicable }));
   return tools;
+}
+
+/** A runbook as the web console's catalog shows it (ADR 23): where it comes from and which rules grant it to this identity. */
+export interface CatalogViewEntry {
+  tool: string;
+  repository: string;
+  path: string;
+  grants: { connection: string; rule: string; approval: boolean }[];
+}
+
+/** The runbooks tools/list lists for this identity (the same rules, the same decision), with their grants. */
+export function catalogView(identity: Identity, entries: readonly RunbookEntry[], connections: readonly ConnectionConfig[], rules: readonly RuleConfig[]): CatalogViewEntry[] {
+  const applicable = rulesFor(identity, rules);
+  if (applicable.length === 0) return [];
+  const view: CatalogViewEntry[] = [];
+  for (const entry of entries) {
+    const grants = connectionGrants(identity, entry, connections, applicable);
+    if (grants.length > 0) view.push({ tool: entry.tool, repository: entry.repository, path: entry.path, grants: grants.map((g) => ({ connection: g.connection.name, rule: g.rule, approval: g.approval })) });
+  }
+  return view;
 }

@@ -127,6 +127,11 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
     throw new InternalError(`the catalog of ${repository} kept changing while it was read`);
   }
 
+  /** Each synced repository at its commit, with how many of its runbooks lint refused. */
+  repositories(): { repository: string; commit: string; syncedAt: string; stale: boolean; lintRefused: number }[] {
+    return [...this.catalogs.values()].map((c) => ({ repository: c.repository, commit: c.commit, syncedAt: c.syncedAt, stale: c.stale, lintRefused: c.rejected.length }));
+  }
+
   entries(): RunbookEntry[] {
     return [...this.byTool.values()];
   }

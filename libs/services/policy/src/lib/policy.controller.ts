@@ -3,18 +3,20 @@ import { EventPattern, MessagePattern } from '@nestjs/microservices';
 import {
   AgentTokensRequest,
   AuthenticateRequest,
+  CatalogViewRequest,
   AuthorizeRequest,
   CatalogUpdatedEvent,
   Subjects,
   ToolsRequest,
   type AgentTokensReply,
   type AuthenticateReply,
+  type CatalogViewReply,
   type AuthorizeReply,
   type Reply,
   type ToolsReply,
 } from '@rungate/contracts';
 import { answer, decodeCursor, encodeCursor, endWithin, PAGE_BYTES, parsePayload } from '@rungate/messaging';
-import { listTools } from '@rungate/policy';
+import { catalogView, listTools } from '@rungate/policy';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import { AgentTokens } from './agent-tokens';
 import { Authenticator } from './authenticator';
@@ -51,6 +53,19 @@ export class PolicyController {
       // Thousands of tools outgrow one NATS message: pages, as MCP's tools/list cursor allows.
       const { end } = endWithin(tools, offset, PAGE_BYTES);
       return { tools: tools.slice(offset, end), ...(end < tools.length ? { nextCursor: encodeCursor(end) } : {}) };
+    });
+  }
+
+  /** The runbooks tools/list gives this identity (the same decision), for the web console's catalog. */
+  @MessagePattern(Subjects.policyCatalogView)
+  catalogView(payload: unknown): Promise<Reply<CatalogViewReply>> {
+    return answer(() => {
+      const { identity } = parsePayload(CatalogViewRequest, payload);
+      const { connections, rules } = this.config.current;
+      const runbooks = catalogView(identity, this.catalog.entries(), connections, rules);
+      const shown = new Set(runbooks.map((r) => r.repository));
+      // Only repositories something is granted from: another's repository names are not for this user.
+      return { repositories: this.catalog.repositories().filter((r) => shown.has(r.repository)), runbooks };
     });
   }
 

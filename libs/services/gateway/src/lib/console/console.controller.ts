@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
-import { AgentTokensReply, RungateError, SessionId, Subjects, type AgentTokensRequest, type Identity, type SessionSummary, type SessionTranscript, type ToolDefinition } from '@rungate/contracts';
+import { AgentTokensReply, CatalogViewReply, RungateError, SessionId, Subjects, type AgentTokensRequest, type Identity, type SessionSummary, type SessionTranscript, type ToolDefinition } from '@rungate/contracts';
 import { actorOf, anonymousActor, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, readRawBody, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
@@ -225,7 +225,8 @@ export class ConsoleController {
       tools.push(...page.tools);
       cursor = page.nextCursor;
     } while (cursor !== undefined);
-    this.page(res, 200, 'Catalog', 'catalog', signed.viewer, catalogPage(tools));
+    const view = await this.bus.request(Subjects.policyCatalogView, { identity: signed.identity }, CatalogViewReply, { timeoutMs: 10_000 });
+    this.page(res, 200, 'Catalog', 'catalog', signed.viewer, catalogPage(tools, view));
   }
 
   @Get('audit')

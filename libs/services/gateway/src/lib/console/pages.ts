@@ -1,4 +1,4 @@
-import type { AgentTokenView, AuditEvent, SessionSummary, SessionTranscript, ToolDefinition } from '@rungate/contracts';
+import type { AgentTokenView, AuditEvent, CatalogViewReply, SessionSummary, SessionTranscript, ToolDefinition } from '@rungate/contracts';
 import { html, type Html } from './html';
 import { HTMX_FILE } from './assets';
 
@@ -98,25 +98,41 @@ function connections(tool: ToolDefinition): string[] {
   return Array.isArray(connection?.enum) ? connection.enum.filter((c): c is string => typeof c === 'string') : [];
 }
 
-/** The tools this user may run, as tools/list gives them to their agents. */
-export function catalogPage(tools: readonly ToolDefinition[]): Html {
-  if (tools.length === 0) return notice('No runbook is open to you: no rule allows you any.');
-  return html`<p>The runbooks you may run, on the connections you may run them on: what <code>tools/list</code> answers your agents.</p>
-<table>
-<caption class="muted">${tools.length} runbook${tools.length === 1 ? '' : 's'}</caption>
-<thead><tr><th scope="col">Tool</th><th scope="col">What it does</th><th scope="col">Parameters</th><th scope="col">Connections</th><th scope="col">Kind</th></tr></thead>
-<tbody>${tools.map(
-    (tool) => html`<tr>
-<td><code>${tool.name}</code>${tool.title ? html`<br><span class="muted">${tool.title}</span>` : ''}</td>
+function toolRows(tools: readonly ToolDefinition[], grants: ReadonlyMap<string, CatalogViewReply['runbooks'][number]>): Html {
+  return html`<thead><tr><th scope="col">Tool</th><th scope="col">What it does</th><th scope="col">Parameters</th><th scope="col">Connections, and the rule granting each</th><th scope="col">Kind</th></tr></thead>
+<tbody>${tools.map((tool) => {
+    const view = grants.get(tool.name);
+    return html`<tr>
+<td><code>${tool.name}</code>${view ? html`<br><span class="muted">${view.path}</span>` : ''}${tool.title ? html`<br><span class="muted">${tool.title}</span>` : ''}</td>
 <td>${tool.description}</td>
 <td>${parameters(tool).length === 0
       ? html`<span class="muted">none</span>`
       : html`<ul>${parameters(tool).map((p) => html`<li><code>${p.name}</code> ${p.type}${p.required ? ' (required)' : ''}${p.description ? html` — ${p.description}` : ''}</li>`)}</ul>`}</td>
-<td>${connections(tool).join(', ')}</td>
+<td>${view
+      ? html`<ul>${view.grants.map((g) => html`<li>${g.connection} — rule <code>${g.rule}</code>${g.approval ? ' (needs an approval)' : ''}</li>`)}</ul>`
+      : connections(tool).join(', ')}</td>
 <td>${tool.annotations.destructiveHint ? 'changes things' : tool.annotations.readOnlyHint ? 'read-only' : ''}</td>
-</tr>`,
-  )}</tbody>
-</table>`;
+</tr>`;
+  })}</tbody>`;
+}
+
+/** The tools this user may run, as tools/list gives them to their agents, per repository with its commit and lint status. */
+export function catalogPage(tools: readonly ToolDefinition[], view: CatalogViewReply): Html {
+  if (tools.length === 0) return notice('No runbook is open to you: no rule allows you any.');
+  const grants = new Map(view.runbooks.map((r) => [r.tool, r]));
+  const builtin = tools.filter((tool) => !grants.has(tool.name));
+  return html`<p>The runbooks you may run, on the connections you may run them on: what <code>tools/list</code> answers your agents. Every runbook listed passed lint at its commit; lint refuses a runbook from the catalog.</p>
+${view.repositories.map((repo) => {
+    const mine = tools.filter((tool) => grants.get(tool.name)?.repository === repo.repository);
+    return html`<section aria-labelledby="repo-${repo.repository}">
+<h2 id="repo-${repo.repository}">${repo.repository}</h2>
+<p>Commit <code>${repo.commit}</code>, synced ${repo.syncedAt}${repo.stale ? html` — <span class="bad">stale: git-sync cannot reach it</span>` : ''}. Lint: ${repo.lintRefused === 0 ? html`<span class="ok">every runbook passed</span>` : html`<span class="bad">${repo.lintRefused} runbook${repo.lintRefused === 1 ? '' : 's'} refused</span> (rungate lint shows why)`}.</p>
+<table>
+<caption class="muted">${mine.length} runbook${mine.length === 1 ? '' : 's'} from ${repo.repository}</caption>
+${toolRows(mine, grants)}
+</table></section>`;
+  })}
+${builtin.length > 0 ? html`<section aria-labelledby="repo-builtin"><h2 id="repo-builtin">Built-in tools</h2><table><caption class="muted">${builtin.length} built-in tool${builtin.length === 1 ? '' : 's'}</caption>${toolRows(builtin, grants)}</table></section>` : ''}`;
 }
 
 export interface AuditRow {
