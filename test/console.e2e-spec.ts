@@ -119,6 +119,10 @@ describe('web console: rungate serve in a real browser', () => {
     await page.waitForURL(/\/console\/runs$/);
     const row = page.locator('tbody tr', { hasText: 'demo.postgres.list_orders' }).first();
     expect(await row.textContent()).toContain('succeeded');
+    // The list is live: a run made now appears without a reload.
+    expect(await page.locator('tbody tr', { hasText: 'demo.shell.disk_usage' }).count()).toBe(0);
+    expect(((await client.callTool({ name: 'demo.shell.disk_usage', arguments: {} })) as CallResult).isError).toBeFalsy();
+    await page.locator('tbody tr', { hasText: 'demo.shell.disk_usage' }).waitFor({ timeout: 20_000 });
     expect(await accessibilityViolations(page)).toEqual([]);
     await row.getByRole('link').click();
     await page.waitForURL(/\/console\/runs\/[^/]+$/);

@@ -258,7 +258,10 @@ export function runsPage(filters: AuditFilters, result: { runs: readonly RunSumm
 <td>${run.tool ? html`<code>${run.tool}</code>` : ''}</td><td>${run.connection ?? ''}</td><td>${run.status}</td></tr>`,
           )}</tbody>
 </table>`;
-  return html`${filterForm(`${CONSOLE_PATH}/runs`, filters, ['user', 'agent', 'runbook', 'outcome', 'since'])}<section id="results" aria-label="Runs">${body}</section>`;
+  const query = new URLSearchParams(filters as Record<string, string>).toString();
+  // Live: htmx asks for the same list every 5 s and swaps it in (the page works without it, by reloading). The
+  // poller is a sibling, not the list's parent: its hx-select would be inherited by the links inside.
+  return html`${filterForm(`${CONSOLE_PATH}/runs`, filters, ['user', 'agent', 'runbook', 'outcome', 'since'])}<div hidden hx-get="${CONSOLE_PATH}/runs${query ? `?${query}` : ''}" hx-trigger="every 5s" hx-target="#results" hx-select="#results" hx-swap="outerHTML"></div><section id="results" aria-label="Runs">${body}</section>`;
 }
 
 export function runPage(runId: string, rows: readonly AuditRow[]): Html {
