@@ -446,8 +446,17 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     try {
       await this.options.audit.publish(started);
     } catch (caught) {
+      const error = this.expected(caught, `run ${claims.runId}: publishing audit.run.started`);
+      // The ack may be what was lost (a NATS restart): `started` can be on the stream while
+      // nothing runs. The run's end goes after it, retried like any outcome, so no run is
+      // left started without an end; nothing was executed.
+      this.auditTerminal({
+        ...this.runEvent(claims, RunEventTypes.failed),
+        outcome: { status: errorStatus(error.code), exitCode: null, durationMs: 0, errorCode: error.code, error: error.message },
+        details: { executor: replica, ...this.explorationDetails(claims), executed: false },
+      });
       this.options.observer?.runFinished({ status: 'refused' });
-      throw this.expected(caught, `run ${claims.runId}: publishing audit.run.started`);
+      throw error;
     }
   }
 
