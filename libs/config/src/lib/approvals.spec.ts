@@ -1,4 +1,5 @@
-import { ConfigError, parseConfig } from './load';
+import { parseConfig } from './load';
+import { problems } from '../testing/problems';
 
 const base = `
 repositories: [{ name: demo, url: /srv }]
@@ -11,16 +12,6 @@ users:
 
 function withRule(approval: string, extra = ''): string {
   return `${base}${extra}rules:\n  - { name: prod-writes, groups: [eng], connections: [prod], runbooks: ["demo/**"], approval: ${approval} }\n`;
-}
-
-function problems(text: string): { key: string; message: string }[] {
-  try {
-    parseConfig(text);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('approval: in rungate.yaml', () => {

@@ -1,5 +1,6 @@
 import { expandSqlKinds } from './guardrails';
-import { ConfigError, parseConfig } from './load';
+import { parseConfig } from './load';
+import { problems } from '../testing/problems';
 
 const base = `
 repositories: [{ name: demo, url: /srv }]
@@ -13,16 +14,6 @@ rules:
 
 function withGuardrails(yaml: string, rules = ''): string {
   return `${base}${rules}guardrails:\n${yaml}`;
-}
-
-function problems(text: string): { key: string; message: string }[] {
-  try {
-    parseConfig(text);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 const ROW_CAP = '  - { name: row-cap, on: output, match: { maxRows: 100 } }\n';
