@@ -45,6 +45,7 @@ interface StreamedEvent {
   type: string;
   runId?: string;
   status?: string;
+  source: string;
 }
 
 /** Every message of the AUDIT stream, in order, through an ordered consumer. */
@@ -55,12 +56,37 @@ async function readStream(nc: NatsConnection): Promise<StreamedEvent[]> {
   const consumer = await nc.jetstream().consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: state.first_seq });
   const messages = await consumer.consume({ max_messages: 1000 });
   for await (const message of messages) {
-    const event = decodeJson(message.data) as { id: string; type: string; runId?: string; outcome?: { status?: string } };
-    out.push({ seq: message.seq, id: event.id, type: event.type, ...(event.runId ? { runId: event.runId } : {}), ...(event.outcome?.status ? { status: event.outcome.status } : {}) });
+    const event = decodeJson(message.data) as { id: string; type: string; source: string; runId?: string; outcome?: { status?: string } };
+    out.push({ seq: message.seq, id: event.id, type: event.type, source: event.source, ...(event.runId ? { runId: event.runId } : {}), ...(event.outcome?.status ? { status: event.outcome.status } : {}) });
     if (message.seq >= state.last_seq) break;
   }
   await messages.close();
   return out;
+}
+
+/**
+ * A run's events by type. A refusal (the run id already claimed) is `refused`, not an end of the run;
+ * the gateway's "outcome unknown" (its wait for the executor cut short by an outage) is `guessed`:
+ * a guess the executor's own report supersedes (run-status.ts), so not an end. The executor's own
+ * `unknown` (its target went away while committing) is a definite end: nobody can know more.
+ */
+function eventsByRun(stream: StreamedEvent[]): Map<string, string[]> {
+  const byRun = new Map<string, string[]>();
+  for (const event of stream) {
+    if (!event.runId) continue;
+    const guessed = event.status === 'unknown' && event.source === 'gateway';
+    const kind = event.status === 'refused' ? `${event.type}:refused` : guessed ? `${event.type}:guessed` : event.type;
+    byRun.set(event.runId, [...(byRun.get(event.runId) ?? []), kind]);
+  }
+  return byRun;
+}
+
+/** How many of a run's events are a definite end: the executor's completed or failed (outcome unknown included). */
+const definiteEnds = (types: string[]) => types.filter((t) => t === 'audit.run.completed' || t === 'audit.run.failed').length;
+
+/** The runs on the stream that started and have no definite end. */
+function startedWithoutEnd(stream: StreamedEvent[]): string[][] {
+  return [...eventsByRun(stream).values()].filter((types) => types.includes('audit.run.started') && definiteEnds(types) === 0);
 }
 
 /**
@@ -186,6 +212,17 @@ rules: [{ name: engineering, groups: [engineering], connections: [target], runbo
     for (const p of stack.processes) expect({ service: p.name, exitCode: p.child.exitCode }).toEqual({ service: p.name, exitCode: null });
     const nc = await connectNats({ url: nats.url, name: 'soak-reader' });
     try {
+      // A run's outcome may still be on its way: an executor retries it for 60 s (pipeline.ts),
+      // and the last calls can be answered before it lands. Wait that long, and a bit, for every
+      // started run to have its executor's end; one that never gets it is still reported below.
+      await eventually(
+        async () => {
+          const open = startedWithoutEnd(await readStream(nc));
+          if (open.length > 0) throw new Error(`${open.length} started runs without an end yet`);
+        },
+        90_000,
+        1000,
+      ).catch(() => progress('some started runs still have no end after 90 s'));
       await eventually(
         async () => {
           const { state } = await (await nc.jetstreamManager()).streams.info(AUDIT_STREAM);
@@ -203,15 +240,7 @@ rules: [{ name: engineering, groups: [engineering], connections: [target], runbo
 
       const streamIds = new Set(stream.map((m) => m.id));
       const tableIds = new Set(table.map((r) => r.id));
-      // A run's events by type. A refusal (the run id already claimed) is `refused`, not an end of the run;
-      // the gateway's "outcome unknown" (its wait for the executor cut short by an outage) is `unknown`:
-      // a guess the executor's own report supersedes (run-status.ts), so not a second end.
-      const byRun = new Map<string, string[]>();
-      for (const event of stream) {
-        if (!event.runId) continue;
-        const kind = event.status === 'refused' || event.status === 'unknown' ? `${event.type}:${event.status}` : event.type;
-        byRun.set(event.runId, [...(byRun.get(event.runId) ?? []), kind]);
-      }
+      const byRun = eventsByRun(stream);
       const runOf = (app: string) => app.replace(/^rungate:/, '');
       const rowsByKey = new Map<string, string[]>();
       for (const row of rows) rowsByKey.set(row.call_key, [...(rowsByKey.get(row.call_key) ?? []), runOf(row.app)]);
@@ -229,10 +258,14 @@ rules: [{ name: engineering, groups: [engineering], connections: [target], runbo
       // Double: a call whose body ran more than once, or a run started, or ended, more than once.
       const doubleCalls = [...rowsByKey.values()].filter((runs) => runs.length > 1);
       const startedTwice = [...byRun.values()].filter((types) => types.filter((t) => t === 'audit.run.started').length > 1);
-      const terminal = (types: string[]) => types.filter((t) => t === 'audit.run.completed' || t === 'audit.run.failed').length;
-      const endedTwice = [...byRun.values()].filter((types) => terminal(types) > 1);
+      const endedTwice = [...byRun.values()].filter((types) => definiteEnds(types) > 1);
       // The executors stay up through the soak, so every started run gets the executor's definite end.
-      const startedNeverEnded = [...byRun.values()].filter((types) => types.includes('audit.run.started') && terminal(types) === 0);
+      const startedNeverEnded = startedWithoutEnd(stream);
+      // For the one reading a failure: what each service said about such a run.
+      for (const [runId, types] of byRun) {
+        if (!types.includes('audit.run.started') || definiteEnds(types) > 0) continue;
+        for (const p of stack.processes) for (const line of p.output().split('\n')) if (line.includes(runId)) progress(`${p.name}: ${line}`);
+      }
 
       const verify = await runCli(['audit', 'verify', '--stream'], { env: { ...process.env, DATABASE_URL: auditUrl, NATS_URL: nats.url } });
 
