@@ -10,3 +10,4 @@ export * from './lib/limits';
 export * from './lib/text';
 export * from './lib/exploration';
 export * from './lib/agent-tokens';
+export * from './lib/approvals';

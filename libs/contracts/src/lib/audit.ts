@@ -10,8 +10,11 @@ export const AuditEventType = z
 export const RunEventTypes = {
   received: 'audit.run.received',
   decided: 'audit.run.decided',
+  /** One approver's yes (ADR 18 §6); the run executes once the quorum's last one is recorded. */
   approved: 'audit.run.approved',
   rejected: 'audit.run.rejected',
+  /** A held run whose approval ttl ran out before its quorum: it never executes. */
+  expired: 'audit.run.expired',
   started: 'audit.run.started',
   completed: 'audit.run.completed',
   failed: 'audit.run.failed',
@@ -64,8 +67,10 @@ export const AttemptCode = z.enum([
   'idempotency-conflict',
   /** An input guardrail denied the rendered call (GUARDRAIL_BLOCKED). */
   'guardrail',
-  /** A rule or guardrail requires an approval, and approvals are not enabled. */
+  /** A rule or guardrail requires an approval, and the run could not be held for one. */
   'approval',
+  /** An approve or reject that was refused: not an approver, the requester, an agent token, a run not pending or unknown (ADR 18 §3). */
+  'approval-refused',
   /** A token that may not read the audit trail (no audit:read scope, or not an auditor) asked to. */
   'audit-read-refused',
   /** A request about agent tokens from the web console that was refused (someone else's token, a scope its maker lacks, a narrowed maker). */
@@ -100,6 +105,12 @@ export function attemptCodeOf(code: ErrorCode): AttemptCode {
       return 'guardrail';
     case 'APPROVAL_REQUIRED':
       return 'approval';
+    case 'UNKNOWN_RUN':
+    case 'RUN_NOT_PENDING':
+    case 'NOT_AN_APPROVER':
+    case 'SELF_APPROVAL':
+    case 'AGENT_CANNOT_APPROVE':
+      return 'approval-refused';
     case 'PARAMS_TOO_LARGE':
       return 'params-too-large';
     case 'IDEMPOTENCY_CONFLICT':

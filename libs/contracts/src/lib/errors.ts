@@ -17,6 +17,16 @@ export const ErrorCode = z.enum([
   /** No exploration session of that id (or none the caller may read). */
   'SESSION_NOT_FOUND',
   'APPROVAL_REQUIRED',
+  /** No held run of that id, or none the caller may see (another user's run answers the same). */
+  'UNKNOWN_RUN',
+  /** The run is no longer pending: approved, rejected, expired, executed, or a decision of this approver already counted. */
+  'RUN_NOT_PENDING',
+  /** The caller is not in any of the run's approver groups. */
+  'NOT_AN_APPROVER',
+  /** The requester's own human (through any of their agents) may not approve their run. */
+  'SELF_APPROVAL',
+  /** Only a human credential decides an approval; an agent token never does. */
+  'AGENT_CANNOT_APPROVE',
   'CATALOG_UNAVAILABLE',
   'AUDIT_UNAVAILABLE',
   'TICKET_INVALID',
@@ -71,6 +81,11 @@ export const ERROR_EDGES: Readonly<Record<ErrorCode, ErrorEdge>> = {
   EXPLORATION_REFUSED: { http: 403, mcp: 'result', exit: 1 },
   SESSION_NOT_FOUND: { http: 404, mcp: 'result', exit: 1 },
   APPROVAL_REQUIRED: { http: 403, mcp: 'result', exit: 1 },
+  UNKNOWN_RUN: { http: 404, mcp: 'result', exit: 1 },
+  RUN_NOT_PENDING: { http: 409, mcp: 'result', exit: 1 },
+  NOT_AN_APPROVER: { http: 403, mcp: 'result', exit: 1 },
+  SELF_APPROVAL: { http: 403, mcp: 'result', exit: 1 },
+  AGENT_CANNOT_APPROVE: { http: 403, mcp: 'result', exit: 1 },
   CATALOG_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
   AUDIT_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
   TICKET_INVALID: { http: 403, mcp: 'result', exit: 1 },

@@ -28,6 +28,12 @@ export const Identity = z.object({
   scope: TokenScope.default({}),
   /** Permissions the token was given explicitly; absent is none (an agent token never reads the audit trail unless made to). */
   scopes: z.array(AccessScope).optional(),
+  /**
+   * A human acting directly (a static token with `human: true`, `rungate token create --human`,
+   * an OIDC client listed as human-facing), not an agent. Only such a credential may approve a
+   * held run (ADR 18 §3); absent is false.
+   */
+  human: z.boolean().optional(),
 });
 export type Identity = z.infer<typeof Identity>;
 

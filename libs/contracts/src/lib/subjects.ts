@@ -12,6 +12,8 @@ export const Subjects = {
   policyTokens: 'rungate.policy.tokens.v1',
   /** The web console's catalog: tools/list's runbooks with their origin and granting rules (ADR 23). */
   policyCatalogView: 'rungate.policy.catalog-view.v1',
+  /** Held runs (ADR 18 §4): list, get, approve, reject; any policy replica answers. */
+  policyApprovals: 'rungate.policy.approvals.v1',
   catalogGet: 'rungate.catalog.get.v1',
   catalogContent: 'rungate.catalog.content.v1',
   catalogUpdated: 'rungate.catalog.updated.v1',
