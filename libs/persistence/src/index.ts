@@ -8,3 +8,4 @@ export * from './lib/embedded';
 export * from './lib/idempotency-keys';
 export * from './lib/exploration-query';
 export * from './lib/token-admin';
+export * from './lib/approval-runs';

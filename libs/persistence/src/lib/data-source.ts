@@ -7,6 +7,7 @@ import { AuditRunStatus1764000000300 } from './migrations/1764000000300-audit-ru
 import { IdempotencyKeys1764000000400 } from './migrations/1764000000400-idempotency-keys';
 import { TokenScopes1764000000500 } from './migrations/1764000000500-token-scopes';
 import { ExplorationSessions1764000000700 } from './migrations/1764000000700-exploration-sessions';
+import { ApprovalRuns1764000000800 } from './migrations/1764000000800-approval-runs';
 import { readEnvironment } from '@rungate/config';
 import { InternalError } from '@rungate/contracts';
 
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   IdempotencyKeys1764000000400,
   TokenScopes1764000000500,
   ExplorationSessions1764000000700,
+  ApprovalRuns1764000000800,
 ];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {

@@ -1,0 +1,314 @@
+import type {
+  ApprovalDecision,
+  ApprovalState,
+  ConnectionRef,
+  MysqlQuoting,
+  RequestMeta,
+  RunLimits,
+} from '@rungate/contracts';
+import type { DataSource } from 'typeorm';
+
+/** The requester's identity as the run ticket will carry it, and where the call came from. */
+export interface ApprovalRequester {
+  identity: {
+    user: string;
+    groups: string[];
+    agent?: string;
+    tokenId?: string;
+  };
+  meta: RequestMeta;
+}
+
+/** What the ticket signed after the quorum needs beyond body and parameters, fixed when the run was held. */
+export interface HeldExecution {
+  limits: RunLimits;
+  readOnly: boolean;
+  mysqlQuoting?: MysqlQuoting;
+  action?: 'apply' | 'delete';
+}
+
+/** The approval in force: the strictest of the holds (ADR 18 §2), and the holds themselves. */
+export interface HeldApproval {
+  groups: string[];
+  count: number;
+  ttlMs: number;
+  holds: { by: 'rule' | 'guardrail'; name: string; reason?: string }[];
+}
+
+/** How a run ended once it left `executing` (or why it failed before): the executor's status and masked result. */
+export interface HeldOutcome {
+  status: 'succeeded' | 'failed';
+  errorCode?: string;
+  error?: string;
+  result?: Record<string, unknown>;
+}
+
+export interface ApprovalRunRecord {
+  runId: string;
+  state: ApprovalState;
+  requester: ApprovalRequester;
+  tool: string;
+  runbook: { repository: string; path: string; commit: string; sha256: string };
+  connection: ConnectionRef;
+  rule: string;
+  body: string;
+  bodySha256: string;
+  /** Validated, password-typed values redacted (as every record has them). */
+  params: Record<string, string>;
+  env: Record<string, string>;
+  execution: HeldExecution;
+  approval: HeldApproval;
+  decisions: ApprovalDecision[];
+  outcome?: HeldOutcome;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+}
+
+export type NewApprovalRun = Omit<
+  ApprovalRunRecord,
+  'state' | 'decisions' | 'outcome' | 'createdAt' | 'updatedAt' | 'expiresAt'
+>;
+
+interface Row {
+  run_id: string;
+  state: ApprovalState;
+  requester: ApprovalRequester;
+  tool: string;
+  runbook: ApprovalRunRecord['runbook'];
+  connection: ConnectionRef;
+  rule: string;
+  body: string;
+  body_sha256: string;
+  params: Record<string, string>;
+  env: Record<string, string>;
+  execution: HeldExecution;
+  approval: HeldApproval;
+  decisions: ApprovalDecision[];
+  outcome: HeldOutcome | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  expires_at: Date | string;
+}
+
+/** Enough for every approver's list; a backlog larger than this is a problem of its own. */
+const MAX_LISTED = 500;
+/** How long past its runbook's timeout a run may stay `executing` before its outcome is declared unknown. */
+const EXECUTING_GRACE_MS = 60_000;
+
+function iso(value: Date | string): string {
+  return new Date(value).toISOString();
+}
+
+/** A jsonb column may come back parsed (pg) or as text (some drivers): the same value either way. */
+function json<T>(value: T | string): T {
+  return typeof value === 'string' ? (JSON.parse(value) as T) : value;
+}
+
+/** TypeORM answers an UPDATE … RETURNING as [rows, affected count], a SELECT or an INSERT as the rows. */
+function returned(result: unknown): Row[] {
+  if (
+    Array.isArray(result) &&
+    result.length === 2 &&
+    Array.isArray(result[0]) &&
+    typeof result[1] === 'number'
+  )
+    return result[0] as Row[];
+  return result as Row[];
+}
+
+function recordOf(row: Row): ApprovalRunRecord {
+  const outcome = row.outcome === null ? undefined : json(row.outcome);
+  return {
+    runId: row.run_id,
+    state: row.state,
+    requester: json(row.requester),
+    tool: row.tool,
+    runbook: json(row.runbook),
+    connection: json(row.connection),
+    rule: row.rule,
+    body: row.body,
+    bodySha256: row.body_sha256,
+    params: json(row.params),
+    env: json(row.env),
+    execution: json(row.execution),
+    approval: json(row.approval),
+    decisions: json(row.decisions),
+    ...(outcome ? { outcome } : {}),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    expiresAt: iso(row.expires_at),
+  };
+}
+
+/** Every state change of a held run: one conditional UPDATE, answered with the row it changed. */
+export type Transition = {
+  from: readonly ApprovalState[];
+  to: ApprovalState;
+  outcome?: HeldOutcome;
+};
+
+/**
+ * Held runs in Rungate's database (PGlite for `rungate serve`, PostgreSQL shared by every policy
+ * replica). Each change is `UPDATE … WHERE run_id = $1 AND state = <the state it leaves>
+ * RETURNING`: PostgreSQL re-checks the condition on the row as another replica left it, so
+ * however decisions race, each approver counts once, exactly one of them completes the quorum
+ * and exactly one caller moves the run on to `executing`. Time is the database's (`now()`),
+ * the same clock for every replica.
+ */
+export class ApprovalRunStore {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * Stores a new held run, pending until `now() + ttl`. A run id already stored (the same
+   * call again under its idempotency key) is left as it is and answered: `created` false.
+   */
+  async hold(
+    run: NewApprovalRun,
+  ): Promise<{ run: ApprovalRunRecord; created: boolean }> {
+    const rows: Row[] = await this.db.query(
+      `INSERT INTO approval_runs (run_id, state, requester, tool, runbook, connection, rule, body, body_sha256, params, env, execution, approval, expires_at)
+       VALUES ($1, 'pending', $2::jsonb, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, now() + $13 * interval '1 millisecond')
+       ON CONFLICT (run_id) DO NOTHING
+       RETURNING *`,
+      [
+        run.runId,
+        JSON.stringify(run.requester),
+        run.tool,
+        JSON.stringify(run.runbook),
+        JSON.stringify(run.connection),
+        run.rule,
+        run.body,
+        run.bodySha256,
+        JSON.stringify(run.params),
+        JSON.stringify(run.env),
+        JSON.stringify(run.execution),
+        JSON.stringify(run.approval),
+        run.approval.ttlMs,
+      ],
+    );
+    const created = rows[0];
+    if (created) return { run: recordOf(created), created: true };
+    const existing = await this.get(run.runId);
+    // Only a test deleting rows could remove it between the statements.
+    if (!existing) return this.hold(run);
+    return { run: existing, created: false };
+  }
+
+  async get(runId: string): Promise<ApprovalRunRecord | undefined> {
+    const rows: Row[] = await this.db.query(
+      'SELECT * FROM approval_runs WHERE run_id = $1',
+      [runId],
+    );
+    return rows[0] ? recordOf(rows[0]) : undefined;
+  }
+
+  /** The runs still waiting for a decision (not past their expiry), oldest first. */
+  async pending(): Promise<ApprovalRunRecord[]> {
+    const rows: Row[] = await this.db.query(
+      `SELECT * FROM approval_runs WHERE state = 'pending' AND expires_at > now() ORDER BY created_at, run_id LIMIT ${MAX_LISTED}`,
+    );
+    return rows.map(recordOf);
+  }
+
+  /**
+   * Adds one approval to a pending, unexpired run this approver has not decided yet; the one
+   * that reaches `approval.count` moves it to `approved`. Undefined when the run was not
+   * pending, had expired or already had this approver's decision (read the run to say which).
+   */
+  async approve(
+    runId: string,
+    decision: ApprovalDecision,
+  ): Promise<ApprovalRunRecord | undefined> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET
+         decisions = decisions || jsonb_build_array($2::jsonb),
+         state = CASE WHEN (SELECT count(*) FROM jsonb_array_elements(decisions) d WHERE d->>'verdict' = 'approved') + 1 >= (approval->>'count')::int
+                      THEN 'approved' ELSE 'pending' END,
+         updated_at = now()
+       WHERE run_id = $1 AND state = 'pending' AND expires_at > now()
+         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(decisions) d WHERE d->'actor'->>'user' = $3)
+       RETURNING *`,
+        [runId, JSON.stringify(decision), decision.actor.user],
+      ),
+    );
+    return rows[0] ? recordOf(rows[0]) : undefined;
+  }
+
+  /** Ends a pending, unexpired run as rejected, with the decision; undefined when it was not pending. */
+  async reject(
+    runId: string,
+    decision: ApprovalDecision,
+  ): Promise<ApprovalRunRecord | undefined> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET decisions = decisions || jsonb_build_array($2::jsonb), state = 'rejected', updated_at = now()
+       WHERE run_id = $1 AND state = 'pending' AND expires_at > now()
+       RETURNING *`,
+        [runId, JSON.stringify(decision)],
+      ),
+    );
+    return rows[0] ? recordOf(rows[0]) : undefined;
+  }
+
+  /** Moves the run from one of `from` to `to` (with how it ended); undefined when it was in none of them. */
+  async transition(
+    runId: string,
+    change: Transition,
+  ): Promise<ApprovalRunRecord | undefined> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET state = $2, outcome = COALESCE($3::jsonb, outcome), updated_at = now()
+       WHERE run_id = $1 AND state = ANY($4::text[])
+       RETURNING *`,
+        [
+          runId,
+          change.to,
+          change.outcome ? JSON.stringify(change.outcome) : null,
+          [...change.from],
+        ],
+      ),
+    );
+    return rows[0] ? recordOf(rows[0]) : undefined;
+  }
+
+  /**
+   * Expires the pending runs past their expiry (or only `runId`): answers the ones this call
+   * expired, so however many replicas sweep at once, each run is expired (and audited) once.
+   */
+  async expireDue(runId?: string): Promise<ApprovalRunRecord[]> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET state = 'expired', updated_at = now()
+       WHERE state = 'pending' AND expires_at <= now() AND ($1::text IS NULL OR run_id = $1)
+       RETURNING *`,
+        [runId ?? null],
+      ),
+    );
+    return rows.map(recordOf);
+  }
+
+  /**
+   * Runs left `executing` well past their runbook's timeout (the policy that sent them stopped
+   * before the executor answered): failed, outcome unknown — the audit trail has the
+   * executor's own record of what happened.
+   */
+  async abandonStale(): Promise<ApprovalRunRecord[]> {
+    const outcome: HeldOutcome = {
+      status: 'failed',
+      errorCode: 'OUTCOME_UNKNOWN',
+      error:
+        'policy stopped before the executor reported this run; its outcome is unknown — check the audit log',
+    };
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET state = 'failed', outcome = $1::jsonb, updated_at = now()
+       WHERE state = 'executing' AND updated_at < now() - ((execution->'limits'->>'timeoutMs')::bigint + $2) * interval '1 millisecond'
+       RETURNING *`,
+        [JSON.stringify(outcome), EXECUTING_GRACE_MS],
+      ),
+    );
+    return rows.map(recordOf);
+  }
+}

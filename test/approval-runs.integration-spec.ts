@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { ApprovalDecision } from '@rungate/contracts';
+import { ApprovalRunStore, openDatabase, type NewApprovalRun } from '@rungate/persistence';
+import { createTestDatabase, type TestDatabase } from '@rungate/testing';
+import type { DataSource } from 'typeorm';
+
+function heldRun(overrides: Partial<NewApprovalRun> = {}): NewApprovalRun {
+  return {
+    runId: randomUUID(),
+    requester: { identity: { user: 'alice', groups: ['eng'], agent: 'claude-code', tokenId: 'tok-a' }, meta: { ip: '10.0.0.1' } },
+    tool: 'demo.pg.update',
+    runbook: { repository: 'demo', path: 'pg/update.runbook.sql', commit: 'c'.repeat(40), sha256: 'd'.repeat(64) },
+    connection: { name: 'prod-db', type: 'postgres' },
+    rule: 'prod-writes',
+    body: "UPDATE users SET email = 'a@b.c' WHERE id = 1;",
+    bodySha256: 'e'.repeat(64),
+    params: { id: '1', email: 'a@b.c' },
+    env: {},
+    execution: { limits: { timeoutMs: 10_000, maxRows: 1000, maxBytes: 1 << 20 }, readOnly: false },
+    approval: { groups: ['leads'], count: 2, ttlMs: 3_600_000, holds: [{ by: 'rule', name: 'prod-writes' }] },
+    ...overrides,
+  };
+}
+
+const yes = (user: string): ApprovalDecision => ({ actor: { user, agent: 'cli' }, verdict: 'approved', comment: `ok from ${user}`, at: new Date().toISOString() });
+const no = (user: string): ApprovalDecision => ({ actor: { user }, verdict: 'rejected', comment: 'not now', at: new Date().toISOString() });
+
+/**
+ * Held runs shared by two policy replicas (two pools over one PostgreSQL, as two processes
+ * have): every transition is conditional, so racing approvers give one quorum and exactly one
+ * caller that may execute. On PGlite the same statements run in test/approvals.e2e-spec.ts
+ * (`rungate serve`, a real process: PGlite's WASM cannot load under jest).
+ */
+describe('approval_runs shared by policy replicas', () => {
+  let database: TestDatabase;
+  let first: DataSource;
+  let second: DataSource;
+  let a: ApprovalRunStore;
+  let b: ApprovalRunStore;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('rgappr');
+    first = await openDatabase(database.url);
+    second = await openDatabase(database.url);
+    a = new ApprovalRunStore(first);
+    b = new ApprovalRunStore(second);
+  });
+
+  afterAll(async () => {
+    await first?.destroy();
+    await second?.destroy();
+    await database?.drop();
+  });
+
+  it('stores exactly what will run, pending until now + ttl', async () => {
+    const run = heldRun();
+    const { run: stored, created } = await a.hold(run);
+    expect(created).toBe(true);
+    expect(stored).toMatchObject({ ...run, state: 'pending', decisions: [] });
+    expect(stored.outcome).toBeUndefined();
+    const ttl = Date.parse(stored.expiresAt) - Date.parse(stored.createdAt);
+    expect(ttl).toBe(3_600_000);
+    await expect(b.get(run.runId)).resolves.toEqual(stored);
+  });
+
+  it('answers the stored run to the same call again, on either replica, and changes nothing', async () => {
+    const run = heldRun();
+    const results = await Promise.all([a.hold(run), b.hold(run)]);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(results[0]?.run).toEqual(results[1]?.run);
+    // Whatever a later call would store, the held run stays what was first stored.
+    const again = await b.hold({ ...run, body: 'DROP TABLE users;', approval: { ...run.approval, count: 1 } });
+    expect(again).toEqual({ created: false, run: results[0]?.run });
+    const rows: { n: string }[] = await first.query('SELECT count(*) AS n FROM approval_runs WHERE run_id = $1', [run.runId]);
+    expect(Number(rows[0]?.n)).toBe(1);
+  });
+
+  it('two approvers at once on two replicas complete a quorum of 2 once, and one caller moves it to executing', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { run } = await a.hold(heldRun());
+      const decided = await Promise.all([a.approve(run.runId, yes('lee')), b.approve(run.runId, yes('kim'))]);
+      expect(decided.every((r) => r !== undefined)).toBe(true);
+      expect(decided.map((r) => r?.state).sort()).toEqual(['approved', 'pending']);
+      const claims = await Promise.all([a.transition(run.runId, { from: ['approved'], to: 'executing' }), b.transition(run.runId, { from: ['approved'], to: 'executing' })]);
+      expect(claims.filter((c) => c !== undefined)).toHaveLength(1);
+      const stored = await a.get(run.runId);
+      expect(stored?.decisions.map((d) => d.actor.user).sort()).toEqual(['kim', 'lee']);
+      expect(stored?.state).toBe('executing');
+    }
+  });
+
+  it('with a quorum of 1, of two approvers at once only one decision counts', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { run } = await a.hold(heldRun({ approval: { groups: ['leads'], count: 1, ttlMs: 60_000, holds: [] } }));
+      const decided = await Promise.all([a.approve(run.runId, yes('lee')), b.approve(run.runId, yes('kim'))]);
+      expect(decided.filter((r) => r?.state === 'approved')).toHaveLength(1);
+      expect(decided.filter((r) => r === undefined)).toHaveLength(1);
+      expect((await b.get(run.runId))?.decisions).toHaveLength(1);
+    }
+  });
+
+  it('counts each approver once, however often and wherever they approve', async () => {
+    const { run } = await a.hold(heldRun());
+    const decided = await Promise.all([a.approve(run.runId, yes('lee')), b.approve(run.runId, yes('lee')), a.approve(run.runId, yes('lee'))]);
+    expect(decided.filter((r) => r !== undefined)).toHaveLength(1);
+    const stored = await a.get(run.runId);
+    expect(stored).toMatchObject({ state: 'pending', decisions: [{ actor: { user: 'lee' }, verdict: 'approved', comment: 'ok from lee' }] });
+  });
+
+  it('a rejection ends the run: no later approval or rejection counts', async () => {
+    const { run } = await a.hold(heldRun());
+    await a.approve(run.runId, yes('lee'));
+    const rejected = await b.reject(run.runId, no('kim'));
+    expect(rejected).toMatchObject({ state: 'rejected', decisions: [{ verdict: 'approved' }, { verdict: 'rejected', actor: { user: 'kim' } }] });
+    await expect(a.approve(run.runId, yes('max'))).resolves.toBeUndefined();
+    await expect(a.reject(run.runId, no('max'))).resolves.toBeUndefined();
+    await expect(a.transition(run.runId, { from: ['approved'], to: 'executing' })).resolves.toBeUndefined();
+  });
+
+  it('expires a run past its expiry once however many replicas sweep, and refuses a late approval', async () => {
+    const { run } = await a.hold(heldRun());
+    const { run: fresh } = await a.hold(heldRun());
+    await first.query("UPDATE approval_runs SET expires_at = now() - interval '1 second' WHERE run_id = $1", [run.runId]);
+    // The late approval does not count, even before any sweep has run.
+    await expect(b.approve(run.runId, yes('lee'))).resolves.toBeUndefined();
+    const swept = await Promise.all([a.expireDue(), b.expireDue(), a.expireDue(run.runId)]);
+    expect(swept.flat().map((r) => r.runId)).toEqual([run.runId]);
+    await expect(a.get(run.runId)).resolves.toMatchObject({ state: 'expired', decisions: [] });
+    await expect(a.get(fresh.runId)).resolves.toMatchObject({ state: 'pending' });
+    expect((await b.pending()).map((r) => r.runId)).toContain(fresh.runId);
+    expect((await b.pending()).map((r) => r.runId)).not.toContain(run.runId);
+  });
+
+  it('lists pending runs oldest first', async () => {
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push((await a.hold(heldRun())).run);
+    const listed = (await b.pending()).map((r) => r.runId);
+    const positions = runs.map((r) => listed.indexOf(r.runId));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((x, y) => x - y)).toEqual(positions);
+  });
+
+  it('keeps the outcome of a finished run, and ends one left executing past its timeout as unknown', async () => {
+    const { run } = await a.hold(heldRun({ approval: { groups: ['leads'], count: 1, ttlMs: 60_000, holds: [] } }));
+    await a.approve(run.runId, yes('lee'));
+    await a.transition(run.runId, { from: ['approved'], to: 'executing' });
+    const outcome = { status: 'succeeded' as const, result: { rowCount: 1 } };
+    await expect(b.transition(run.runId, { from: ['executing'], to: 'executed', outcome })).resolves.toMatchObject({ state: 'executed', outcome });
+    await expect(a.transition(run.runId, { from: ['executing'], to: 'failed' })).resolves.toBeUndefined();
+
+    const { run: stuck } = await a.hold(heldRun({ approval: { groups: ['leads'], count: 1, ttlMs: 60_000, holds: [] } }));
+    await a.approve(stuck.runId, yes('lee'));
+    await a.transition(stuck.runId, { from: ['approved'], to: 'executing' });
+    await expect(a.abandonStale()).resolves.toEqual([]);
+    await first.query("UPDATE approval_runs SET updated_at = now() - interval '71 seconds' WHERE run_id = $1", [stuck.runId]);
+    const abandoned = await Promise.all([a.abandonStale(), b.abandonStale()]);
+    expect(abandoned.flat().map((r) => [r.runId, r.state, r.outcome?.errorCode])).toEqual([[stuck.runId, 'failed', 'OUTCOME_UNKNOWN']]);
+  });
+});
