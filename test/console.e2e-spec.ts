@@ -161,6 +161,10 @@ describe('web console: rungate serve in a real browser', () => {
     const page = await signIn(await newLink('demo@rungate.local'));
     const forged = await page.request.post(`${url}/console/logout`, { form: { _csrf: 'forged' }, headers: { origin: url } });
     expect(forged.status()).toBe(403);
+    // An approval is refused the same way before policy is asked: a forged token, or the session's own from another site.
+    const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+    expect((await page.request.post(`${url}/console/approvals/run_x/approve`, { form: { _csrf: 'forged' }, headers: { origin: url } })).status()).toBe(403);
+    expect((await page.request.post(`${url}/console/approvals/run_x/reject`, { form: { _csrf: csrf, reason: 'no' }, headers: { origin: 'https://evil.example' } })).status()).toBe(403);
     await page.goto(`${url}/console/catalog`);
     expect(page.url()).toMatch(/\/console\/catalog$/);
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -1,11 +1,12 @@
 import { Controller, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
-import { AgentTokensReply, CatalogViewReply, RungateError, SessionId, Subjects, type AgentTokensRequest, type Identity, type SessionSummary, type SessionTranscript, type ToolDefinition } from '@rungate/contracts';
+import { AgentTokensReply, ApprovalsReply, ApprovalsRequest, CatalogViewReply, RungateError, SessionId, Subjects, type AgentTokensRequest, type Identity, type SessionSummary, type SessionTranscript, type ToolDefinition } from '@rungate/contracts';
 import { actorOf, anonymousActor, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, readRawBody, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
 import { EdgeAttempts } from '../edge-attempts';
 import { Authenticator } from '../identity.guard';
 import { ToolCalls } from '../tool-calls';
+import { approvalPage, approvalsPage } from './approvals-page';
 import { asset } from './assets';
 import { AuditReader } from './audit-reader';
 import { html, type Html } from './html';
@@ -53,6 +54,18 @@ interface Signed {
 }
 
 type AuditPage = { events: AuditRow[]; nextCursor?: string };
+
+/** What an approvals page asks policy, before the identity and request meta are added. */
+type ApprovalAction = { action: 'get'; runId: string } | { action: 'approve'; runId: string; comment?: string } | { action: 'reject'; runId: string; reason: string };
+
+function metaOf(req: Request): { ip?: string; userAgent?: string } {
+  return { ...(req.ip ? { ip: req.ip } : {}), ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}) };
+}
+
+/** A refusal as the page shows it: policy's message and its code (SELF_APPROVAL, NOT_AN_APPROVER…). */
+function refusalText(error: RungateError): string {
+  return `${error.message} (${error.code})`;
+}
 
 function cookieOf(req: Request, cookie = COOKIE): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
@@ -349,6 +362,78 @@ export class ConsoleController {
     await this.tokenAction(res, signed, { action: 'revoke', identity: signed.identity, id }, notice(`Revoked ${id}.`));
   }
 
+  @Get('approvals')
+  async approvals(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    let body: Html;
+    try {
+      body = approvalsPage(await this.askApprovals({ action: 'list', identity: signed.identity, meta: metaOf(req) }));
+    } catch (error) {
+      if (!(error instanceof RungateError)) throw error;
+      body = approvalsPage({ refused: refusalText(error) });
+    }
+    this.page(res, 200, 'Approvals', 'approvals', signed.viewer, body);
+  }
+
+  @Get('approvals/:id')
+  async approval(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signed(req, res);
+    if (!signed) return;
+    await this.approvalAction(req, res, signed, { action: 'get', runId: String(req.params['id']) });
+  }
+
+  @Post('approvals/:id/approve')
+  async approve(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signedPost(req, res);
+    if (!signed) return;
+    const comment = (signed.form.get('comment') ?? '').trim();
+    await this.approvalAction(req, res, signed, { action: 'approve', runId: String(req.params['id']), ...(comment ? { comment } : {}) }, notice('Approved.'));
+  }
+
+  @Post('approvals/:id/reject')
+  async reject(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const signed = await this.signedPost(req, res);
+    if (!signed) return;
+    await this.approvalAction(req, res, signed, { action: 'reject', runId: String(req.params['id']), reason: (signed.form.get('reason') ?? '').trim() }, notice('Rejected.'));
+  }
+
+  /**
+   * One held run, after the action asked of policy, which decides (and records a refusal:
+   * not an approver, one's own run, no longer pending). A form policy would not take never
+   * reaches it, so it is recorded here. A refused action shows the run as it stands.
+   */
+  private async approvalAction(req: Request, res: Response, signed: Signed, action: ApprovalAction, done?: Html): Promise<void> {
+    if (!RUN_ID.test(action.runId)) return this.page(res, 404, 'Approval', 'approvals', signed.viewer, notice('No such run.', true));
+    const parsed = ApprovalsRequest.safeParse({ ...action, identity: signed.identity, meta: metaOf(req) });
+    if (!parsed.success) {
+      const problem = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`).join('; ');
+      await this.attempts.record({ actor: actorOf(signed.identity, metaOf(req)), code: 'malformed-request', reason: `a console approval form policy would not take: ${problem}`, answered: 'http:200', details: { path: req.path } });
+      return this.showApproval(res, signed, action.runId, notice(`Not sent: ${action.action === 'reject' ? 'a rejection needs a reason of at most 1000 characters' : 'a comment is at most 1000 characters'}.`, true));
+    }
+    try {
+      const [run] = (await this.askApprovals(parsed.data)).runs;
+      if (!run) return this.page(res, 404, 'Approval', 'approvals', signed.viewer, notice(`No run ${action.runId} that you may see.`, true));
+      this.page(res, 200, `Approval of run ${run.runId}`, 'approvals', signed.viewer, approvalPage(run, signed.viewer, done));
+    } catch (error) {
+      if (!(error instanceof RungateError)) throw error;
+      if (action.action === 'get') return this.page(res, error.code === 'UNKNOWN_RUN' ? 404 : 200, 'Approval', 'approvals', signed.viewer, notice(refusalText(error), true));
+      await this.showApproval(res, signed, action.runId, notice(refusalText(error), true));
+    }
+  }
+
+  /** The run as it stands, with a message about what was (not) done; just the message when policy will not show it. */
+  private async showApproval(res: Response, signed: Signed, runId: string, message: Html): Promise<void> {
+    const current = await this.askApprovals({ action: 'get', identity: signed.identity, meta: {}, runId }).catch(() => undefined);
+    const run = current?.runs[0];
+    if (!run) return this.page(res, 200, 'Approval', 'approvals', signed.viewer, message);
+    this.page(res, 200, `Approval of run ${run.runId}`, 'approvals', signed.viewer, approvalPage(run, signed.viewer, message));
+  }
+
+  private askApprovals(request: ApprovalsRequest): Promise<ApprovalsReply> {
+    return this.bus.request(Subjects.policyApprovals, request, ApprovalsReply, { timeoutMs: 10_000 });
+  }
+
   /** Policy does it (the request is validated there, and refused on the record when it must be); the page shows the outcome. */
   private async tokenAction(res: Response, signed: Signed, request: AgentTokensRequest, done?: Html): Promise<void> {
     let body: Html;
@@ -417,7 +502,9 @@ export class ConsoleController {
       res.redirect(303, `${CONSOLE_PATH}/login?signed_out=expired`);
       return undefined;
     }
-    return { id, session, identity, viewer: { user: identity.user, csrf: session.csrf } };
+    // A console session is a human at a browser (a login link its user opened, or their issuer's sign-in), never an
+    // agent: what it asks policy, it asks as that human, whatever kind of token carries it (ADR 18 §3: only a human approves).
+    return { id, session, identity: { ...identity, human: true }, viewer: { user: identity.user, csrf: session.csrf } };
   }
 
   /** A signed-in POST from this origin with the session's CSRF token, and its form. */

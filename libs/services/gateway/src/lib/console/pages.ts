@@ -7,6 +7,7 @@ export const CONSOLE_PATH = '/console';
 const NAV = [
   ['catalog', 'Catalog'],
   ['runs', 'Runs'],
+  ['approvals', 'Approvals'],
   ['audit', 'Audit'],
   ['sessions', 'Exploration sessions'],
   ['tokens', 'Tokens'],
@@ -259,9 +260,16 @@ export function runsPage(filters: AuditFilters, result: { runs: readonly RunSumm
           )}</tbody>
 </table>`;
   const query = new URLSearchParams(filters as Record<string, string>).toString();
-  // Live: htmx asks for the same list every 5 s and swaps it in (the page works without it, by reloading). The
-  // poller is a sibling, not the list's parent: its hx-select would be inherited by the links inside.
-  return html`${filterForm(`${CONSOLE_PATH}/runs`, filters, ['user', 'agent', 'runbook', 'outcome', 'since'])}<div hidden hx-get="${CONSOLE_PATH}/runs${query ? `?${query}` : ''}" hx-trigger="every 5s" hx-target="#results" hx-select="#results" hx-swap="outerHTML"></div><section id="results" aria-label="Runs">${body}</section>`;
+  return html`${filterForm(`${CONSOLE_PATH}/runs`, filters, ['user', 'agent', 'runbook', 'outcome', 'since'])}${livePoller(`${CONSOLE_PATH}/runs${query ? `?${query}` : ''}`, '5s')}<section id="results" aria-label="Runs">${body}</section>`;
+}
+
+/**
+ * Live: htmx asks for `path` again every `every` and swaps its `target` in (the page works
+ * without it, by reloading). The poller is never the target's parent: its hx-select would be
+ * inherited by the links inside. Inside the target, it lasts as long as the answer has one.
+ */
+export function livePoller(path: string, every: '2s' | '5s', target = '#results'): Html {
+  return html`<div hidden hx-get="${path}" hx-trigger="every ${every}" hx-target="${target}" hx-select="${target}" hx-swap="outerHTML"></div>`;
 }
 
 export function runPage(runId: string, rows: readonly AuditRow[]): Html {
@@ -269,8 +277,9 @@ export function runPage(runId: string, rows: readonly AuditRow[]): Html {
   const runbook = rows.find((row) => row.event.runbook)?.event.runbook;
   const params = rows.find((row) => row.event.params)?.event.params;
   const ended = [...rows].reverse().find((row) => row.event.outcome)?.event.outcome;
+  const held = rows.some((row) => row.event.decision?.effect === 'approval_required');
   return html`<dl>
-<dt>Run</dt><dd><code>${runId}</code></dd>
+<dt>Run</dt><dd><code>${runId}</code>${held ? html` — held for approval: <a href="${CONSOLE_PATH}/approvals/${runId}">its approval</a>` : ''}</dd>
 <dt>Who</dt><dd>${first?.actor?.user ?? 'unknown'}</dd>
 <dt>Agent</dt><dd>${first?.actor?.agent ?? 'none'}</dd>
 <dt>Tool</dt><dd>${first?.tool ? html`<code>${first.tool}</code>` : 'unknown'}</dd>
