@@ -70,6 +70,7 @@ describe('rungate usage errors: one line naming what is wrong, exit 2', () => {
     [['token', 'create', '--user', 'a', '--agent', 'b', '--bogus'], /^rungate token create: unknown option '--bogus'/],
     [['audit', 'verify', '--strem'], /^rungate audit verify: unknown option '--strem' \(Did you mean --stream\?\)/],
     [['token', 'create', '--agent', 'b'], /^rungate token create: required option '--user <user>' not specified/],
+    [['token', 'create', '--user', 'a'], /^rungate token create: name the agent the token is for \(--agent NAME\), or make a human's own token \(--human\)$/m],
     [['token', 'revoke'], /^rungate token revoke: missing required argument 'id'/],
     [['policy', 'explain', '--user', 'a', '--runbook', 'r'], /^rungate policy explain: required option '--connection <name>' not specified/],
     [['serve', '--port', 'eighty'], /^rungate serve: option '--port <port>' argument 'eighty' is invalid/],

@@ -74,9 +74,10 @@ function tokenCommands(): Command {
   const token = new Command('token').description('agent tokens: create (shown once), list, revoke').addHelpText('after', DATABASE_HELP);
   token
     .command('create')
-    .description('make an agent token for a user; prints it once, on stdout')
+    .description('make an agent token for a user (or, --human, the user\'s own); prints it once, on stdout')
     .requiredOption('--user <user>', 'the human the agent acts for (a name in users:)')
-    .requiredOption('--agent <agent>', 'the agent\'s name, recorded in the audit log')
+    .option('--agent <agent>', 'the agent\'s name, recorded in the audit log (with --human: the client, default cli)')
+    .option('--human', 'a human\'s own token, not an agent\'s: only such a token may approve held runs (rungate approve)')
     .addOption(new Option('--ttl <duration>', 'how long it works: 30m, 8h, 7d').argParser(durationMs).default(8 * 3_600_000, '8h'))
     .option('--runbooks <glob...>', 'narrow it to these runbook globs (<repository>/<path>)')
     .option('--connections <name...>', 'narrow it to these connections')

@@ -29,6 +29,7 @@ export const TokenRecord = z.object({
   runbooks: z.array(z.string()).optional(),
   connections: z.array(z.string()).optional(),
   scopes: z.array(AccessScope).default([]),
+  human: z.literal(true).optional(),
   createdAt: z.string(),
   expiresAt: z.string(),
   revokedAt: z.string().optional(),
@@ -41,6 +42,7 @@ export const CreateTokenRequest = z.strictObject({
   runbooks: z.array(z.string().min(1)).optional(),
   connections: z.array(z.string().min(1)).optional(),
   scopes: z.array(AccessScope).optional(),
+  human: z.boolean().optional(),
 });
 export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
 

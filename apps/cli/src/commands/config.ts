@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig } from '@rungate/config';
+import { ConfigError, loadConfig, staticTokenHolder } from '@rungate/config';
 
 /**
  * `rungate config check`: validates rungate.yaml the way services do at start. Exit 0 valid,
@@ -21,7 +21,7 @@ export function checkConfig(options: { config: string }): number {
   const now = Date.now();
   config.tokens.forEach((token, index) => {
     if (token.expiresAt && Date.parse(token.expiresAt) <= now) {
-      process.stdout.write(`  note: tokens[${index}] (${token.user}/${token.agent}) expired at ${token.expiresAt}\n`);
+      process.stdout.write(`  note: tokens[${index}] (${staticTokenHolder(token)}) expired at ${token.expiresAt}\n`);
     }
   });
   return 0;

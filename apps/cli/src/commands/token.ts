@@ -9,6 +9,7 @@ import { DataDirInUse } from '../data-dir/lock';
 import { TokenAdmin, formatTokenLine } from '@rungate/persistence';
 import { databaseTarget, type DatabaseOptions } from './database';
 import { RungateError } from '@rungate/contracts';
+import { UsageError } from '../cli/values';
 
 /** What every way of reaching the token store offers. */
 interface Tokens {
@@ -102,26 +103,35 @@ async function withTokens<T>(options: DatabaseOptions, command: string, work: (t
 
 export interface CreateTokenOptions extends DatabaseOptions {
   user: string;
-  agent: string;
+  agent?: string;
+  human?: boolean;
   ttl: number;
   runbooks?: string[];
   connections?: string[];
   scope?: AccessScope[];
 }
 
+/** The client a `--human` token is recorded with when no --agent names another. */
+const HUMAN_CLIENT = 'cli';
+
 /** `rungate token create`: prints the token once, on stdout (the rest goes to stderr). */
 export async function createToken(options: CreateTokenOptions): Promise<number> {
+  // A human's own token names the client it is used from; the CLI unless told otherwise.
+  const agent = options.agent ?? (options.human ? HUMAN_CLIENT : undefined);
+  if (agent === undefined) throw new UsageError('name the agent the token is for (--agent NAME), or make a human\'s own token (--human)');
   const { token, record } = await withTokens(options, 'rungate token create', (tokens) =>
     tokens.create({
       user: options.user,
-      agent: options.agent,
+      agent,
+      ...(options.human ? { human: true } : {}),
       ttlMs: options.ttl,
       ...(options.runbooks ? { runbooks: options.runbooks } : {}),
       ...(options.connections ? { connections: options.connections } : {}),
       ...(options.scope ? { scopes: options.scope } : {}),
     }),
   );
-  process.stderr.write(`created ${record.id} for ${record.user} (agent ${record.agent}), expires ${record.expiresAt}; it is shown only now\n`);
+  const whose = record.human ? `${record.user}'s own (human, client ${record.agent}; it may approve held runs)` : `${record.user} (agent ${record.agent})`;
+  process.stderr.write(`created ${record.id} for ${whose}, expires ${record.expiresAt}; it is shown only now\n`);
   process.stdout.write(`${token}\n`);
   return 0;
 }

@@ -348,7 +348,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
 }
 
 /**
- * A one-time login link to the web console (ADR 23): an agent token `console` for the user,
+ * A one-time login link to the web console (ADR 23): a human token `console` for the user,
  * made like any other (audited, listed, revocable), held by the gateway and never shown; the
  * link's code exchanges for a session that acts with it, once, within console.loginLinkTtl.
  */
@@ -356,7 +356,8 @@ async function consoleLoginLink(tokens: TokenAdmin, sessions: ConsoleSessions, c
   if (!config.users.some((u) => u.name === user)) {
     throw new UsageError(`--console-user ${user}: not a user in users: of the configuration; the console signs in only users it knows`);
   }
-  const { token } = await tokens.create({ user, agent: 'console', ttlMs: config.console.sessionTtl + config.console.loginLinkTtl, scopes: ['audit:read'] });
+  // human: the one who opens the link signs in themselves, and may approve held runs there (ADR 18 §3).
+  const { token } = await tokens.create({ user, agent: 'console', ttlMs: config.console.sessionTtl + config.console.loginLinkTtl, scopes: ['audit:read'], human: true });
   const { code } = sessions.issueLoginCode(token, user);
   return { user, url: `${url}${CONSOLE_PATH}/login?code=${code}` };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RungateConfig } from './schema';
+import { staticTokenHolder, type RungateConfig } from './schema';
 
 /** One key of an entry whose value changed; `before` absent when added, `after` absent when removed. */
 export interface KeyChange {
@@ -110,7 +110,7 @@ function nameOf(item: unknown, index: number): string {
 }
 
 /** A static token is named by the first 12 hex digits of its hash, which is also its token id. */
-const tokenName = (token: RungateConfig['tokens'][number]) => `${token.sha256.slice(0, 12)} (${token.user}/${token.agent})`;
+const tokenName = (token: RungateConfig['tokens'][number]) => `${token.sha256.slice(0, 12)} (${staticTokenHolder(token)})`;
 const tokenValue = (key: string, value: unknown) => (key === 'sha256' && typeof value === 'string' ? `${value.slice(0, 12)}…` : value);
 
 /** The single blocks of rungate.yaml, each one entry of the `settings` section. */

@@ -232,7 +232,15 @@ export const StaticTokenConfig = z.strictObject({
     .regex(/^[0-9a-f]{64}$/, 'the lowercase hex sha256 of the token (never the token itself)')
     .describe('sha256 of the token; the token itself is never stored'),
   user: z.string().min(1),
-  agent: z.string().min(1).describe('the agent name recorded in the audit log'),
+  agent: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('the agent name recorded in the audit log; required unless human: true, where it may name the client the human uses (e.g. cli)'),
+  human: z
+    .boolean()
+    .optional()
+    .describe('the human acting directly, not an agent: only such a credential may approve a held run (ADR 18 §3); leave it out for an agent\'s token'),
   runbooks: z.array(z.string()).optional().describe('narrows the human\'s rights to these runbook globs'),
   connections: z.array(z.string()).optional().describe('narrows the human\'s rights to these connections'),
   expiresAt: z.iso
@@ -247,8 +255,16 @@ export const StaticTokenConfig = z.strictObject({
     .array(AccessScope)
     .default([])
     .describe('permissions beyond running runbooks, given only when listed: audit:read lets the token query the audit trail (its human must also be in an auditor group)'),
+}).refine((token) => token.agent !== undefined || token.human === true, {
+  path: ['agent'],
+  message: 'name the agent this token is for (recorded in the audit log), or set human: true for a human\'s own token',
 });
 export type StaticTokenConfig = z.infer<typeof StaticTokenConfig>;
+
+/** How messages name a static token's holder: user/agent, or user/human for a human's own token without a client name. */
+export function staticTokenHolder(token: Pick<StaticTokenConfig, 'user' | 'agent' | 'human'>): string {
+  return `${token.user}/${token.agent ?? 'human'}${token.human && token.agent !== undefined ? ' (human)' : ''}`;
+}
 
 export const RuleConfig = z
   .strictObject({
@@ -286,6 +302,13 @@ export const OidcConfig = z.strictObject({
     .default(['RS256', 'ES256', 'EdDSA']),
   /** Scopes the gateway advertises in its protected-resource metadata. */
   scopes: z.array(z.string()).default([]),
+  humanClients: z
+    .array(z.string().min(1))
+    .default([])
+    .refine((clients) => new Set(clients).size === clients.length, 'name each client once')
+    .describe(
+      "OAuth client ids whose access tokens are a human acting directly (matched against the client id agentClaims reads), e.g. a CLI's device-flow client: only those may approve a held run (ADR 18 §3). console.oidc.clientId counts as one without being listed; every other client is an agent",
+    ),
 });
 export type OidcConfig = z.infer<typeof OidcConfig>;
 

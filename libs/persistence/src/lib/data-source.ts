@@ -8,6 +8,7 @@ import { IdempotencyKeys1764000000400 } from './migrations/1764000000400-idempot
 import { TokenScopes1764000000500 } from './migrations/1764000000500-token-scopes';
 import { ExplorationSessions1764000000700 } from './migrations/1764000000700-exploration-sessions';
 import { ApprovalRuns1764000000800 } from './migrations/1764000000800-approval-runs';
+import { HumanTokens1764000000850 } from './migrations/1764000000850-human-tokens';
 import { readEnvironment } from '@rungate/config';
 import { InternalError } from '@rungate/contracts';
 
@@ -21,6 +22,7 @@ export const MIGRATIONS = [
   TokenScopes1764000000500,
   ExplorationSessions1764000000700,
   ApprovalRuns1764000000800,
+  HumanTokens1764000000850,
 ];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {

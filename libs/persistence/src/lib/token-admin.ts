@@ -61,6 +61,7 @@ export class TokenAdmin {
           runbooks: record.runbooks,
           connections: record.connections,
           scopes: record.scopes,
+          ...(record.human ? { human: true } : {}),
           via: this.channel,
         },
       });
@@ -83,6 +84,7 @@ export function formatTokenLine(t: AgentTokenRecord, now = Date.now()): string {
     t.runbooks ? `runbooks=${t.runbooks.join(',')}` : '',
     t.connections ? `connections=${t.connections.join(',')}` : '',
     t.scopes.length > 0 ? `scopes=${t.scopes.join(',')}` : '',
+    t.human ? 'human' : '',
   ]
     .filter(Boolean)
     .join(' ');

@@ -10,6 +10,8 @@ export interface AgentTokenRecord {
   connections?: string[];
   /** Permissions given explicitly at creation (`audit:read`); none by default. */
   scopes: AccessScope[];
+  /** A human's own token (`--human`, a console sign-in), not an agent's: only such a one may approve (ADR 18 §3). */
+  human?: true;
   createdAt: string;
   expiresAt: string;
   revokedAt?: string;
@@ -22,6 +24,7 @@ export interface NewAgentToken {
   runbooks?: string[];
   connections?: string[];
   scopes?: AccessScope[];
+  human?: boolean;
 }
 
 /** `rg_` + 43 URL-safe characters (256 bits): long enough, and easy for secret scanners to find. */
@@ -38,6 +41,7 @@ interface Row {
   scope_runbooks: string[] | null;
   scope_connections: string[] | null;
   scopes: unknown;
+  human: boolean;
   created_at: Date;
   expires_at: Date;
   revoked_at: Date | null;
@@ -52,6 +56,7 @@ function toRecord(row: Row): AgentTokenRecord {
     ...(row.scope_connections ? { connections: row.scope_connections } : {}),
     // Only scopes this version knows: one written by a newer version, or by hand, grants nothing.
     scopes: Array.isArray(row.scopes) ? AccessScope.options.filter((scope) => (row.scopes as unknown[]).includes(scope)) : [],
+    ...(row.human === true ? { human: true as const } : {}),
     createdAt: new Date(row.created_at).toISOString(),
     expiresAt: new Date(row.expires_at).toISOString(),
     ...(row.revoked_at ? { revokedAt: new Date(row.revoked_at).toISOString() } : {}),
@@ -66,8 +71,8 @@ export class TokenStore {
     const token = generateAgentToken();
     const id = `tok_${randomBytes(6).toString('hex')}`;
     const rows: Row[] = await this.db.query(
-      `INSERT INTO agent_tokens (id, sha256, user_name, agent, scope_runbooks, scope_connections, scopes, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, now() + ($8::bigint * interval '1 millisecond')) RETURNING *`,
+      `INSERT INTO agent_tokens (id, sha256, user_name, agent, scope_runbooks, scope_connections, scopes, human, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + ($9::bigint * interval '1 millisecond')) RETURNING *`,
       [
         id,
         agentTokenSha256(token),
@@ -76,6 +81,7 @@ export class TokenStore {
         input.runbooks ? JSON.stringify(input.runbooks) : null,
         input.connections ? JSON.stringify(input.connections) : null,
         JSON.stringify([...new Set(input.scopes ?? [])]),
+        input.human === true,
         input.ttlMs,
       ],
     );

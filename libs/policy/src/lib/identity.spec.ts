@@ -43,4 +43,21 @@ describe('static tokens from rungate.yaml', () => {
     const expiring = config('"2027-01-31T02:00:00+02:00"');
     expect(refusal(() => authenticateStaticToken(expiring, TOKEN, Date.parse('2027-01-31T00:00:00Z')))).toMatchObject({ message: 'token expired' });
   });
+
+  it('are an agent\'s unless marked human: true; a human token may leave out the agent (ADR 18 §3)', () => {
+    expect(authenticateStaticToken(config(), TOKEN).human).toBeUndefined();
+    const human = parseConfig(`
+repositories: [{ name: demo, url: /tmp/runbooks }]
+users: [{ name: lead@example.com, groups: [sre-leads] }]
+tokens:
+  - { sha256: "${tokenSha256('rg_lead')}", user: lead@example.com, human: true }
+  - { sha256: "${tokenSha256('rg_lead_cli')}", user: lead@example.com, agent: cli, human: true }
+  - { sha256: "${tokenSha256('rg_lead_bot')}", user: lead@example.com, agent: lead-bot, human: false }
+`);
+    const lead = authenticateStaticToken(human, 'rg_lead');
+    expect(lead).toMatchObject({ user: 'lead@example.com', groups: ['sre-leads'], human: true });
+    expect(lead).not.toHaveProperty('agent');
+    expect(authenticateStaticToken(human, 'rg_lead_cli')).toMatchObject({ agent: 'cli', human: true });
+    expect(authenticateStaticToken(human, 'rg_lead_bot')).not.toHaveProperty('human');
+  });
 });

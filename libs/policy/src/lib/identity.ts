@@ -6,11 +6,6 @@ export function tokenSha256(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/**
- * Resolves a static agent token from rungate.yaml. The token is compared by hash; the
- * human's groups are read now, at call time, so removing a user from a group takes effect
- * on the agent's next call.
- */
 const indexes = new WeakMap<RungateConfig['tokens'], Map<string, RungateConfig['tokens'][number]>>();
 
 function tokenIndex(tokens: RungateConfig['tokens']): Map<string, RungateConfig['tokens'][number]> {
@@ -22,6 +17,11 @@ function tokenIndex(tokens: RungateConfig['tokens']): Map<string, RungateConfig[
   return index;
 }
 
+/**
+ * Resolves a static token from rungate.yaml. The token is compared by hash; the human's
+ * groups are read now, at call time, so removing a user from a group takes effect on the
+ * agent's next call. Only a token marked `human: true` is a human acting directly (ADR 18 §3).
+ */
 export function authenticateStaticToken(config: RungateConfig, bearer: string, now = Date.now()): Identity {
   // Looked up by the hash of the presented token: timing reveals nothing about stored tokens.
   const token = tokenIndex(config.tokens).get(tokenSha256(bearer));
@@ -36,12 +36,13 @@ export function authenticateStaticToken(config: RungateConfig, bearer: string, n
   return {
     user: user.name,
     groups: [...user.groups],
-    agent: token.agent,
+    ...(token.agent === undefined ? {} : { agent: token.agent }),
     tokenId,
     scope: {
       ...(token.runbooks ? { runbooks: token.runbooks } : {}),
       ...(token.connections ? { connections: token.connections } : {}),
     },
     scopes: [...token.scopes],
+    ...(token.human ? { human: true } : {}),
   };
 }

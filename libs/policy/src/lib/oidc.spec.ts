@@ -58,6 +58,18 @@ describe('OIDC access tokens', () => {
     expect(expiresAt).toBeGreaterThan(Date.now());
   });
 
+  it('is a human acting directly only for a client listed as human-facing (oidc.humanClients); any other client is an agent', async () => {
+    expect((await verifier.verify(await token())).identity).not.toHaveProperty('human');
+    const humans = new OidcVerifier(OidcConfig.parse({ issuer, audience, humanClients: ['rungate-cli'] }));
+    expect((await humans.verify(await token({ client_id: 'rungate-cli' }))).identity).toMatchObject({ agent: 'rungate-cli', human: true });
+    expect((await humans.verify(await token())).identity).not.toHaveProperty('human');
+    // The client is what agentClaims read: azp when the token has no client_id.
+    expect((await humans.verify(await token({ client_id: undefined, azp: 'rungate-cli' }))).identity).toMatchObject({ human: true });
+    // The list the verifier is given (policy adds the console's own client) is what counts.
+    const console = new OidcVerifier(OidcConfig.parse({ issuer, audience }), ['rungate-console']);
+    expect((await console.verify(await token({ client_id: 'rungate-console' }))).identity).toMatchObject({ human: true });
+  });
+
   it('grants audit:read only when the issuer put it in the scope claim (space-separated, or an scp list)', async () => {
     expect((await verifier.verify(await token({ scope: 'openid audit:read profile' }))).identity.scopes).toEqual(['audit:read']);
     expect((await verifier.verify(await token({ scp: ['audit:read'] }))).identity.scopes).toEqual(['audit:read']);

@@ -46,8 +46,13 @@ function grantedScopes(payload: JWTPayload): AccessScope[] {
 export class OidcVerifier {
   private jwks?: JWTVerifyGetKey;
 
+  /**
+   * `humanClients`: the client ids (as agentClaims read them) whose tokens are a human acting
+   * directly — oidc.humanClients and the console's own client; every other client is an agent.
+   */
   constructor(
     private readonly config: OidcConfig,
+    private readonly humanClients: readonly string[] = config.humanClients,
     private readonly fetchJson: (url: string) => Promise<unknown> = async (url) => (await fetch(url)).json(),
   ) {}
 
@@ -84,7 +89,15 @@ export class OidcVerifier {
     const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : [];
     const agent = this.config.agentClaims.map((claim) => stringClaim(payload, claim)).find(Boolean);
     return {
-      identity: { user, groups, ...(agent ? { agent } : {}), ...(payload.jti ? { tokenId: `jwt:${payload.jti}` } : {}), scope: {}, scopes: grantedScopes(payload) },
+      identity: {
+        user,
+        groups,
+        ...(agent ? { agent } : {}),
+        ...(payload.jti ? { tokenId: `jwt:${payload.jti}` } : {}),
+        scope: {},
+        scopes: grantedScopes(payload),
+        ...(agent !== undefined && this.humanClients.includes(agent) ? { human: true } : {}),
+      },
       expiresAt: (payload.exp as number) * 1000,
     };
   }

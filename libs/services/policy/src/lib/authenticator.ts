@@ -19,13 +19,15 @@ export class Authenticator {
   ) {
     this.configure();
     config.onChange((next, previous) => {
-      if (JSON.stringify(next.oidc) !== JSON.stringify(previous.oidc)) this.configure();
+      if (JSON.stringify(next.oidc) !== JSON.stringify(previous.oidc) || next.console.oidc?.clientId !== previous.console.oidc?.clientId) this.configure();
     });
   }
 
   private configure(): void {
-    const oidc = this.config.current.oidc;
-    this.oidc = oidc ? new OidcVerifier(oidc) : undefined;
+    const { oidc, console } = this.config.current;
+    // The console's own client signs a human in through a browser: its tokens are a human's (ADR 18 §3).
+    const humanClients = [...(oidc?.humanClients ?? []), ...(console.oidc ? [console.oidc.clientId] : [])];
+    this.oidc = oidc ? new OidcVerifier(oidc, humanClients) : undefined;
   }
 
   async authenticate(bearer: string): Promise<AuthenticateReply> {
@@ -41,7 +43,7 @@ export class Authenticator {
     return { identity: await this.fromDatabase(bearer), expiresAt: Date.now() + IDENTITY_TTL_MS };
   }
 
-  /** Tokens made with `rungate token create`: checked on every call, so revocation is immediate. */
+  /** Tokens made with `rungate token create` (`--human`: a human's own): checked on every call, so revocation is immediate. */
   private async fromDatabase(bearer: string): Promise<Identity> {
     let found;
     try {
@@ -65,6 +67,7 @@ export class Authenticator {
         ...(found.record.connections ? { connections: found.record.connections } : {}),
       },
       scopes: [...found.record.scopes],
+      ...(found.record.human ? { human: true } : {}),
     };
   }
 }
