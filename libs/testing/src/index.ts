@@ -11,3 +11,4 @@ export * from './lib/rungate-bin';
 export * from './lib/mysql-database';
 export * from './lib/nats-server';
 export * from './lib/oidc-issuer';
+export * from './lib/ticket-keys';

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { CatalogGetReply, Subjects, ToolsReply } from '@rungate/contracts';
 import { NatsBus, connectNats } from '@rungate/messaging';
 import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
-import { createRunbookRepository, eventually, serviceArgs, startProcess, type ServiceProcess } from '@rungate/testing';
-import { generateTicketKeyPair } from '@rungate/tickets';
+import { createRunbookRepository, eventually, serviceArgs, startProcess, writeTicketKeys, type ServiceProcess } from '@rungate/testing';
 import type { NatsConnection } from 'nats';
 import { policyService } from './definition';
 
@@ -38,9 +37,6 @@ describe('a catalog larger than a NATS message', () => {
     dir = mkdtempSync(join(tmpdir(), 'rg-big-catalog-'));
     const files = Object.fromEntries(Array.from({ length: RUNBOOKS }, (_, i) => [`orders/team_${i % 50}/lookup_${i}.runbook.sql`, runbook(i)]));
     const repo = createRunbookRepository(files);
-    const keys = generateTicketKeyPair();
-    writeFileSync(join(dir, 'policy.ed25519'), keys.privatePem, { mode: 0o600 });
-    writeFileSync(join(dir, 'policy.ed25519.pub'), keys.publicPem);
     const configFile = join(dir, 'rungate.yaml');
     writeFileSync(
       configFile,
@@ -50,7 +46,7 @@ connections: [{ name: orders-db, type: postgres, url: env:NEVER_USED }]
 users: [{ name: pat@example.com, groups: [support] }]
 rules: [{ name: support, groups: [support], connections: [orders-db], runbooks: ["big/**"] }]
 gitSync: { cacheDir: ${join(dir, 'cache')}, port: 0 }
-tickets: { signingKey: file:${join(dir, 'policy.ed25519')}, verifyKeys: [file:${join(dir, 'policy.ed25519.pub')}] }
+${writeTicketKeys(dir)}
 `,
     );
     gitSync = startProcess('git-sync', process.execPath, serviceArgs('git-sync'), { ...process.env, RUNGATE_CONFIG: configFile, LOG_LEVEL: 'warn' });

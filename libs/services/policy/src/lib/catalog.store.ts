@@ -69,7 +69,8 @@ export class CatalogStore implements OnApplicationBootstrap, OnApplicationShutdo
       } catch (error) {
         this.log.warn(`catalog not available yet (${(error as Error).message}); retrying`);
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      // Unref'd: a policy shut down while git-sync never answered exits now, not after the pause.
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
       delay = Math.min(delay * 2, 5000);
     }
   }
