@@ -502,9 +502,9 @@ export class ConsoleController {
       res.redirect(303, `${CONSOLE_PATH}/login?signed_out=expired`);
       return undefined;
     }
-    // A console session is a human at a browser (a login link its user opened, or their issuer's sign-in), never an
-    // agent: what it asks policy, it asks as that human, whatever kind of token carries it (ADR 18 §3: only a human approves).
-    return { id, session, identity: { ...identity, human: true }, viewer: { user: identity.user, csrf: session.csrf } };
+    // Policy says whether this is a human's own credential (identity.human: the sign-in link's token, the console's
+    // OIDC client, ADR 18 §3); the console sends the identity as policy gave it and decides nothing about it itself.
+    return { id, session, identity, viewer: { user: identity.user, csrf: session.csrf } };
   }
 
   /** A signed-in POST from this origin with the session's CSRF token, and its form. */
