@@ -131,6 +131,20 @@ describe('in-process audit log and run ledger', () => {
     expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
   });
 
+  it('a sole writer chains without the append lock; another writer appending anyway gets the batch refused, never a fork', async () => {
+    const log = new LocalAuditLog(db, { soleWriter: true });
+    await log.publish(event(4000));
+    const before: { n: string }[] = await db.query('SELECT count(*) AS n FROM audit_events');
+    // Another writer (which soleWriter promises there is not) moves the head under it.
+    await new LocalAuditLog(db).publish(event(4001));
+    await expect(log.publish(event(4002))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    // Nothing of the refused batch was stored; the next commit reloads the head and goes on.
+    await log.publish(event(4003));
+    const rows: { run_id: string }[] = await db.query('SELECT run_id FROM audit_events ORDER BY seq OFFSET $1', [Number(before[0]?.n)]);
+    expect(rows.map((r) => r.run_id)).toEqual(['run-4001', 'run-4003']);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+
   it('claims a run id once; the second claim is a replay', async () => {
     const ledger = new DatabaseRunLedger(db);
     await ledger.claim('run-a', 'replica-1');

@@ -267,7 +267,8 @@ export async function serve(options: ServeOptions): Promise<Served> {
     progress.say(`${databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${embeddedDatabaseDir(dataDir)}`}${target ? ` and the demo database (${new URL(target.url).host})` : ''} ready`);
 
     const broker = new InProcessBroker();
-    const audit = new LocalAuditLog(db);
+    // The embedded database is this process's alone (the data directory's lock): its chain has one writer.
+    const audit = new LocalAuditLog(db, { soleWriter: !databaseUrl });
     const tokens = new TokenAdmin(new TokenStore(db), audit, 'admin-socket');
     // Set once the gateway runs; the admin socket listens before it.
     let consoleLinks: ((user: string) => Promise<{ user: string; url: string }>) | undefined;

@@ -131,6 +131,18 @@ export interface ChainHead {
   hash: string;
 }
 
+export interface AuditStoreOptions {
+  /**
+   * This store is the chain's only writer (the embedded database of `rungate serve`, opened
+   * under the data directory's lock): an append skips the append lock and the head re-read,
+   * two of its statements (issue 19, ADR 20). Were another writer to append all the same,
+   * the batch's first row collides with its row of the same seq (the primary key), so the
+   * transaction fails and nothing is stored: the chain is refused, never forked, and the
+   * next append reloads the head.
+   */
+  soleWriter?: boolean;
+}
+
 /**
  * The chain writer's core, with no consumer attached (the audit service feeds it from
  * JetStream, the all-in-one mode from its in-process log): appends messages in sequence
@@ -139,12 +151,16 @@ export interface ChainHead {
  *
  * Each append is one transaction that takes a transaction-scoped advisory lock and re-reads
  * the head under it, so two writers can never fork the chain: the rows are chained off-lock
- * on the cached head and re-chained only when another writer moved it.
+ * on the cached head and re-chained only when another writer moved it. A sole writer
+ * (`soleWriter`) chains on its cached head without either.
  */
 export class AuditStore {
   private head?: ChainHead;
 
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly options: AuditStoreOptions = {},
+  ) {}
 
   async loadHead(): Promise<ChainHead> {
     this.head = await readHead(this.db);
@@ -176,9 +192,11 @@ export class AuditStore {
         }
         planned = chainRows(ordered, planned.from);
       }
-      await runner.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
-      const head = await readHead(runner);
-      if (head.seq !== planned.from.seq || head.hash !== planned.from.hash) planned = chainRows(ordered, head);
+      if (!this.options.soleWriter) {
+        await runner.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
+        const head = await readHead(runner);
+        if (head.seq !== planned.from.seq || head.hash !== planned.from.hash) planned = chainRows(ordered, head);
+      }
       if (planned.rows.length > 0) {
         await insertRows(runner, planned.rows);
         await projectRunStatuses(runner, planned.runEvents);

@@ -1,7 +1,7 @@
 import { RungateError, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
 import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type RunLedger } from '@rungate/messaging';
 import type { DataSource } from 'typeorm';
-import { AuditStore } from './audit-store';
+import { AuditStore, type AuditStoreOptions } from './audit-store';
 import { claimRuns, type RunClaim } from './run-claims';
 
 /** How many recent event ids are remembered to drop a re-published event, as JetStream's duplicate window does. */
@@ -42,8 +42,12 @@ export class LocalAuditLog implements AuditSink {
   private claims: PendingClaim[] = [];
   private writing = false;
 
-  constructor(private readonly db: DataSource) {
-    this.store = new AuditStore(db);
+  /** `soleWriter`: nothing else appends to this database's chain (see AuditStoreOptions). */
+  constructor(
+    private readonly db: DataSource,
+    options: AuditStoreOptions = {},
+  ) {
+    this.store = new AuditStore(db, options);
   }
 
   publish(input: AuditEventInput): Promise<AuditEvent> {
