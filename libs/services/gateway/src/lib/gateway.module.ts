@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import { AuthFailures } from './auth-failures';
+import { BearerGate } from './bearer-gate';
 import { CancelRelayController } from './cancel-relay.controller';
 import { ConsoleController } from './console/console.controller';
 import { ConsoleSessions } from './console/sessions';
@@ -9,6 +10,7 @@ import { Authenticator } from './identity.guard';
 import { InFlightCalls } from './in-flight-calls';
 import { McpController } from './mcp.controller';
 import { ProtectedResourceController } from './protected-resource';
+import { RunsController } from './runs.controller';
 import { ToolCalls } from './tool-calls';
 
 @Module({})
@@ -17,9 +19,10 @@ export class GatewayModule {
     return {
       module: GatewayModule,
       imports: [runtime],
-      controllers: [McpController, ProtectedResourceController, CancelRelayController, ConsoleController],
+      controllers: [McpController, ProtectedResourceController, CancelRelayController, ConsoleController, RunsController],
       providers: [
         Authenticator,
+        BearerGate,
         ToolCalls,
         EdgeAttempts,
         { provide: InFlightCalls, useFactory: () => new InFlightCalls() },

@@ -12,14 +12,14 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { ERROR_EDGES, GatewayCancel, RungateError, Subjects, type AttemptCode, type RequestMeta } from '@rungate/contracts';
-import { actorOf, anonymousActor, withContext, type Bus } from '@rungate/messaging';
+import { actorOf, withContext, type Bus } from '@rungate/messaging';
 import { BUS, CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
-import { AuthFailures } from './auth-failures';
 import { BodyNotJsonError, BodyTooLargeError, readJsonBody } from './body';
-import { EdgeAttempts, digestPrefix } from './edge-attempts';
-import { Authenticator, presentedBearer, type Caller } from './identity.guard';
-import { InFlightCalls, callerDigest } from './in-flight-calls';
+import { BearerGate, metaOf } from './bearer-gate';
+import { EdgeAttempts } from './edge-attempts';
+import type { Caller } from './identity.guard';
+import { InFlightCalls } from './in-flight-calls';
 import { inspectBody } from './jsonrpc';
 import { resourceMetadataUrl } from './protected-resource';
 import { CallCancelled, ToolCalls } from './tool-calls';
@@ -59,10 +59,6 @@ function requestedTool(body: unknown): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
-function metaOf(req: Request): RequestMeta {
-  return { ip: req.ip, userAgent: req.headers['user-agent'] };
-}
-
 /** The session id a client sends back, if it is a well-formed one. */
 function sessionOf(req: Request): string | undefined {
   const value = req.headers[SESSION_HEADER];
@@ -94,11 +90,10 @@ export class McpController {
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
     @Inject(BUS) private readonly bus: Bus,
-    private readonly authenticator: Authenticator,
+    private readonly gate: BearerGate,
     private readonly toolCalls: ToolCalls,
     private readonly calls: InFlightCalls,
     private readonly attempts: EdgeAttempts,
-    private readonly authFailures: AuthFailures,
   ) {}
 
   @Post()
@@ -243,41 +238,33 @@ export class McpController {
   /**
    * The caller, or undefined when the request was answered here: 401 for a token that does
    * not authenticate, 429 for a source that sent too many of those, 503 when policy cannot
-   * check it. Each is an attempt on the record (the 429s counted, not recorded one by one).
+   * check it (each an attempt on the record, see BearerGate), in OAuth's words.
    */
   private async identify(req: Request, res: Response): Promise<Caller | undefined> {
-    const header = req.headers.authorization;
-    const bearer = presentedBearer(header);
-    const digest = bearer === undefined ? undefined : callerDigest(bearer);
-    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    const actor = anonymousActor(metaOf(req));
-    const retryAfterMs = this.authFailures.refusal(source, digest, Date.now());
-    if (retryAfterMs !== undefined) {
-      this.attempts.count(actor, 'auth-rate-limited');
-      const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-      res.setHeader('Retry-After', String(seconds));
-      res.status(429).json({ error: 'rate_limited', error_description: `too many failed bearer tokens from this address; retry in ${seconds} s` });
-      return undefined;
-    }
-    try {
-      const caller = await this.authenticator.authenticate(header);
-      this.authFailures.succeeded(source, caller.digest, Date.now());
-      return caller;
-    } catch (error) {
-      const unauthenticated = error instanceof RungateError && error.code === 'UNAUTHENTICATED';
-      // A request without a token is how OAuth clients discover the metadata: audited, not held against the source.
-      if (unauthenticated && header) this.authFailures.failed(source, Date.now());
-      const code: AttemptCode = unauthenticated ? 'unauthenticated' : 'policy-unavailable';
-      const whose = unauthenticated && error.details?.['tokenId'] ? { token: { id: error.details['tokenId'], user: error.details['user'], agent: error.details['agent'] } } : {};
-      await this.attempts.record({
-        actor,
-        code,
-        reason: error instanceof RungateError ? error.message : 'authentication failed',
-        answered: unauthenticated ? 'http:401' : 'http:503',
-        details: { ...digestPrefix(digest), ...whose },
-      });
-      this.refuse(req, res, error);
-      return undefined;
+    const identified = await this.gate.identify(req);
+    if ('caller' in identified) return identified.caller;
+    const { refusal } = identified;
+    switch (refusal.kind) {
+      case 'rate-limited':
+        res.setHeader('Retry-After', String(refusal.retryAfterSeconds));
+        res.status(429).json({ error: 'rate_limited', error_description: `too many failed bearer tokens from this address; retry in ${refusal.retryAfterSeconds} s` });
+        return undefined;
+      case 'unauthenticated': {
+        const description = refusal.error.message.replace(/["\\]/g, '');
+        const metadata = resourceMetadataUrl(this.config.current, req.socket);
+        res.setHeader(
+          'WWW-Authenticate',
+          refusal.missing
+            ? `Bearer resource_metadata="${metadata}"`
+            : `Bearer resource_metadata="${metadata}", error="invalid_token", error_description="${description}"`,
+        );
+        res.status(401).json({ error: 'invalid_token', error_description: refusal.error.message });
+        return undefined;
+      }
+      case 'unavailable':
+        this.log.warn(`authentication unavailable: ${refusal.message}`);
+        res.status(503).json({ error: 'temporarily_unavailable', error_description: 'the gateway cannot verify tokens right now; retry shortly' });
+        return undefined;
     }
   }
 
@@ -293,24 +280,5 @@ export class McpController {
     await this.attempts.record({ actor: actorOf(caller.identity, metaOf(req)), code: attempt, reason: message, answered });
     if (status === 413) res.setHeader('Connection', 'close');
     if (!res.headersSent && !res.destroyed) jsonRpcError(res, status, code, message);
-  }
-
-  private refuse(req: Request, res: Response, error: unknown): void {
-    if (error instanceof RungateError && error.code === 'UNAUTHENTICATED') {
-      const description = error.message.replace(/["\\]/g, '');
-      const metadata = resourceMetadataUrl(this.config.current, req.socket);
-      const missing = !req.headers.authorization;
-      res.setHeader(
-        'WWW-Authenticate',
-        missing
-          ? `Bearer resource_metadata="${metadata}"`
-          : `Bearer resource_metadata="${metadata}", error="invalid_token", error_description="${description}"`,
-      );
-      res.status(401).json({ error: 'invalid_token', error_description: error.message });
-      return;
-    }
-    const message = error instanceof RungateError ? error.message : 'authentication is unavailable';
-    this.log.warn(`authentication unavailable: ${message}`);
-    res.status(503).json({ error: 'temporarily_unavailable', error_description: 'the gateway cannot verify tokens right now; retry shortly' });
   }
 }
