@@ -210,6 +210,18 @@ rules:
     expect(await cli('token', 'revoke', '--data-dir', dataDir, 'tok_000000000000')).toMatchObject({ code: 1, stderr: expect.stringContaining('no token tok_000000000000') });
   });
 
+  it('makes a human\'s own token with --human (client cli unless --agent names one), listed as human, which serve\'s /v1/runs authenticates', async () => {
+    const { url } = serve as RunningServe;
+    const created = await cli('token', 'create', '--data-dir', dataDir, '--user', 'alice@example.com', '--human', '--ttl', '1h');
+    expect(created).toMatchObject({ code: 0, stderr: expect.stringMatching(/^created tok_[0-9a-f]+ for alice@example.com's own \(human, client cli; it may approve held runs\)/) });
+    const id = /created (tok_[0-9a-f]+)/.exec(created.stderr)?.[1] as string;
+    expect((await cli('token', 'list', '--data-dir', dataDir)).stdout).toMatch(new RegExp(`^${id}\\s+active\\s+alice@example.com\\s+cli\\s+expires \\S+\\s+human$`, 'm'));
+    // The approver API is served in this way of running too: the edge checks the token and the body before policy is asked.
+    const env = { ...process.env, RUNGATE_GATEWAY_URL: url, RUNGATE_TOKEN: created.stdout.trim() };
+    expect(await runCli(['reject', 'some-run', '--reason', ''], { env })).toMatchObject({ code: 2, stderr: expect.stringContaining('BAD_REQUEST: reason is required') });
+    expect(await runCli(['runs', '--pending'], { env: { ...env, RUNGATE_TOKEN: 'rg_unknown' } })).toMatchObject({ code: 1, stderr: 'rungate runs: the gateway refused: UNAUTHENTICATED: unknown or revoked token\n' });
+  });
+
   it('refuses a token for a user serve does not know, since it could never authenticate', async () => {
     const refused = await cli('token', 'create', '--data-dir', dataDir, '--user', 'mallory@example.com', '--agent', 'x');
     // Input the operator must change: BAD_REQUEST, which exits 2 as a usage error does (ERROR_EDGES).
@@ -239,10 +251,13 @@ rules:
     expect(events.map((e) => [e.type, e.details.agent, e.details.via])).toEqual([
       ['audit.admin.token.created', 'cursor', 'admin-socket'],
       ['audit.admin.token.revoked', 'cursor', 'admin-socket'],
+      ['audit.admin.token.created', 'cli', 'admin-socket'],
       ['audit.admin.token.created', 'offline', 'data-dir'],
     ]);
     expect(events.every((e) => e.actor.user === operator && e.source === 'cli')).toBe(true);
-    expect(events[2]?.details.tokenId).toBe(offlineId);
+    // The human token's record says so; an agent's carries no such key.
+    expect(events.map((e) => (e.details as { human?: boolean }).human)).toEqual([undefined, undefined, true, undefined]);
+    expect(events[3]?.details.tokenId).toBe(offlineId);
   });
 
   it('reads the audit trail only with a token made with --scope audit:read, though its user is an auditor', async () => {

@@ -191,11 +191,42 @@ whose path is printed (exit 1), to push from there.`,
   return runbooks;
 }
 
+const gatewayApiOptions = <Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(command: Command<Args, Opts, Globals>) =>
+  command
+    .addOption(new Option('--url <url>', 'the gateway').env('RUNGATE_GATEWAY_URL').default('http://127.0.0.1:8080'))
+    .option('--token-file <file>', "a file holding a human's own token (rungate token create --human; default: $RUNGATE_TOKEN)")
+    .option('--json', 'the run(s) as JSON');
+
+const APPROVALS_HELP = `
+Held runs (README: Approvals): an approver is in one of the run's approval groups, acts with a
+human's own token (never an agent's) and is not the requester. Exit codes: 0 done, 1 refused
+(not an approver, your own run, not pending, unknown run, an agent token), 2 usage or bad input.`;
+
+function approvalCommands(program: Command): void {
+  gatewayApiOptions(program.command('approve').description("approve a held run: with the quorum met it runs, exactly as stored").argument('<run-id>', 'the run (from the approval_required result or rungate runs --pending)'))
+    .option('--comment <text>', 'why it may run (at most 1000 characters), kept with your decision')
+    .addHelpText('after', APPROVALS_HELP)
+    .action((runId, options, command) => finish(command, async () => (await import('./commands/approvals')).approveRun(runId, options)));
+  gatewayApiOptions(program.command('reject').description('reject a held run: it ends, never to run').argument('<run-id>', 'the run'))
+    .requiredOption('--reason <text>', 'why it must not run (1 to 1000 characters), kept with your decision')
+    .addHelpText('after', APPROVALS_HELP)
+    .action((runId, options, command) => finish(command, async () => (await import('./commands/approvals')).rejectRun(runId, options)));
+  const runs = gatewayApiOptions(program.command('runs').description('held runs: rungate runs --pending lists those waiting for your approval'))
+    .option('--pending', 'the runs waiting for your approval, oldest first')
+    .enablePositionalOptions()
+    .addHelpText('after', APPROVALS_HELP)
+    .action((options, command) => finish(command, async () => (await import('./commands/approvals')).listPendingRuns(options)));
+  gatewayApiOptions(runs.command('show').description('one held run: exactly what would run, where, for whom, its decisions and outcome').argument('<run-id>', 'the run'))
+    .action((runId, options, command) => finish(command, async () => (await import('./commands/approvals')).showRun(runId, options)));
+}
+
 /** The `rungate` command line. Built fresh per call: commander keeps parse state on the objects. */
 export function buildProgram(): Command {
   const program = new Command('rungate')
     .description('Rungate: reviewed, parameterized runbooks as the only write path for AI agents')
     .showSuggestionAfterError(true)
+    // A parent's options end at its sub-command (rungate takes none of its own): `runs show ID --url U` is show's --url.
+    .enablePositionalOptions()
     .addHelpText(
       'after',
       `
@@ -267,6 +298,7 @@ loopback port. Two serves on one machine: give each its own --port (or 0) and --
     .action((dir, options, command) => finish(command, async () => (await import('./commands/lint')).lintRunbooks(dir, options)));
 
   program.addCommand(auditCommands());
+  approvalCommands(program);
   program.addCommand(sessionCommands());
   program.addCommand(runbookCommands());
 

@@ -5,8 +5,9 @@ const complete = (...words: string[]) => completions(buildProgram(), words);
 
 describe('rungate completion', () => {
   it('offers the commands, without the hidden ones', () => {
-    expect(complete('')).toEqual(['serve', 'run', 'config', 'keys', 'token', 'console', 'lint', 'audit', 'sessions', 'runbooks', 'backlog', 'policy', 'completion']);
+    expect(complete('')).toEqual(['serve', 'run', 'config', 'keys', 'token', 'console', 'lint', 'audit', 'approve', 'reject', 'runs', 'sessions', 'runbooks', 'backlog', 'policy', 'completion']);
     expect(complete('sessions', '')).toEqual(['list', 'show', 'review']);
+    expect(complete('runs', '')).toEqual(['show']);
     expect(complete('d')).toEqual([]);
   });
 

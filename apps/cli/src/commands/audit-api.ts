@@ -10,14 +10,18 @@ export const AuditPage = z.object({
   nextCursor: z.string().optional(),
 });
 
-/** How the CLI reaches the audit query API: `--url` (RUNGATE_AUDIT_URL) and a token of an auditor or reviewer. */
+/**
+ * How the CLI reaches a Rungate HTTP API — the audit query API (`--url`, RUNGATE_AUDIT_URL) or
+ * the gateway's /v1/runs (`--url`, RUNGATE_GATEWAY_URL) — and the token it sends
+ * (`--token-file`, else RUNGATE_TOKEN).
+ */
 export interface AuditApiOptions {
   url: string;
   tokenFile?: string;
 }
 
-/** A failure talking to the audit API, with the exit code it maps to. */
-export class AuditApiError extends Error {
+/** A failure talking to a Rungate HTTP API, with the exit code it maps to. */
+export class ApiError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
@@ -34,8 +38,16 @@ export interface AuditApi {
   post<T extends z.ZodType>(path: string, body: unknown, reply: T): Promise<z.output<T>>;
 }
 
-/** The audit API as the CLI calls it: bearer from --token-file or RUNGATE_TOKEN, replies validated with zod. */
+/** The audit query API as the CLI calls it. */
 export function auditApi(options: AuditApiOptions, who = 'a user in an auditor group'): AuditApi {
+  return rungateApi(options, who, 'the audit service');
+}
+
+/**
+ * A Rungate HTTP API as the CLI calls it: bearer from --token-file or RUNGATE_TOKEN, replies
+ * validated with zod, a refusal's `{error: {code, message}}` mapped to its exit code (ERROR_EDGES).
+ */
+export function rungateApi(options: AuditApiOptions, who: string, service: string): AuditApi {
   const token = (options.tokenFile ? readFileSync(options.tokenFile, 'utf8') : (readEnvironment().RUNGATE_TOKEN ?? '')).trim();
   if (!token) throw new UsageError(`set RUNGATE_TOKEN (or pass --token-file) to a token of ${who}`);
   const url = options.url.replace(/\/+$/, '');
@@ -44,16 +56,16 @@ export function auditApi(options: AuditApiOptions, who = 'a user in an auditor g
     try {
       response = await fetch(`${url}${path}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}`, accept: 'application/json' } });
     } catch (error) {
-      throw new AuditApiError(`cannot reach the audit service at ${url} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message})`, 1, true);
+      throw new ApiError(`cannot reach ${service} at ${url} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message})`, 1, true);
     }
     const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
     if (!response.ok) {
       const reason = body?.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${response.status}`;
       const code = ErrorCode.safeParse(body?.error?.code);
-      throw new AuditApiError(`the audit service refused: ${reason}`, code.success ? ERROR_EDGES[code.data].exit : 1, response.status >= 500);
+      throw new ApiError(`${service} refused: ${reason}`, code.success ? ERROR_EDGES[code.data].exit : 1, response.status >= 500);
     }
     const parsed = reply.safeParse(body);
-    if (!parsed.success) throw new AuditApiError(`the audit service at ${url} answered something this CLI does not understand (a different Rungate version?)`, 1);
+    if (!parsed.success) throw new ApiError(`${service} at ${url} answered something this CLI does not understand (a different Rungate version?)`, 1);
     return parsed.data;
   };
   return {
@@ -63,12 +75,12 @@ export function auditApi(options: AuditApiOptions, who = 'a user in an auditor g
   };
 }
 
-/** Runs a command against the audit API; its own failures are one line on stderr and their exit code. */
-export async function withAuditApi(command: string, run: () => Promise<number>): Promise<number> {
+/** Runs a command against an HTTP API; its own failures are one line on stderr and their exit code. */
+export async function withApi(command: string, run: () => Promise<number>): Promise<number> {
   try {
     return await run();
   } catch (error) {
-    if (!(error instanceof AuditApiError)) throw error;
+    if (!(error instanceof ApiError)) throw error;
     process.stderr.write(`${command}: ${error.message}\n`);
     return error.exitCode;
   }

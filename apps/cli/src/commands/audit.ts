@@ -4,7 +4,7 @@ import { compareWithStream, parseAuditTime } from '@rungate/service-audit';
 import type { DataSource } from 'typeorm';
 import { UsageError } from '../cli/values';
 import { withDataDirDatabase } from '../data-dir/embedded';
-import { AuditApiError, AuditPage, auditApi, withAuditApi, type AuditApi, type AuditApiOptions } from './audit-api';
+import { ApiError, AuditPage, auditApi, withApi, type AuditApi, type AuditApiOptions } from './audit-api';
 import { databaseTarget, type DatabaseOptions } from './database';
 
 function parseFrom(text: string): VerifyFrom | undefined {
@@ -155,7 +155,7 @@ function print(events: StoredAuditEvent[], json: boolean): void {
 }
 
 function guarded(run: () => Promise<number>): Promise<number> {
-  return withAuditApi('rungate audit', run);
+  return withApi('rungate audit', run);
 }
 
 export interface SearchOptions extends AuditClientOptions {
@@ -225,7 +225,7 @@ export function tailAudit(options: TailOptions): Promise<number> {
         after = page.events[page.events.length - 1]?.seq ?? after;
         if (page.nextCursor) continue;
       } catch (error) {
-        if (!(error instanceof AuditApiError) || !error.transient) throw error;
+        if (!(error instanceof ApiError) || !error.transient) throw error;
         if (!failing) process.stderr.write(`rungate audit tail: ${error.message}; retrying\n`);
         failing = true;
       }

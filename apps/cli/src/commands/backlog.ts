@@ -1,7 +1,7 @@
 import { BacklogItem } from '@rungate/contracts';
 import { formatBacklog } from '@rungate/exploration';
 import { z } from 'zod';
-import { auditApi, withAuditApi, type AuditApiOptions } from './audit-api';
+import { auditApi, withApi, type AuditApiOptions } from './audit-api';
 
 export interface BacklogOptions extends AuditApiOptions {
   since?: string;
@@ -11,7 +11,7 @@ export interface BacklogOptions extends AuditApiOptions {
 
 /** `rungate backlog`: which runbooks should exist, from what agents asked for and could not do. */
 export function showBacklog(options: BacklogOptions): Promise<number> {
-  return withAuditApi('rungate backlog', async () => {
+  return withApi('rungate backlog', async () => {
     const params = new URLSearchParams({ limit: String(Math.min(options.limit, 500)) });
     if (options.since !== undefined) params.set('since', options.since);
     const { items } = await auditApi(options).get('/audit/backlog', params, z.object({ items: z.array(BacklogItem) }));

@@ -8,7 +8,7 @@ import { commitProposal, gitEnvironment } from '@rungate/git-catalog';
 import { loadSqlParser } from '@rungate/guardrails';
 import { lintRepository } from '@rungate/runbooks';
 import { UsageError } from '../cli/values';
-import { AuditPage, auditApi, withAuditApi, type AuditApiOptions } from './audit-api';
+import { AuditPage, auditApi, withApi, type AuditApiOptions } from './audit-api';
 
 export interface ProposeOptions extends AuditApiOptions {
   fromRun: string;
@@ -62,7 +62,7 @@ function parseAuthor(text: string | undefined): { name: string; email: string } 
  * refused, exit 1 with the clone that holds the branch.
  */
 export function proposeFromRun(options: ProposeOptions): Promise<number> {
-  return withAuditApi('rungate runbooks propose', async () => {
+  return withApi('rungate runbooks propose', async () => {
     const repository = targetRepository(options);
     const author = parseAuthor(options.author);
     const { statement, event } = await exploredRun(options);

@@ -1,7 +1,7 @@
 import { SessionSummary, SessionTranscript } from '@rungate/contracts';
 import { formatTranscript } from '@rungate/exploration';
 import { z } from 'zod';
-import { auditApi, withAuditApi, type AuditApiOptions } from './audit-api';
+import { auditApi, withApi, type AuditApiOptions } from './audit-api';
 
 const REVIEWER = 'a user in an auditor or reviewer group (audit.auditorGroups, audit.reviewerGroups)';
 
@@ -17,7 +17,7 @@ export interface SessionListOptions extends AuditApiOptions {
 
 /** `rungate sessions list`: exploration sessions, most recently active first. */
 export function listSessions(options: SessionListOptions): Promise<number> {
-  return withAuditApi('rungate sessions', async () => {
+  return withApi('rungate sessions', async () => {
     const api = auditApi(options, REVIEWER);
     const params = new URLSearchParams({ limit: String(Math.min(options.limit, 1000)) });
     for (const key of ['since', 'until', 'user', 'agent'] as const) {
@@ -49,7 +49,7 @@ export interface SessionShowOptions extends AuditApiOptions {
 
 /** `rungate sessions show ID`: the session as a transcript a reviewer reads. */
 export function showSession(id: string, options: SessionShowOptions): Promise<number> {
-  return withAuditApi('rungate sessions', async () => {
+  return withApi('rungate sessions', async () => {
     const transcript = await auditApi(options, REVIEWER).get(`/audit/sessions/${encodeURIComponent(id)}`, new URLSearchParams(), SessionTranscript);
     process.stdout.write(options.json ? `${JSON.stringify(transcript, null, 2)}\n` : formatTranscript(transcript));
     return 0;
@@ -62,7 +62,7 @@ export interface SessionReviewOptions extends AuditApiOptions {
 
 /** `rungate sessions review ID --comment …`: an audited review, by someone other than the explorer. */
 export function reviewSession(id: string, options: SessionReviewOptions): Promise<number> {
-  return withAuditApi('rungate sessions', async () => {
+  return withApi('rungate sessions', async () => {
     const { review } = await auditApi(options, REVIEWER).post(
       `/audit/sessions/${encodeURIComponent(id)}/review`,
       { comment: options.comment },

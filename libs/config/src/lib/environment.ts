@@ -56,7 +56,13 @@ export const RungateEnvironment = z.object({
   RUNGATE_AUDIT_URL: url(['http:', 'https:'], 'an http:// or https:// URL')
     .optional()
     .describe("the audit query API the CLI's audit commands ask, unless --url names one"),
-  RUNGATE_TOKEN: z.string().optional().describe('the agent token the CLI sends to the audit query API, unless --token-file names one'),
+  RUNGATE_GATEWAY_URL: url(['http:', 'https:'], 'an http:// or https:// URL')
+    .optional()
+    .describe("the gateway the CLI's approver commands ask (rungate approve, reject, runs), unless --url names one"),
+  RUNGATE_TOKEN: z
+    .string()
+    .optional()
+    .describe('the token the CLI sends to the audit query API and the gateway (for approve, reject and runs: a human token), unless --token-file names one'),
 });
 export type RungateEnvironment = z.output<typeof RungateEnvironment>;
 

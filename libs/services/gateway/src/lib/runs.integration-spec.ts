@@ -1,131 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseConfig } from '@rungate/config';
-import { ApprovalsRequest, AuthenticateRequest, RungateError, Subjects, type ApprovalRun, type AuditEvent } from '@rungate/contracts';
-import { connectNats, decodeJson, encodeJson, scopedSubject, subjectPrefix } from '@rungate/messaging';
-import { authenticateStaticToken, tokenSha256 } from '@rungate/policy';
-import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
+import type { ApprovalRun, AuditEvent } from '@rungate/contracts';
+import { decodeJson } from '@rungate/messaging';
+import type { RunningService } from '@rungate/runtime';
 import { eventually } from '@rungate/testing';
-import type { NatsConnection, Subscription } from 'nats';
-import { gatewayService } from './definition';
+import type { NatsConnection } from 'nats';
+import { DOUBLE_TOKENS, doubleConfig, heldRun, startGatewayOverDouble, type GatewayOverDouble, type PolicyDouble } from '../testing/approvals-policy-double';
 import { MAX_DECISION_BODY_BYTES } from './runs.controller';
 
-const LEAD = `rg_lead_${randomBytes(8).toString('hex')}`;
-const LEAD_AGENT = `rg_lead_agent_${randomBytes(8).toString('hex')}`;
-const ALICE = `rg_alice_${randomBytes(8).toString('hex')}`;
+const { lead: LEAD, leadAgent: LEAD_AGENT, alice: ALICE } = DOUBLE_TOKENS;
 /** Every request of this file carries it, so its attempts are told apart on the shared AUDIT stream. */
 const USER_AGENT = `runs-api-spec/${randomBytes(6).toString('hex')}`;
 
-const CONFIG = `
-repositories: [{ name: demo, url: /srv/none }]
-users:
-  - { name: alice@rungate.local, groups: [engineering] }
-  - { name: lead@rungate.local, groups: [sre-leads] }
-tokens:
-  - { sha256: "${tokenSha256(LEAD)}", user: lead@rungate.local, agent: cli, human: true }
-  - { sha256: "${tokenSha256(LEAD_AGENT)}", user: lead@rungate.local, agent: claude-code }
-  - { sha256: "${tokenSha256(ALICE)}", user: alice@rungate.local, human: true }
-gateway: { host: 127.0.0.1, port: 0 }
-audit: { attemptLimit: { events: 1000, window: 1m } }
-`;
-
-function heldRun(runId: string, requester: string): ApprovalRun {
-  return {
-    runId,
-    state: 'pending',
-    tool: 'demo.postgres.set_order_status',
-    rule: 'engineering-demo-db',
-    runbook: { repository: 'demo', path: 'postgres/set_order_status.runbook.sql', commit: 'c'.repeat(40), sha256: 'a'.repeat(64) },
-    connection: { name: 'demo-db', type: 'postgres' },
-    body: "UPDATE orders SET status = 'shipped' WHERE id = 1001;",
-    bodySha256: 'b'.repeat(64),
-    params: { status: 'shipped', order_id: '1001' },
-    requester: { user: requester, agent: 'claude-code' },
-    approval: { groups: ['sre-leads'], count: 1, approved: 0 },
-    holds: [{ by: 'rule', name: 'engineering-demo-db' }],
-    decisions: [],
-    createdAt: '2026-12-07T12:00:00.000Z',
-    expiresAt: '2026-12-07T13:00:00.000Z',
-  };
-}
-
-/**
- * A TEST DOUBLE of policy's side of the bus, for the service this suite does not test: it
- * answers rungate.policy.authenticate.v1 with policy's own static-token check
- * (authenticateStaticToken, so human: true comes from the real code) and
- * rungate.policy.approvals.v1 with a small scripted run store — the approvals handler is
- * policy's, tested with policy. It records every approvals request it receives, so the suite
- * sees exactly what the gateway forwarded, and that what it refused was never forwarded.
- */
-class PolicyDouble {
-  readonly received: ApprovalsRequest[] = [];
-  private readonly runs = new Map<string, ApprovalRun>([
-    ['run-alice-1', heldRun('run-alice-1', 'alice@rungate.local')],
-    ['run-lead-1', heldRun('run-lead-1', 'lead@rungate.local')],
-  ]);
-  private approvals?: Subscription;
-  private authentication?: Subscription;
-
-  constructor(private readonly nc: NatsConnection) {}
-
-  start(): void {
-    const config = parseConfig(CONFIG);
-    this.authentication = this.nc.subscribe(scopedSubject(Subjects.policyAuthenticate, subjectPrefix()), {
-      callback: (_error, msg) => {
-        const { bearer } = AuthenticateRequest.parse(decodeJson(msg.data));
-        msg.respond(encodeJson(this.answer(() => ({ identity: authenticateStaticToken(config, bearer), expiresAt: Date.now() + 60_000 }))));
-      },
-    });
-    this.serveApprovals();
-  }
-
-  serveApprovals(): void {
-    this.approvals = this.nc.subscribe(scopedSubject(Subjects.policyApprovals, subjectPrefix()), {
-      callback: (_error, msg) => {
-        const request = ApprovalsRequest.parse(decodeJson(msg.data));
-        this.received.push(request);
-        msg.respond(encodeJson(this.answer(() => ({ runs: this.decide(request) }))));
-      },
-    });
-  }
-
-  stopApprovals(): void {
-    this.approvals?.unsubscribe();
-  }
-
-  stop(): void {
-    this.stopApprovals();
-    this.authentication?.unsubscribe();
-  }
-
-  private answer(value: () => unknown): unknown {
-    try {
-      return { ok: true, value: value() };
-    } catch (error) {
-      return { ok: false, error: (error as RungateError).toBody() };
-    }
-  }
-
-  private decide(request: ApprovalsRequest): ApprovalRun[] {
-    const { identity } = request;
-    if (request.action === 'list') return [...this.runs.values()].filter((run) => run.state === 'pending' && run.requester.user !== identity.user);
-    const run = this.runs.get(request.runId);
-    if (!run) throw new RungateError('UNKNOWN_RUN', `no run ${request.runId}`);
-    if (request.action === 'get') return [run];
-    if (!identity.human) throw new RungateError('AGENT_CANNOT_APPROVE', 'an agent token never decides an approval; use your own token');
-    if (run.requester.user === identity.user) throw new RungateError('SELF_APPROVAL', 'you asked for this run; another approver must decide it');
-    if (run.state !== 'pending') throw new RungateError('RUN_NOT_PENDING', `run ${run.runId} is ${run.state}`);
-    const at = '2026-12-07T12:01:00.000Z';
-    const decided: ApprovalRun =
-      request.action === 'approve'
-        ? { ...run, state: 'approved', approval: { ...run.approval, approved: 1 }, decisions: [{ actor: { user: identity.user, agent: identity.agent }, verdict: 'approved', ...(request.comment ? { comment: request.comment } : {}), at }] }
-        : { ...run, state: 'rejected', decisions: [{ actor: { user: identity.user, agent: identity.agent }, verdict: 'rejected', comment: request.reason, at }] };
-    this.runs.set(run.runId, decided);
-    return [decided];
-  }
-}
+const CONFIG = doubleConfig('audit: { attemptLimit: { events: 1000, window: 1m } }\n');
 
 /**
  * The gateway's /v1/runs API (ADR 18 §4) over real NATS: bearer authentication as for MCP,
@@ -133,7 +19,7 @@ class PolicyDouble {
  * each refusal at this edge recorded as an attempt on the AUDIT stream.
  */
 describe('the /v1/runs approver API', () => {
-  let dir: string;
+  let started: GatewayOverDouble;
   let gateway: RunningService;
   let nc: NatsConnection;
   let policy: PolicyDouble;
@@ -148,29 +34,18 @@ describe('the /v1/runs approver API', () => {
   const json = async (response: Response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rg-runs-api-'));
-    const configFile = join(dir, 'rungate.yaml');
-    writeFileSync(configFile, CONFIG);
-    nc = await connectNats({ name: 'runs-api-spec' });
-    const audit = nc.subscribe('audit.attempt.denied', {
-      callback: (_error, msg) => {
-        const event = decodeJson(msg.data) as AuditEvent;
-        if (event.actor?.userAgent === USER_AGENT) attempts.push(event);
-      },
+    started = await startGatewayOverDouble(CONFIG, [heldRun('run-alice-1', 'alice@rungate.local'), heldRun('run-lead-1', 'lead@rungate.local')], (nc) => {
+      nc.subscribe('audit.attempt.denied', {
+        callback: (_error, msg) => {
+          const event = decodeJson(msg.data) as AuditEvent;
+          if (event.actor?.userAgent === USER_AGENT) attempts.push(event);
+        },
+      });
     });
-    expect(audit.getSubject()).toBe('audit.attempt.denied');
-    policy = new PolicyDouble(nc);
-    policy.start();
-    await nc.flush();
-    gateway = await startService(gatewayService, await createServiceContext('gateway', configFile), { shutdownHooks: false });
+    ({ gateway, nc, policy } = started);
   });
 
-  afterAll(async () => {
-    policy?.stop();
-    await gateway?.close();
-    await nc?.drain();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => started?.close());
 
   /** The attempt recorded for a refusal with this reason (they arrive on the stream after the answer). */
   const attemptFor = (reason: RegExp) => eventually(() => {
