@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Identity, RequestMeta } from './identity';
-import { ConnectionRef } from './tools';
+import { ApprovalState, ConnectionRef } from './tools';
 
 /**
  * Held runs (ADR 18): a call a rule's `approval:` or a require_approval guardrail holds is
@@ -8,8 +8,6 @@ import { ConnectionRef } from './tools';
  * its ttl runs out. These are the shapes on `rungate.policy.approvals.v1`, and the JSON of the
  * gateway's `/v1/runs` API (the CLI and the web console are its clients).
  */
-export const ApprovalState = z.enum(['pending', 'approved', 'executing', 'executed', 'failed', 'rejected', 'expired']);
-export type ApprovalState = z.infer<typeof ApprovalState>;
 
 const MAX_COMMENT_CHARS = 1000;
 
@@ -80,5 +78,27 @@ export const ApprovalRequiredResult = z.object({
   runId: z.string(),
   approvers: z.object({ groups: z.array(z.string()), count: z.number().int().positive() }),
   expiresAt: z.string(),
+  /** `pending`, unless the same call (its idempotency key) came again after the run moved on. */
+  state: ApprovalState.optional(),
 });
 export type ApprovalRequiredResult = z.infer<typeof ApprovalRequiredResult>;
+
+/** The built-in tool an agent follows its held run with (read-only, the requester's runs only). */
+export const RUN_STATUS_TOOL = 'rungate_run_status';
+
+export const RunStatusArguments = z.strictObject({ runId: RunId });
+
+/**
+ * `rungate_run_status {runId}`'s `structuredContent`: where the held run is, the decisions
+ * (verdict and time; who decided is for approvers), and once it ran its result as the executor
+ * masked it, or why it failed.
+ */
+export const RunStatusResult = z.object({
+  runId: z.string(),
+  state: ApprovalState,
+  expiresAt: z.string(),
+  decisions: z.array(z.object({ verdict: z.enum(['approved', 'rejected']), at: z.string() })),
+  result: z.record(z.string(), z.unknown()).optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export type RunStatusResult = z.infer<typeof RunStatusResult>;

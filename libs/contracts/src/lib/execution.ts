@@ -145,6 +145,11 @@ export const ExecResult = z.object({
 });
 export type ExecResult = z.infer<typeof ExecResult>;
 
+/** A report as a tool result's `structuredContent` (and a held run's stored result): the run id, duration, dry run and the output's fields. */
+export function execResultContent(result: ExecResult): Record<string, unknown> {
+  return { runId: result.runId, durationMs: result.durationMs, dryRun: result.dryRun, ...result.output };
+}
+
 /**
  * Why a run is stopped from outside its executor: its caller cancelled the call, or the call
  * ran out of `gateway.callTimeout`.

@@ -56,8 +56,12 @@ export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 export const ConnectionRef = z.object({ name: z.string(), type: ConnectionType });
 export type ConnectionRef = z.infer<typeof ConnectionRef>;
 
-/** Policy's answer to an allowed call; a refusal (an approval required among them) is a typed error. */
-export const AuthorizeReply = z.object({
+/** Where a held run is (ADR 18 §2): pending → approved → executing → executed | failed; or rejected, expired. */
+export const ApprovalState = z.enum(['pending', 'approved', 'executing', 'executed', 'failed', 'rejected', 'expired']);
+export type ApprovalState = z.infer<typeof ApprovalState>;
+
+/** An allowed call: the signed ticket and the body the gateway sends to `exec.<type>`. */
+export const AllowReply = z.object({
   effect: z.literal('allow'),
   runId: z.string(),
   connection: ConnectionRef,
@@ -65,6 +69,25 @@ export const AuthorizeReply = z.object({
   body: z.string(),
   timeoutMs: z.number().int().positive(),
 });
+export type AllowReply = z.infer<typeof AllowReply>;
+
+/**
+ * Policy's answer to a call it did not refuse (a refusal is a typed error): allowed, held for
+ * an approval (stored, nothing signed, nothing sent to an executor; ADR 18 §2), or answered by
+ * policy itself (a built-in tool that runs nothing, `rungate_run_status`).
+ */
+export const AuthorizeReply = z.discriminatedUnion('effect', [
+  AllowReply,
+  z.object({
+    effect: z.literal('approval_required'),
+    runId: z.string(),
+    approvers: z.object({ groups: z.array(z.string()), count: z.number().int().positive() }),
+    expiresAt: z.string(),
+    /** The held run's state: `pending` when just stored; another when the same call (its idempotency key) came again later. */
+    state: ApprovalState,
+  }),
+  z.object({ effect: z.literal('answered'), structuredContent: z.record(z.string(), z.unknown()), text: z.string() }),
+]);
 export type AuthorizeReply = z.infer<typeof AuthorizeReply>;
 
 /** The web console's catalog (ADR 23): the runbooks tools/list gives this identity, with origin, commit, granting rules and lint status. */

@@ -1,11 +1,4 @@
-import type {
-  ApprovalDecision,
-  ApprovalState,
-  ConnectionRef,
-  MysqlQuoting,
-  RequestMeta,
-  RunLimits,
-} from '@rungate/contracts';
+import type { ApprovalDecision, ApprovalState, ConnectionRef, MysqlQuoting, RequestMeta, RunLimits, TokenScope } from '@rungate/contracts';
 import type { DataSource } from 'typeorm';
 
 /** The requester's identity as the run ticket will carry it, and where the call came from. */
@@ -15,6 +8,8 @@ export interface ApprovalRequester {
     groups: string[];
     agent?: string;
     tokenId?: string;
+    /** The token's narrowing, which the re-check after the quorum applies again (ADR 18 §5). */
+    scope?: TokenScope;
   };
   meta: RequestMeta;
 }
@@ -65,10 +60,7 @@ export interface ApprovalRunRecord {
   expiresAt: string;
 }
 
-export type NewApprovalRun = Omit<
-  ApprovalRunRecord,
-  'state' | 'decisions' | 'outcome' | 'createdAt' | 'updatedAt' | 'expiresAt'
->;
+export type NewApprovalRun = Omit<ApprovalRunRecord, 'state' | 'decisions' | 'outcome' | 'createdAt' | 'updatedAt' | 'expiresAt'>;
 
 interface Row {
   run_id: string;
@@ -107,13 +99,7 @@ function json<T>(value: T | string): T {
 
 /** TypeORM answers an UPDATE … RETURNING as [rows, affected count], a SELECT or an INSERT as the rows. */
 function returned(result: unknown): Row[] {
-  if (
-    Array.isArray(result) &&
-    result.length === 2 &&
-    Array.isArray(result[0]) &&
-    typeof result[1] === 'number'
-  )
-    return result[0] as Row[];
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as Row[];
   return result as Row[];
 }
 
@@ -163,9 +149,7 @@ export class ApprovalRunStore {
    * Stores a new held run, pending until `now() + ttl`. A run id already stored (the same
    * call again under its idempotency key) is left as it is and answered: `created` false.
    */
-  async hold(
-    run: NewApprovalRun,
-  ): Promise<{ run: ApprovalRunRecord; created: boolean }> {
+  async hold(run: NewApprovalRun): Promise<{ run: ApprovalRunRecord; created: boolean }> {
     const rows: Row[] = await this.db.query(
       `INSERT INTO approval_runs (run_id, state, requester, tool, runbook, connection, rule, body, body_sha256, params, env, execution, approval, expires_at)
        VALUES ($1, 'pending', $2::jsonb, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, now() + $13 * interval '1 millisecond')
@@ -196,18 +180,13 @@ export class ApprovalRunStore {
   }
 
   async get(runId: string): Promise<ApprovalRunRecord | undefined> {
-    const rows: Row[] = await this.db.query(
-      'SELECT * FROM approval_runs WHERE run_id = $1',
-      [runId],
-    );
+    const rows: Row[] = await this.db.query('SELECT * FROM approval_runs WHERE run_id = $1', [runId]);
     return rows[0] ? recordOf(rows[0]) : undefined;
   }
 
   /** The runs still waiting for a decision (not past their expiry), oldest first. */
   async pending(): Promise<ApprovalRunRecord[]> {
-    const rows: Row[] = await this.db.query(
-      `SELECT * FROM approval_runs WHERE state = 'pending' AND expires_at > now() ORDER BY created_at, run_id LIMIT ${MAX_LISTED}`,
-    );
+    const rows: Row[] = await this.db.query(`SELECT * FROM approval_runs WHERE state = 'pending' AND expires_at > now() ORDER BY created_at, run_id LIMIT ${MAX_LISTED}`);
     return rows.map(recordOf);
   }
 
@@ -216,10 +195,7 @@ export class ApprovalRunStore {
    * that reaches `approval.count` moves it to `approved`. Undefined when the run was not
    * pending, had expired or already had this approver's decision (read the run to say which).
    */
-  async approve(
-    runId: string,
-    decision: ApprovalDecision,
-  ): Promise<ApprovalRunRecord | undefined> {
+  async approve(runId: string, decision: ApprovalDecision): Promise<ApprovalRunRecord | undefined> {
     const rows = returned(
       await this.db.query(
         `UPDATE approval_runs SET
@@ -237,10 +213,7 @@ export class ApprovalRunStore {
   }
 
   /** Ends a pending, unexpired run as rejected, with the decision; undefined when it was not pending. */
-  async reject(
-    runId: string,
-    decision: ApprovalDecision,
-  ): Promise<ApprovalRunRecord | undefined> {
+  async reject(runId: string, decision: ApprovalDecision): Promise<ApprovalRunRecord | undefined> {
     const rows = returned(
       await this.db.query(
         `UPDATE approval_runs SET decisions = decisions || jsonb_build_array($2::jsonb), state = 'rejected', updated_at = now()
@@ -253,21 +226,13 @@ export class ApprovalRunStore {
   }
 
   /** Moves the run from one of `from` to `to` (with how it ended); undefined when it was in none of them. */
-  async transition(
-    runId: string,
-    change: Transition,
-  ): Promise<ApprovalRunRecord | undefined> {
+  async transition(runId: string, change: Transition): Promise<ApprovalRunRecord | undefined> {
     const rows = returned(
       await this.db.query(
         `UPDATE approval_runs SET state = $2, outcome = COALESCE($3::jsonb, outcome), updated_at = now()
        WHERE run_id = $1 AND state = ANY($4::text[])
        RETURNING *`,
-        [
-          runId,
-          change.to,
-          change.outcome ? JSON.stringify(change.outcome) : null,
-          [...change.from],
-        ],
+        [runId, change.to, change.outcome ? JSON.stringify(change.outcome) : null, [...change.from]],
       ),
     );
     return rows[0] ? recordOf(rows[0]) : undefined;
@@ -298,8 +263,7 @@ export class ApprovalRunStore {
     const outcome: HeldOutcome = {
       status: 'failed',
       errorCode: 'OUTCOME_UNKNOWN',
-      error:
-        'policy stopped before the executor reported this run; its outcome is unknown — check the audit log',
+      error: 'policy stopped before the executor reported this run; its outcome is unknown — check the audit log',
     };
     const rows = returned(
       await this.db.query(

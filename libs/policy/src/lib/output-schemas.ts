@@ -1,4 +1,5 @@
-import { ErrorCode } from '@rungate/contracts';
+import { ApprovalRequiredResult, ErrorCode, RunStatusResult } from '@rungate/contracts';
+import { z } from 'zod';
 
 /**
  * The `structuredContent` of a call that failed before (or instead of) a run's report: its
@@ -51,3 +52,19 @@ export const sqlOutputSchema = reportOrError(sqlReport);
 
 /** The `outputSchema` of tools that answer a process's output: scripts, manifests, reads, host commands. */
 export const processOutputSchema = reportOrError(processReport);
+
+function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...json } = z.toJSONSchema(schema) as Record<string, unknown>;
+  return json;
+}
+
+/** A call a rule or guardrail held for approval answers this instead of a report (ADR 18 §2). */
+const heldOutput = jsonSchemaOf(ApprovalRequiredResult);
+
+/** A runbook's `outputSchema`: its report, the error it failed with, or the approval it waits for. */
+export function runbookOutputSchema(report: Record<string, unknown>): Record<string, unknown> {
+  return { type: 'object', anyOf: [...(report['anyOf'] as unknown[]), heldOutput] };
+}
+
+/** `rungate_run_status`'s `outputSchema`: the run's state, or the error it was refused with. */
+export const runStatusOutputSchema = reportOrError(jsonSchemaOf(RunStatusResult));

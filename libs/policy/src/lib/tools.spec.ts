@@ -1,7 +1,8 @@
 import type { ConnectionConfig, RuleConfig } from '@rungate/config';
 import type { RunbookEntry } from '@rungate/contracts';
 import { parseRunbook, toolName } from '@rungate/runbooks';
-import { catalogView, listTools, toolDefinition } from './tools';
+import { RUN_STATUS_TOOL } from '@rungate/contracts';
+import { catalogView, guardrailsHold, listTools, mayFollowHeldRuns, toolDefinition } from './tools';
 
 function entry(path: string, source: string): RunbookEntry {
   const result = parseRunbook(path, source);
@@ -11,6 +12,10 @@ function entry(path: string, source: string): RunbookEntry {
 }
 
 const one = [{ name: 'c', type: 'postgres' }] as unknown as ConnectionConfig[];
+const connections = [
+  { name: 'prod', type: 'postgres' },
+  { name: 'staging', type: 'postgres' },
+] as unknown as ConnectionConfig[];
 
 describe('tool definitions', () => {
   it('offer dryRun where the target can honour it: SQL (rolled back) and Kubernetes manifests (dryRun=All), not scripts', () => {
@@ -25,10 +30,6 @@ describe('tool definitions', () => {
 });
 
 describe('the console catalog view', () => {
-  const connections = [
-    { name: 'prod', type: 'postgres' },
-    { name: 'staging', type: 'postgres' },
-  ] as unknown as ConnectionConfig[];
   const rules = [
     { name: 'prod-approved', groups: ['eng'], connections: ['prod'], runbooks: ['ops/db/**'], approval: { groups: ['leads'], count: 1, ttl: 3_600_000 } },
     { name: 'staging-free', groups: ['eng'], connections: ['staging'], runbooks: ['ops/**'] },
@@ -48,5 +49,36 @@ describe('the console catalog view', () => {
   it('shows nothing to someone no rule names, and respects a token narrowed to connections', () => {
     expect(catalogView({ user: 'eve', groups: ['sales'], scope: {} }, entries, connections, rules)).toEqual([]);
     expect(catalogView({ ...eng, scope: { connections: ['staging'] } }, entries, connections, rules).flatMap((v) => v.grants.map((g) => g.connection))).toEqual(['staging', 'staging']);
+  });
+});
+
+describe('rungate_run_status', () => {
+  const rules = [
+    { name: 'prod-approved', groups: ['eng'], connections: ['prod'], runbooks: ['ops/db/**'], approval: { groups: ['leads'], count: 1, ttl: 3_600_000 } },
+    { name: 'staging-free', groups: ['ops'], connections: ['staging'], runbooks: ['ops/**'] },
+  ] as unknown as RuleConfig[];
+  const entries = [entry('db/x.runbook.sql', 'SELECT 1;\n')];
+  const eng = { user: 'ada', groups: ['eng'], scope: {} };
+  const ops = { user: 'oz', groups: ['ops'], scope: {} };
+  const names = (tools: ReturnType<typeof listTools>) => tools.map((t) => t.name);
+
+  it('is listed, and callable, exactly for whoever can call a tool that may be held', () => {
+    expect(names(listTools(eng, entries, connections, rules))).toEqual(['ops.db.x', RUN_STATUS_TOOL]);
+    expect(names(listTools(ops, entries, connections, rules))).toEqual(['ops.db.x']);
+    expect(mayFollowHeldRuns(eng, entries, connections, rules, false)).toBe(true);
+    expect(mayFollowHeldRuns(ops, entries, connections, rules, false)).toBe(false);
+    // A require_approval guardrail may hold any run: everyone who can call a tool can follow one.
+    expect(names(listTools(ops, entries, connections, rules, true))).toEqual(['ops.db.x', RUN_STATUS_TOOL]);
+    expect(mayFollowHeldRuns({ user: 'nobody', groups: [], scope: {} }, entries, connections, rules, true)).toBe(false);
+  });
+
+  it('counts only input guardrails that require an approval', () => {
+    expect(guardrailsHold([{ on: 'input', action: 'require_approval' }])).toBe(true);
+    expect(guardrailsHold([{ on: 'input', action: 'deny' }, { on: 'output', action: 'deny' }])).toBe(false);
+  });
+
+  it('lets a held runbook answer approval_required under its outputSchema', () => {
+    const schema = toolDefinition(entries[0] as RunbookEntry, connections).outputSchema as { anyOf: { properties?: { status?: unknown } }[] };
+    expect(schema.anyOf.map((s) => s.properties?.status)).toContainEqual({ type: 'string', const: 'approval_required' });
   });
 });

@@ -1,8 +1,9 @@
-import type { ConnectionConfig } from '@rungate/config';
+import type { ConnectionConfig, GuardrailConfig } from '@rungate/config';
+import { RUN_STATUS_TOOL } from '@rungate/contracts';
 import type { Identity, RunbookEntry, ToolDefinition } from '@rungate/contracts';
 import { inputSchema, type ParsedRunbook } from '@rungate/runbooks';
 import { listBuiltinTools } from './builtin-tools';
-import { processOutputSchema, sqlOutputSchema } from './output-schemas';
+import { processOutputSchema, runbookOutputSchema, runStatusOutputSchema, sqlOutputSchema } from './output-schemas';
 import { decide, permits } from './decide';
 import type { RuleConfig } from '@rungate/config';
 
@@ -48,7 +49,7 @@ export function allowedConnections(
 }
 
 export function outputSchemaFor(entry: RunbookEntry): Record<string, unknown> {
-  return entry.language === 'sql' ? sqlOutputSchema : processOutputSchema;
+  return runbookOutputSchema(entry.language === 'sql' ? sqlOutputSchema : processOutputSchema);
 }
 
 /** SQL runs in a transaction that can be rolled back; Kubernetes manifests and actions take dryRun=All. Scripts cannot. */
@@ -121,22 +122,63 @@ export function rulesFor(identity: Identity, rules: readonly RuleConfig[]): Rule
   return rules.filter((rule) => rule.groups.some((g) => groups.has(g)));
 }
 
+/** Whether some require_approval guardrail can hold a run (it may match any runbook it is attached to). */
+export function guardrailsHold(guardrails: readonly Pick<GuardrailConfig, 'on' | 'action'>[]): boolean {
+  return guardrails.some((g) => g.on === 'input' && g.action === 'require_approval');
+}
+
+/** `rungate_run_status` (ADR 18 §2): read-only, for whoever can call a tool that may be held. */
+export const runStatusDefinition: ToolDefinition = {
+  name: RUN_STATUS_TOOL,
+  title: 'Follow a run held for approval',
+  description:
+    "Answers the state of a run of yours that was held for approval (pending, approved, executing, executed, failed, rejected or expired), its decisions, and once it ran its result (masked as any run's). Call it with the runId a held call answered.\nBuilt into Rungate: read-only, only your own runs.",
+  inputSchema: {
+    type: 'object',
+    properties: { runId: { type: 'string', minLength: 1, maxLength: 64, description: 'The runId the held call answered' } },
+    required: ['runId'],
+    additionalProperties: false,
+  },
+  outputSchema: runStatusOutputSchema,
+  annotations: { title: 'Follow a run held for approval', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+};
+
 /** Every tool this identity may call, across all catalogs, then the built-in tools it may call. */
 export function listTools(
   identity: Identity,
   entries: readonly RunbookEntry[],
   connections: readonly ConnectionConfig[],
   rules: readonly RuleConfig[],
+  /** guardrailsHold(config.guardrails): some guardrail may hold any tool's run. */
+  guardrailHolds = false,
 ): ToolDefinition[] {
   const applicable = rulesFor(identity, rules);
   const tools: ToolDefinition[] = [];
   if (applicable.length === 0) return tools;
+  let holds = false;
   for (const entry of entries) {
-    const allowed = allowedConnections(identity, entry, connections, applicable);
-    if (allowed.length > 0) tools.push(cachedDefinition(entry, allowed));
+    const grants = connectionGrants(identity, entry, connections, applicable);
+    if (grants.length === 0) continue;
+    tools.push(cachedDefinition(entry, grants.map((g) => g.connection)));
+    holds ||= guardrailHolds || grants.some((g) => g.approval);
   }
   tools.push(...listBuiltinTools(identity, { connections, rules: applicable }));
+  if (holds) tools.push(runStatusDefinition);
   return tools;
+}
+
+/**
+ * Whether this identity may call `rungate_run_status`: exactly when tools/list lists it (it can
+ * call a tool that may be held), by the same listing.
+ */
+export function mayFollowHeldRuns(
+  identity: Identity,
+  entries: readonly RunbookEntry[],
+  connections: readonly ConnectionConfig[],
+  rules: readonly RuleConfig[],
+  guardrailHolds: boolean,
+): boolean {
+  return listTools(identity, entries, connections, rules, guardrailHolds).some((t) => t.name === RUN_STATUS_TOOL);
 }
 
 /** A runbook as the web console's catalog shows it (ADR 23): where it comes from and which rules grant it to this identity. */

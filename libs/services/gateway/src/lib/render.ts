@@ -1,4 +1,4 @@
-import type { ExecResult } from '@rungate/contracts';
+import { RUN_STATUS_TOOL, execResultContent, type ApprovalRequiredResult, type ExecResult } from '@rungate/contracts';
 
 const TEXT_LIMIT = 64 * 1024;
 
@@ -25,6 +25,19 @@ export function renderText(tool: string, result: ExecResult): string {
   );
 }
 
-export function structured(result: ExecResult): Record<string, unknown> {
-  return { runId: result.runId, durationMs: result.durationMs, dryRun: result.dryRun, ...result.output };
+export const structured = execResultContent;
+
+/**
+ * What a held call tells the model: nothing ran, who must approve it and how, and how to
+ * follow it. An agent cannot approve its own run (ADR 18 §3); a human approver can.
+ */
+export function renderHeld(tool: string, held: ApprovalRequiredResult): string {
+  const { runId, approvers, expiresAt } = held;
+  const who = `${approvers.count} approval${approvers.count === 1 ? '' : 's'} from ${approvers.groups.length === 1 ? 'group' : 'groups'} ${approvers.groups.join(', ')}`;
+  const state = held.state && held.state !== 'pending' ? ` This call was made before under the same idempotency key; the run is now ${held.state}.` : '';
+  return (
+    `${tool} — run ${runId} is held for approval: nothing has run yet. It needs ${who} before ${expiresAt}, when it expires.${state}\n` +
+    `An approver (a human, never the requester) approves it with: rungate approve ${runId}\n` +
+    `Follow it with the ${RUN_STATUS_TOOL} tool: {"runId": "${runId}"}; once approved it runs exactly as requested and its result is there.`
+  );
 }

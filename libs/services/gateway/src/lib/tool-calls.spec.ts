@@ -137,6 +137,24 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
     expect(result.isError).toBe(false);
     expect(stops).toEqual([]);
   });
+
+  it('answers a held call as approval_required, isError false, and sends nothing to an executor', async () => {
+    const held = { effect: 'approval_required', runId: 'run-h', approvers: { groups: ['sre-leads'], count: 2 }, expiresAt: '2026-12-07T13:00:00.000Z', state: 'pending' };
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: held })));
+    let executed = false;
+    broker.register(EXEC, handler(() => (executed = true)));
+    const result = await toolCalls(60_000).call(identity, {}, 'demo.pg.write', {}, undefined, new AbortController().signal);
+    expect(result).toMatchObject({
+      isError: false,
+      structuredContent: { status: 'approval_required', runId: 'run-h', approvers: { groups: ['sre-leads'], count: 2 }, expiresAt: '2026-12-07T13:00:00.000Z' },
+    });
+    const text = (result.content[0] as { text: string }).text;
+    expect(text).toContain('needs 2 approvals from group sre-leads');
+    expect(text).toContain('rungate approve run-h');
+    expect(text).toContain('rungate_run_status');
+    expect(executed).toBe(false);
+    expect(sink.events).toEqual([]);
+  });
 });
 
 /** Which attempts the gateway records itself: only those policy did not answer with a record of its own. */
@@ -214,4 +232,5 @@ describe('the attempts a tools/call records at the gateway', () => {
     expect(asked).toBe(false);
     expect(sink.events).toEqual([expect.objectContaining({ type: 'audit.attempt.denied', tool: `${name.slice(0, 256)}…`, outcome: expect.objectContaining({ errorCode: 'unknown-tool' }) })]);
   });
+
 });

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
   AuthorizeReply,
+  type AllowReply,
   ERROR_EDGES,
   ExecResult,
   MAX_FORWARDED_JSON_DEPTH,
@@ -14,6 +15,7 @@ import {
   execCancelSubject,
   execSubject,
   jsonDepth,
+  type ApprovalRequiredResult,
   type AttemptCode,
   type AuditOutcome,
   type ExecCancel,
@@ -25,7 +27,7 @@ import {
 import { actorOf, isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { EdgeAttempts } from './edge-attempts';
-import { renderText, structured } from './render';
+import { renderHeld, renderText, structured } from './render';
 
 export type ToolCallResult = CallToolResult;
 
@@ -86,8 +88,16 @@ class CallLimit {
   }
 }
 
-/** How a call ended, before MCP renders it: the executor's report, or the typed error it failed with. */
-type CallAnswer = { report: ExecResult } | { error: RungateError };
+/**
+ * How a call ended, before MCP renders it: the executor's report, the typed error it failed
+ * with, a run held for approval (nothing sent to an executor), or policy's own answer (a
+ * built-in tool that runs nothing).
+ */
+type CallAnswer =
+  | { report: ExecResult }
+  | { error: RungateError }
+  | { held: Extract<AuthorizeReply, { effect: 'approval_required' }> }
+  | { answered: Extract<AuthorizeReply, { effect: 'answered' }> };
 
 /** The path of one call (docs/design.md §2): authorize with policy, then run on an executor. */
 @Injectable()
@@ -168,7 +178,8 @@ export class ToolCalls {
     if ('reason' in first) {
       // Policy may still allow the run: it is then recorded as stopped before it was sent.
       void authorizing.then(
-        (decision) => this.auditNotSent(call, decision, first.reason, limit),
+        // A held run waits for its approvers whatever its caller does; only an allowed one was not sent.
+        (decision) => (decision.effect === 'allow' ? this.auditNotSent(call, decision, first.reason, limit) : undefined),
         (error: unknown) => this.recordUnanswered(call, error),
       );
       return stoppedBeforeRun(first.reason, limit);
@@ -178,7 +189,9 @@ export class ToolCalls {
       return { error: coded(first.error) };
     }
     const decision = first.decision;
+    if (decision.effect === 'answered') return { answered: decision };
     setRunId(decision.runId);
+    if (decision.effect === 'approval_required') return { held: decision };
     return this.execute(call, decision, limit);
   }
 
@@ -188,7 +201,7 @@ export class ToolCalls {
    * it does; a replica it has not reached yet refuses it when it comes), and the gateway waits
    * a grace period for the executor's report of how it ended.
    */
-  private async execute(call: CallContext, decision: AuthorizeReply, limit: CallLimit): Promise<CallAnswer> {
+  private async execute(call: CallContext, decision: AllowReply, limit: CallLimit): Promise<CallAnswer> {
     const sentAt = performance.now();
     const executing = this.bus.request(
       execSubject(decision.connection.type),
@@ -266,7 +279,7 @@ export class ToolCalls {
   }
 
   /** Tells every executor of the run's type to stop it; only the one running it (or about to) acts. */
-  private stopRun(decision: AuthorizeReply, reason: StopReason, limit: CallLimit): void {
+  private stopRun(decision: AllowReply, reason: StopReason, limit: CallLimit): void {
     const stop: ExecCancel = { runId: decision.runId, reason, ...(reason === 'call_timeout' ? { callTimeoutMs: limit.timeoutMs } : {}) };
     this.log.log(`run ${decision.runId}: telling the ${decision.connection.type} executors to stop it (${reason === 'cancelled' ? 'cancelled by its caller' : 'gateway.callTimeout ran out'})`);
     try {
@@ -280,7 +293,7 @@ export class ToolCalls {
    * A run policy allowed after its call had already been cancelled or run out of time: it was
    * never sent to an executor, and its ticket expires unused. The audit trail says so.
    */
-  private async auditNotSent(call: CallContext, decision: AuthorizeReply, reason: StopReason, limit: CallLimit): Promise<void> {
+  private async auditNotSent(call: CallContext, decision: AllowReply, reason: StopReason, limit: CallLimit): Promise<void> {
     const error = stoppedBeforeRunError(reason, limit, `run ${decision.runId}`);
     await this.publish(call, decision, { status: reason === 'cancelled' ? 'cancelled' : 'timed_out', exitCode: null, errorCode: error.code, error: error.message });
   }
@@ -289,11 +302,11 @@ export class ToolCalls {
    * The executor may have died mid-run and can no longer say so: the gateway records that the
    * outcome is unknown. Best effort — the agent's answer does not wait on a failing stream.
    */
-  private async auditUnknown(call: CallContext, decision: AuthorizeReply, error: RungateError, waitedMs: number): Promise<void> {
+  private async auditUnknown(call: CallContext, decision: AllowReply, error: RungateError, waitedMs: number): Promise<void> {
     await this.publish(call, decision, { status: 'unknown', exitCode: null, durationMs: Math.round(waitedMs), errorCode: error.code, error: error.message });
   }
 
-  private async publish(call: CallContext, decision: AuthorizeReply, outcome: AuditOutcome): Promise<void> {
+  private async publish(call: CallContext, decision: AllowReply, outcome: AuditOutcome): Promise<void> {
     const { identity, meta, tool } = call;
     try {
       await this.audit.publish({
@@ -352,6 +365,8 @@ function forwardableArguments(args: Record<string, unknown>): Record<string, unk
 
 /** The `outcome` label of `rungate_tool_calls_total`: ok, failed (the run failed), or the error code. */
 function outcomeLabel(answer: CallAnswer): string {
+  if ('held' in answer) return 'approval_required';
+  if ('answered' in answer) return 'ok';
   if ('report' in answer) return answer.report.status === 'failed' ? 'failed' : 'ok';
   return answer.error.code.toLowerCase();
 }
@@ -363,6 +378,12 @@ function coded(error: unknown): RungateError {
 
 /** The MCP answer: the report beside its text, or the error's code and message (ERROR_EDGES says which errors are results). */
 function toolResult(tool: string, answer: CallAnswer): ToolCallResult {
+  if ('held' in answer) {
+    const { runId, approvers, expiresAt, state } = answer.held;
+    const result: ApprovalRequiredResult = { status: 'approval_required', runId, approvers, expiresAt, ...(state === 'pending' ? {} : { state }) };
+    return { isError: false, content: [{ type: 'text', text: renderHeld(tool, result) }], structuredContent: result };
+  }
+  if ('answered' in answer) return { isError: false, content: [{ type: 'text', text: answer.answered.text }], structuredContent: answer.answered.structuredContent };
   if ('report' in answer) {
     const { report } = answer;
     return { isError: report.status === 'failed', content: [{ type: 'text', text: renderText(tool, report) }], structuredContent: structured(report) };

@@ -1,4 +1,4 @@
-import { describeParameterErrors, runIdFor } from './authorizer';
+import { describeParameterErrors, runIdFor, strictestApproval } from './authorizer';
 
 const identity = { user: 'alice@example.com', groups: ['engineering'], scope: {} };
 
@@ -24,5 +24,13 @@ describe('authorizer helpers', () => {
       message: 'note: must not contain NUL characters',
       errors: [{ parameter: 'note', constraint: 'characters', message: 'must not contain NUL characters' }],
     });
+  });
+
+  it('holds a run several holds hold by the strictest of them: the largest count, the shortest ttl, any of their groups', () => {
+    const approval = strictestApproval([
+      { by: 'rule', name: 'prod-writes', approval: { groups: ['sre-leads'], count: 1, ttl: 3_600_000 } },
+      { by: 'guardrail', name: 'deletes', approval: { groups: ['dbas', 'sre-leads'], count: 2, ttl: 600_000 }, reason: 'DELETE' },
+    ]);
+    expect(approval).toEqual({ groups: ['sre-leads', 'dbas'], count: 2, ttl: 600_000 });
   });
 });

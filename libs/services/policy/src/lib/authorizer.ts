@@ -4,6 +4,7 @@ import type { ApprovalConfig, ConnectionConfig } from '@rungate/config';
 import {
   MAX_PARAMS_BYTES,
   MAX_TICKET_CHARS,
+  RUN_STATUS_TOOL,
   RunEventTypes,
   RungateError,
   type AttemptCode,
@@ -12,6 +13,7 @@ import {
   type AuthorizeRequest,
   type Identity,
   type RunbookEntry,
+  type RunLimits,
 } from '@rungate/contracts';
 import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { actorOf, setRunId, type AuditSink } from '@rungate/messaging';
@@ -33,8 +35,10 @@ import { CatalogStore } from './catalog.store';
 import { ExplorationAuthorizer } from './exploration-authorizer';
 import { GuardrailSet } from './guardrail-set';
 import { IdempotencyStore } from './idempotency-store';
-import { maskingClaim } from './masking-claim';
+import { HeldRuns } from './held-runs';
 import { Refusal, isRecorded, recordedAnswer, refusalOf, type RefusalBase, type RefusalRecord } from './refusal';
+import { RunStatusTool } from './run-status-tool';
+import { signRunbookTicket, type RunbookClaims } from './run-ticket';
 import { TicketSigner } from './ticket-signer';
 
 const DEFAULT_MAX_ROWS = 1000;
@@ -69,6 +73,16 @@ function approvalHolds(decision: Extract<Decision, { effect: 'allow' | 'approval
   return holds;
 }
 
+/**
+ * The approval a run held by several holds needs: the largest count and the shortest ttl of
+ * them, any of their groups approving (ADR 18 §2). One from each group (`allGroups`) is left
+ * out until it is built (ADR 18 §1).
+ */
+export function strictestApproval(holds: readonly ApprovalHold[]): ApprovalConfig {
+  const groups = [...new Set(holds.flatMap((h) => h.approval.groups))];
+  return { groups, count: Math.max(...holds.map((h) => h.approval.count)), ttl: Math.min(...holds.map((h) => h.approval.ttl)) };
+}
+
 function parseDryRun(value: unknown): boolean {
   if (value === undefined || value === false || value === 'false') return false;
   if (value === true || value === 'true') return true;
@@ -101,6 +115,8 @@ export class Authorizer {
     private readonly idempotency: IdempotencyStore,
     private readonly attempts: AttemptAudit,
     private readonly exploration: ExplorationAuthorizer,
+    private readonly held: HeldRuns,
+    private readonly runStatus: RunStatusTool,
   ) {}
 
   /**
@@ -112,6 +128,7 @@ export class Authorizer {
   async authorize(request: AuthorizeRequest): Promise<AuthorizeReply> {
     try {
       // Built-in tools have their own decision (libs/policy builtin-tools); every other name is a runbook's.
+      if (request.tool === RUN_STATUS_TOOL) return await this.runStatus.answer(request);
       return builtinTool(request.tool) ? await this.exploration.authorize(request) : await this.decideCall(request);
     } catch (error) {
       // A refused exploration is already on the record, in its session (ADR 19).
@@ -163,19 +180,13 @@ export class Authorizer {
       const error = new RungateError('GUARDRAIL_BLOCKED', `${reason}; nothing was run`, { guardrails: verdict.denied.map((f) => f.guardrail) });
       return this.refuse({ ...decided, ...records }, 'guardrail', error, { reason, rule: decision.rule });
     }
-    const holds = approvalHolds(decision, verdict.approvals);
-    if (holds.length > 0) await this.holdForApproval({ ...decided, ...records }, holds);
-
-    const outputGuardrails = guardrails.outputFor(subject);
-    const masking = maskingClaim(this.config.current, decision.rule, connection);
-    const now = Math.floor(Date.now() / 1000);
-    const ttlSeconds = Math.max(1, Math.floor(this.config.current.tickets.ttl / 1000));
-    const ticket = this.signer.sign({
-      // v2: the executor must apply something to the output; a v1-only executor refuses it.
-      v: outputGuardrails.length > 0 || masking ? 2 : 1,
+    const limits: RunLimits = {
+      timeoutMs: entry.metadata.timeoutMs,
+      maxRows: connection.type === 'postgres' || connection.type === 'mysql' ? connection.maxRows : DEFAULT_MAX_ROWS,
+      maxBytes: connection.maxBytes,
+    };
+    const claims: RunbookClaims = {
       runId,
-      iat: now,
-      exp: now + ttlSeconds,
       identity: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId },
       runbook: { repository: entry.repository, path: entry.path, commit, sha256: entry.sha256 },
       bodySha256: sha256Hex(body),
@@ -183,19 +194,18 @@ export class Authorizer {
       connection: { name: connection.name, type: connection.type },
       params,
       env: envFor(runbook, values),
-      limits: {
-        timeoutMs: entry.metadata.timeoutMs,
-        maxRows: connection.type === 'postgres' || connection.type === 'mysql' ? connection.maxRows : DEFAULT_MAX_ROWS,
-        maxBytes: connection.maxBytes,
-      },
+      limits,
       readOnly: entry.metadata.readOnly,
       dryRun,
       ...(dialect?.kind === 'mysql' ? { mysqlQuoting: dialect.quoting } : {}),
       ...(entry.metadata.action ? { action: entry.metadata.action } : {}),
       rule: decision.rule,
-      ...(outputGuardrails.length > 0 ? { guardrails: outputGuardrails } : {}),
-      ...(masking ? { masking } : {}),
-    });
+    };
+    // A dry run changes nothing, and is how an agent shows an approver what the run would do: never held.
+    const holds = dryRun ? [] : approvalHolds(decision, verdict.approvals);
+    if (holds.length > 0) return this.holdForApproval({ ...decided, ...records }, request, holds, claims, body, { key: key.key, values });
+
+    const { ticket, outputGuardrails, masking } = signRunbookTicket(this.signer, this.config.current, guardrails, connection, claims);
     if (ticket.length > MAX_TICKET_CHARS) {
       // MAX_PARAMS_BYTES keeps parameters well inside the ticket; this is the rest of it (very many groups).
       const error = new RungateError('PARAMS_TOO_LARGE', `the run ticket would be ${ticket.length} characters; the limit is ${MAX_TICKET_CHARS}, so the run was not executed`);
@@ -320,14 +330,73 @@ export class Authorizer {
 
   /**
    * The one place a run waits for an approval, whoever asked for it (a rule's `approval:`, a
-   * require_approval guardrail). Approvals are not built yet, so the run is refused with
-   * APPROVAL_REQUIRED and audited; the approvals flow replaces this body. It is called after
-   * rendering and the input guardrails, so the body to store for approvers is already known.
+   * require_approval guardrail). Called after rendering and the input guardrails: the run is
+   * stored with exactly what will run (ADR 18 §2), nothing is signed, and the request is on the
+   * record (`audit.run.decided`, effect approval_required) before the agent hears of it. The
+   * same call again under its idempotency key answers the stored run; it never asks twice.
    */
-  private async holdForApproval(base: AuditEventInput, holds: readonly ApprovalHold[]): Promise<never> {
+  private async holdForApproval(
+    base: AuditEventInput,
+    request: AuthorizeRequest,
+    holds: readonly ApprovalHold[],
+    claims: RunbookClaims,
+    body: string,
+    call: { key?: string; values: Record<string, string> },
+  ): Promise<AuthorizeReply> {
     const why = holds.map((h) => `${h.by} ${h.name} requires approval by ${h.approval.groups.join(', ')}${h.reason ? ` (${h.reason})` : ''}`).join('; ');
-    const error = new RungateError('APPROVAL_REQUIRED', `${why}; approvals are not enabled on this gateway, so the run was not executed`);
-    return this.refuse(base, 'approval', error, { reason: 'approval required but approvals are not enabled' });
+    if (!this.held.available) {
+      const error = new RungateError('APPROVAL_REQUIRED', `${why}; a held run is stored in Rungate's database, which this policy has none of (DATABASE_URL), so the run was not executed`);
+      return this.refuse(base, 'approval', error, { reason: 'approval required but policy has no database to hold the run in', rule: claims.rule });
+    }
+    const { runId, connection } = claims;
+    if (call.key) await this.bindIdempotencyKey(base, call.key, { connection: connection.name, dryRun: false, values: call.values });
+    const approval = strictestApproval(holds);
+    const store = await this.held.store();
+    const { identity, meta } = request;
+    const { run, created } = await store.hold({
+      runId,
+      requester: { identity: { user: identity.user, groups: identity.groups, agent: identity.agent, tokenId: identity.tokenId, scope: identity.scope }, meta },
+      tool: claims.tool as string,
+      runbook: claims.runbook as NonNullable<RunbookClaims['runbook']>,
+      connection,
+      rule: claims.rule,
+      body,
+      bodySha256: claims.bodySha256,
+      params: claims.params,
+      env: claims.env,
+      execution: {
+        limits: claims.limits,
+        readOnly: claims.readOnly,
+        ...(claims.mysqlQuoting ? { mysqlQuoting: claims.mysqlQuoting } : {}),
+        ...(claims.action ? { action: claims.action } : {}),
+      },
+      approval: { groups: approval.groups, count: approval.count, ttlMs: approval.ttl, holds: holds.map(({ by, name, reason }) => ({ by, name, ...(reason ? { reason } : {}) })) },
+    });
+    // The key's binding (a day) can be younger than the run it names (a ttl of up to a week): compare what would run.
+    if (!created && (run.bodySha256 !== claims.bodySha256 || run.connection.name !== connection.name)) {
+      const error = new RungateError('IDEMPOTENCY_CONFLICT', `idempotency key ${call.key} was used for held run ${runId} with other arguments; nothing was executed: use a new key for a different call`, {
+        runId,
+      });
+      return this.refuse({ ...base, runId: randomUUID() }, 'idempotency-conflict', error, { details: { idempotencyKey: call.key, conflictsWithRun: runId } });
+    }
+    const approvers = { groups: run.approval.groups, count: run.approval.count };
+    if (created) {
+      try {
+        await this.audit.publish({
+          ...base,
+          decision: { effect: 'approval_required', rule: claims.rule, reason: why },
+          details: { approvers, expiresAt: run.expiresAt, holds: run.approval.holds, idempotencyKey: call.key },
+        });
+      } catch (error) {
+        // Never a run waiting for approvers that the record does not show: it ends here, before anyone sees it.
+        await store
+          .transition(runId, { from: ['pending'], to: 'failed', outcome: { status: 'failed', errorCode: 'AUDIT_UNAVAILABLE', error: 'the request could not be put on the record; nothing was executed' } })
+          .catch(() => undefined);
+        throw error;
+      }
+    }
+    Metrics.decisions.inc({ effect: 'approval_required' });
+    return { effect: 'approval_required', runId, approvers, expiresAt: run.expiresAt, state: run.state };
   }
 
   /** Refuses the call: `authorize` records it once (the agent's answer waits for that) and answers `error`. */

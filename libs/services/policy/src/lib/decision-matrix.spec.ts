@@ -112,7 +112,7 @@ describe('one decision function for tools/list and tools/call', () => {
       ['invalid parameters', alice, 'demo.pg.read', { id: 'one', connection: 'pg-a' }, 'INVALID_PARAMS', 'invalid-params'],
       ['a dry run of a shell runbook', bob, 'demo.ops.restart', { unit: 'api', dryRun: true }, 'INVALID_PARAMS', 'dry-run-refused'],
       ['a dryRun that is not true or false', alice, 'demo.pg.read', { id: 1, connection: 'pg-a', dryRun: 'maybe' }, 'INVALID_PARAMS', 'dry-run-refused'],
-      ['a call a rule holds for approval (approvals not enabled yet)', bob, 'demo.pg.write', { v: 'x', connection: 'pg-b' }, 'APPROVAL_REQUIRED', 'approval'],
+      ['a call a rule holds for approval, where policy has no database to hold it in', bob, 'demo.pg.write', { v: 'x', connection: 'pg-b' }, 'APPROVAL_REQUIRED', 'approval'],
     ])('%s', async (_case, identity, tool, args, answered, code) => {
       const { error, events } = await refused(identity, tool, args);
       expect(error.code).toBe(answered);

@@ -84,18 +84,18 @@ describe('guardrails in policy', () => {
     await expect(refusal('demo.pg.purge', { user_id: 1, connection: 'staging-db' })).resolves.toMatchObject({ code: 'APPROVAL_REQUIRED' });
   });
 
-  it('holds a run a require_approval guardrail matched, as a rule’s approval does', async () => {
+  it('holds a run a require_approval guardrail matched, as a rule’s approval does; without a database to hold it in, refuses it', async () => {
     const error = await refusal('demo.pg.forget', { user_id: 1, connection: 'staging-db' });
     expect(error.code).toBe('APPROVAL_REQUIRED');
     expect(error.message).toBe(
-      'guardrail deletes-need-a-lead requires approval by leads (statement 1 (line 1) is DELETE, which is forbidden (delete)); approvals are not enabled on this gateway, so the run was not executed',
+      "guardrail deletes-need-a-lead requires approval by leads (statement 1 (line 1) is DELETE, which is forbidden (delete)); a held run is stored in Rungate's database, which this policy has none of (DATABASE_URL), so the run was not executed",
     );
     expect(denied().at(-1)).toMatchObject({ decision: { effect: 'deny' }, outcome: { errorCode: 'approval' }, guardrails: [{ name: 'deletes-need-a-lead', action: 'require_approval' }] });
   });
 
   it('allows a run a warn guardrail matched and records the warning on the decision', async () => {
     const reply = await authorize('demo.pg.note', { body: 'my password is in here', connection: 'prod-db' });
-    expect(reply.effect).toBe('allow');
+    if (reply.effect !== 'allow') throw new Error('expected allow');
     expect(decided(reply.runId)[0]).toMatchObject({
       decision: { effect: 'allow', rule: 'eng' },
       guardrails: [{ name: 'mind-the-notes', on: 'input', action: 'warn', message: 'the word "password" is in the body' }],

@@ -2,6 +2,7 @@ import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, MessagePattern } from '@nestjs/microservices';
 import {
   AgentTokensRequest,
+  ApprovalsRequest,
   AuthenticateRequest,
   CatalogViewRequest,
   AuthorizeRequest,
@@ -9,6 +10,7 @@ import {
   Subjects,
   ToolsRequest,
   type AgentTokensReply,
+  type ApprovalsReply,
   type AuthenticateReply,
   type CatalogViewReply,
   type AuthorizeReply,
@@ -16,9 +18,10 @@ import {
   type ToolsReply,
 } from '@rungate/contracts';
 import { answer, decodeCursor, encodeCursor, endWithin, PAGE_BYTES, parsePayload } from '@rungate/messaging';
-import { catalogView, listTools } from '@rungate/policy';
+import { catalogView, guardrailsHold, listTools } from '@rungate/policy';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import { AgentTokens } from './agent-tokens';
+import { Approvals } from './approvals';
 import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
@@ -31,6 +34,7 @@ export class PolicyController {
     private readonly authorizer: Authorizer,
     private readonly authenticator: Authenticator,
     private readonly agentTokens: AgentTokens,
+    private readonly approvals: Approvals,
   ) {}
 
   @MessagePattern(Subjects.policyTokens)
@@ -48,8 +52,8 @@ export class PolicyController {
     return answer(() => {
       const { identity, cursor } = parsePayload(ToolsRequest, payload);
       const offset = decodeCursor(cursor);
-      const { connections, rules } = this.config.current;
-      const tools = listTools(identity, this.catalog.entries(), connections, rules);
+      const { connections, rules, guardrails } = this.config.current;
+      const tools = listTools(identity, this.catalog.entries(), connections, rules, guardrailsHold(guardrails));
       // Thousands of tools outgrow one NATS message: pages, as MCP's tools/list cursor allows.
       const { end } = endWithin(tools, offset, PAGE_BYTES);
       return { tools: tools.slice(offset, end), ...(end < tools.length ? { nextCursor: encodeCursor(end) } : {}) };
@@ -67,6 +71,12 @@ export class PolicyController {
       // Only repositories something is granted from: another's repository names are not for this user.
       return { repositories: this.catalog.repositories().filter((r) => shown.has(r.repository)), runbooks };
     });
+  }
+
+  /** Held runs (ADR 18 §4): what the gateway's /v1/runs API, the CLI and the console ask. */
+  @MessagePattern(Subjects.policyApprovals)
+  approvalsRequest(payload: unknown): Promise<Reply<ApprovalsReply>> {
+    return answer(() => this.approvals.handle(parsePayload(ApprovalsRequest, payload)));
   }
 
   @MessagePattern(Subjects.policyAuthorize)

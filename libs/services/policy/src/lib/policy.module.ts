@@ -1,14 +1,18 @@
 import { AgentTokens } from './agent-tokens';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AdminAuditor } from './admin-auditor';
+import { Approvals } from './approvals';
+import { ApprovedRuns } from './approved-runs';
 import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
 import { ExplorationAuthorizer } from './exploration-authorizer';
 import { GuardrailSet } from './guardrail-set';
+import { HeldRuns } from './held-runs';
 import { IdempotencyStore } from './idempotency-store';
 import { PolicyController } from './policy.controller';
 import { PolicyDatabase } from './policy-database';
+import { RunStatusTool } from './run-status-tool';
 import { TicketSigner } from './ticket-signer';
 
 @Module({})
@@ -18,7 +22,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, Authenticator, ExplorationAuthorizer, Authorizer, AdminAuditor, AgentTokens],
+      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, HeldRuns, RunStatusTool, ApprovedRuns, Approvals, Authenticator, ExplorationAuthorizer, Authorizer, AdminAuditor, AgentTokens],
     };
   }
 }

@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  RunEventTypes,
+  RungateError,
+  type ApprovalDecision,
+  type ApprovalRun,
+  type ApprovalsReply,
+  type ApprovalsRequest,
+  type Identity,
+  type RequestMeta,
+} from '@rungate/contracts';
+import { actorOf, type AuditSink } from '@rungate/messaging';
+import type { ApprovalRunRecord, ApprovalRunStore } from '@rungate/persistence';
+import { AUDIT_SINK, AttemptAudit } from '@rungate/runtime';
+import { ApprovedRuns } from './approved-runs';
+import { HeldRuns } from './held-runs';
+import { recordedAnswer } from './refusal';
+
+/** Every replica sweeps this often (ADR 18 §2); the conditional UPDATE expires each run once. */
+export const SWEEP_EVERY_MS = 30_000;
+
+/** One event id per run and change, whichever replica publishes it: JetStream's duplicate window keeps it once. */
+function eventIdOf(runId: string, change: string): string {
+  const hex = createHash('sha256').update(`${runId}:${change}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-9${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+function approvalsOf(run: ApprovalRunRecord): number {
+  return run.decisions.filter((d) => d.verdict === 'approved').length;
+}
+
+/** A held run as its requester and approvers see it (ADR 18 §4). */
+export function approvalRunView(run: ApprovalRunRecord): ApprovalRun {
+  const { identity } = run.requester;
+  return {
+    runId: run.runId,
+    state: run.state,
+    tool: run.tool,
+    rule: run.rule,
+    runbook: run.runbook,
+    connection: run.connection,
+    body: run.body,
+    bodySha256: run.bodySha256,
+    params: run.params,
+    requester: { user: identity.user, ...(identity.agent ? { agent: identity.agent } : {}) },
+    approval: { groups: run.approval.groups, count: run.approval.count, approved: approvalsOf(run) },
+    holds: run.approval.holds,
+    decisions: run.decisions,
+    createdAt: run.createdAt,
+    expiresAt: run.expiresAt,
+    ...(run.outcome ? { outcome: run.outcome } : {}),
+  };
+}
+
+function isApprover(identity: Identity, run: ApprovalRunRecord): boolean {
+  const groups = new Set(identity.groups);
+  return run.approval.groups.some((g) => groups.has(g));
+}
+
+/** A refused request about a held run: what the caller is told, and what the record says beside it. */
+class ApprovalRefusal extends Error {
+  constructor(
+    readonly answer: RungateError,
+    readonly run?: ApprovalRunRecord,
+    readonly reason: string = answer.message,
+  ) {
+    super(answer.message);
+  }
+}
+
+/**
+ * `rungate.policy.approvals.v1` (ADR 18 §3, §4): the pending runs an identity may approve,
+ * one run for its requester or approvers, and the decisions. A decision is a human's — an
+ * agent token never decides (AGENT_CANNOT_APPROVE) — by someone in an approver group at the
+ * time of deciding (NOT_AN_APPROVER), never the requester's own human through any agent
+ * (SELF_APPROVAL), on a run still pending and not past its expiry (RUN_NOT_PENDING; a decision
+ * on a run past expiry first expires it). Each refusal is an attempt on the record
+ * (approval-refused); each decision is `audit.run.approved` or `audit.run.rejected`, with its
+ * actor and comment, on the record before it is answered. The decision completing the quorum
+ * starts the run (ApprovedRuns).
+ */
+@Injectable()
+export class Approvals implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger(Approvals.name);
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    private readonly attempts: AttemptAudit,
+    private readonly held: HeldRuns,
+    private readonly approved: ApprovedRuns,
+  ) {}
+
+  /** The sweep runs at start-up and every 30 s on every replica; without a database no run is ever held. */
+  onModuleInit(): void {
+    if (!this.held.available) return;
+    void this.sweep();
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
+    this.sweeper.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.sweeper);
+  }
+
+  async handle(request: ApprovalsRequest): Promise<ApprovalsReply> {
+    try {
+      return { runs: await this.act(request) };
+    } catch (error) {
+      if (!(error instanceof ApprovalRefusal)) throw error;
+      throw await this.recordRefusal(request, error);
+    }
+  }
+
+  private async act(request: ApprovalsRequest): Promise<ApprovalRun[]> {
+    const { identity } = request;
+    if (!this.held.available) throw new ApprovalRefusal(new RungateError('UNKNOWN_RUN', 'no run is held here: this policy has no database to hold runs in'));
+    const store = await this.held.store();
+    if (request.action === 'list') {
+      const runs = await store.pending();
+      return runs.filter((run) => this.mayDecide(identity, run) && !run.decisions.some((d) => d.actor.user === identity.user)).map(approvalRunView);
+    }
+    if (request.action === 'get') {
+      const run = await this.current(store, request.runId);
+      if (!run || (run.requester.identity.user !== identity.user && !isApprover(identity, run))) {
+        throw new ApprovalRefusal(unknownRun(request.runId), undefined, run ? `${identity.user} is neither the requester nor an approver of run ${run.runId}` : 'no such held run');
+      }
+      return [approvalRunView(run)];
+    }
+    // An agent token never decides, whatever the run: checked before anything about the run is looked at.
+    if (identity.human !== true) {
+      throw new ApprovalRefusal(new RungateError('AGENT_CANNOT_APPROVE', `${identity.agent ? `agent ${identity.agent}` : 'this token'} acts for ${identity.user} but is no human credential; only a human approves or rejects a run`));
+    }
+    const before = await store.get(request.runId);
+    if (!before) throw new ApprovalRefusal(unknownRun(request.runId), undefined, 'no such held run');
+    const requester = before.requester.identity.user;
+    if (requester === identity.user) {
+      throw new ApprovalRefusal(new RungateError('SELF_APPROVAL', `run ${before.runId} was requested by ${requester} (via ${before.requester.identity.agent ?? 'a token'}); its requester never decides it, through any agent`), before);
+    }
+    if (!isApprover(identity, before)) {
+      throw new ApprovalRefusal(new RungateError('NOT_AN_APPROVER', `run ${before.runId} is decided by groups ${before.approval.groups.join(', ')}; ${identity.user} is in none of them`), before);
+    }
+    const run = (await this.expireIfDue(store, before)) ?? before;
+    if (run.state !== 'pending') throw new ApprovalRefusal(notPending(run), run);
+    const decision: ApprovalDecision = {
+      actor: { user: identity.user, ...(identity.agent ? { agent: identity.agent } : {}) },
+      verdict: request.action === 'approve' ? 'approved' : 'rejected',
+      ...(request.action === 'approve' ? (request.comment ? { comment: request.comment } : {}) : { comment: request.reason }),
+      at: new Date().toISOString(),
+    };
+    const decided = request.action === 'approve' ? await store.approve(run.runId, decision) : await store.reject(run.runId, decision);
+    if (!decided) {
+      // Another decision (or the expiry) got there first, or this approver's own already counted.
+      const now = (await this.current(store, run.runId)) ?? run;
+      const counted = now.decisions.some((d) => d.actor.user === identity.user);
+      const answer = counted && now.state === 'pending' ? new RungateError('RUN_NOT_PENDING', `your decision on run ${now.runId} already counted; each approver counts once`) : notPending(now);
+      throw new ApprovalRefusal(answer, now);
+    }
+    await this.recordDecision(store, decided, decision, request.meta, identity);
+    return [approvalRunView(decided.state === 'approved' ? await this.approved.start(decided) : decided)];
+  }
+
+  private mayDecide(identity: Identity, run: ApprovalRunRecord): boolean {
+    return run.requester.identity.user !== identity.user && isApprover(identity, run);
+  }
+
+  /** The run as it is now: one past its expiry is expired (and audited) first. */
+  private async current(store: ApprovalRunStore, runId: string): Promise<ApprovalRunRecord | undefined> {
+    const run = await store.get(runId);
+    if (!run) return undefined;
+    return (await this.expireIfDue(store, run)) ?? run;
+  }
+
+  private async expireIfDue(store: ApprovalRunStore, run: ApprovalRunRecord): Promise<ApprovalRunRecord | undefined> {
+    if (run.state !== 'pending' || Date.parse(run.expiresAt) > Date.now()) return undefined;
+    const [expired] = await store.expireDue(run.runId);
+    if (expired) await this.recordExpiry(expired);
+    return expired ?? (await store.get(run.runId));
+  }
+
+  /**
+   * The decision on the record before it is answered. When it cannot be, a decision that
+   * completed the quorum does not run: the run fails closed, since it would run unrecorded.
+   */
+  private async recordDecision(store: ApprovalRunStore, run: ApprovalRunRecord, decision: ApprovalDecision, meta: RequestMeta, identity: Identity): Promise<void> {
+    try {
+      await this.audit.publish({
+        id: eventIdOf(run.runId, `${decision.verdict}:${decision.actor.user}`),
+        type: decision.verdict === 'approved' ? RunEventTypes.approved : RunEventTypes.rejected,
+        source: 'policy',
+        runId: run.runId,
+        tool: run.tool,
+        actor: actorOf(identity, meta),
+        runbook: run.runbook,
+        connection: run.connection,
+        details: {
+          ...(decision.comment ? { comment: decision.comment } : {}),
+          requester: run.requester.identity.user,
+          approvals: approvalsOf(run),
+          count: run.approval.count,
+          state: run.state,
+        },
+      });
+    } catch (error) {
+      if (run.state === 'approved') {
+        await store
+          .transition(run.runId, { from: ['approved'], to: 'failed', outcome: { status: 'failed', errorCode: 'AUDIT_UNAVAILABLE', error: 'the approval could not be put on the record; nothing was executed' } })
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  private async recordExpiry(run: ApprovalRunRecord): Promise<void> {
+    const { identity, meta } = run.requester;
+    await this.audit.publish({
+      id: eventIdOf(run.runId, 'expired'),
+      type: RunEventTypes.expired,
+      source: 'policy',
+      runId: run.runId,
+      tool: run.tool,
+      actor: actorOf({ ...identity, scope: identity.scope ?? {} }, meta),
+      runbook: run.runbook,
+      connection: run.connection,
+      details: { expiresAt: run.expiresAt, approvals: approvalsOf(run), count: run.approval.count },
+    });
+  }
+
+  /** Expires the runs past their expiry and ends runs some stopped replica left executing; idempotent on every replica. */
+  async sweep(): Promise<void> {
+    try {
+      const store = await this.held.store();
+      for (const run of await store.expireDue()) {
+        this.log.log(`held run ${run.runId} expired at ${run.expiresAt} with ${approvalsOf(run)} of ${run.approval.count} approvals`);
+        await this.recordExpiry(run).catch((error: Error) => this.log.error(`could not audit the expiry of run ${run.runId}: ${error.message}`));
+      }
+      for (const run of await store.abandonStale()) this.log.warn(`approved run ${run.runId} was left executing by a stopped policy; its outcome is unknown`);
+    } catch (error) {
+      this.log.error(`the approvals sweep failed (it runs again in ${SWEEP_EVERY_MS / 1000} s): ${(error as Error).message}`);
+    }
+  }
+
+  private async recordRefusal(request: ApprovalsRequest, refusal: ApprovalRefusal): Promise<RungateError> {
+    const { run, answer } = refusal;
+    const runId = 'runId' in request ? request.runId : undefined;
+    try {
+      await this.attempts.record({
+        source: 'policy',
+        actor: actorOf(request.identity, request.meta),
+        code: 'approval-refused',
+        reason: refusal.reason,
+        answered: answer.code,
+        ...(run ? { tool: run.tool, runbook: run.runbook, connection: run.connection } : {}),
+        ...(runId ? { runId } : {}),
+        details: { action: request.action },
+      });
+    } catch (error) {
+      this.log.error(`could not record the refused ${request.action} (${answer.code}): ${(error as Error).message}`);
+      return answer;
+    }
+    return recordedAnswer(answer);
+  }
+}
+
+function unknownRun(runId: string): RungateError {
+  return new RungateError('UNKNOWN_RUN', `unknown run ${runId}`);
+}
+
+function notPending(run: ApprovalRunRecord): RungateError {
+  const why = run.state === 'expired' ? `expired at ${run.expiresAt}` : `is ${run.state}`;
+  return new RungateError('RUN_NOT_PENDING', `run ${run.runId} ${why}; only a pending run can be decided`);
+}
