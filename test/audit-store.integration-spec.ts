@@ -94,8 +94,9 @@ describe('AuditStore', () => {
     const statuses = async () =>
       Object.fromEntries(((await db.query('SELECT run_id, status FROM audit_runs ORDER BY run_id')) as { run_id: string; status: string }[]).map((r) => [r.run_id, r.status]));
 
-    it('follows each run through its state machine, in one batch or across batches', async () => {
-      const store = new AuditStore(db);
+    // A sole writer reads back no status it projected itself (KnownRunStatuses): the same statuses.
+    it.each([false, true])('follows each run through its state machine, in one batch or across batches (sole writer: %s)', async (soleWriter) => {
+      const store = new AuditStore(db, { soleWriter });
       await store.append([message(1, decided('a')), message(2, started('a')), message(3, succeeded('a')), message(4, decided('a')), message(5, refused('a'))]);
       await store.append([message(6, decided('b')), message(7, refused('b'))]);
       await store.append([message(8, decided('c')), message(9, started('c'))]);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { AuditEvent } from '@rungate/contracts';
-import { GENESIS_HASH, canonicalJson, chainHashOfCanonical, encodeAuditText, readAuditMessage, verifyChain, type ChainVerification } from '@rungate/audit-chain';
+import { GENESIS_HASH, canonicalJson, type RunStatus, chainHashOfCanonical, encodeAuditText, readAuditMessage, verifyChain, type ChainVerification } from '@rungate/audit-chain';
 import type { DataSource } from 'typeorm';
-import { projectRunStatuses, type RunEvent } from './run-status-projection';
+import { KnownRunStatuses, projectRunStatuses, type RunEvent } from './run-status-projection';
 
 /** One message off the AUDIT stream: its stream sequence, subject and raw bytes. */
 export interface StreamedEvent {
@@ -135,7 +135,8 @@ export interface AuditStoreOptions {
   /**
    * This store is the chain's only writer (the embedded database of `rungate serve`, opened
    * under the data directory's lock): an append skips the append lock and the head re-read,
-   * two of its statements (issue 19, ADR 20). Were another writer to append all the same,
+   * two of its statements, and does not read back run statuses it projected itself
+   * (KnownRunStatuses) (issue 19, ADR 20). Were another writer to append all the same,
    * the batch's first row collides with its row of the same seq (the primary key), so the
    * transaction fails and nothing is stored: the chain is refused, never forked, and the
    * next append reloads the head.
@@ -156,11 +157,15 @@ export interface AuditStoreOptions {
  */
 export class AuditStore {
   private head?: ChainHead;
+  /** A sole writer's recent run statuses: what its projection need not read back. */
+  private readonly known?: KnownRunStatuses;
 
   constructor(
     private readonly db: DataSource,
     private readonly options: AuditStoreOptions = {},
-  ) {}
+  ) {
+    if (options.soleWriter) this.known = new KnownRunStatuses();
+  }
 
   async loadHead(): Promise<ChainHead> {
     this.head = await readHead(this.db);
@@ -197,15 +202,18 @@ export class AuditStore {
         const head = await readHead(runner);
         if (head.seq !== planned.from.seq || head.hash !== planned.from.hash) planned = chainRows(ordered, head);
       }
+      let statuses: Map<string, RunStatus | undefined> | undefined;
       if (planned.rows.length > 0) {
         await insertRows(runner, planned.rows);
-        await projectRunStatuses(runner, planned.runEvents);
+        statuses = await projectRunStatuses(runner, planned.runEvents, this.known);
       }
       await runner.commitTransaction();
       this.head = planned.to;
+      if (statuses) this.known?.learn(statuses);
       return planned.rows.length;
     } catch (error) {
       this.head = undefined;
+      this.known?.forget();
       if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
       throw error;
     } finally {

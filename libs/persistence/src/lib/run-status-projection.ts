@@ -11,17 +11,65 @@ export interface RunEvent {
   event: RunStatusEvent;
 }
 
+/** How many runs' statuses a sole writer remembers (KnownRunStatuses); an older run's is read again. */
+const KNOWN_RUNS = 10_000;
+
+/**
+ * The statuses of the runs a sole chain writer projected lately (AuditStoreOptions.soleWriter):
+ * nothing else writes `audit_run_status`, so what it committed is what is stored, and a run's
+ * next event (its `started` after `decided`, its outcome after `started`) need not read it
+ * back — one statement fewer in those commits (issue 19). Learned only once a commit
+ * succeeded; forgotten on any failure.
+ */
+export class KnownRunStatuses {
+  /** undefined: known to have no status row. */
+  private readonly statuses = new Map<string, RunStatus | undefined>();
+
+  has(runId: string): boolean {
+    return this.statuses.has(runId);
+  }
+
+  get(runId: string): RunStatus | undefined {
+    return this.statuses.get(runId);
+  }
+
+  /** What a committed projection left: each run's status as now stored. */
+  learn(statuses: ReadonlyMap<string, RunStatus | undefined>): void {
+    for (const [runId, status] of statuses) {
+      this.statuses.delete(runId);
+      this.statuses.set(runId, status);
+    }
+    for (const runId of this.statuses.keys()) {
+      if (this.statuses.size <= KNOWN_RUNS) break;
+      this.statuses.delete(runId);
+    }
+  }
+
+  forget(): void {
+    this.statuses.clear();
+  }
+}
+
 /**
  * Folds events into `audit_run_status`, the table `audit_runs` takes its status from. Runs in
  * the transaction that appends the events (under the append lock), so the status always
  * matches the chain; it is a projection of audit_events (derived, not chained) and can be
- * rebuilt from it.
+ * rebuilt from it. Reads only the statuses `known` does not hold; answers every run's status
+ * after the events, for `known` to learn once the transaction committed.
  */
-export async function projectRunStatuses(db: Queryable, events: readonly RunEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const runIds = [...new Set(events.map((e) => e.runId))];
-  const stored = (await db.query('SELECT run_id, status FROM audit_run_status WHERE run_id = ANY($1::text[])', [runIds])) as { run_id: string; status: string }[];
-  const current = new Map<string, RunStatus | undefined>(stored.map((r) => [r.run_id, isRunStatus(r.status) ? r.status : undefined]));
+export async function projectRunStatuses(db: Queryable, events: readonly RunEvent[], known?: KnownRunStatuses): Promise<Map<string, RunStatus | undefined>> {
+  const current = new Map<string, RunStatus | undefined>();
+  if (events.length === 0) return current;
+  const unknown: string[] = [];
+  for (const runId of new Set(events.map((e) => e.runId))) {
+    if (known?.has(runId)) current.set(runId, known.get(runId));
+    else unknown.push(runId);
+  }
+  if (unknown.length > 0) {
+    const stored = (await db.query('SELECT run_id, status FROM audit_run_status WHERE run_id = ANY($1::text[])', [unknown])) as { run_id: string; status: string }[];
+    for (const runId of unknown) current.set(runId, undefined);
+    for (const row of stored) current.set(row.run_id, isRunStatus(row.status) ? row.status : undefined);
+  }
   const changed = new Map<string, { run_id: string; status: RunStatus; status_seq: number }>();
   for (const { seq, runId, event } of events) {
     const before = current.get(runId);
@@ -30,13 +78,14 @@ export async function projectRunStatuses(db: Queryable, events: readonly RunEven
     current.set(runId, after);
     changed.set(runId, { run_id: runId, status: after, status_seq: seq });
   }
-  if (changed.size === 0) return;
+  if (changed.size === 0) return current;
   await db.query(
     `INSERT INTO audit_run_status (run_id, status, status_seq)
        SELECT run_id, status, status_seq FROM jsonb_populate_recordset(NULL::audit_run_status, $1::jsonb)
      ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq`,
     [JSON.stringify([...changed.values()])],
   );
+  return current;
 }
 
 /** A projected row of audit_events as the status fold reads it. */
