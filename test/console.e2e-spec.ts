@@ -9,6 +9,7 @@ import { mcpClient, runCli, startServe, type CallResult } from './support/stack'
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const DEMO_TOOLS = ['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage'];
 const OPS_USER = 'ops@rungate.local';
+const LEAD_USER = 'lead@rungate.local';
 
 interface AxeViolation {
   id: string;
@@ -215,6 +216,113 @@ describe('web console: rungate serve in a real browser', () => {
     await expect(mcpClient(url, token)).rejects.toThrow();
     await page.context().close();
   });
+
+  it('holds an agent\'s call for approval: a second user approves it in the console and watches it execute; the requester cannot approve their own', async () => {
+    // The demo user joins the approvers, so what refuses their own approval is SELF_APPROVAL, not NOT_AN_APPROVER.
+    const configFile = join(dataDir, 'demo', 'rungate.yaml');
+    const original = readFileSync(configFile, 'utf8');
+    const config = original
+      .replace('groups: [engineering, auditors]', 'groups: [engineering, auditors, leads]')
+      .replace(/^users:\n/m, `users:\n  - name: ${LEAD_USER}\n    groups: [leads]\n`)
+      .replace(/^rules:\n/m, 'rules:\n  - name: order-changes\n    groups: [engineering]\n    connections: [demo-db]\n    runbooks: ["demo/postgres/set_order_*"]\n    approval: { groups: [leads] }\n');
+    writeFileSync(configFile, config);
+    try {
+      await approveInTheConsole();
+    } finally {
+      // The tests after this one see the demo's rules as they were (no held tool, so no rungate_run_status listed).
+      writeFileSync(configFile, original);
+    }
+  });
+
+  async function approveInTheConsole(): Promise<void> {
+    const requester = await signIn(await newLink('demo@rungate.local'));
+    // Policy holds the call once its catalog view says so (the reloaded rules are policy's own).
+    await eventually(async () => {
+      await requester.goto(`${url}/console/catalog`);
+      const row = await requester.locator('tr', { hasText: 'demo.postgres.set_order_status' }).textContent();
+      if (!row?.includes('demo-db — rule order-changes (needs an approval)')) throw new Error(`not reloaded yet: ${row}`);
+    }, 30_000, 250);
+
+    const hold = async (args: Record<string, unknown>): Promise<string> => {
+      const held = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: args })) as CallResult;
+      expect(held.isError).toBeFalsy();
+      const { runId, status } = held.structuredContent as { runId: string; status: string };
+      expect(status).toBe('approval_required');
+      return runId;
+    };
+    const runId = await hold({ order_id: 1003, status: 'cancelled' });
+    const refused = await hold({ order_id: 1005, status: 'shipped' });
+
+    // The requester sees their run, pending, with no decision to make; a forged approval is refused by policy.
+    await requester.goto(`${url}/console/approvals/${runId}`);
+    expect(await requester.locator('.state').textContent()).toBe('pending');
+    expect(await requester.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    expect(await requester.getByRole('status').textContent()).toContain('This is your own run');
+    const csrf = await requester.locator('input[name="_csrf"]').first().inputValue();
+    const forged = await requester.request.post(`${url}/console/approvals/${runId}/approve`, { form: { _csrf: csrf, comment: 'mine' }, headers: { origin: url } });
+    expect(await forged.text()).toContain('(SELF_APPROVAL)');
+    await requester.reload();
+    expect(await requester.locator('.state').textContent()).toBe('pending');
+    await requester.goto(`${url}/console/approvals`);
+    expect(await requester.locator('#results').textContent()).toContain('Nothing waits for your approval.');
+
+    const approver = await signIn(await newLink(LEAD_USER));
+    await approver.getByRole('link', { name: 'Approvals' }).click();
+    await approver.waitForURL(/\/console\/approvals$/);
+    const queued = approver.locator('#results tbody tr', { hasText: runId });
+    expect(await queued.textContent()).toContain('demo@rungate.local');
+    expect(await approver.locator('#results tbody tr', { hasText: refused }).count()).toBe(1);
+    expect(await accessibilityViolations(approver)).toEqual([]);
+
+    // One is rejected, with the reason on the record; it never runs.
+    await approver.getByRole('link', { name: refused }).click();
+    await approver.waitForURL(new RegExp(`/console/approvals/${refused}$`));
+    await approver.getByLabel('Reason for rejecting').fill('not before the customer confirms');
+    await approver.getByRole('button', { name: 'Reject' }).click();
+    await approver.getByText('Rejected.', { exact: true }).waitFor();
+    expect(await approver.locator('.state').textContent()).toBe('rejected');
+    expect(await approver.locator('main').textContent()).toContain('lead@rungate.local rejected — not before the customer confirms');
+    await approver.getByRole('link', { name: 'Approvals' }).click();
+    await approver.waitForURL(/\/console\/approvals$/);
+    expect(await approver.locator('#results tbody tr', { hasText: refused }).count()).toBe(0);
+    await queued.getByRole('link', { name: runId }).click();
+    await approver.waitForURL(new RegExp(`/console/approvals/${runId}$`));
+    const detail = await approver.locator('main').textContent();
+    expect(detail).toContain("SET status = 'cancelled'");
+    expect(detail).toContain('WHERE id = 1003');
+    expect(detail).toMatch(/demo\/postgres\/set_order_status\.runbook\.sql at commit [0-9a-f]{40}/);
+    expect(detail).toContain('demo@rungate.local via demo-agent');
+    expect(await accessibilityViolations(approver)).toEqual([]);
+    await approver.getByLabel('Comment (optional)').fill('ok, customer asked');
+    await approver.getByRole('button', { name: 'Approve' }).click();
+    await approver.getByText('Approved.', { exact: true }).waitFor();
+    // The page follows the run as policy executes it.
+    await approver.locator('.state', { hasText: /^executed$/ }).waitFor({ timeout: 30_000 });
+    const done = await approver.locator('main').textContent();
+    expect(done).toContain('lead@rungate.local approved — ok, customer asked');
+    expect(done).toContain('succeeded');
+    expect(await approver.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    expect(await accessibilityViolations(approver)).toEqual([]);
+    await approver.context().close();
+
+    // The requester (an auditor) finds the decision on the run's audit timeline, beside its execution.
+    await requester.goto(`${url}/console/approvals/${runId}`);
+    expect(await requester.locator('.state').textContent()).toBe('executed');
+    await requester.getByRole('link', { name: 'its audit timeline' }).click();
+    await requester.waitForURL(new RegExp(`/console/runs/${runId}$`));
+    const timeline = await requester.locator('main').textContent();
+    expect(timeline).toContain('audit.run.approved');
+    expect(timeline).toContain('audit.run.completed');
+    expect(timeline).toContain('held for approval');
+    await requester.context().close();
+    // It ran on the database, exactly as approved.
+    const orders = async (status: string): Promise<unknown[]> => {
+      const listed = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status } })) as CallResult;
+      return ((listed.structuredContent as { rows: { id: unknown }[] }).rows ?? []).map((row) => row.id);
+    };
+    expect(await orders('cancelled')).toContain(1003);
+    expect(await orders('shipped')).not.toContain(1005);
+  }
 
   it('signs in with an OIDC issuer (code flow with PKCE): the access token it gives is the identity policy checks', async () => {
     issuer = await startOidcIssuer({ audience: 'rungate-console-e2e', clientId: 'rungate-console', user: { email: 'grace@example.com', groups: ['engineering', 'auditors'] } });
