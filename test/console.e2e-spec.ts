@@ -274,9 +274,13 @@ describe('web console: rungate serve in a real browser', () => {
     expect(await approver.locator('#results tbody tr', { hasText: refused }).count()).toBe(1);
     expect(await accessibilityViolations(approver)).toEqual([]);
 
-    // One is rejected, with the reason on the record; it never runs.
+    // One is rejected, with the reason on the record; it never runs. A rejection without a reason is not even sent.
     await approver.getByRole('link', { name: refused }).click();
     await approver.waitForURL(new RegExp(`/console/approvals/${refused}$`));
+    const approverCsrf = await approver.locator('input[name="_csrf"]').first().inputValue();
+    const blank = await approver.request.post(`${url}/console/approvals/${refused}/reject`, { form: { _csrf: approverCsrf, reason: '  ' }, headers: { origin: url } });
+    expect(await blank.text()).toContain('Not sent: a rejection needs a reason');
+    expect(await blank.text()).toContain('<strong class="state">pending</strong>');
     await approver.getByLabel('Reason for rejecting').fill('not before the customer confirms');
     await approver.getByRole('button', { name: 'Reject' }).click();
     await approver.getByText('Rejected.', { exact: true }).waitFor();
