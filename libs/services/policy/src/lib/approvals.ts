@@ -115,7 +115,11 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
 
   private async act(request: ApprovalsRequest): Promise<ApprovalRun[]> {
     const { identity } = request;
-    if (!this.held.available) throw new ApprovalRefusal(new RungateError('UNKNOWN_RUN', 'no run is held here: this policy has no database to hold runs in'));
+    if (!this.held.available) {
+      // Without a database no run is ever held (the call is refused instead): nothing to list, no run to find.
+      if (request.action === 'list') return [];
+      throw new ApprovalRefusal(unknownRun(request.runId), undefined, 'no run is held here: this policy has no database to hold runs in');
+    }
     const store = await this.held.store();
     if (request.action === 'list') {
       const runs = await store.pending();

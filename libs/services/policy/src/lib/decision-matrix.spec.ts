@@ -1,5 +1,5 @@
 import { parseConfig } from '@rungate/config';
-import { AuthorizeReply, RungateError, Subjects, ToolsReply, type AuditEvent, type Identity } from '@rungate/contracts';
+import { AuthorizeReply, RUN_STATUS_TOOL, RungateError, Subjects, ToolsReply, type AuditEvent, type Identity } from '@rungate/contracts';
 import { generateTicketKeyPair } from '@rungate/tickets';
 import { startPolicy, type PolicyHarness } from '../testing/policy-harness';
 
@@ -85,6 +85,14 @@ describe('one decision function for tools/list and tools/call', () => {
     const write = tools.find((t) => t.name === 'demo.pg.write');
     expect((write?.inputSchema['properties'] as Record<string, { enum?: string[] }>)['connection']?.enum).toEqual(['pg-b']);
   });
+  it('without a database to hold runs in, lists no rungate_run_status and answers a call of it as an unknown tool', async () => {
+    const bob: Identity = { user: 'bob', groups: ['ops'], agent: 'matrix', scope: {} };
+    const { tools } = await bus.request(Subjects.policyTools, { identity: bob }, ToolsReply, { timeoutMs: 1000 });
+    expect(tools.map((t) => t.name)).not.toContain(RUN_STATUS_TOOL);
+    const error = await bus.request(Subjects.policyAuthorize, { identity: bob, tool: RUN_STATUS_TOOL, arguments: { runId: 'r' } }, AuthorizeReply, { timeoutMs: 1000 }).catch((e: RungateError) => e);
+    expect(error).toMatchObject({ code: 'UNKNOWN_TOOL' });
+  });
+
   describe('every refusal is on the record once, with its real reason', () => {
     const meta = { ip: '10.0.0.7', userAgent: 'probe/1' };
     /** The refusal policy answers, and the events it published for it. */

@@ -7,6 +7,7 @@ import {
   CatalogViewRequest,
   AuthorizeRequest,
   CatalogUpdatedEvent,
+  RUN_STATUS_TOOL,
   Subjects,
   ToolsRequest,
   type AgentTokensReply,
@@ -25,6 +26,7 @@ import { Approvals } from './approvals';
 import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
+import { HeldRuns } from './held-runs';
 
 @Controller()
 export class PolicyController {
@@ -35,6 +37,7 @@ export class PolicyController {
     private readonly authenticator: Authenticator,
     private readonly agentTokens: AgentTokens,
     private readonly approvals: Approvals,
+    private readonly held: HeldRuns,
   ) {}
 
   @MessagePattern(Subjects.policyTokens)
@@ -53,7 +56,8 @@ export class PolicyController {
       const { identity, cursor } = parsePayload(ToolsRequest, payload);
       const offset = decodeCursor(cursor);
       const { connections, rules, guardrails } = this.config.current;
-      const tools = listTools(identity, this.catalog.entries(), connections, rules, guardrailsHold(guardrails));
+      // Without a database no run is held, so there is none to follow (RunStatusTool refuses the call alike).
+      const tools = listTools(identity, this.catalog.entries(), connections, rules, guardrailsHold(guardrails)).filter((t) => this.held.available || t.name !== RUN_STATUS_TOOL);
       // Thousands of tools outgrow one NATS message: pages, as MCP's tools/list cursor allows.
       const { end } = endWithin(tools, offset, PAGE_BYTES);
       return { tools: tools.slice(offset, end), ...(end < tools.length ? { nextCursor: encodeCursor(end) } : {}) };
