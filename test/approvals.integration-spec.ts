@@ -303,11 +303,18 @@ ${extra}`;
     expect(events.find((e) => e.type === 'audit.run.rejected')).toMatchObject({ actor: expect.objectContaining({ user: kim }), details: expect.objectContaining({ comment: 'not during the freeze' }) });
   });
 
-  it('expires a run past its ttl: a late approval expires it and is refused; pending runs survive a restart, whose sweep expires what is due', async () => {
+  it('expires a run past its ttl: a late approval expires it and is refused; pending runs survive a restart, whose sweep expires what is due and starts an approved run left unstarted', async () => {
     const late = await hold('demo.one.set_note', 7, 'seventh');
     const swept = await hold('demo.one.set_note', 8, 'eighth');
     const survivor = await hold('demo.one.set_note', 9, 'ninth');
+    // Approved by its quorum, then its policy stopped before it started it: the sweep starts it.
+    const stalled = await hold('demo.one.set_note', 19, 'stalled');
     const db = await (dbs[0] as Promise<DataSource>);
+    await db.query(
+      `UPDATE approval_runs SET state = 'approved', updated_at = now() - interval '1 minute',
+         decisions = jsonb_build_array(jsonb_build_object('actor', jsonb_build_object('user', $2::text), 'verdict', 'approved', 'at', now()::text)) WHERE run_id = $1`,
+      [stalled.runId, lee],
+    );
     await db.query("UPDATE approval_runs SET expires_at = now() - interval '1 second' WHERE run_id = ANY($1)", [[late.runId, swept.runId]]);
     await expect(refusal(approve(leeHuman, late.runId))).resolves.toMatchObject({ code: 'RUN_NOT_PENDING', message: expect.stringContaining('expired') });
     expect(await note(7)).toEqual({ body: 'initial', writes: 0 });
@@ -322,6 +329,8 @@ ${extra}`;
     }, 30_000);
     expect((await auditOf(swept.runId)).filter((e) => e.type === 'audit.run.expired')).toHaveLength(1);
     expect((await auditOf(late.runId)).filter((e) => e.type === 'audit.run.expired')).toHaveLength(1);
+    await expect(ended(leeHuman, stalled.runId)).resolves.toMatchObject({ state: 'executed' });
+    expect(await note(19)).toEqual({ body: 'stalled', writes: 1 });
     await eventually(() => approve(leeHuman, survivor.runId), 30_000);
     await expect(ended(leeHuman, survivor.runId)).resolves.toMatchObject({ state: 'executed' });
     expect(await note(9)).toEqual({ body: 'ninth', writes: 1 });

@@ -255,6 +255,19 @@ export class ApprovalRunStore {
   }
 
   /**
+   * Runs a quorum approved that nobody moved on to `executing` for `olderThanMs` (the policy
+   * that took the last approval stopped in between): the sweep starts them, and the
+   * conditional approved → executing still lets exactly one caller do it.
+   */
+  async stalledApproved(olderThanMs: number): Promise<ApprovalRunRecord[]> {
+    const rows: Row[] = await this.db.query(
+      `SELECT * FROM approval_runs WHERE state = 'approved' AND updated_at < now() - $1 * interval '1 millisecond' ORDER BY updated_at LIMIT ${MAX_LISTED}`,
+      [olderThanMs],
+    );
+    return rows.map(recordOf);
+  }
+
+  /**
    * Runs left `executing` well past their runbook's timeout (the policy that sent them stopped
    * before the executor answered): failed, outcome unknown — the audit trail has the
    * executor's own record of what happened.

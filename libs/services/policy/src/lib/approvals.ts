@@ -231,13 +231,20 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  /** Expires the runs past their expiry and ends runs some stopped replica left executing; idempotent on every replica. */
+  /**
+   * Expires the runs past their expiry, starts approved runs a stopped replica left unstarted and
+   * ends those it left executing; idempotent on every replica.
+   */
   async sweep(): Promise<void> {
     try {
       const store = await this.held.store();
       for (const run of await store.expireDue()) {
         this.log.log(`held run ${run.runId} expired at ${run.expiresAt} with ${approvalsOf(run)} of ${run.approval.count} approvals`);
         await this.recordExpiry(run).catch((error: Error) => this.log.error(`could not audit the expiry of run ${run.runId}: ${error.message}`));
+      }
+      for (const run of await store.stalledApproved(SWEEP_EVERY_MS)) {
+        this.log.warn(`approved run ${run.runId} was left unstarted by a stopped policy; starting it now`);
+        await this.approved.start(run).catch((error: Error) => this.log.error(`could not start approved run ${run.runId}: ${error.message}`));
       }
       for (const run of await store.abandonStale()) this.log.warn(`approved run ${run.runId} was left executing by a stopped policy; its outcome is unknown`);
     } catch (error) {
