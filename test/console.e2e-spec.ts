@@ -7,7 +7,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { mcpClient, runCli, startServe, type CallResult } from './support/stack';
 
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const DEMO_TOOLS = ['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage'];
+// rungate_run_status: the demo's update may be held for an approval.
+const DEMO_TOOLS = ['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage', 'rungate_run_status'];
 const OPS_USER = 'ops@rungate.local';
 const LEAD_USER = 'lead@rungate.local';
 
@@ -218,20 +219,10 @@ describe('web console: rungate serve in a real browser', () => {
   });
 
   it('holds an agent\'s call for approval: a second user approves it in the console and watches it execute; the requester cannot approve their own', async () => {
-    // The demo user joins the approvers, so what refuses their own approval is SELF_APPROVAL, not NOT_AN_APPROVER.
-    const configFile = join(dataDir, 'demo', 'rungate.yaml');
-    const original = readFileSync(configFile, 'utf8');
-    const config = original
-      .replace('groups: [engineering, auditors]', 'groups: [engineering, auditors, leads]')
-      .replace(/^users:\n/m, `users:\n  - name: ${LEAD_USER}\n    groups: [leads]\n`)
-      .replace(/^rules:\n/m, 'rules:\n  - name: order-changes\n    groups: [engineering]\n    connections: [demo-db]\n    runbooks: ["demo/postgres/set_order_*"]\n    approval: { groups: [leads] }\n');
-    writeFileSync(configFile, config);
-    try {
-      await approveInTheConsole();
-    } finally {
-      // The tests after this one see the demo's rules as they were (no held tool, so no rungate_run_status listed).
-      writeFileSync(configFile, original);
-    }
+    // The demo holds demo.postgres.set_order_status for one approval by lead@rungate.local (rule
+    // demo-db-writes). Policy refuses the requester's own approval as SELF_APPROVAL before it asks
+    // whether they are in an approver group.
+    await approveInTheConsole();
   });
 
   async function approveInTheConsole(): Promise<void> {
@@ -240,7 +231,7 @@ describe('web console: rungate serve in a real browser', () => {
     await eventually(async () => {
       await requester.goto(`${url}/console/catalog`);
       const row = await requester.locator('tr', { hasText: 'demo.postgres.set_order_status' }).textContent();
-      if (!row?.includes('demo-db — rule order-changes (needs an approval)')) throw new Error(`not reloaded yet: ${row}`);
+      if (!row?.includes('demo-db — rule demo-db-writes (needs an approval)')) throw new Error(`not held yet: ${row}`);
     }, 30_000, 250);
 
     const hold = async (args: Record<string, unknown>): Promise<string> => {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { RUNGATE_BIN, eventually, freePort, startProcess } from '@rungate/testing';
 import { embeddedEnv, mcpClient, startServe, type RunningServe } from './support/stack';
 
-const DEMO_TOOLS = ['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage'];
+// rungate_run_status: the demo's update may be held for an approval.
+const DEMO_TOOLS = ['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage', 'rungate_run_status'];
 
 /** Whether something else listens on the port right now (a free port found a moment ago may be taken since). */
 function portFree(port: number): Promise<boolean> {

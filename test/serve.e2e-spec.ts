@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { decodeAuditText } from '@rungate/audit-chain';
-import { RUNGATE_BIN, startProcess, type ServiceProcess } from '@rungate/testing';
-import { mcpClient, startServe } from './support/stack';
+import { RUNGATE_BIN, eventually, startProcess, type ServiceProcess } from '@rungate/testing';
+import { mcpClient, runCli, startServe } from './support/stack';
 
 type CallResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
 
@@ -44,7 +44,8 @@ describe('rungate serve: the all-in-one demo', () => {
 
   it('lists the demo runbooks as tools', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage']);
+    // rungate_run_status: listed since the update may be held for an approval (the demo's rule demo-db-writes).
+    expect(tools.map((t) => t.name).sort()).toEqual(['demo.postgres.list_orders', 'demo.postgres.set_order_status', 'demo.shell.disk_usage', 'rungate_run_status']);
     const update = tools.find((t) => t.name === 'demo.postgres.set_order_status');
     expect(update?.annotations).toMatchObject({ destructiveHint: true });
     expect(update?.inputSchema.properties).toHaveProperty('dryRun');
@@ -68,17 +69,40 @@ describe('rungate serve: the all-in-one demo', () => {
     expect(text).not.toContain('Ada Lovelace');
   });
 
-  it('dry-runs the update (rolled back), then runs it', async () => {
+  it('dry-runs the update (rolled back, never held); a real run waits for the demo approver, who approves it with the commands serve printed', async () => {
+    const openIds = async () => (((await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult).structuredContent?.['rows'] as { id: number }[]).map((r) => r.id);
     const dry = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1001, status: 'shipped', dryRun: true } })) as CallResult;
     expect(dry.isError).toBeFalsy();
     expect(dry.structuredContent).toMatchObject({ dryRun: true, statements: [{ command: 'UPDATE', rowCount: 1 }] });
-    const stillOpen = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult;
-    expect(((stillOpen.structuredContent?.['rows'] ?? []) as { id: number }[]).map((r) => r.id)).toContain(1001);
+    expect(await openIds()).toContain(1001);
 
-    const real = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1001, status: 'shipped' } })) as CallResult;
-    expect(real.isError).toBeFalsy();
-    const open = (await client.callTool({ name: 'demo.postgres.list_orders', arguments: { status: 'open' } })) as CallResult;
-    expect(((open.structuredContent?.['rows'] ?? []) as { id: number }[]).map((r) => r.id)).not.toContain(1001);
+    const held = (await client.callTool({ name: 'demo.postgres.set_order_status', arguments: { order_id: 1001, status: 'shipped' } })) as CallResult;
+    expect(held.isError).toBeFalsy();
+    expect(held.structuredContent).toMatchObject({ status: 'approval_required', runId: expect.any(String), approvers: { groups: ['sre-leads'], count: 1 } });
+    const runId = held.structuredContent?.['runId'] as string;
+    expect(await openIds()).toContain(1001);
+
+    // The banner says how: the approver's own token, rungate runs --pending and rungate approve against this gateway.
+    const printed = /RUNGATE_TOKEN=(rg_[A-Za-z0-9_-]+) npx rungate runs --pending --url (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output());
+    expect(printed?.[2]).toBe(url);
+    expect(server.output()).toContain(`npx rungate approve RUN_ID --url ${url}`);
+    const approver = { ...process.env, RUNGATE_TOKEN: printed?.[1] as string, RUNGATE_GATEWAY_URL: url };
+    const pending = await runCli(['runs', '--pending'], { env: approver });
+    expect(pending).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^${runId}\\s+demo\\.postgres\\.set_order_status\\s+demo-db\\s+demo@rungate\\.local via demo-agent\\s+0/1`, 'm')) });
+    // The demo agent's token is an agent's: it never approves, not even another human's run.
+    expect(await runCli(['approve', runId], { env: { ...approver, RUNGATE_TOKEN: token } })).toMatchObject({ code: 1, stderr: expect.stringContaining('AGENT_CANNOT_APPROVE') });
+    expect(await openIds()).toContain(1001);
+
+    const approved = await runCli(['approve', runId, '--comment', 'ship it'], { env: approver });
+    expect(approved).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^approved ${runId} \\(demo\\.postgres\\.set_order_status on demo-db\\): 1/1 approval`)) });
+    const status = await eventually(async () => {
+      const answer = (await client.callTool({ name: 'rungate_run_status', arguments: { runId } })) as CallResult;
+      if (answer.structuredContent?.['state'] !== 'executed') throw new Error(`not executed yet: ${JSON.stringify(answer.structuredContent)}`);
+      return answer.structuredContent;
+    });
+    expect(status).toMatchObject({ runId, state: 'executed', decisions: [{ verdict: 'approved' }] });
+    expect(await openIds()).not.toContain(1001);
+    expect(await runCli(['approve', runId], { env: approver })).toMatchObject({ code: 1, stderr: expect.stringContaining('RUN_NOT_PENDING') });
   });
 
   it('refuses a value outside the declared options before anything runs', async () => {
@@ -111,7 +135,12 @@ describe('rungate serve: the all-in-one demo', () => {
     expect({ code, output: search.output() }).toMatchObject({ code: 0, output: expect.stringContaining('audit.run.completed') });
     const events = search.output().trim().split('\n').map((line) => JSON.parse(line) as { type: string; actor?: { user: string } });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['audit.run.decided', 'audit.run.started', 'audit.run.completed']));
-    expect(events.every((e) => e.actor?.user === 'demo@rungate.local')).toBe(true);
+    // The agent's human asked; the demo approver decided the held one.
+    // (its approval, then its second one refused: the run was no longer pending).
+    expect(events.filter((e) => e.actor?.user !== 'demo@rungate.local').map((e) => [e.type, e.actor?.user])).toEqual([
+      ['audit.run.approved', 'lead@rungate.local'],
+      ['audit.attempt.denied', 'lead@rungate.local'],
+    ]);
   });
 
   it('binds an idempotency key to its first arguments in the embedded database, and records hostile text whole', async () => {

@@ -54,10 +54,16 @@ INSERT INTO orders VALUES
 
 export const DEMO_USER = 'demo@rungate.local';
 export const DEMO_AGENT = 'demo-agent';
+/** The demo's approver: a second human, whose own token (human: true) approves the demo's held updates. */
+export const DEMO_APPROVER = 'lead@rungate.local';
+/** The tool whose real (not dry) runs wait for the approver (rule demo-db-writes). */
+export const DEMO_HELD_TOOL = 'demo.postgres.set_order_status';
 
 export interface DemoFiles {
   configFile: string;
   token: string;
+  /** The approver's own token (human: true in the demo's rungate.yaml). */
+  approverToken: string;
   repository: string;
   targetDir: string;
 }
@@ -83,7 +89,7 @@ function demoRepository(dir: string): void {
   git(dir, 'commit', '-q', '-m', 'demo runbooks');
 }
 
-/** Made once and kept (mode 0600), so a client configured yesterday still connects. */
+/** Made once and kept (mode 0600), so a client configured yesterday still connects (and an approver's shell still approves). */
 function demoToken(file: string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const token = `rg_${randomBytes(32).toString('base64url')}`;
@@ -98,8 +104,9 @@ export function ticketKeys(dir: string): { signingKey: string; verifyKey: string
 }
 
 /**
- * Everything the demo needs under `<dataDir>/demo`: runbooks in Git, a token, ticket keys and
- * a rungate.yaml that lets the demo user run them on the demo database and the local shell.
+ * Everything the demo needs under `<dataDir>/demo`: runbooks in Git, the agent's and the
+ * approver's tokens, ticket keys and a rungate.yaml that lets the demo user run them on the
+ * demo database and the local shell, its update held for one approval by the approver.
  */
 export function prepareDemo(dataDir: string): DemoFiles {
   const root = join(dataDir, 'demo');
@@ -107,8 +114,9 @@ export function prepareDemo(dataDir: string): DemoFiles {
   const repository = join(root, 'runbooks');
   demoRepository(repository);
   const token = demoToken(join(root, 'agent-token'));
+  const approverToken = demoToken(join(root, 'approver-token'));
   const keys = ticketKeys(join(dataDir, 'keys'));
-  const sha256 = createHash('sha256').update(token).digest('hex');
+  const sha256 = (secret: string) => createHash('sha256').update(secret).digest('hex');
   const configFile = join(root, 'rungate.yaml');
   writeFileSync(
     configFile,
@@ -134,12 +142,22 @@ masking:                              # applied by the executors before output l
 users:
   - name: ${DEMO_USER}
     groups: [engineering, auditors]   # auditors: may query the audit API
+  - name: ${DEMO_APPROVER}
+    groups: [sre-leads]               # approves the demo's updates (rule demo-db-writes)
 tokens:
-  - sha256: "${sha256}"
+  - sha256: "${sha256(token)}"
     user: ${DEMO_USER}
     agent: ${DEMO_AGENT}
-    scopes: [audit:read]   # the demo's one token also reads the audit trail; a real agent's would not
+    scopes: [audit:read]   # the demo agent's token also reads the audit trail; a real agent's would not
+  - sha256: "${sha256(approverToken)}"
+    user: ${DEMO_APPROVER}
+    human: true            # the approver's own token, not an agent's: only such a one approves
 rules:
+  - name: demo-db-writes              # the first matching rule decides: before the broader one
+    groups: [engineering]
+    connections: [demo-db]
+    runbooks: ["demo/postgres/set_order_status.runbook.sql"]
+    approval: { groups: [sre-leads], count: 1, ttl: 1h }   # a real run waits for ${DEMO_APPROVER}; a dry run never waits
   - name: engineering-demo-db
     groups: [engineering]
     connections: [demo-db]
@@ -155,5 +173,5 @@ tickets:
 `,
     { mode: 0o600 },
   );
-  return { configFile, token, repository, targetDir: join(root, 'target') };
+  return { configFile, token, approverToken, repository, targetDir: join(root, 'target') };
 }

@@ -22,7 +22,7 @@ import { UsageError } from '../cli/values';
 import { AUDIT_PORT_OFFSET, listenPlan, type ListenFlags, type ListenPlan } from './ports';
 import { embeddedDatabaseDir } from '../data-dir/embedded';
 import { DataDirLock } from '../data-dir/lock';
-import { DEMO_AGENT, DEMO_SEED_SQL, DEMO_USER, prepareDemo, ticketKeys } from './demo';
+import { DEMO_AGENT, DEMO_APPROVER, DEMO_HELD_TOOL, DEMO_SEED_SQL, DEMO_USER, prepareDemo, ticketKeys } from './demo';
 import { PgWireBridge } from './pg-wire';
 
 /**
@@ -206,6 +206,8 @@ export interface Served {
   demoDatabase?: string;
   /** The demo agent's token, with the demo. */
   token?: string;
+  /** The demo approver's own token, with the demo. */
+  approverToken?: string;
   /** A one-time link to the web console (single use, console.loginLinkTtl), for `consoleUser`. */
   consoleLink?: { user: string; url: string };
   close(): Promise<void>;
@@ -340,7 +342,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
       close,
       ...('path' in admin ? { adminSocket: admin.path } : {}),
       ...(target ? { demoDatabase: target.url } : {}),
-      ...(demo ? { token: demo.token } : {}),
+      ...(demo ? { token: demo.token, approverToken: demo.approverToken } : {}),
     };
   } catch (error) {
     await close();
@@ -391,7 +393,7 @@ Rungate is running (all-in-one${token ? ', demo' : ''}) — ready in ${elapsed}s
   MCP endpoint   ${mcp}
   Header         Authorization: ${bearer}
 ${token ? `  Demo identity  ${DEMO_USER} via agent ${DEMO_AGENT}; tools: demo.postgres.list_orders,
-                 demo.postgres.set_order_status (try dryRun: true), demo.shell.disk_usage\n` : ''}
+                 ${DEMO_HELD_TOOL} (try dryRun: true; a real run waits for an approval), demo.shell.disk_usage\n` : ''}
   Web console    ${served.consoleLink ? `${served.consoleLink.url}\n                 (one-time sign-in link for ${served.consoleLink.user}; works once, expires soon)` : `${url}/console  (rungate serve --console-user <user> prints a sign-in link)`}
   Listening      MCP, /console, /healthz, /readyz, /metrics  ${url}
 ${auditUrl ? `                 audit query API                  ${auditUrl}\n` : ''}${served.demoDatabase ? `                 demo database                    ${new URL(served.demoDatabase).host}\n` : ''}${served.adminSocket ? `                 admin socket (this OS user only) ${served.adminSocket}\n` : ''}
@@ -407,12 +409,23 @@ Connect a client:
   mcp.json
 ${mcpJson.replace(/^/gm, '    ')}
 
-Agent tokens, while this runs (through the admin socket):
+${served.approverToken ? `${approvalHelp(url, served.approverToken, dataDirArg)}\n` : ''}Agent tokens, while this runs (through the admin socket):
   npx rungate token create${dataDirArg} --user <user> --agent <agent> --ttl 8h
 
 Audit: every call is chained into the audit_events table before it runs.
 ${auditUrl ? `  RUNGATE_TOKEN=${token ?? "<an auditor's token>"} npx rungate audit search --url ${auditUrl} --since 1h\n` : ''}  npx rungate audit verify${dataDirArg}   (after Ctrl-C: it opens the data directory itself)
 Stop with Ctrl-C.
+`;
+}
+
+/** How the demo's approver approves a held run, as the banner prints it. */
+function approvalHelp(url: string, approverToken: string, dataDirArg: string): string {
+  const as = `RUNGATE_TOKEN=${approverToken}`;
+  return `Approvals: a real ${DEMO_HELD_TOOL} waits for one approval by ${DEMO_APPROVER} (rule demo-db-writes);
+the agent gets a run id (approval_required) and follows it with rungate_run_status. As the approver:
+  ${as} npx rungate runs --pending --url ${url}
+  ${as} npx rungate approve RUN_ID --url ${url}    (or: rungate reject RUN_ID --reason …)
+  or in the web console: npx rungate console link${dataDirArg} --user ${DEMO_APPROVER}
 `;
 }
 
