@@ -10,8 +10,10 @@ import { SyncCoordination } from './sync-coordination';
 
 const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
 // Buckets of their own with a short lock TTL; keys carry this file's prefix (set per test file).
+// Short, but not so short that a loaded machine (CI at load average 20) delays a renewal past
+// it: the active replica then loses its lock while alive, and two replicas are active at once.
 const PREFIX = process.env['RUNGATE_SUBJECT_PREFIX'] || `t${process.pid}`;
-const LOCK_TTL_MS = 1500;
+const LOCK_TTL_MS = 5000;
 
 interface Harness {
   syncer: RepositorySyncer;
@@ -28,7 +30,8 @@ describe('RepositorySyncer on real git and NATS', () => {
 
   async function coordinationOn(nc: NatsConnection): Promise<SyncCoordination> {
     return SyncCoordination.open(nc.jetstream(), {
-      lockBucket: 'rungate_test_git_locks',
+      // A bucket keeps the TTL it was made with: the name carries it, so a changed TTL gets a new bucket.
+      lockBucket: `rungate_test_git_locks_${LOCK_TTL_MS}ms`,
       headBucket: 'rungate_test_git_heads',
       lockTtlMs: LOCK_TTL_MS,
       keyPrefix: PREFIX,
@@ -228,11 +231,11 @@ describe('RepositorySyncer on real git and NATS', () => {
     expect(b.syncer.isActive).toBe(false);
     const died = Date.now();
     await doomedConnection.close();
-    await eventually(() => expect(b.syncer.isActive).toBe(true), 10_000, 20);
+    await eventually(() => expect(b.syncer.isActive).toBe(true), 3 * LOCK_TTL_MS, 20);
     expect(Date.now() - died).toBeGreaterThanOrEqual(LOCK_TTL_MS / 2);
     const next = repo.commit({ 'b.runbook.sql': UPDATE_EMAIL });
     await eventually(() => expect(b.publications.map((p) => p.catalog.commit)).toEqual([next]));
     // The cut-off replica notices it can no longer renew and stands by.
-    await eventually(() => expect(a.syncer.isActive).toBe(false), 10_000);
+    await eventually(() => expect(a.syncer.isActive).toBe(false), 3 * LOCK_TTL_MS);
   });
 });

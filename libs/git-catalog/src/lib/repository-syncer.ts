@@ -82,6 +82,8 @@ export class RepositorySyncer {
   private remoteError?: string;
   private announced?: PublishedHead;
   private publishedCommit?: string;
+  /** The staleness this replica last recorded for standbys; recorded again on every poll until it matches. */
+  private recordedStale?: boolean;
   private tail: Promise<unknown> = Promise.resolve();
   private queued?: Promise<void>;
   private lastUnknownCommitFetch = 0;
@@ -344,6 +346,7 @@ export class RepositorySyncer {
         owner: this.options.owner,
         publishedAt: new Date().toISOString(),
       });
+      this.recordedStale = false;
     }
     this.publishedCommit = installed.catalog.commit;
     if (previousCommit === installed.catalog.commit) return;
@@ -355,7 +358,11 @@ export class RepositorySyncer {
   }
 
   private reachable(): void {
-    if (this.remoteError === undefined) return;
+    if (this.remoteError === undefined) {
+      // Back in sync, but the staleness recorded then did not reach the bucket: record it again.
+      if (this.recordedStale === true) void this.recordStale(false);
+      return;
+    }
     this.remoteError = undefined;
     this.options.log.log(`${this.name}: back in sync with the remote`);
     void this.recordStale(false);
@@ -381,7 +388,9 @@ export class RepositorySyncer {
         if (head?.commit === local) this.publishedCommit = local;
       }
     }
-    if (!wasStale) await this.recordStale(true);
+    // Not only on the first failure: a replica that could not record it then (not yet active,
+    // its commit not yet published, the bucket unreachable) records it on a later poll.
+    if (!wasStale || this.recordedStale !== true) await this.recordStale(true);
   }
 
   /** Standbys show the active syncer's staleness too. */
@@ -389,9 +398,12 @@ export class RepositorySyncer {
     const { coordination } = this.options;
     const commit = this.installed?.catalog.commit;
     if (this.role !== 'active' || !coordination || !commit || this.publishedCommit !== commit) return;
-    await coordination
-      .publishHead(this.name, { commit, stale, owner: this.options.owner, publishedAt: new Date().toISOString() })
-      .catch((error: unknown) => this.options.log.warn(`${this.name}: could not record staleness: ${this.safe(error)}`));
+    await coordination.publishHead(this.name, { commit, stale, owner: this.options.owner, publishedAt: new Date().toISOString() }).then(
+      () => {
+        this.recordedStale = stale;
+      },
+      (error: unknown) => this.options.log.warn(`${this.name}: could not record staleness: ${this.safe(error)}`),
+    );
   }
 
   private async fetchForUnknownCommit(): Promise<void> {
