@@ -23,6 +23,8 @@ function heldRun(overrides: Partial<NewApprovalRun> = {}): NewApprovalRun {
 }
 
 const yes = (user: string): ApprovalDecision => ({ actor: { user, agent: 'cli' }, verdict: 'approved', comment: `ok from ${user}`, at: new Date().toISOString() });
+/** An approval by a member of `groups` (recorded at decision time, as the policy handler records them). */
+const yesFrom = (user: string, groups: string[], breakGlass = false): ApprovalDecision => ({ ...yes(user), groups, ...(breakGlass ? { breakGlass: true } : {}) });
 const no = (user: string): ApprovalDecision => ({ actor: { user }, verdict: 'rejected', comment: 'not now', at: new Date().toISOString() });
 
 /**
@@ -96,6 +98,55 @@ describe('approval_runs shared by policy replicas', () => {
       expect(decided.filter((r) => r?.state === 'approved')).toHaveLength(1);
       expect(decided.filter((r) => r === undefined)).toHaveLength(1);
       expect((await b.get(run.runId))?.decisions).toHaveLength(1);
+    }
+  });
+
+  it('with allGroups, a quorum needs an approval from each group, and still the count', async () => {
+    const approval = { groups: ['sre', 'dba'], count: 3, allGroups: true, ttlMs: 3_600_000, holds: [] };
+    const { run } = await a.hold(heldRun({ approval }));
+    await expect(a.approve(run.runId, yesFrom('lee', ['sre']))).resolves.toMatchObject({ state: 'pending' });
+    // Three approvals, but all from sre: no quorum without dba.
+    await expect(b.approve(run.runId, yesFrom('kim', ['sre']))).resolves.toMatchObject({ state: 'pending' });
+    await expect(a.approve(run.runId, yesFrom('max', ['sre']))).resolves.toMatchObject({ state: 'pending' });
+    const approved = await b.approve(run.runId, yesFrom('dee', ['dba']));
+    expect(approved).toMatchObject({ state: 'approved' });
+    expect(approved?.decisions.map((d) => d.groups)).toEqual([['sre'], ['sre'], ['sre'], ['dba']]);
+
+    // Each group covered, but the count not yet reached: still pending.
+    const { run: counted } = await a.hold(heldRun({ approval }));
+    await a.approve(counted.runId, yesFrom('lee', ['sre']));
+    await expect(b.approve(counted.runId, yesFrom('dee', ['dba']))).resolves.toMatchObject({ state: 'pending' });
+    await expect(a.approve(counted.runId, yesFrom('sam', ['sre', 'dba']))).resolves.toMatchObject({ state: 'approved' });
+  });
+
+  it('with allGroups, two approvers from the two groups at once on two replicas complete the quorum once', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { run } = await a.hold(heldRun({ approval: { groups: ['sre', 'dba'], count: 2, allGroups: true, ttlMs: 60_000, holds: [] } }));
+      const decided = await Promise.all([a.approve(run.runId, yesFrom('lee', ['sre'])), b.approve(run.runId, yesFrom('dee', ['dba']))]);
+      expect(decided.map((r) => r?.state).sort()).toEqual(['approved', 'pending']);
+      const claims = await Promise.all([a.transition(run.runId, { from: ['approved'], to: 'executing' }), b.transition(run.runId, { from: ['approved'], to: 'executing' })]);
+      expect(claims.filter((c) => c !== undefined)).toHaveLength(1);
+    }
+  });
+
+  it('a break-glass approval approves alone, whatever count and allGroups say; an approver outside it does not', async () => {
+    const approval = { groups: ['sre', 'dba'], count: 3, allGroups: true, breakGlassGroups: ['oncall'], ttlMs: 3_600_000, holds: [] };
+    const { run } = await a.hold(heldRun({ approval }));
+    const approved = await b.approve(run.runId, yesFrom('olga', ['oncall'], true));
+    expect(approved).toMatchObject({ state: 'approved', decisions: [{ actor: { user: 'olga' }, groups: ['oncall'], breakGlass: true }] });
+    // Without a break-glass group among the approver's groups, the flag alone approves nothing.
+    const { run: other } = await a.hold(heldRun({ approval }));
+    await expect(a.approve(other.runId, yesFrom('lee', ['sre'], true))).resolves.toMatchObject({ state: 'pending' });
+  });
+
+  it('a break-glass approval racing ordinary approvals on two replicas gives one quorum, and one caller moves it to executing', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { run } = await a.hold(heldRun({ approval: { groups: ['leads'], count: 2, breakGlassGroups: ['oncall'], ttlMs: 60_000, holds: [] } }));
+      const decided = await Promise.all([a.approve(run.runId, yesFrom('lee', ['leads'])), b.approve(run.runId, yesFrom('olga', ['oncall'], true)), a.approve(run.runId, yesFrom('kim', ['leads']))]);
+      expect(decided.filter((r) => r?.state === 'approved')).toHaveLength(1);
+      const claims = await Promise.all([a.transition(run.runId, { from: ['approved'], to: 'executing' }), b.transition(run.runId, { from: ['approved'], to: 'executing' })]);
+      expect(claims.filter((c) => c !== undefined)).toHaveLength(1);
+      expect((await a.get(run.runId))?.state).toBe('executing');
     }
   });
 

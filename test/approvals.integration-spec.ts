@@ -42,6 +42,8 @@ describe('approvals: held, decided by humans, executed exactly as approved', () 
   const lee = `lee-${tag}@example.com`;
   const kim = `kim-${tag}@example.com`;
   const bob = `bob-${tag}@example.com`;
+  const dee = `dee-${tag}@example.com`;
+  const olga = `olga-${tag}@example.com`;
   let dir: string;
   let configFile: string;
   let repo: RunbookRepository;
@@ -70,9 +72,12 @@ users:
   - { name: ${bob}, groups: [eng] }
   - { name: ${lee}, groups: [leads] }
   - { name: ${kim}, groups: [leads] }
+  - { name: ${dee}, groups: [dbas] }
+  - { name: ${olga}, groups: [oncall] }
 rules:
   - { name: notes-pair, groups: [eng], connections: [notes-db], runbooks: ["demo/pair/**"], approval: { groups: [leads], count: 2, ttl: 1h } }
   - { name: notes-one, groups: [eng], connections: [notes-db], runbooks: ["demo/one/**"], approval: { groups: [leads] } }
+  - { name: notes-all, groups: [eng], connections: [notes-db], runbooks: ["demo/all/**"], approval: { groups: [leads, dbas], count: 2, allGroups: true, breakGlassGroups: [oncall] } }
 gitSync: { cacheDir: ${join(dir, 'cache')}, port: 0 }
 ${readFileSync(join(dir, 'tickets.line'), 'utf8')}
 ${extra}`;
@@ -130,7 +135,7 @@ ${extra}`;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rg-approvals-'));
     writeFileSync(join(dir, 'tickets.line'), writeTicketKeys(dir));
-    repo = createRunbookRepository({ 'pair/set_note.runbook.sql': SET_NOTE, 'one/set_note.runbook.sql': SET_NOTE });
+    repo = createRunbookRepository({ 'pair/set_note.runbook.sql': SET_NOTE, 'one/set_note.runbook.sql': SET_NOTE, 'all/set_note.runbook.sql': SET_NOTE });
     configFile = join(dir, 'rungate.yaml');
     writeFileSync(configFile, config());
     target = await createTestDatabase('rg_appr_target');
@@ -256,6 +261,52 @@ ${extra}`;
     expect(types.filter((t) => t === 'audit.run.approved')).toHaveLength(2);
     expect(types.filter((t) => t === 'audit.run.started')).toHaveLength(1);
     expect(events.find((e) => e.type === 'audit.run.approved')).toMatchObject({ actor: expect.objectContaining({ user: lee }), details: expect.objectContaining({ comment: 'looks right' }) });
+  });
+
+  it('with allGroups, waits for an approver of each group beyond the count, then runs once', async () => {
+    const held = await hold('demo.all.set_note', 15, 'all groups');
+    expect((await get(leeHuman, held.runId)).approval).toEqual({ groups: ['leads', 'dbas'], count: 2, allGroups: true, breakGlassGroups: ['oncall'], approved: 0 });
+    await expect(approve(leeHuman, held.runId)).resolves.toMatchObject({ state: 'pending', approval: { approved: 1 } });
+    // The count is reached, but nobody of dbas approved yet.
+    await expect(approve(kimHuman, held.runId)).resolves.toMatchObject({ state: 'pending', approval: { approved: 2 } });
+    expect(await note(15)).toEqual({ body: 'initial', writes: 0 });
+    const last = await approve(human(dee, ['dbas']), held.runId);
+    expect(['executing', 'executed']).toContain(last.state);
+    const done = await ended(leeHuman, held.runId);
+    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'succeeded' } });
+    expect(done.decisions.map((d) => [d.actor.user, d.groups, d.breakGlass])).toEqual([
+      [lee, ['leads'], undefined],
+      [kim, ['leads'], undefined],
+      [dee, ['dbas'], undefined],
+    ]);
+    expect(await note(15)).toEqual({ body: 'all groups', writes: 1 });
+    const approved = (await auditOf(held.runId)).filter((e) => e.type === 'audit.run.approved');
+    expect(approved.map((e) => [e.details?.['state'], e.details?.['allGroups'], e.details?.['breakGlass']])).toEqual([
+      ['pending', true, undefined],
+      ['pending', true, undefined],
+      ['approved', true, undefined],
+    ]);
+  });
+
+  it('runs on one break-glass approval alone, marked breakGlass in the decision and in audit.run.approved', async () => {
+    const held = await hold('demo.all.set_note', 20, 'break glass');
+    // olga is in no approver group, only the break-glass one: she may decide, and alone.
+    expect((await approvals({ action: 'list', identity: human(olga, ['oncall']) })).runs.map((r) => r.runId)).toContain(held.runId);
+    const approved = await approve(human(olga, ['oncall']), held.runId, 'incident 42');
+    expect(['executing', 'executed']).toContain(approved.state);
+    const done = await ended(leeHuman, held.runId);
+    expect(done).toMatchObject({ state: 'executed', decisions: [{ actor: { user: olga }, groups: ['oncall'], breakGlass: true, comment: 'incident 42' }] });
+    expect(await note(20)).toEqual({ body: 'break glass', writes: 1 });
+    await expect(refusal(approve(leeHuman, held.runId))).resolves.toMatchObject({ code: 'RUN_NOT_PENDING' });
+    const events = await eventually(async () => {
+      const found = await auditOf(held.runId);
+      if (!found.some((e) => e.type === 'audit.run.completed')) throw new Error('no outcome yet');
+      return found;
+    });
+    expect(events.filter((e) => e.type === 'audit.run.approved')).toEqual([
+      expect.objectContaining({ actor: expect.objectContaining({ user: olga }), details: expect.objectContaining({ breakGlass: true, groups: ['oncall'], approvals: 1, count: 2, state: 'approved' }) }),
+    ]);
+    expect(events.filter((e) => e.type === 'audit.run.started')).toHaveLength(1);
   });
 
   it('gives one execution when two approvers of a one-approval run decide at the same moment', async () => {

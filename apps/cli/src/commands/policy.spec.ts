@@ -15,6 +15,7 @@ users:
 rules:
   - { name: prod-writes, groups: [eng], connections: [prod], runbooks: ["demo/pg/**"], approval: { groups: [sre-leads], count: 1, ttl: 30m } }
   - { name: staging, groups: [eng], connections: [staging], runbooks: ["demo/pg/**"] }
+  - { name: hotfix, groups: [eng], connections: [prod], runbooks: ["demo/hotfix/**"], approval: { groups: [sre-leads, eng], count: 2, allGroups: true, breakGlassGroups: [sre-leads] } }
 guardrails:
   - { name: deletes-need-a-lead, on: input, connections: [staging], match: { sql: { forbid: [delete] } }, action: require_approval, approval: { groups: [sre-leads], count: 2, ttl: 2h } }
 `;
@@ -52,6 +53,19 @@ describe('rungate policy explain', () => {
       ]),
     );
     expect(out.join('')).not.toMatch(/^allow/m);
+  });
+
+  it('says when the quorum needs each group, and who may break glass', async () => {
+    const code = await explainPolicy({ user: 'alice', group: [], runbook: 'demo/hotfix/fix.runbook.sql', connection: 'prod', param: [], config });
+    expect(code).toBe(EXPLAIN_EXIT.approval_required);
+    expect(out.join('').split('\n')).toEqual(
+      expect.arrayContaining([
+        'approval_required: rule hotfix',
+        '  needs 2 approvals from sre-leads, eng within 1h',
+        '  allGroups: at least one approver from each of sre-leads, eng',
+        '  break glass: one approver in sre-leads approves alone (marked breakGlass in the decision and audit.run.approved)',
+      ]),
+    );
   });
 
   it('lists every approver for another requester', async () => {

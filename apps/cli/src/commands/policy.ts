@@ -39,6 +39,8 @@ function duration(ms: number): string {
 export function approvalLines(config: Pick<RungateConfig, 'users' | 'oidc'>, approval: ApprovalConfig, requester: string): string[] {
   const approvers = config.users.filter((u) => u.name !== requester && u.groups.some((g) => approval.groups.includes(g))).map((u) => u.name);
   const lines = [`  needs ${approval.count} approval${approval.count === 1 ? '' : 's'} from ${approval.groups.join(', ')} within ${duration(approval.ttl)}`];
+  if (approval.allGroups) lines.push(`  allGroups: at least one approver from each of ${approval.groups.join(', ')}`);
+  if (approval.breakGlassGroups) lines.push(`  break glass: one approver in ${approval.breakGlassGroups.join(', ')} approves alone (marked breakGlass in the decision and audit.run.approved)`);
   const known = approvers.length > 0 ? approvers.join(', ') : 'none in users:';
   lines.push(`  approvers: ${known}${config.oidc ? ' (and OIDC users in those groups)' : ''}; never the requester, never an agent token`);
   if (!config.oidc && approvers.length < approval.count) lines.push(`  warning: only ${approvers.length} approver${approvers.length === 1 ? '' : 's'} other than ${requester}: this call can never be approved`);

@@ -20,7 +20,21 @@ describe('approval: in rungate.yaml', () => {
     expect(parseConfig(withRule('{ groups: [sre-leads], count: 2, ttl: 15m }')).rules[0]?.approval).toEqual({ groups: ['sre-leads'], count: 2, ttl: 900_000 });
   });
 
+  it('parses allGroups and breakGlassGroups', () => {
+    expect(parseConfig(withRule('{ groups: [sre-leads, eng], count: 2, allGroups: true, breakGlassGroups: [sre-leads] }')).rules[0]?.approval).toEqual({
+      groups: ['sre-leads', 'eng'],
+      count: 2,
+      allGroups: true,
+      breakGlassGroups: ['sre-leads'],
+      ttl: 3_600_000,
+    });
+  });
+
   it.each([
+    ['window (not built: refused, never ignored)', '{ groups: [sre-leads], window: 1h }', 'rules[0].approval', /window/],
+    ['an allGroups that is not a boolean', '{ groups: [sre-leads], allGroups: yes-please }', 'rules[0].approval.allGroups', /.+/],
+    ['no break-glass group', '{ groups: [sre-leads], breakGlassGroups: [] }', 'rules[0].approval.breakGlassGroups', /.+/],
+    ['a break-glass group twice', '{ groups: [sre-leads], breakGlassGroups: [eng, eng] }', 'rules[0].approval.breakGlassGroups', /name each group once/],
     ['an unknown key', '{ groups: [sre-leads], quorum: 2 }', 'rules[0].approval', /quorum/],
     ['no group', '{ groups: [] }', 'rules[0].approval.groups', /.+/],
     ['a group twice', '{ groups: [sre-leads, sre-leads] }', 'rules[0].approval.groups', /name each group once/],
@@ -42,6 +56,25 @@ describe('approval: in rungate.yaml', () => {
       key: 'rules[0].approval.groups',
       message: '1 approval from nobody, but no user in users: is in any of them: no run could ever be approved',
     });
+  });
+
+  it('refuses break-glass groups no user of users: is in', () => {
+    expect(problems(withRule('{ groups: [sre-leads], breakGlassGroups: [nobody] }'))).toContainEqual({
+      key: 'rules[0].approval.breakGlassGroups',
+      message: 'break-glass groups nobody, but no user in users: is in any of them: nobody could ever break glass',
+    });
+  });
+
+  it('refuses allGroups over a group no user of users: is in', () => {
+    expect(problems(withRule('{ groups: [sre-leads, nobody], allGroups: true }'))).toContainEqual({
+      key: 'rules[0].approval.groups',
+      message: 'allGroups needs an approver from nobody, but no user in users: is in it: no run could ever be approved',
+    });
+  });
+
+  it('leaves break-glass and allGroups approvers to the issuer with OIDC', () => {
+    const oidc = 'oidc: { issuer: "https://id.example.com", audience: rungate }\n';
+    expect(parseConfig(withRule('{ groups: [sre-leads, nobody], allGroups: true, breakGlassGroups: [oncall] }', oidc)).rules[0]?.approval?.breakGlassGroups).toEqual(['oncall']);
   });
 
   it('leaves the count to the issuer when OIDC brings other humans and groups', () => {

@@ -24,14 +24,18 @@ export const MAX_APPROVAL_TTL_MS = 7 * 24 * 3_600_000;
 /** The shortest: less leaves an approver no time to read the body. */
 export const MIN_APPROVAL_TTL_MS = 60_000;
 
+/** A non-empty list of group names, each named once. */
+const GroupList = z
+  .array(z.string().min(1))
+  .min(1)
+  .refine((groups) => new Set(groups).size === groups.length, 'name each group once');
+
 /** Who must approve a run before it executes (rules' and guardrails' `approval:`; ADR 18). */
 export const ApprovalConfig = z
   .strictObject({
-    groups: z
-      .array(z.string().min(1))
-      .min(1)
-      .refine((groups) => new Set(groups).size === groups.length, 'name each group once')
-      .describe('approvers are humans in any of these groups (never the requester, never an agent token)'),
+    groups: GroupList.describe('approvers are humans in any of these groups (never the requester, never an agent token)'),
+    allGroups: z.boolean().optional().describe('true: the quorum needs one approver from each of groups, and still at least count approvers'),
+    breakGlassGroups: GroupList.optional().describe('one human in any of these groups approves alone, whatever count and allGroups say; such an approval is marked breakGlass'),
     count: z.number().int().positive().max(10).default(1).describe('how many different approvers must say yes'),
     ttl: Duration.default(3_600_000).describe('how long the run waits for its approvals before it expires (1m to 168h)'),
   })

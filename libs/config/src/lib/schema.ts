@@ -315,16 +315,29 @@ export type OidcConfig = z.infer<typeof OidcConfig>;
 /**
  * An approval nobody can give holds every run until it expires. With users: alone (no OIDC
  * issuer to bring other humans and groups), there must be as many humans in the approver groups
- * as the approval counts.
+ * as the approval counts, one in each group when allGroups says so, and one in the break-glass
+ * groups when it names any.
  */
 function checkApprovers(
   config: { oidc?: unknown; users: { name: string; groups: string[] }[]; rules: { approval?: ApprovalConfig }[]; guardrails: { approval?: ApprovalConfig }[] },
   ctx: z.RefinementCtx,
 ): void {
   if (config.oidc !== undefined) return;
+  const inGroups = (groups: readonly string[]) => config.users.filter((user) => user.groups.some((group) => groups.includes(group)));
   const check = (approval: ApprovalConfig | undefined, path: (string | number)[]) => {
     if (!approval) return;
-    const approvers = config.users.filter((user) => user.groups.some((group) => approval.groups.includes(group)));
+    if (approval.breakGlassGroups && inGroups(approval.breakGlassGroups).length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'approval', 'breakGlassGroups'],
+        message: `break-glass groups ${approval.breakGlassGroups.join(', ')}, but no user in users: is in any of them: nobody could ever break glass`,
+      });
+    }
+    for (const group of approval.allGroups ? approval.groups : []) {
+      if (inGroups([group]).length > 0) continue;
+      ctx.addIssue({ code: 'custom', path: [...path, 'approval', 'groups'], message: `allGroups needs an approver from ${group}, but no user in users: is in it: no run could ever be approved` });
+    }
+    const approvers = inGroups(approval.groups);
     if (approvers.length >= approval.count) return;
     const who = approvers.length === 0 ? 'no user in users: is in any of them' : `only ${approvers.map((u) => u.name).join(', ')} of users: ${approvers.length === 1 ? 'is' : 'are'} in them`;
     ctx.addIssue({

@@ -28,6 +28,10 @@ export const ApprovalDecision = z.object({
   verdict: z.enum(['approved', 'rejected']),
   comment: z.string().optional(),
   at: z.string(),
+  /** The approver's groups among the run's approver and break-glass groups, as they were when deciding: allGroups is evaluated from these. */
+  groups: z.array(z.string()).optional(),
+  /** An approval by a break-glass group, which approved the run alone (ADR 18 §1). */
+  breakGlass: z.boolean().optional(),
 });
 export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
 
@@ -48,7 +52,13 @@ export const ApprovalRun = z.object({
   /** The validated parameters, password-typed ones redacted. */
   params: z.record(z.string(), z.string()),
   requester: z.object({ user: z.string(), agent: z.string().optional() }),
-  approval: z.object({ groups: z.array(z.string()), count: z.number().int().positive(), approved: z.number().int().nonnegative() }),
+  approval: z.object({
+    groups: z.array(z.string()),
+    count: z.number().int().positive(),
+    approved: z.number().int().nonnegative(),
+    allGroups: z.boolean().optional(),
+    breakGlassGroups: z.array(z.string()).optional(),
+  }),
   holds: z.array(ApprovalHoldView),
   decisions: z.array(ApprovalDecision),
   createdAt: z.string(),

@@ -26,8 +26,27 @@ export interface HeldExecution {
 export interface HeldApproval {
   groups: string[];
   count: number;
+  /** One approver from each of `groups` too (besides `count`). */
+  allGroups?: boolean;
+  /** One approver in any of these approves alone. */
+  breakGlassGroups?: string[];
   ttlMs: number;
   holds: { by: 'rule' | 'guardrail'; name: string; reason?: string }[];
+}
+
+/** Who must approve, as the held run's views and its audit events show it: the approval without its holds and ttl. */
+export function quorumOf(approval: Pick<HeldApproval, 'groups' | 'count' | 'allGroups' | 'breakGlassGroups'>): { groups: string[]; count: number; allGroups?: boolean; breakGlassGroups?: string[] } {
+  return {
+    groups: approval.groups,
+    count: approval.count,
+    ...(approval.allGroups ? { allGroups: true } : {}),
+    ...(approval.breakGlassGroups ? { breakGlassGroups: approval.breakGlassGroups } : {}),
+  };
+}
+
+/** The groups that may decide a held run: its approver groups and its break-glass groups. */
+export function deciderGroupsOf(approval: HeldApproval): string[] {
+  return [...new Set([...approval.groups, ...(approval.breakGlassGroups ?? [])])];
 }
 
 /** How a run ended once it left `executing` (or why it failed before): the executor's status and masked result. */
@@ -192,15 +211,25 @@ export class ApprovalRunStore {
 
   /**
    * Adds one approval to a pending, unexpired run this approver has not decided yet; the one
-   * that reaches `approval.count` moves it to `approved`. Undefined when the run was not
-   * pending, had expired or already had this approver's decision (read the run to say which).
+   * that completes the quorum moves it to `approved`: `approval.count` approvals and, with
+   * `allGroups`, one of each group among the approvals' recorded `groups`; or at once, an
+   * approval whose `groups` include a break-glass group. The quorum is evaluated in the same
+   * UPDATE, on the row as a racing replica left it, so exactly one decision completes it.
+   * Undefined when the run was not pending, had expired or already had this approver's
+   * decision (read the run to say which).
    */
   async approve(runId: string, decision: ApprovalDecision): Promise<ApprovalRunRecord | undefined> {
     const rows = returned(
       await this.db.query(
         `UPDATE approval_runs SET
          decisions = decisions || jsonb_build_array($2::jsonb),
-         state = CASE WHEN (SELECT count(*) FROM jsonb_array_elements(decisions) d WHERE d->>'verdict' = 'approved') + 1 >= (approval->>'count')::int
+         state = CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(approval->'breakGlassGroups', '[]'::jsonb)) b
+                                   WHERE COALESCE($2::jsonb->'groups', '[]'::jsonb) @> jsonb_build_array(b))
+                        OR ((SELECT count(*) FROM jsonb_array_elements(decisions) d WHERE d->>'verdict' = 'approved') + 1 >= (approval->>'count')::int
+                            AND (COALESCE((approval->>'allGroups')::boolean, false) = false
+                                 OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(approval->'groups') g
+                                                WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(decisions || jsonb_build_array($2::jsonb)) d
+                                                                  WHERE d->>'verdict' = 'approved' AND COALESCE(d->'groups', '[]'::jsonb) @> jsonb_build_array(g)))))
                       THEN 'approved' ELSE 'pending' END,
          updated_at = now()
        WHERE run_id = $1 AND state = 'pending' AND expires_at > now()

@@ -11,7 +11,7 @@ import {
   type RequestMeta,
 } from '@rungate/contracts';
 import { actorOf, type AuditSink } from '@rungate/messaging';
-import type { ApprovalRunRecord, ApprovalRunStore } from '@rungate/persistence';
+import { deciderGroupsOf, quorumOf, type ApprovalRunRecord, type ApprovalRunStore } from '@rungate/persistence';
 import { AUDIT_SINK, AttemptAudit } from '@rungate/runtime';
 import { ApprovedRuns } from './approved-runs';
 import { HeldRuns } from './held-runs';
@@ -44,7 +44,7 @@ export function approvalRunView(run: ApprovalRunRecord): ApprovalRun {
     bodySha256: run.bodySha256,
     params: run.params,
     requester: { user: identity.user, ...(identity.agent ? { agent: identity.agent } : {}) },
-    approval: { groups: run.approval.groups, count: run.approval.count, approved: approvalsOf(run) },
+    approval: { ...quorumOf(run.approval), approved: approvalsOf(run) },
     holds: run.approval.holds,
     decisions: run.decisions,
     createdAt: run.createdAt,
@@ -53,9 +53,14 @@ export function approvalRunView(run: ApprovalRunRecord): ApprovalRun {
   };
 }
 
-function isApprover(identity: Identity, run: ApprovalRunRecord): boolean {
+/** The identity's groups that may decide this run (approver and break-glass groups), as they are now. */
+function decidingGroups(identity: Identity, run: ApprovalRunRecord): string[] {
   const groups = new Set(identity.groups);
-  return run.approval.groups.some((g) => groups.has(g));
+  return deciderGroupsOf(run.approval).filter((g) => groups.has(g));
+}
+
+function isApprover(identity: Identity, run: ApprovalRunRecord): boolean {
+  return decidingGroups(identity, run).length > 0;
 }
 
 /** A refused request about a held run: what the caller is told, and what the record says beside it. */
@@ -143,15 +148,20 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
       throw new ApprovalRefusal(new RungateError('SELF_APPROVAL', `run ${before.runId} was requested by ${requester} (via ${before.requester.identity.agent ?? 'a token'}); its requester never decides it, through any agent`), before);
     }
     if (!isApprover(identity, before)) {
-      throw new ApprovalRefusal(new RungateError('NOT_AN_APPROVER', `run ${before.runId} is decided by groups ${before.approval.groups.join(', ')}; ${identity.user} is in none of them`), before);
+      throw new ApprovalRefusal(new RungateError('NOT_AN_APPROVER', `run ${before.runId} is decided by groups ${deciderGroupsOf(before.approval).join(', ')}; ${identity.user} is in none of them`), before);
     }
     const run = (await this.expireIfDue(store, before)) ?? before;
     if (run.state !== 'pending') throw new ApprovalRefusal(notPending(run), run);
+    // The groups are recorded as they are now: allGroups counts them, and break glass is decided by them (the store evaluates both).
+    const groups = decidingGroups(identity, run);
+    const breakGlass = request.action === 'approve' && groups.some((g) => run.approval.breakGlassGroups?.includes(g));
     const decision: ApprovalDecision = {
       actor: { user: identity.user, ...(identity.agent ? { agent: identity.agent } : {}) },
       verdict: request.action === 'approve' ? 'approved' : 'rejected',
       ...(request.action === 'approve' ? (request.comment ? { comment: request.comment } : {}) : { comment: request.reason }),
       at: new Date().toISOString(),
+      groups,
+      ...(breakGlass ? { breakGlass: true } : {}),
     };
     const decided = request.action === 'approve' ? await store.approve(run.runId, decision) : await store.reject(run.runId, decision);
     if (!decided) {
@@ -200,9 +210,12 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
         connection: run.connection,
         details: {
           ...(decision.comment ? { comment: decision.comment } : {}),
+          ...(decision.breakGlass ? { breakGlass: true } : {}),
+          groups: decision.groups,
           requester: run.requester.identity.user,
           approvals: approvalsOf(run),
           count: run.approval.count,
+          ...(run.approval.allGroups ? { allGroups: true } : {}),
           state: run.state,
         },
       });

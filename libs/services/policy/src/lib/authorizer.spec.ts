@@ -33,4 +33,14 @@ describe('authorizer helpers', () => {
     ]);
     expect(approval).toEqual({ groups: ['sre-leads', 'dbas'], count: 2, ttl: 600_000 });
   });
+
+  it('combines allGroups if any hold says so, over the union of groups, and break glass only through a group every hold names', () => {
+    const rule = { by: 'rule' as const, name: 'prod-writes', approval: { groups: ['sre-leads'], count: 1, ttl: 3_600_000, breakGlassGroups: ['oncall', 'cto'] } };
+    const guardrail = { by: 'guardrail' as const, name: 'deletes', approval: { groups: ['dbas'], count: 1, ttl: 3_600_000, allGroups: true, breakGlassGroups: ['cto'] } };
+    expect(strictestApproval([rule, guardrail])).toEqual({ groups: ['sre-leads', 'dbas'], count: 1, ttl: 3_600_000, allGroups: true, breakGlassGroups: ['cto'] });
+    // A hold without break-glass groups is never released by one approver alone.
+    const plain = { by: 'guardrail' as const, name: 'big', approval: { groups: ['dbas'], count: 2, ttl: 600_000 } };
+    expect(strictestApproval([rule, plain])).toEqual({ groups: ['sre-leads', 'dbas'], count: 2, ttl: 600_000 });
+    expect(strictestApproval([rule])).toEqual(rule.approval);
+  });
 });

@@ -35,6 +35,7 @@ import { CatalogStore } from './catalog.store';
 import { ExplorationAuthorizer } from './exploration-authorizer';
 import { GuardrailSet } from './guardrail-set';
 import { IdempotencyStore } from './idempotency-store';
+import { quorumOf } from '@rungate/persistence';
 import { HeldRuns } from './held-runs';
 import { Refusal, isRecorded, recordedAnswer, refusalOf, type RefusalBase, type RefusalRecord } from './refusal';
 import { RunStatusTool } from './run-status-tool';
@@ -74,13 +75,22 @@ function approvalHolds(decision: Extract<Decision, { effect: 'allow' | 'approval
 }
 
 /**
- * The approval a run held by several holds needs: the largest count and the shortest ttl of
- * them, any of their groups approving (ADR 18 §2). One from each group (`allGroups`) is left
- * out until it is built (ADR 18 §1).
+ * The approval a run held by several holds needs (ADR 18 §2): the largest count and the
+ * shortest ttl of them, any of their groups approving; one from each of those groups when any
+ * hold says `allGroups`; and break glass only through a group every hold names as break-glass
+ * (a hold without breakGlassGroups never lets one approver alone release it).
  */
 export function strictestApproval(holds: readonly ApprovalHold[]): ApprovalConfig {
   const groups = [...new Set(holds.flatMap((h) => h.approval.groups))];
-  return { groups, count: Math.max(...holds.map((h) => h.approval.count)), ttl: Math.min(...holds.map((h) => h.approval.ttl)) };
+  const [first, ...rest] = holds.map((h) => h.approval.breakGlassGroups ?? []);
+  const breakGlassGroups = (first ?? []).filter((g) => rest.every((names) => names.includes(g)));
+  return {
+    groups,
+    count: Math.max(...holds.map((h) => h.approval.count)),
+    ttl: Math.min(...holds.map((h) => h.approval.ttl)),
+    ...(holds.some((h) => h.approval.allGroups === true) ? { allGroups: true } : {}),
+    ...(breakGlassGroups.length > 0 ? { breakGlassGroups } : {}),
+  };
 }
 
 function parseDryRun(value: unknown): boolean {
@@ -370,7 +380,11 @@ export class Authorizer {
         ...(claims.mysqlQuoting ? { mysqlQuoting: claims.mysqlQuoting } : {}),
         ...(claims.action ? { action: claims.action } : {}),
       },
-      approval: { groups: approval.groups, count: approval.count, ttlMs: approval.ttl, holds: holds.map(({ by, name, reason }) => ({ by, name, ...(reason ? { reason } : {}) })) },
+      approval: {
+        ...quorumOf(approval),
+        ttlMs: approval.ttl,
+        holds: holds.map(({ by, name, reason }) => ({ by, name, ...(reason ? { reason } : {}) })),
+      },
     });
     // The key's binding (a day) can be younger than the run it names (a ttl of up to a week): compare what would run.
     if (!created && (run.bodySha256 !== claims.bodySha256 || run.connection.name !== connection.name)) {
@@ -385,7 +399,7 @@ export class Authorizer {
         await this.audit.publish({
           ...base,
           decision: { effect: 'approval_required', rule: claims.rule, reason: why },
-          details: { approvers, expiresAt: run.expiresAt, holds: run.approval.holds, idempotencyKey: call.key },
+          details: { approvers: quorumOf(run.approval), expiresAt: run.expiresAt, holds: run.approval.holds, idempotencyKey: call.key },
         });
       } catch (error) {
         // Never a run waiting for approvers that the record does not show: it ends here, before anyone sees it.
