@@ -11,3 +11,4 @@ export * from './lib/dispatch';
 export * from './lib/in-process';
 export * from './lib/trace';
 export * from './lib/pages';
+export * from './lib/event-ids';

@@ -92,6 +92,18 @@ export const RunTicketClaims = RunTicketShape.refine(
 ).refine((claims) => claims.explore === undefined || (claims.readOnly && claims.v === 2 && !claims.dryRun), 'an exploration ticket is v2, read-only and no dry run');
 export type RunTicketClaims = z.infer<typeof RunTicketClaims>;
 
+/**
+ * How a sender of `exec.<type>` (the gateway for a call, policy for an approved run) waits
+ * for the executor: the runbook's own timeout plus this grace for its report (the executor's
+ * own cancel grace is 3 s), also after it was told to stop a run.
+ */
+export const EXEC_REPORT_GRACE_MS = 5000;
+/**
+ * An executor reports every second while it runs; one silent for four (killed, hung, cut
+ * off) is presumed dead and the outcome is unknown — within seconds, not the run's timeout.
+ */
+export const EXEC_HEARTBEAT_MS = 1000;
+
 export const ExecRequest = z.object({
   ticket: z.string().min(1).max(MAX_TICKET_CHARS),
   body: z.string().max(1024 * 1024),

@@ -4,6 +4,8 @@ import {
   AuthorizeReply,
   type AllowReply,
   ERROR_EDGES,
+  EXEC_HEARTBEAT_MS,
+  EXEC_REPORT_GRACE_MS,
   ExecResult,
   MAX_FORWARDED_JSON_DEPTH,
   MAX_TOOL_NAME,
@@ -42,16 +44,6 @@ export class CallCancelled extends Error {
   }
 }
 
-/**
- * Grace beyond a runbook's own timeout, or after the gateway asked an executor to stop a run,
- * for the executor to report how the run ended (its own cancel grace is 3 s).
- */
-const EXEC_GRACE_MS = 5000;
-/**
- * An executor reports every second while it runs; one silent for four (killed, hung, cut
- * off) is presumed dead and the outcome is unknown — within seconds, not the run's timeout.
- */
-const EXEC_HEARTBEAT_MS = 1000;
 const AUTHORIZE_TIMEOUT_MS = 10_000;
 
 /**
@@ -207,7 +199,7 @@ export class ToolCalls {
       execSubject(decision.connection.type),
       { ticket: decision.ticket, body: decision.body },
       ExecResult,
-      { timeoutMs: decision.timeoutMs + EXEC_GRACE_MS, heartbeatMs: EXEC_HEARTBEAT_MS },
+      { timeoutMs: decision.timeoutMs + EXEC_REPORT_GRACE_MS, heartbeatMs: EXEC_HEARTBEAT_MS },
     );
     let settled = false;
     let graceTimer: NodeJS.Timeout | undefined;
@@ -216,7 +208,7 @@ export class ToolCalls {
         new Promise<{ gaveUp: StopReason }>((resolve) => {
           if (settled) return;
           this.stopRun(decision, reason, limit);
-          graceTimer = setTimeout(() => resolve({ gaveUp: reason }), EXEC_GRACE_MS);
+          graceTimer = setTimeout(() => resolve({ gaveUp: reason }), EXEC_REPORT_GRACE_MS);
         }),
     );
     let answer: { result: ExecResult } | { error: unknown } | { gaveUp: StopReason };
@@ -241,9 +233,9 @@ export class ToolCalls {
     if ('gaveUp' in answer) {
       const unknown = new RungateError(
         'OUTCOME_UNKNOWN',
-        `run ${decision.runId} was told to stop (${answer.gaveUp === 'cancelled' ? 'its caller cancelled the call' : `its call exceeded gateway.callTimeout of ${limit.timeoutMs} ms`}), but its ${decision.connection.type} executor did not report how it ended within ${EXEC_GRACE_MS} ms; its outcome is unknown — check the audit log before retrying.`,
+        `run ${decision.runId} was told to stop (${answer.gaveUp === 'cancelled' ? 'its caller cancelled the call' : `its call exceeded gateway.callTimeout of ${limit.timeoutMs} ms`}), but its ${decision.connection.type} executor did not report how it ended within ${EXEC_REPORT_GRACE_MS} ms; its outcome is unknown — check the audit log before retrying.`,
       );
-      this.log.warn(`run ${decision.runId}: outcome unknown (no report ${EXEC_GRACE_MS} ms after it was told to stop)`);
+      this.log.warn(`run ${decision.runId}: outcome unknown (no report ${EXEC_REPORT_GRACE_MS} ms after it was told to stop)`);
       await this.auditUnknown(call, decision, unknown, waitedMs);
       if (limit.reason === 'cancelled') throw new CallCancelled();
       return { error: unknown };

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { AuditEventInput } from '@rungate/contracts';
 import type { CatalogPublication } from '@rungate/git-catalog';
+import { derivedEventId } from '@rungate/messaging';
 
 /** Rejected runbooks audited one by one per commit; beyond this, one summary event. */
 export const MAX_REJECTED_EVENTS = 100;
@@ -12,8 +12,7 @@ const actor = { user: 'system:git-sync', groups: [] };
  * retry) is stored once within the AUDIT stream's duplicate window.
  */
 function eventId(...parts: string[]): string {
-  const hex = createHash('sha256').update(parts.join('\0')).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return derivedEventId(parts.join('\0'));
 }
 
 /** `audit.catalog.updated`, then one `audit.catalog.rejected` per withheld runbook. */

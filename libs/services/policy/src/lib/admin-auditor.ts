@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { configFingerprint, diffConfig, type RungateConfig } from '@rungate/config';
-import type { AuditSink } from '@rungate/messaging';
+import { derivedEventId, type AuditSink } from '@rungate/messaging';
 import { AUDIT_SINK, CONFIG, configChangeActor, configProvenance, type ConfigHolder, type ConfigOrigin, type ConfigProvenance } from '@rungate/runtime';
 
 /** Derived from the change (from which configuration to which), so every replica that audits it publishes one id. */
 function eventId(previous: string, next: string, section: string): string {
-  const hex = createHash('sha256').update(`${previous}:${next}:${section}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return derivedEventId(`${previous}:${next}:${section}`);
 }
 
 /** A reload without a file behind it (a test, an embedding program): nobody can be named. */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import {
   RunEventTypes,
@@ -10,7 +9,7 @@ import {
   type Identity,
   type RequestMeta,
 } from '@rungate/contracts';
-import { actorOf, type AuditSink } from '@rungate/messaging';
+import { actorOf, derivedEventId, type AuditSink } from '@rungate/messaging';
 import { deciderGroupsOf, quorumOf, type ApprovalRunRecord, type ApprovalRunStore } from '@rungate/persistence';
 import { AUDIT_SINK, AttemptAudit } from '@rungate/runtime';
 import { ApprovedRuns } from './approved-runs';
@@ -22,8 +21,7 @@ export const SWEEP_EVERY_MS = 30_000;
 
 /** One event id per run and change, whichever replica publishes it: JetStream's duplicate window keeps it once. */
 function eventIdOf(runId: string, change: string): string {
-  const hex = createHash('sha256').update(`${runId}:${change}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-9${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return derivedEventId(`${runId}:${change}`);
 }
 
 function approvalsOf(run: ApprovalRunRecord): number {

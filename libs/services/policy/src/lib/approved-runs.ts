@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { ExecResult, MAX_TICKET_CHARS, RunEventTypes, RungateError, execResultContent, execSubject, type Identity } from '@rungate/contracts';
+import { EXEC_HEARTBEAT_MS, EXEC_REPORT_GRACE_MS, ExecResult, MAX_TICKET_CHARS, RunEventTypes, RungateError, execResultContent, execSubject, type Identity } from '@rungate/contracts';
 import { actorOf, isTransportError, type AuditSink, type Bus } from '@rungate/messaging';
 import type { ApprovalRunRecord, ApprovalRunStore, HeldOutcome } from '@rungate/persistence';
 import { decide, permits, runbookKey } from '@rungate/policy';
@@ -9,9 +9,6 @@ import { HeldRuns } from './held-runs';
 import { signRunbookTicket } from './run-ticket';
 import { TicketSigner } from './ticket-signer';
 
-/** As the gateway waits: the runbook's timeout, then this long for the executor's report. */
-const EXEC_GRACE_MS = 5000;
-const EXEC_HEARTBEAT_MS = 1000;
 
 /** The requester as a decision sees them: the identity stored with the run, its token's narrowing included. */
 function requesterOf(run: ApprovalRunRecord): Identity {
@@ -109,7 +106,7 @@ export class ApprovedRuns implements OnApplicationShutdown {
     let state: 'executed' | 'failed';
     try {
       const report = await this.bus.request(execSubject(run.connection.type), { ticket, body: run.body }, ExecResult, {
-        timeoutMs: run.execution.limits.timeoutMs + EXEC_GRACE_MS,
+        timeoutMs: run.execution.limits.timeoutMs + EXEC_REPORT_GRACE_MS,
         heartbeatMs: EXEC_HEARTBEAT_MS,
       });
       state = 'executed';
