@@ -11,3 +11,4 @@ export * from './lib/masking';
 export * from './lib/exploration';
 export * from './lib/console';
 export * from './lib/environment';
+export { ChangeWindowConfig, WINDOW_HORIZON_DAYS, isTimeZone, nextOpening, type Opening } from './lib/change-window';
