@@ -10,7 +10,10 @@ const config: Config = {
   testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
   testTimeout: 120_000,
   setupFiles: ['<rootDir>/test/support/isolate-subjects.js'],
-  maxWorkers: 1,
+  // Two files at a time: every file has its own subject namespace (isolate-subjects.js), ports
+  // from freePort, its own databases and private NATS servers where it stops one; most of an
+  // e2e file's time is waiting on child processes, so two halve the suite on two cores.
+  maxWorkers: 2,
 };
 
 export default config;
