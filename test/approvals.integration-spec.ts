@@ -265,6 +265,8 @@ ${extra}`;
 
   it('with allGroups, waits for an approver of each group beyond the count, then runs once', async () => {
     const held = await hold('demo.all.set_note', 15, 'all groups');
+    // The agent's answer names the whole approval, as the approvers' view does.
+    expect(held.approvers).toEqual({ groups: ['leads', 'dbas'], count: 2, allGroups: true, breakGlassGroups: ['oncall'] });
     expect((await get(leeHuman, held.runId)).approval).toEqual({ groups: ['leads', 'dbas'], count: 2, allGroups: true, breakGlassGroups: ['oncall'], approved: 0 });
     await expect(approve(leeHuman, held.runId)).resolves.toMatchObject({ state: 'pending', approval: { approved: 1 } });
     // The count is reached, but nobody of dbas approved yet.

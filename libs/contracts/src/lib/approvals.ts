@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Identity, RequestMeta } from './identity';
-import { ApprovalState, ConnectionRef } from './tools';
+import { ApprovalState, ConnectionRef, HeldApprovers } from './tools';
 
 /**
  * Held runs (ADR 18): a call a rule's `approval:` or a require_approval guardrail holds is
@@ -104,7 +104,7 @@ export type ApprovalsReply = z.infer<typeof ApprovalsReply>;
 export const ApprovalRequiredResult = z.object({
   status: z.literal('approval_required'),
   runId: z.string(),
-  approvers: z.object({ groups: z.array(z.string()), count: z.number().int().positive() }),
+  approvers: HeldApprovers,
   expiresAt: z.string(),
   /** `pending`, unless the same call (its idempotency key) came again after the run moved on. */
   state: ApprovalState.optional(),

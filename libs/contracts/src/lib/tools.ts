@@ -60,6 +60,19 @@ export type ConnectionRef = z.infer<typeof ConnectionRef>;
 export const ApprovalState = z.enum(['pending', 'approved', 'executing', 'executed', 'failed', 'rejected', 'expired']);
 export type ApprovalState = z.infer<typeof ApprovalState>;
 
+/**
+ * Who must approve a held run (ADR 18 §1): `count` approvals from `groups` — with `allGroups`,
+ * at least one from each of them — or one approval alone by a human of `breakGlassGroups`.
+ * The optional fields are present only when the approval in force sets them.
+ */
+export const HeldApprovers = z.object({
+  groups: z.array(z.string()),
+  count: z.number().int().positive(),
+  allGroups: z.literal(true).optional(),
+  breakGlassGroups: z.array(z.string()).optional(),
+});
+export type HeldApprovers = z.infer<typeof HeldApprovers>;
+
 /** An allowed call: the signed ticket and the body the gateway sends to `exec.<type>`. */
 export const AllowReply = z.object({
   effect: z.literal('allow'),
@@ -81,7 +94,7 @@ export const AuthorizeReply = z.discriminatedUnion('effect', [
   z.object({
     effect: z.literal('approval_required'),
     runId: z.string(),
-    approvers: z.object({ groups: z.array(z.string()), count: z.number().int().positive() }),
+    approvers: HeldApprovers,
     expiresAt: z.string(),
     /** The held run's state: `pending` when just stored; another when the same call (its idempotency key) came again later. */
     state: ApprovalState,

@@ -1,4 +1,4 @@
-import type { ApprovalDecision, ApprovalState, ConnectionRef, MysqlQuoting, RequestMeta, RunLimits, TokenScope } from '@rungate/contracts';
+import type { ApprovalDecision, ApprovalState, ConnectionRef, HeldApprovers, MysqlQuoting, RequestMeta, RunLimits, TokenScope } from '@rungate/contracts';
 import type { DataSource } from 'typeorm';
 
 /** The requester's identity as the run ticket will carry it, and where the call came from. */
@@ -35,11 +35,11 @@ export interface HeldApproval {
 }
 
 /** Who must approve, as the held run's views and its audit events show it: the approval without its holds and ttl. */
-export function quorumOf(approval: Pick<HeldApproval, 'groups' | 'count' | 'allGroups' | 'breakGlassGroups'>): { groups: string[]; count: number; allGroups?: boolean; breakGlassGroups?: string[] } {
+export function quorumOf(approval: Pick<HeldApproval, 'groups' | 'count' | 'allGroups' | 'breakGlassGroups'>): HeldApprovers {
   return {
     groups: approval.groups,
     count: approval.count,
-    ...(approval.allGroups ? { allGroups: true } : {}),
+    ...(approval.allGroups ? { allGroups: true as const } : {}),
     ...(approval.breakGlassGroups ? { breakGlassGroups: approval.breakGlassGroups } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { ConnectionConfig, RuleConfig } from '@rungate/config';
 import type { RunbookEntry } from '@rungate/contracts';
 import { parseRunbook, toolName } from '@rungate/runbooks';
@@ -80,5 +81,13 @@ describe('rungate_run_status', () => {
   it('lets a held runbook answer approval_required under its outputSchema', () => {
     const schema = toolDefinition(entries[0] as RunbookEntry, connections).outputSchema as { anyOf: { properties?: { status?: unknown } }[] };
     expect(schema.anyOf.map((s) => s.properties?.status)).toContainEqual({ type: 'string', const: 'approval_required' });
+  });
+
+  it("admits a held result naming allGroups and break-glass groups, as MCP clients check it", () => {
+    const validate = new AjvJsonSchemaValidator().getValidator(toolDefinition(entries[0] as RunbookEntry, connections).outputSchema as never);
+    const held = { status: 'approval_required', runId: 'r', expiresAt: '2026-12-07T13:00:00.000Z' };
+    expect(validate({ ...held, approvers: { groups: ['sre-leads', 'dba'], count: 2, allGroups: true, breakGlassGroups: ['oncall'] } }).valid).toBe(true);
+    expect(validate({ ...held, approvers: { groups: ['sre-leads'], count: 1 } }).valid).toBe(true);
+    expect(validate({ ...held, approvers: { groups: ['sre-leads'], count: 1, breakGlassGroups: 'oncall' } }).valid).toBe(false);
   });
 });

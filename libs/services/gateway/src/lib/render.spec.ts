@@ -1,5 +1,5 @@
 import type { ExecResult } from '@rungate/contracts';
-import { renderText, structured } from './render';
+import { describeApprovers, renderHeld, renderText, structured } from './render';
 
 const sql: ExecResult = {
   runId: 'r1',
@@ -42,5 +42,26 @@ describe('rendering a run for the agent', () => {
     const big = { ...sql, output: { ...sql.output, rows, rowCount: rows.length } } as ExecResult;
     expect(renderText('demo.get', big).length).toBeLessThan(70 * 1024);
     expect((structured(big)['rows'] as unknown[]).length).toBe(5000);
+  });
+});
+
+describe('rendering a held call for the agent', () => {
+  const held = { status: 'approval_required', runId: 'run-h', expiresAt: '2026-12-07T13:00:00.000Z' } as const;
+
+  it('names the count and the groups', () => {
+    const text = renderHeld('ops.db.update', { ...held, approvers: { groups: ['sre-leads'], count: 1 } });
+    expect(text).toContain('It needs 1 approval from group sre-leads before 2026-12-07T13:00:00.000Z');
+    expect(text).toContain('rungate approve run-h');
+    expect(text).not.toContain('break-glass');
+  });
+
+  it('says one approval of each group is needed with allGroups, and never fewer than the groups', () => {
+    expect(describeApprovers({ groups: ['sre-leads', 'dba'], count: 2, allGroups: true })).toBe('2 approvals from groups sre-leads, dba (at least one from each)');
+    expect(describeApprovers({ groups: ['sre-leads', 'dba', 'sec'], count: 1, allGroups: true })).toBe('3 approvals from groups sre-leads, dba, sec (at least one from each)');
+  });
+
+  it('names the break-glass groups that approve alone', () => {
+    const text = renderHeld('ops.db.update', { ...held, approvers: { groups: ['sre-leads', 'dba'], count: 2, allGroups: true, breakGlassGroups: ['oncall'] } });
+    expect(text).toContain('It needs 2 approvals from groups sre-leads, dba (at least one from each), or one approval alone from break-glass group oncall before');
   });
 });

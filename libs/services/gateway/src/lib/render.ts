@@ -1,4 +1,4 @@
-import { RUN_STATUS_TOOL, execResultContent, type ApprovalRequiredResult, type ExecResult } from '@rungate/contracts';
+import { RUN_STATUS_TOOL, execResultContent, type ApprovalRequiredResult, type ExecResult, type HeldApprovers } from '@rungate/contracts';
 
 const TEXT_LIMIT = 64 * 1024;
 
@@ -33,11 +33,28 @@ export const structured = execResultContent;
  */
 export function renderHeld(tool: string, held: ApprovalRequiredResult): string {
   const { runId, approvers, expiresAt } = held;
-  const who = `${approvers.count} approval${approvers.count === 1 ? '' : 's'} from ${approvers.groups.length === 1 ? 'group' : 'groups'} ${approvers.groups.join(', ')}`;
+  const who = describeApprovers(approvers);
   const state = held.state && held.state !== 'pending' ? ` This call was made before under the same idempotency key; the run is now ${held.state}.` : '';
   return (
     `${tool} — run ${runId} is held for approval: nothing has run yet. It needs ${who} before ${expiresAt}, when it expires.${state}\n` +
     `An approver (a human, never the requester) approves it with: rungate approve ${runId}\n` +
     `Follow it with the ${RUN_STATUS_TOOL} tool: {"runId": "${runId}"}; once approved it runs exactly as requested and its result is there.`
   );
+}
+
+function groupsOf(groups: readonly string[], kind = ''): string {
+  return `${kind}${groups.length === 1 ? 'group' : 'groups'} ${groups.join(', ')}`;
+}
+
+/**
+ * Who must approve, in words: "2 approvals from groups sre-leads, dba (at least one from
+ * each), or one approval alone from break-glass group oncall".
+ */
+export function describeApprovers(approvers: HeldApprovers): string {
+  const { groups, allGroups, breakGlassGroups } = approvers;
+  // With allGroups the quorum is never less than one approval of each group.
+  const count = allGroups ? Math.max(approvers.count, groups.length) : approvers.count;
+  const each = allGroups && groups.length > 1 ? ' (at least one from each)' : '';
+  const breakGlass = breakGlassGroups ? `, or one approval alone from ${groupsOf(breakGlassGroups, 'break-glass ')}` : '';
+  return `${count} approval${count === 1 ? '' : 's'} from ${groupsOf(groups)}${each}${breakGlass}`;
 }

@@ -155,6 +155,15 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
     expect(executed).toBe(false);
     expect(sink.events).toEqual([]);
   });
+
+  it('names allGroups and the break-glass groups of a held call, in its result and its text', async () => {
+    const approvers = { groups: ['sre-leads', 'dba'], count: 2, allGroups: true, breakGlassGroups: ['oncall'] };
+    const held = { effect: 'approval_required', runId: 'run-g', approvers, expiresAt: '2026-12-07T13:00:00.000Z', state: 'pending' };
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: held })));
+    const result = await toolCalls(60_000).call(identity, {}, 'demo.pg.write', {}, undefined, new AbortController().signal);
+    expect(result.structuredContent).toEqual({ status: 'approval_required', runId: 'run-g', approvers, expiresAt: '2026-12-07T13:00:00.000Z' });
+    expect((result.content[0] as { text: string }).text).toContain('needs 2 approvals from groups sre-leads, dba (at least one from each), or one approval alone from break-glass group oncall');
+  });
 });
 
 /** Which attempts the gateway records itself: only those policy did not answer with a record of its own. */

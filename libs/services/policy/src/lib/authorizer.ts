@@ -393,13 +393,13 @@ export class Authorizer {
       });
       return this.refuse({ ...base, runId: randomUUID() }, 'idempotency-conflict', error, { details: { idempotencyKey: call.key, conflictsWithRun: runId } });
     }
-    const approvers = { groups: run.approval.groups, count: run.approval.count };
+    const approvers = quorumOf(run.approval);
     if (created) {
       try {
         await this.audit.publish({
           ...base,
           decision: { effect: 'approval_required', rule: claims.rule, reason: why },
-          details: { approvers: quorumOf(run.approval), expiresAt: run.expiresAt, holds: run.approval.holds, idempotencyKey: call.key },
+          details: { approvers, expiresAt: run.expiresAt, holds: run.approval.holds, idempotencyKey: call.key },
         });
       } catch (error) {
         // Never a run waiting for approvers that the record does not show: it ends here, before anyone sees it.
