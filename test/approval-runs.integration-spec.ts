@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ApprovalDecision } from '@rungate/contracts';
-import { ApprovalRunStore, openDatabase, type NewApprovalRun } from '@rungate/persistence';
+import { ApprovalRunStore, TaskResultStore, openDatabase, type NewApprovalRun } from '@rungate/persistence';
 import { createTestDatabase, type TestDatabase } from '@rungate/testing';
 import type { DataSource } from 'typeorm';
 
@@ -206,5 +206,44 @@ describe('approval_runs shared by policy replicas', () => {
     await first.query("UPDATE approval_runs SET updated_at = now() - interval '71 seconds' WHERE run_id = $1", [stuck.runId]);
     const abandoned = await Promise.all([a.abandonStale(), b.abandonStale()]);
     expect(abandoned.flat().map((r) => [r.runId, r.state, r.outcome?.errorCode])).toEqual([[stuck.runId, 'failed', 'OUTCOME_UNKNOWN']]);
+  });
+  it("withdraws only its requester's pending run, once, racing an approval: a withdrawn run is never approved or claimed", async () => {
+    const run = heldRun({ approval: { groups: ['leads'], count: 1, ttlMs: 3_600_000, holds: [{ by: 'rule', name: 'prod-writes' }] } });
+    await a.hold(run);
+    await expect(b.withdraw(run.runId, 'mallory')).resolves.toBeUndefined();
+    const [withdrawn, approved] = await Promise.all([a.withdraw(run.runId, 'alice'), b.approve(run.runId, yes('lee'))]);
+    // Exactly one of them got the pending row.
+    expect([withdrawn, approved].filter(Boolean)).toHaveLength(1);
+    if (withdrawn) {
+      expect(withdrawn.state).toBe('withdrawn');
+      await expect(a.approve(run.runId, yes('kim'))).resolves.toBeUndefined();
+      await expect(b.transition(run.runId, { from: ['approved'], to: 'executing' })).resolves.toBeUndefined();
+      await expect(a.withdraw(run.runId, 'alice')).resolves.toBeUndefined();
+    } else {
+      expect(approved?.state).toBe('approved');
+      await expect(a.withdraw(run.runId, 'alice')).resolves.toBeUndefined();
+    }
+  });
+
+  it("pages a requester's held runs and kept task results newest first, by a key no two rows share", async () => {
+    const requester = `pager-${randomUUID()}`;
+    const results = new TaskResultStore(second);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const run = heldRun({ requester: { identity: { user: requester, groups: ['eng'] }, meta: {} } });
+      await a.hold(run);
+      ids.push(run.runId);
+      const kept = await results.record({ taskId: randomUUID(), requester, tool: 'demo.pg.read', status: 'completed', result: { content: [], isError: false } });
+      ids.push(kept.taskId);
+    }
+    await results.record({ taskId: randomUUID(), requester: 'someone-else', tool: 'demo.pg.read', status: 'failed', result: { content: [], isError: true } });
+    const firstRuns = await b.requestedBy(requester, 2);
+    expect(firstRuns.map((r) => r.run.runId)).toEqual([ids[4], ids[2]]);
+    const rest = await b.requestedBy(requester, 2, firstRuns[1]?.key);
+    expect(rest.map((r) => r.run.runId)).toEqual([ids[0]]);
+    const kept = await results.requestedBy(requester, 10);
+    expect(kept.map((r) => r.task.taskId)).toEqual([ids[5], ids[3], ids[1]]);
+    await expect(results.get(ids[1] as string, 'someone-else')).resolves.toBeUndefined();
+    await expect(results.get(ids[1] as string, requester)).resolves.toMatchObject({ status: 'completed', tool: 'demo.pg.read' });
   });
 });

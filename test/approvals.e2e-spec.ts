@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { ApprovalRun, RunStatusResult } from '@rungate/contracts';
 import { openDatabase, verifyStoredChain } from '@rungate/persistence';
 import { RUNGATE_BIN, createRunbookRepository, createTestDatabase, eventually, startProcess, type RunbookRepository, type TestDatabase } from '@rungate/testing';
@@ -211,6 +212,9 @@ rules:
     const late = await cli(lee.token, ['approve', brief]);
     expect(late.code).not.toBe(0);
     expect(late.stderr).toContain('RUN_NOT_PENDING');
+    // Every held run is its requester's MCP task (ADR 18 §8), a plain call's too: an expired one failed.
+    await expect(client.experimental.tasks.getTask(brief)).resolves.toMatchObject({ taskId: brief, status: 'failed', statusMessage: expect.stringContaining('expired') });
+    await expect(client.experimental.tasks.getTaskResult(brief, CallToolResultSchema)).resolves.toMatchObject({ isError: true, structuredContent: { code: 'TIMEOUT' } });
     expect(await note(20)).toEqual({ body: 'initial', writes: 0 });
   }, 150_000);
 

@@ -11,3 +11,4 @@ export * from './lib/text';
 export * from './lib/exploration';
 export * from './lib/agent-tokens';
 export * from './lib/approvals';
+export * from './lib/tasks';

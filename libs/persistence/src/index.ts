@@ -9,3 +9,4 @@ export * from './lib/idempotency-keys';
 export * from './lib/exploration-query';
 export * from './lib/token-admin';
 export * from './lib/approval-runs';
+export * from './lib/task-results';

@@ -15,6 +15,8 @@ export const RunEventTypes = {
   rejected: 'audit.run.rejected',
   /** A held run whose approval ttl ran out before its quorum: it never executes. */
   expired: 'audit.run.expired',
+  /** A pending run its requester withdrew (MCP tasks/cancel): it never executes. */
+  withdrawn: 'audit.run.withdrawn',
   started: 'audit.run.started',
   completed: 'audit.run.completed',
   failed: 'audit.run.failed',
@@ -71,6 +73,8 @@ export const AttemptCode = z.enum([
   'approval',
   /** An approve or reject that was refused: not an approver, the requester, an agent token, a run not pending or unknown (ADR 18 §3). */
   'approval-refused',
+  /** A task-augmented call (MCP tasks) of a tool that is never held for this caller (TASK_NOT_SUPPORTED). */
+  'task-not-supported',
   /** A token that may not read the audit trail (no audit:read scope, or not an auditor) asked to. */
   'audit-read-refused',
   /** A request about agent tokens from the web console that was refused (someone else's token, a scope its maker lacks, a narrowed maker). */
@@ -115,6 +119,8 @@ export function attemptCodeOf(code: ErrorCode): AttemptCode {
       return 'params-too-large';
     case 'IDEMPOTENCY_CONFLICT':
       return 'idempotency-conflict';
+    case 'TASK_NOT_SUPPORTED':
+      return 'task-not-supported';
     default:
       return 'internal';
   }

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { ERROR_EDGES, ErrorCode, JSONRPC_INVALID_PARAMS } from './errors';
+import { ERROR_EDGES, ErrorCode, JSONRPC_INVALID_PARAMS, JSONRPC_METHOD_NOT_FOUND } from './errors';
 
 describe('ERROR_EDGES', () => {
   it('has exactly one row per error code', () => {
@@ -25,15 +25,17 @@ describe('ERROR_EDGES', () => {
     }
   });
 
-  it('answers a protocol error only for a request MCP itself calls wrong: an unknown tool, a malformed request', () => {
+  it('answers a protocol error only for a request MCP itself calls wrong: an unknown tool, a malformed request, a task of a tool without task support', () => {
     const protocol = ErrorCode.options.filter((code) => ERROR_EDGES[code].mcp !== 'result');
-    expect(protocol.sort()).toEqual(['BAD_REQUEST', 'UNKNOWN_TOOL']);
-    for (const code of protocol) expect(ERROR_EDGES[code].mcp).toBe(JSONRPC_INVALID_PARAMS);
+    expect(protocol.sort()).toEqual(['BAD_REQUEST', 'TASK_NOT_SUPPORTED', 'UNKNOWN_TOOL']);
+    for (const code of ['BAD_REQUEST', 'UNKNOWN_TOOL'] as const) expect(ERROR_EDGES[code].mcp).toBe(JSONRPC_INVALID_PARAMS);
+    // MCP tasks: "Servers SHOULD return a -32601 (Method not found) error" for such a call.
+    expect(ERROR_EDGES.TASK_NOT_SUPPORTED.mcp).toBe(JSONRPC_METHOD_NOT_FOUND);
   });
 
   it('exits 2, as for a usage error, only for input the operator must change', () => {
     const usage = ErrorCode.options.filter((code) => ERROR_EDGES[code].exit === 2);
-    expect(usage.sort()).toEqual(['BAD_REQUEST', 'INVALID_PARAMS', 'PARAMS_TOO_LARGE']);
+    expect(usage.sort()).toEqual(['BAD_REQUEST', 'INVALID_PARAMS', 'PARAMS_TOO_LARGE', 'TASK_NOT_SUPPORTED']);
     for (const code of ErrorCode.options) expect([1, 2]).toContain(ERROR_EDGES[code].exit);
   });
 });

@@ -27,6 +27,8 @@ export const ErrorCode = z.enum([
   'SELF_APPROVAL',
   /** Only a human credential decides an approval; an agent token never does. */
   'AGENT_CANNOT_APPROVE',
+  /** A task-augmented call (MCP tasks) of a tool that is never held for this caller: answered as the spec's -32601. */
+  'TASK_NOT_SUPPORTED',
   'CATALOG_UNAVAILABLE',
   'AUDIT_UNAVAILABLE',
   'TICKET_INVALID',
@@ -49,6 +51,8 @@ export type ErrorCode = z.infer<typeof ErrorCode>;
 
 /** JSON-RPC 2.0's code for invalid method parameters, as MCP uses it (an unknown tool, a malformed request). */
 export const JSONRPC_INVALID_PARAMS = -32602;
+/** JSON-RPC 2.0's "method not found": MCP tasks answer it for a task-augmented call of a tool without task support. */
+export const JSONRPC_METHOD_NOT_FOUND = -32601;
 
 /** What each edge answers for one error code. */
 export interface ErrorEdge {
@@ -60,7 +64,7 @@ export interface ErrorEdge {
    * this code, when the request itself was wrong. A request with no result to carry it
    * (`tools/list`) answers a `'result'` code as a JSON-RPC internal error.
    */
-  readonly mcp: 'result' | typeof JSONRPC_INVALID_PARAMS;
+  readonly mcp: 'result' | typeof JSONRPC_INVALID_PARAMS | typeof JSONRPC_METHOD_NOT_FOUND;
   /** The exit code of a CLI command that fails with it: 2 for input the operator must change (as for usage), else 1. */
   readonly exit: 1 | 2;
 }
@@ -86,6 +90,7 @@ export const ERROR_EDGES: Readonly<Record<ErrorCode, ErrorEdge>> = {
   NOT_AN_APPROVER: { http: 403, mcp: 'result', exit: 1 },
   SELF_APPROVAL: { http: 403, mcp: 'result', exit: 1 },
   AGENT_CANNOT_APPROVE: { http: 403, mcp: 'result', exit: 1 },
+  TASK_NOT_SUPPORTED: { http: 400, mcp: JSONRPC_METHOD_NOT_FOUND, exit: 2 },
   CATALOG_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
   AUDIT_UNAVAILABLE: { http: 503, mcp: 'result', exit: 1 },
   TICKET_INVALID: { http: 403, mcp: 'result', exit: 1 },

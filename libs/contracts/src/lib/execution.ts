@@ -162,6 +162,13 @@ export function execResultContent(result: ExecResult): Record<string, unknown> {
   return { runId: result.runId, durationMs: result.durationMs, dryRun: result.dryRun, ...result.output };
 }
 
+/** The report a held run's stored result (execResultContent) was made from, given its status; undefined when it is not one. */
+export function execResultOf(content: Record<string, unknown>, status: ExecResult['status']): ExecResult | undefined {
+  const { runId, durationMs, dryRun, ...output } = content;
+  const parsed = ExecResult.safeParse({ runId, status, durationMs, dryRun, output });
+  return parsed.success ? parsed.data : undefined;
+}
+
 /**
  * Why a run is stopped from outside its executor: its caller cancelled the call, or the call
  * ran out of `gateway.callTimeout`.

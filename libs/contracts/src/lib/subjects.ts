@@ -14,6 +14,8 @@ export const Subjects = {
   policyCatalogView: 'rungate.policy.catalog-view.v1',
   /** Held runs (ADR 18 §4): list, get, approve, reject; any policy replica answers. */
   policyApprovals: 'rungate.policy.approvals.v1',
+  /** MCP tasks (ADR 18 §8): a held run as its requester's task, and the results of task-augmented calls that ran at once. */
+  policyTasks: 'rungate.policy.tasks.v1',
   catalogGet: 'rungate.catalog.get.v1',
   catalogContent: 'rungate.catalog.content.v1',
   catalogUpdated: 'rungate.catalog.updated.v1',

@@ -20,6 +20,8 @@ export const ToolDefinition = z.object({
   inputSchema: JsonSchemaObject,
   outputSchema: JsonSchemaObject.optional(),
   annotations: ToolAnnotations,
+  /** MCP tasks (2025-11-25): `optional` on a tool whose call may be held for this caller (ADR 18 §8); absent means forbidden. */
+  execution: z.object({ taskSupport: z.literal('optional') }).optional(),
 });
 export type ToolDefinition = z.infer<typeof ToolDefinition>;
 
@@ -50,14 +52,19 @@ export const AuthorizeRequest = z.object({
    * form one exploration session (ADR 19). It holds no authority; it only groups.
    */
   session: z.string().min(1).max(128).optional(),
+  /**
+   * The call is task-augmented (MCP tasks, ADR 18 §8): refused TASK_NOT_SUPPORTED, on the
+   * record, unless the tool may be held for this caller (as tools/list says with taskSupport).
+   */
+  task: z.literal(true).optional(),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 
 export const ConnectionRef = z.object({ name: z.string(), type: ConnectionType });
 export type ConnectionRef = z.infer<typeof ConnectionRef>;
 
-/** Where a held run is (ADR 18 §2): pending → approved → executing → executed | failed; or rejected, expired. */
-export const ApprovalState = z.enum(['pending', 'approved', 'executing', 'executed', 'failed', 'rejected', 'expired']);
+/** Where a held run is (ADR 18 §2): pending → approved → executing → executed | failed; or rejected, expired, withdrawn (by its requester). */
+export const ApprovalState = z.enum(['pending', 'approved', 'executing', 'executed', 'failed', 'rejected', 'expired', 'withdrawn']);
 export type ApprovalState = z.infer<typeof ApprovalState>;
 
 /**

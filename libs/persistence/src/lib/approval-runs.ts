@@ -79,6 +79,12 @@ export interface ApprovalRunRecord {
   expiresAt: string;
 }
 
+/** Where a newest-first page of a requester's tasks continues: strictly before this creation time (µs since the epoch) and id. */
+export interface TaskPageKey {
+  createdUs: string;
+  id: string;
+}
+
 export type NewApprovalRun = Omit<ApprovalRunRecord, 'state' | 'decisions' | 'outcome' | 'createdAt' | 'updatedAt' | 'expiresAt'>;
 
 interface Row {
@@ -236,6 +242,38 @@ export class ApprovalRunStore {
          AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(decisions) d WHERE d->'actor'->>'user' = $3)
        RETURNING *`,
         [runId, JSON.stringify(decision), decision.actor.user],
+      ),
+    );
+    return rows[0] ? recordOf(rows[0]) : undefined;
+  }
+
+  /**
+   * The runs `user` requested (through any agent), newest first, strictly before `before`; each
+   * with its page key. Read for that user's MCP tasks (ADR 18 §8).
+   */
+  async requestedBy(user: string, limit: number, before?: TaskPageKey): Promise<{ run: ApprovalRunRecord; key: TaskPageKey }[]> {
+    const rows: (Row & { created_us: string })[] = await this.db.query(
+      `SELECT *, (extract(epoch FROM created_at) * 1000000)::bigint::text AS created_us FROM approval_runs
+       WHERE requester->'identity'->>'user' = $1
+         AND ($2::bigint IS NULL OR ((extract(epoch FROM created_at) * 1000000)::bigint, run_id) < ($2::bigint, $3::text))
+       ORDER BY created_at DESC, run_id DESC LIMIT $4`,
+      [user, before?.createdUs ?? null, before?.id ?? null, limit],
+    );
+    return rows.map((row) => ({ run: recordOf(row), key: { createdUs: row.created_us, id: row.run_id } }));
+  }
+
+  /**
+   * Ends a pending, unexpired run of `user`'s as withdrawn (its requester cancelled its task):
+   * it never executes, since no transition leaves `withdrawn` (each names the states it leaves).
+   * Undefined when it was not pending, had expired, or is not theirs.
+   */
+  async withdraw(runId: string, user: string): Promise<ApprovalRunRecord | undefined> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET state = 'withdrawn', updated_at = now()
+       WHERE run_id = $1 AND state = 'pending' AND expires_at > now() AND requester->'identity'->>'user' = $2
+       RETURNING *`,
+        [runId, user],
       ),
     );
     return rows[0] ? recordOf(rows[0]) : undefined;

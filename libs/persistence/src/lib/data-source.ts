@@ -9,6 +9,7 @@ import { TokenScopes1764000000500 } from './migrations/1764000000500-token-scope
 import { ExplorationSessions1764000000700 } from './migrations/1764000000700-exploration-sessions';
 import { ApprovalRuns1764000000800 } from './migrations/1764000000800-approval-runs';
 import { HumanTokens1764000000850 } from './migrations/1764000000850-human-tokens';
+import { RunTasks1764000000870 } from './migrations/1764000000870-run-tasks';
 import { readEnvironment } from '@rungate/config';
 import { InternalError } from '@rungate/contracts';
 
@@ -23,6 +24,7 @@ export const MIGRATIONS = [
   ExplorationSessions1764000000700,
   ApprovalRuns1764000000800,
   HumanTokens1764000000850,
+  RunTasks1764000000870,
 ];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {

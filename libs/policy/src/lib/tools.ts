@@ -38,6 +38,17 @@ export function connectionGrants(
   return grants;
 }
 
+/**
+ * Whether a call of this runbook may be held for approval (ADR 18 §2): a grant's rule wants one,
+ * or some input guardrail may require one. Such a tool supports MCP tasks (§8); no other does.
+ */
+export function mayBeHeld(grants: readonly ConnectionGrant[], guardrailHolds: boolean): boolean {
+  return guardrailHolds || grants.some((g) => g.approval);
+}
+
+/** MCP tasks' tool-level negotiation for a tool that may be held: a task-augmented call is optional. */
+const TASKS_OPTIONAL = { taskSupport: 'optional' } as const;
+
 /** The connections this identity may run this runbook on. */
 export function allowedConnections(
   identity: Identity,
@@ -151,6 +162,8 @@ export function listTools(
   rules: readonly RuleConfig[],
   /** guardrailsHold(config.guardrails): some guardrail may hold any tool's run. */
   guardrailHolds = false,
+  /** Held runs can be stored (policy has a database): a tool that may be held says it supports MCP tasks. */
+  taskSupport = false,
 ): ToolDefinition[] {
   const applicable = rulesFor(identity, rules);
   const tools: ToolDefinition[] = [];
@@ -159,8 +172,10 @@ export function listTools(
   for (const entry of entries) {
     const grants = connectionGrants(identity, entry, connections, applicable);
     if (grants.length === 0) continue;
-    tools.push(cachedDefinition(entry, grants.map((g) => g.connection)));
-    holds ||= guardrailHolds || grants.some((g) => g.approval);
+    const definition = cachedDefinition(entry, grants.map((g) => g.connection));
+    const held = mayBeHeld(grants, guardrailHolds);
+    tools.push(taskSupport && held ? { ...definition, execution: TASKS_OPTIONAL } : definition);
+    holds ||= held;
   }
   tools.push(...listBuiltinTools(identity, { connections, rules: applicable }));
   if (holds) tools.push(runStatusDefinition);

@@ -12,6 +12,7 @@ import { McpController } from './mcp.controller';
 import { ProtectedResourceController } from './protected-resource';
 import { RunsController } from './runs.controller';
 import { ToolCalls } from './tool-calls';
+import { ToolTasks } from './tool-tasks';
 
 @Module({})
 export class GatewayModule {
@@ -24,6 +25,7 @@ export class GatewayModule {
         Authenticator,
         BearerGate,
         ToolCalls,
+        ToolTasks,
         EdgeAttempts,
         { provide: InFlightCalls, useFactory: () => new InFlightCalls() },
         { provide: ConsoleSessions, inject: [CONFIG], useFactory: (config: ConfigHolder) => new ConsoleSessions(() => config.current.console) },

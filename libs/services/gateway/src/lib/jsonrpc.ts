@@ -1,6 +1,10 @@
 import {
   CallToolRequestSchema,
+  CancelTaskRequestSchema,
   CancelledNotificationSchema,
+  GetTaskPayloadRequestSchema,
+  GetTaskRequestSchema,
+  ListTasksRequestSchema,
   ErrorCode as McpErrorCode,
   InitializeRequestSchema,
   JSONRPCMessageSchema,
@@ -37,6 +41,10 @@ const PARAMS_SCHEMAS: Record<string, { safeParse(value: unknown): { success: tru
   ping: PingRequestSchema,
   'tools/list': ListToolsRequestSchema,
   'tools/call': CallToolRequestSchema,
+  'tasks/get': GetTaskRequestSchema,
+  'tasks/result': GetTaskPayloadRequestSchema,
+  'tasks/list': ListTasksRequestSchema,
+  'tasks/cancel': CancelTaskRequestSchema,
 };
 
 interface Issue {

@@ -5,13 +5,17 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import {
   CallToolRequestSchema,
+  CancelTaskRequestSchema,
   ErrorCode as McpErrorCode,
+  GetTaskPayloadRequestSchema,
+  GetTaskRequestSchema,
+  ListTasksRequestSchema,
   ListToolsRequestSchema,
   McpError,
   type RequestId,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { ERROR_EDGES, GatewayCancel, RungateError, Subjects, type AttemptCode, type RequestMeta } from '@rungate/contracts';
+import { ERROR_EDGES, GatewayCancel, RungateError, Subjects, type AttemptCode, type Identity, type RequestMeta } from '@rungate/contracts';
 import { actorOf, withContext, type Bus } from '@rungate/messaging';
 import { BUS, CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
@@ -23,6 +27,7 @@ import { InFlightCalls } from './in-flight-calls';
 import { inspectBody } from './jsonrpc';
 import { resourceMetadataUrl } from './protected-resource';
 import { CallCancelled, ToolCalls } from './tool-calls';
+import { ToolTasks } from './tool-tasks';
 
 const SERVER_INFO = { name: 'rungate', version: '0.1.0' };
 /**
@@ -32,6 +37,12 @@ const SERVER_INFO = { name: 'rungate', version: '0.1.0' };
 const SCHEMA_VALIDATOR = new AjvJsonSchemaValidator();
 const IDEMPOTENCY_META_KEY = 'io.rungate/idempotencyKey';
 const SESSION_HEADER = 'mcp-session-id';
+/**
+ * MCP tasks (2025-11-25, ADR 18 §8): tasks/get, tasks/result, tasks/list, tasks/cancel and
+ * task-augmented tools/call of the tools that say `execution.taskSupport`; every task is kept by
+ * policy, so any replica answers it.
+ */
+const CAPABILITIES = { tools: { listChanged: false }, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } };
 /** Streamable HTTP: a session id is visible ASCII (0x21–0x7E). */
 const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -92,6 +103,7 @@ export class McpController {
     @Inject(BUS) private readonly bus: Bus,
     private readonly gate: BearerGate,
     private readonly toolCalls: ToolCalls,
+    private readonly tasks: ToolTasks,
     private readonly calls: InFlightCalls,
     private readonly attempts: EdgeAttempts,
   ) {}
@@ -203,7 +215,7 @@ export class McpController {
   /** `cancelled` runs when a call was cancelled, before its handler settles. */
   private mcpServer(caller: Caller, session: string | undefined, meta: RequestMeta, headerKey: string | string[] | undefined, cancelled: () => void): Server {
     const { identity } = caller;
-    const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: SCHEMA_VALIDATOR });
+    const server = new Server(SERVER_INFO, { capabilities: CAPABILITIES, jsonSchemaValidator: SCHEMA_VALIDATOR });
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
       try {
         const page = await this.toolCalls.list(identity, request.params?.cursor);
@@ -222,8 +234,10 @@ export class McpController {
       const onClientGone = () => call.abort('the client closed its connection');
       extra.signal.addEventListener('abort', onClientGone, { once: true });
       const untrack = this.calls.register({ caller: caller.digest, requestId: extra.requestId, ...(session === undefined ? {} : { session }) }, call);
+      const args = [identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal, session] as const;
       try {
-        return await this.toolCalls.call(identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal, session);
+        // A task-augmented call answers its task (CreateTaskResult); policy refuses it for a tool that is never held.
+        return request.params.task ? await this.tasks.create(...args, true) : await this.toolCalls.call(...args);
       } catch (error) {
         if (error instanceof CallCancelled) cancelled();
         throw protocolError(error);
@@ -232,7 +246,23 @@ export class McpController {
         extra.signal.removeEventListener('abort', onClientGone);
       }
     });
+    this.serveTasks(server, identity, meta, cancelled);
     return server;
+  }
+
+  /** tasks/*: the caller's own tasks only, each answered by policy from the database (ToolTasks). */
+  private serveTasks(server: Server, identity: Identity, meta: RequestMeta, cancelled: () => void): void {
+    server.setRequestHandler(GetTaskRequestSchema, (request) => this.tasks.get(identity, meta, request.params.taskId));
+    server.setRequestHandler(GetTaskPayloadRequestSchema, async (request, extra) => {
+      try {
+        return await this.tasks.result(identity, meta, request.params.taskId, extra.signal);
+      } catch (error) {
+        if (error instanceof CallCancelled) cancelled();
+        throw error;
+      }
+    });
+    server.setRequestHandler(ListTasksRequestSchema, (request) => this.tasks.list(identity, meta, request.params?.cursor));
+    server.setRequestHandler(CancelTaskRequestSchema, (request) => this.tasks.cancel(identity, meta, request.params.taskId));
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { RUN_STATUS_TOOL, execResultContent, type ApprovalRequiredResult, type ExecResult, type HeldApprovers } from '@rungate/contracts';
 
 const TEXT_LIMIT = 64 * 1024;
@@ -26,6 +27,16 @@ export function renderText(tool: string, result: ExecResult): string {
 }
 
 export const structured = execResultContent;
+
+/** An executor's report as a tools/call answers it: a failed run is an isError result. */
+export function reportResult(tool: string, report: ExecResult): CallToolResult {
+  return { isError: report.status === 'failed', content: [{ type: 'text', text: renderText(tool, report) }], structuredContent: structured(report) };
+}
+
+/** A coded domain failure as a tools/call answers it (ERROR_EDGES' `result` codes): its code and message. */
+export function errorResult(code: string, message: string): CallToolResult {
+  return { isError: true, content: [{ type: 'text', text: `${code}: ${message}` }], structuredContent: { code, message } };
+}
 
 /**
  * What a held call tells the model: nothing ran, who must approve it and how, and how to

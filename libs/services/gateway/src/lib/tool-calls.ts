@@ -29,7 +29,7 @@ import {
 import { actorOf, isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { EdgeAttempts } from './edge-attempts';
-import { renderHeld, renderText, structured } from './render';
+import { errorResult, renderHeld, reportResult } from './render';
 
 export type ToolCallResult = CallToolResult;
 
@@ -124,12 +124,14 @@ export class ToolCalls {
     idempotencyKey: unknown,
     signal: AbortSignal,
     session?: string,
+    /** Task-augmented (MCP tasks): policy refuses it for a tool that is never held (ADR 18 §8). */
+    task = false,
   ): Promise<ToolCallResult> {
     const stopTimer = Metrics.toolCallSeconds.startTimer();
     const limit = new CallLimit(signal, this.config.current.gateway.callTimeout);
     let outcome = 'unknown_tool';
     try {
-      const answer = await this.callOnce({ identity, meta, tool, idempotencyKey, session }, args, limit);
+      const answer = await this.callOnce({ identity, meta, tool, idempotencyKey, session, task }, args, limit);
       outcome = outcomeLabel(answer);
       return toolResult(tool, answer);
     } catch (error) {
@@ -145,7 +147,7 @@ export class ToolCalls {
   }
 
   private async callOnce(call: CallContext, args: Record<string, unknown>, limit: CallLimit): Promise<CallAnswer> {
-    const { identity, meta, tool, idempotencyKey, session } = call;
+    const { identity, meta, tool, idempotencyKey, session, task } = call;
     // Cancelled before it began (the cancellation overtook the call): policy is not even asked.
     if (limit.reason) return stoppedBeforeRun(limit.reason, limit);
     // No tool has such a name, and policy would refuse the request itself: answered as any unknown tool.
@@ -156,7 +158,7 @@ export class ToolCalls {
     }
     const authorizing = this.bus.request(
       Subjects.policyAuthorize,
-      { identity, tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta, ...(session === undefined ? {} : { session }) },
+      { identity, tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta, ...(session === undefined ? {} : { session }), ...(task ? { task: true as const } : {}) },
       AuthorizeReply,
       { timeoutMs: AUTHORIZE_TIMEOUT_MS },
     );
@@ -323,6 +325,7 @@ interface CallContext {
   idempotencyKey: unknown;
   /** The MCP session id the client sent back: it groups explorations into sessions (ADR 19). */
   session?: string;
+  task: boolean;
 }
 
 function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: string): RungateError {
@@ -376,11 +379,8 @@ function toolResult(tool: string, answer: CallAnswer): ToolCallResult {
     return { isError: false, content: [{ type: 'text', text: renderHeld(tool, result) }], structuredContent: result };
   }
   if ('answered' in answer) return { isError: false, content: [{ type: 'text', text: answer.answered.text }], structuredContent: answer.answered.structuredContent };
-  if ('report' in answer) {
-    const { report } = answer;
-    return { isError: report.status === 'failed', content: [{ type: 'text', text: renderText(tool, report) }], structuredContent: structured(report) };
-  }
+  if ('report' in answer) return reportResult(tool, answer.report);
   const { code, message } = answer.error;
   if (ERROR_EDGES[code].mcp !== 'result') throw code === 'UNKNOWN_TOOL' ? new RungateError(code, `Unknown tool: ${tool}`) : answer.error;
-  return { isError: true, content: [{ type: 'text', text: `${code}: ${message}` }], structuredContent: { code, message } };
+  return errorResult(code, message);
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import {
   RunEventTypes,
   RungateError,
+  attemptCodeOf,
   type ApprovalDecision,
   type ApprovalRun,
   type ApprovalsReply,
@@ -20,11 +21,11 @@ import { recordedAnswer } from './refusal';
 export const SWEEP_EVERY_MS = 30_000;
 
 /** One event id per run and change, whichever replica publishes it: JetStream's duplicate window keeps it once. */
-function eventIdOf(runId: string, change: string): string {
+export function eventIdOf(runId: string, change: string): string {
   return derivedEventId(`${runId}:${change}`);
 }
 
-function approvalsOf(run: ApprovalRunRecord): number {
+export function approvalsOf(run: ApprovalRunRecord): number {
   return run.decisions.filter((d) => d.verdict === 'approved').length;
 }
 
@@ -184,7 +185,8 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
     return (await this.expireIfDue(store, run)) ?? run;
   }
 
-  private async expireIfDue(store: ApprovalRunStore, run: ApprovalRunRecord): Promise<ApprovalRunRecord | undefined> {
+  /** A pending run past its expiry is expired (and audited) first; undefined when it was not due. */
+  async expireIfDue(store: ApprovalRunStore, run: ApprovalRunRecord): Promise<ApprovalRunRecord | undefined> {
     if (run.state !== 'pending' || Date.parse(run.expiresAt) > Date.now()) return undefined;
     const [expired] = await store.expireDue(run.runId);
     if (expired) await this.recordExpiry(expired);
@@ -264,32 +266,46 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async recordRefusal(request: ApprovalsRequest, refusal: ApprovalRefusal): Promise<RungateError> {
-    const { run, answer } = refusal;
-    const runId = 'runId' in request ? request.runId : undefined;
-    try {
-      await this.attempts.record({
-        source: 'policy',
-        actor: actorOf(request.identity, request.meta),
-        code: 'approval-refused',
-        reason: refusal.reason,
-        answered: answer.code,
-        ...(run ? { tool: run.tool, runbook: run.runbook, connection: run.connection } : {}),
-        ...(runId ? { runId } : {}),
-        details: { action: request.action },
-      });
-    } catch (error) {
-      this.log.error(`could not record the refused ${request.action} (${answer.code}): ${(error as Error).message}`);
-      return answer;
-    }
-    return recordedAnswer(answer);
+    return recordRunRefusal(this.attempts, this.log, { ...request, runId: 'runId' in request ? request.runId : undefined }, refusal.answer, refusal.reason, refusal.run);
   }
 }
 
-function unknownRun(runId: string): RungateError {
+/**
+ * A refused request about a held run (or an MCP task) on the record as an attempt
+ * (approval-refused, with the action), answered as recorded; when the record cannot be stored the
+ * answer still goes, and the log says so.
+ */
+export async function recordRunRefusal(
+  attempts: AttemptAudit,
+  log: Logger,
+  request: { action: string; identity: Identity; meta: RequestMeta; runId?: string | undefined },
+  answer: RungateError,
+  reason: string,
+  run?: ApprovalRunRecord,
+): Promise<RungateError> {
+  try {
+    await attempts.record({
+      source: 'policy',
+      actor: actorOf(request.identity, request.meta),
+      code: attemptCodeOf(answer.code),
+      reason,
+      answered: answer.code,
+      ...(run ? { tool: run.tool, runbook: run.runbook, connection: run.connection } : {}),
+      ...(request.runId ? { runId: request.runId } : {}),
+      details: { action: request.action },
+    });
+  } catch (error) {
+    log.error(`could not record the refused ${request.action} (${answer.code}): ${(error as Error).message}`);
+    return answer;
+  }
+  return recordedAnswer(answer);
+}
+
+export function unknownRun(runId: string): RungateError {
   return new RungateError('UNKNOWN_RUN', `unknown run ${runId}`);
 }
 
-function notPending(run: ApprovalRunRecord): RungateError {
+export function notPending(run: ApprovalRunRecord): RungateError {
   const why = run.state === 'expired' ? `expired at ${run.expiresAt}` : `is ${run.state}`;
   return new RungateError('RUN_NOT_PENDING', `run ${run.runId} ${why}; only a pending run can be decided`);
 }

@@ -17,7 +17,19 @@ import {
 } from '@rungate/contracts';
 import { describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { actorOf, setRunId, type AuditSink } from '@rungate/messaging';
-import { allowedConnections, argumentsDigest, builtinTool, checkIdempotencyKey, decide, runbookKey, supportsDryRun, type Decision } from '@rungate/policy';
+import {
+  allowedConnections,
+  argumentsDigest,
+  builtinTool,
+  checkIdempotencyKey,
+  connectionGrants,
+  decide,
+  guardrailsHold,
+  mayBeHeld,
+  runbookKey,
+  supportsDryRun,
+  type Decision,
+} from '@rungate/policy';
 import {
   RenderError,
   redactParams,
@@ -137,6 +149,8 @@ export class Authorizer {
    */
   async authorize(request: AuthorizeRequest): Promise<AuthorizeReply> {
     try {
+      // Built-in tools are never held, so none is called as an MCP task (ADR 18 §8).
+      if (request.task && (request.tool === RUN_STATUS_TOOL || builtinTool(request.tool))) throw taskNotSupported(request.tool, 'it is built in and never held');
       // Built-in tools have their own decision (libs/policy builtin-tools); every other name is a runbook's.
       if (request.tool === RUN_STATUS_TOOL) return await this.runStatus.answer(request);
       return builtinTool(request.tool) ? await this.exploration.authorize(request) : await this.decideCall(request);
@@ -152,6 +166,7 @@ export class Authorizer {
     const entry = this.catalog.find(request.tool);
     const { connection: connectionArg, dryRun: dryRunArg, ...args } = request.arguments;
     const connection = this.chooseConnection(identity, entry, connectionArg);
+    if (request.task) this.checkTaskSupport(identity, entry);
     const key = checkIdempotencyKey(request.idempotencyKey);
     const runId = runIdFor(identity, request.tool, key.ok ? key.key : undefined);
     setRunId(runId);
@@ -304,6 +319,13 @@ export class Authorizer {
     await this.refuse({ ...base, runId: attempt }, 'idempotency-conflict', error, { details: { idempotencyKey: key, conflictsWithRun: runId } });
   }
 
+  /** A task-augmented call is for a tool that may be held, exactly as tools/list says with taskSupport (ADR 18 §8). */
+  private checkTaskSupport(identity: Identity, entry: RunbookEntry): void {
+    const { connections, rules, guardrails } = this.config.current;
+    if (!this.held.available) throw taskNotSupported(entry.tool, 'this policy has no database to hold runs in');
+    if (!mayBeHeld(connectionGrants(identity, entry, connections, rules), guardrailsHold(guardrails))) throw taskNotSupported(entry.tool, `no rule or guardrail ever holds it for ${identity.user}`);
+  }
+
   private chooseConnection(identity: Identity, entry: RunbookEntry, requested: unknown): ConnectionConfig {
     const { connections, rules } = this.config.current;
     const allowed = allowedConnections(identity, entry, connections, rules);
@@ -451,4 +473,10 @@ export class Authorizer {
     }
     return recordedAnswer(refusal.answer);
   }
+}
+
+/** MCP tasks' answer (-32601) to a task-augmented call of a tool whose tools/list entry has no taskSupport. */
+function taskNotSupported(tool: string, why: string): Refusal {
+  const answer = new RungateError('TASK_NOT_SUPPORTED', `${tool} does not support MCP tasks (its execution.taskSupport is absent: it is never held); call it without task`);
+  return new Refusal(answer, 'task-not-supported', {}, { reason: `a task-augmented call of ${tool}, which ${why}` });
 }

@@ -3,6 +3,8 @@ import { EventPattern, MessagePattern } from '@nestjs/microservices';
 import {
   AgentTokensRequest,
   ApprovalsRequest,
+  TasksRequest,
+  type TasksReply,
   AuthenticateRequest,
   CatalogViewRequest,
   AuthorizeRequest,
@@ -27,6 +29,7 @@ import { Authenticator } from './authenticator';
 import { Authorizer } from './authorizer';
 import { CatalogStore } from './catalog.store';
 import { HeldRuns } from './held-runs';
+import { RunTasks } from './run-tasks';
 
 @Controller()
 export class PolicyController {
@@ -37,6 +40,7 @@ export class PolicyController {
     private readonly authenticator: Authenticator,
     private readonly agentTokens: AgentTokens,
     private readonly approvals: Approvals,
+    private readonly tasks: RunTasks,
     private readonly held: HeldRuns,
   ) {}
 
@@ -57,7 +61,7 @@ export class PolicyController {
       const offset = decodeCursor(cursor);
       const { connections, rules, guardrails } = this.config.current;
       // Without a database no run is held, so there is none to follow (RunStatusTool refuses the call alike).
-      const tools = listTools(identity, this.catalog.entries(), connections, rules, guardrailsHold(guardrails)).filter((t) => this.held.available || t.name !== RUN_STATUS_TOOL);
+      const tools = listTools(identity, this.catalog.entries(), connections, rules, guardrailsHold(guardrails), this.held.available).filter((t) => this.held.available || t.name !== RUN_STATUS_TOOL);
       // Thousands of tools outgrow one NATS message: pages, as MCP's tools/list cursor allows.
       const { end } = endWithin(tools, offset, PAGE_BYTES);
       return { tools: tools.slice(offset, end), ...(end < tools.length ? { nextCursor: encodeCursor(end) } : {}) };
@@ -81,6 +85,12 @@ export class PolicyController {
   @MessagePattern(Subjects.policyApprovals)
   approvalsRequest(payload: unknown): Promise<Reply<ApprovalsReply>> {
     return answer(() => this.approvals.handle(parsePayload(ApprovalsRequest, payload)));
+  }
+
+  /** MCP tasks over held runs (ADR 18 §8): what the gateway's tasks/* requests ask. */
+  @MessagePattern(Subjects.policyTasks)
+  tasksRequest(payload: unknown): Promise<Reply<TasksReply>> {
+    return answer(() => this.tasks.handle(parsePayload(TasksRequest, payload)));
   }
 
   @MessagePattern(Subjects.policyAuthorize)

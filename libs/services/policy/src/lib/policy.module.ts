@@ -13,6 +13,7 @@ import { IdempotencyStore } from './idempotency-store';
 import { PolicyController } from './policy.controller';
 import { PolicyDatabase } from './policy-database';
 import { RunStatusTool } from './run-status-tool';
+import { RunTasks } from './run-tasks';
 import { TicketSigner } from './ticket-signer';
 
 @Module({})
@@ -22,7 +23,7 @@ export class PolicyModule {
       module: PolicyModule,
       imports: [runtime],
       controllers: [PolicyController],
-      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, HeldRuns, RunStatusTool, ApprovedRuns, Approvals, Authenticator, ExplorationAuthorizer, Authorizer, AdminAuditor, AgentTokens],
+      providers: [CatalogStore, TicketSigner, GuardrailSet, PolicyDatabase, IdempotencyStore, HeldRuns, RunStatusTool, ApprovedRuns, Approvals, RunTasks, Authenticator, ExplorationAuthorizer, Authorizer, AdminAuditor, AgentTokens],
     };
   }
 }
