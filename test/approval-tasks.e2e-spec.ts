@@ -1,12 +1,9 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, McpError, type Task } from '@modelcontextprotocol/sdk/types.js';
 import { createRunbookRepository, createTestDatabase, eventually, type RunbookRepository, type TestDatabase } from '@rungate/testing';
-import { Client as PgClient } from 'pg';
+import { SET_NOTE, createNotesTarget, type NotesTarget } from './support/notes';
 import { TRANSPORTS, catalogClient, embeddedEnv, newToken, resultText, runCli, startStack, type Stack } from './support/stack';
 
-const SET_NOTE = `-- @description Set a note
-UPDATE notes SET body = '{{ .body }}', writes = writes + 1 WHERE id = {{ .id | type "number" }} RETURNING id, body, writes;
-`;
 
 /**
  * MCP tasks over held runs (issue 16, ADR 18 §8), with the real MCP SDK client's task API
@@ -24,7 +21,7 @@ describe.each(TRANSPORTS)('MCP tasks over %s: a held call is a task its requeste
   const kim = newToken();
   const ines = newToken();
   let repo: RunbookRepository;
-  let target: TestDatabase;
+  let target: NotesTarget;
   let database: TestDatabase | undefined;
   let stack: Stack;
   let client: Client;
@@ -32,15 +29,7 @@ describe.each(TRANSPORTS)('MCP tasks over %s: a held call is a task its requeste
   /** A pending run of alice's that another user tries to cancel. */
   let pending: Task;
 
-  async function note(id: number): Promise<{ body: string; writes: number } | undefined> {
-    const db = new PgClient({ connectionString: target.url });
-    await db.connect();
-    try {
-      return (await db.query('SELECT body, writes FROM notes WHERE id = $1', [id])).rows[0] as { body: string; writes: number } | undefined;
-    } finally {
-      await db.end();
-    }
-  }
+  const note = (id: number) => target.note(id);
 
   const cli = (token: string, args: string[]) => runCli([...args, '--url', stack.gatewayUrl, '--json'], { env: { ...embeddedEnv(), RUNGATE_TOKEN: token } });
 
@@ -63,16 +52,12 @@ describe.each(TRANSPORTS)('MCP tasks over %s: a held call is a task its requeste
   }
 
   beforeAll(async () => {
-    target = await createTestDatabase('rge2e_tasks_target');
-    const db = new PgClient({ connectionString: target.url });
-    await db.connect();
-    await db.query("CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL, writes int NOT NULL DEFAULT 0); INSERT INTO notes (id, body) SELECT g, 'initial' FROM generate_series(1, 20) g;");
-    await db.end();
+    target = await createNotesTarget('rge2e_tasks_target');
     database = transport === 'nats' ? await createTestDatabase('rge2e_tasks') : undefined;
     repo = createRunbookRepository({ 'one/set_note.runbook.sql': SET_NOTE, 'free/set_note.runbook.sql': SET_NOTE });
     stack = await startStack({
       transport,
-      env: { NOTES_DB_URL: target.url, ...(database ? { DATABASE_URL: database.url } : {}) },
+      env: { NOTES_DB_URL: target.db.url, ...(database ? { DATABASE_URL: database.url } : {}) },
       config: () => `
 repositories: [{ name: demo, url: ${repo.dir}, pollInterval: 1s }]
 connections: [{ name: notes-db, type: postgres, url: env:NOTES_DB_URL }]
@@ -104,7 +89,7 @@ rules:
     await client?.close();
     await bobClient?.close();
     await stack?.stop();
-    await target?.drop();
+    await target?.db.drop();
     await database?.drop();
   });
 

@@ -4,12 +4,9 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { ApprovalRun, RunStatusResult } from '@rungate/contracts';
 import { openDatabase, verifyStoredChain } from '@rungate/persistence';
 import { RUNGATE_BIN, createRunbookRepository, createTestDatabase, eventually, startProcess, type RunbookRepository, type TestDatabase } from '@rungate/testing';
-import { Client as PgClient } from 'pg';
+import { SET_NOTE, createNotesTarget, type NotesTarget } from './support/notes';
 import { TRANSPORTS, catalogClient, embeddedEnv, newToken, resultText, restartService, runCli, startStack, type CallResult, type Stack } from './support/stack';
 
-const SET_NOTE = `-- @description Set a note
-UPDATE notes SET body = '{{ .body }}', writes = writes + 1 WHERE id = {{ .id | type "number" }} RETURNING id, body, writes;
-`;
 const CHANGED = `-- @description Set a note, changed after the request
 UPDATE notes SET body = 'changed: {{ .body }}', writes = writes + 100 WHERE id = {{ .id | type "number" }} RETURNING id, body, writes;
 `;
@@ -29,21 +26,12 @@ describe.each(TRANSPORTS)('approvals over %s: MCP client → held run → human 
   const kim = newToken();
   const ines = newToken();
   let repo: RunbookRepository;
-  let target: TestDatabase;
+  let target: NotesTarget;
   let database: TestDatabase | undefined;
   let stack: Stack;
   let client: Client;
 
-  async function query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const db = new PgClient({ connectionString: target.url });
-    await db.connect();
-    try {
-      return (await db.query(sql, params)).rows as T[];
-    } finally {
-      await db.end();
-    }
-  }
-  const note = async (id: number) => (await query<{ body: string; writes: number }>('SELECT body, writes FROM notes WHERE id = $1', [id]))[0];
+  const note = (id: number) => target.note(id);
 
   const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallResult;
   async function hold(tool: string, id: number, body: string): Promise<string> {
@@ -71,14 +59,13 @@ describe.each(TRANSPORTS)('approvals over %s: MCP client → held run → human 
     }, 30_000);
 
   beforeAll(async () => {
-    target = await createTestDatabase('rge2e_appr_target');
-    await query("CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL, writes int NOT NULL DEFAULT 0); INSERT INTO notes (id, body) SELECT g, 'initial' FROM generate_series(1, 20) g;");
+    target = await createNotesTarget('rge2e_appr_target');
     // Over NATS policy keeps held runs (and the audit service its trail) in PostgreSQL; serve in its own PGlite.
     database = transport === 'nats' ? await createTestDatabase('rge2e_appr') : undefined;
     repo = createRunbookRepository({ 'one/set_note.runbook.sql': SET_NOTE, 'pair/set_note.runbook.sql': SET_NOTE, 'brief/set_note.runbook.sql': SET_NOTE });
     stack = await startStack({
       transport,
-      env: { NOTES_DB_URL: target.url, ...(database ? { DATABASE_URL: database.url } : {}) },
+      env: { NOTES_DB_URL: target.db.url, ...(database ? { DATABASE_URL: database.url } : {}) },
       config: () => `
 repositories: [{ name: demo, url: ${repo.dir}, pollInterval: 1s }]
 connections: [{ name: notes-db, type: postgres, url: env:NOTES_DB_URL }]
@@ -106,7 +93,7 @@ rules:
   afterAll(async () => {
     await client?.close();
     await stack?.stop();
-    await target?.drop();
+    await target?.db.drop();
     await database?.drop();
   });
 
