@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { AuditEvent } from '@rungate/contracts';
+import { InternalError, type AuditEvent } from '@rungate/contracts';
 import { GENESIS_HASH, canonicalJson, type RunStatus, chainHashOfCanonical, encodeAuditText, readAuditMessage, verifyChain, type ChainVerification } from '@rungate/audit-chain';
 import type { DataSource } from 'typeorm';
-import { KnownRunStatuses, projectRunStatuses, type RunEvent } from './run-status-projection';
+import type { ThreadResult, ThreadStatement } from './pglite-protocol';
+import { embeddedThread, type PGliteThread } from './pglite-worker';
+import { KnownRunStatuses, planRunStatuses, projectRunStatuses, readRunStatuses, runStatusRead, type RunEvent, type Statement } from './run-status-projection';
 
 /** One message off the AUDIT stream: its stream sequence, subject and raw bytes. */
 export interface StreamedEvent {
@@ -159,12 +161,72 @@ export class AuditStore {
   private head?: ChainHead;
   /** A sole writer's recent run statuses: what its projection need not read back. */
   private readonly known?: KnownRunStatuses;
+  /** A sole writer's embedded database thread, for appends in one message (appendAtOnce). */
+  private readonly thread?: PGliteThread;
 
   constructor(
     private readonly db: DataSource,
     private readonly options: AuditStoreOptions = {},
   ) {
-    if (options.soleWriter) this.known = new KnownRunStatuses();
+    if (options.soleWriter) {
+      this.known = new KnownRunStatuses();
+      this.thread = embeddedThread(db);
+    }
+  }
+
+  /** Appends can go in one message each (appendAtOnce): a sole writer on the embedded database. */
+  get atOnce(): boolean {
+    return this.thread !== undefined;
+  }
+
+  /**
+   * A sole writer's append on the embedded database in one message (issue 19, ADR 20): the
+   * `first` statements (the log's claims), the rows and the run-status projection go in one
+   * transaction that the database's thread runs whole — one hop instead of one per statement,
+   * and no other query of the shared session inside it. The projection assumes that a run it
+   * does not know has no status row yet; the read that checks it expects no row, and if a run
+   * has one the thread rolls back and the append runs once more with what was read. Answers
+   * how many rows were stored or, when a `first` statement's expectRows failed (rolled back,
+   * nothing stored), that statement's index and result.
+   */
+  async appendAtOnce(first: readonly ThreadStatement[], batch: readonly StreamedEvent[]): Promise<{ stored: number } | { abortedAt: number; result: ThreadResult }> {
+    const thread = this.thread;
+    if (!thread) throw new InternalError('appendAtOnce is for a sole writer on the embedded database');
+    const ordered = [...batch].sort((a, b) => a.seq - b.seq);
+    let given = new Map<string, RunStatus | undefined>();
+    try {
+      const planned = chainRows(ordered, this.head ?? (await this.loadHead()));
+      // A second attempt reads nothing (it knows every run's status), so it cannot abort on the read.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const statements: ThreadStatement[] = [...first];
+        let plan: ReturnType<typeof planRunStatuses> | undefined;
+        let readAt = -1;
+        if (planned.rows.length > 0) {
+          statements.push(insertStatement(planned.rows));
+          plan = planRunStatuses(planned.runEvents, this.known, given);
+          if (plan.unknown.length > 0) {
+            readAt = statements.length;
+            statements.push({ ...runStatusRead(plan.unknown), expectRows: 0 });
+          }
+          if (plan.upsert) statements.push(plan.upsert);
+        }
+        if (statements.length === 0) return { stored: 0 };
+        const outcome = await thread.transaction(statements);
+        if (outcome.abortedAt === undefined) {
+          this.head = planned.to;
+          if (plan) this.known?.learn(plan.statuses);
+          return { stored: planned.rows.length };
+        }
+        const result = outcome.results[outcome.abortedAt] ?? { rows: [] };
+        if (outcome.abortedAt !== readAt || !plan) return { abortedAt: outcome.abortedAt, result };
+        given = readRunStatuses(plan.unknown, result.rows as { run_id: string; status: string }[]);
+      }
+      throw new InternalError('the embedded database changed run statuses under its sole writer');
+    } catch (error) {
+      this.head = undefined;
+      this.known?.forget();
+      throw error;
+    }
   }
 
   async loadHead(): Promise<ChainHead> {
@@ -255,10 +317,14 @@ function chainRows(ordered: readonly StreamedEvent[], from: ChainHead): { from: 
  * which costs far less on both sides than tens of thousands of bind parameters.
  */
 async function insertRows(db: Queryable, rows: string[]): Promise<void> {
-  await db.query(
-    `INSERT INTO audit_events (${COLUMNS.join(',')}) SELECT ${COLUMNS.join(',')} FROM jsonb_populate_recordset(NULL::audit_events, $1::jsonb)`,
-    [`[${rows.join(',')}]`],
-  );
+  const statement = insertStatement(rows);
+  await db.query(statement.sql, statement.params);
+}
+
+const INSERT_ROWS = `INSERT INTO audit_events (${COLUMNS.join(',')}) SELECT ${COLUMNS.join(',')} FROM jsonb_populate_recordset(NULL::audit_events, $1::jsonb)`;
+
+function insertStatement(rows: readonly string[]): Statement {
+  return { sql: INSERT_ROWS, params: [`[${rows.join(',')}]`] };
 }
 
 /** Where verification starts: a stream sequence, or the first event at or after a time. */

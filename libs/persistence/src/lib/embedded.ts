@@ -15,7 +15,9 @@ export async function openEmbeddedDatabase(dataDir: string | undefined, template
   if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const thread = await PGliteThread.start({ ...(dataDir ? { dataDir } : {}), ...(template ? { template } : {}) });
   try {
-    return await openDatabase(undefined, { driver: thread.driver(), extra: {} });
+    const db = await openDatabase(undefined, { driver: thread.driver(), extra: {} });
+    thread.serves(db);
+    return db;
   } catch (error) {
     await thread.close().catch(() => undefined);
     throw error;

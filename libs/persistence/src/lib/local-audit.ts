@@ -1,8 +1,8 @@
-import { RungateError, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
+import { InternalError, RungateError, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
 import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type RunLedger } from '@rungate/messaging';
 import type { DataSource } from 'typeorm';
 import { AuditStore, type AuditStoreOptions } from './audit-store';
-import { claimRuns, type RunClaim } from './run-claims';
+import { claimedRuns, claimRuns, claimStatement, type RunClaim } from './run-claims';
 
 /** How many recent event ids are remembered to drop a re-published event, as JetStream's duplicate window does. */
 const RECENT_IDS = 10_000;
@@ -120,6 +120,8 @@ export class LocalAuditLog implements AuditSink {
       if (events.length === 0) {
         // Claims alone: one statement, no chain to extend.
         claimed = await claimRuns(this.db, [...firsts.values()]);
+      } else if (this.store.atOnce) {
+        ({ claimed, stored } = await this.commitAtOnce(events, [...firsts.values()]));
       } else {
         this.seq ??= (await this.store.loadHead()).seq;
         const from = this.seq;
@@ -150,6 +152,36 @@ export class LocalAuditLog implements AuditSink {
       for (const listener of this.listeners) listener(pending.event);
     }
     for (const pending of events) pending.resolve(pending.event);
+  }
+
+  /**
+   * The commit as one message to the embedded database's thread (AuditStore.appendAtOnce):
+   * it assumes every claim is new, and the claim statement expects a row for each. A replay
+   * among them rolls it all back; it runs once more with the claims that were new only (the
+   * others are replays: a claim is never taken back, and this log is the only one taking
+   * them), and fails the commit if even those are not.
+   */
+  private async commitAtOnce(events: readonly PendingEvent[], claims: PendingClaim[]): Promise<{ claimed: Set<string>; stored: PendingEvent[] }> {
+    let contenders = claims;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const claimed = new Set(contenders.map((c) => c.runId));
+      const contending = new Set(contenders);
+      const stored = this.storable(events, (claim) => contending.has(claim));
+      this.seq ??= (await this.store.loadHead()).seq;
+      const from = this.seq;
+      const first = contenders.length > 0 ? [{ ...claimStatement(contenders), expectRows: contenders.length }] : [];
+      const outcome = await this.store.appendAtOnce(
+        first,
+        stored.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event) })),
+      );
+      if ('stored' in outcome) {
+        this.seq = from + stored.length;
+        return { claimed, stored };
+      }
+      const won = claimedRuns(outcome.result.rows as { run_id: string }[]);
+      contenders = contenders.filter((c) => won.has(c.runId));
+    }
+    throw new InternalError('the embedded database refused claims that were new a moment before');
   }
 
   /** The events to store: each id once and not stored before, a run's `started` only with its new claim. */

@@ -2,9 +2,19 @@ import { EventEmitter } from 'node:events';
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InternalError } from '@rungate/contracts';
-import type { ThreadReply, ThreadRequest, ThreadResult, ThreadStart } from './pglite-protocol';
+import type { DataSource } from 'typeorm';
+import type { ThreadReply, ThreadRequest, ThreadResult, ThreadStart, ThreadStatement, ThreadTransaction } from './pglite-protocol';
 
 type Callback = (error: Error | null, result?: ThreadResult) => void;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** The thread behind each DataSource openEmbeddedDatabase opened (embeddedThread). */
+const threads = new WeakMap<DataSource, PGliteThread>();
+
+/** The embedded database's thread behind `db`, if it is one (for whole transactions in one message). */
+export function embeddedThread(db: DataSource): PGliteThread | undefined {
+  return threads.get(db);
+}
 
 /**
  * A statement's failure as PGlite threw it in the thread (its DatabaseError): the message and
@@ -25,7 +35,7 @@ class DatabaseError extends Error {
  * the order they were sent, as PGlite on the event loop had.
  */
 export class PGliteThread {
-  private readonly pending = new Map<number, { resolve: (result: ThreadResult) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (reply: ThreadReply) => void; reject: (error: Error) => void }>();
   private next = 1;
   private failure?: Error;
 
@@ -35,7 +45,7 @@ export class PGliteThread {
       if (!waiting) return;
       this.pending.delete(reply.id);
       if (reply.error) waiting.reject(new DatabaseError(reply.error));
-      else waiting.resolve(reply.result ?? { rows: [] });
+      else waiting.resolve(reply);
     });
     // A thread that died (out of memory, a WebAssembly abort) fails what waits on it and everything after: fail closed.
     const fail = (error: Error) => {
@@ -49,15 +59,31 @@ export class PGliteThread {
 
   /** Starts the thread and opens the database in it; rejects with why it could not. */
   static async start(options: ThreadStart): Promise<PGliteThread> {
-    // pglite-thread.js beside this file when built, pglite-thread.ts under ts-node (the thread inherits its -r flags).
-    const worker = new Worker(join(__dirname, `pglite-thread${extname(__filename)}`), { workerData: options });
+    // pglite-thread.js beside this file when built, pglite-thread.ts under ts-node (the thread
+    // inherits its -r flags) or jest (whose compiler the thread lacks: it registers ts-node).
+    const source = extname(__filename) === '.ts';
+    const registered = process.execArgv.some((flag) => flag.includes('ts-node'));
+    const execArgv = source && !registered ? [...process.execArgv, '-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'] : undefined;
+    const worker = new Worker(join(__dirname, `pglite-thread${extname(__filename)}`), { workerData: options, ...(execArgv ? { execArgv } : {}) });
     const thread = new PGliteThread(worker);
-    await new Promise<ThreadResult>((resolve, reject) => thread.pending.set(0, { resolve, reject }));
+    await new Promise<ThreadReply>((resolve, reject) => thread.pending.set(0, { resolve, reject }));
     return thread;
   }
 
-  query(sql: string, params?: unknown[]): Promise<ThreadResult> {
-    return this.send({ op: 'query', sql, ...(params ? { params } : {}) });
+  async query(sql: string, params?: unknown[]): Promise<ThreadResult> {
+    return (await this.send({ op: 'query', sql, ...(params ? { params } : {}) })).result ?? { rows: [] };
+  }
+
+  /**
+   * A whole transaction in one message and one answer (issue 19): the thread runs BEGIN, the
+   * statements and COMMIT itself, and no other statement in between. Answers once COMMIT has
+   * been written (or, with `abortedAt`, once a statement's `expectRows` failed and it was rolled
+   * back); rejects when a statement failed (rolled back) or the thread is gone.
+   */
+  async transaction(statements: readonly ThreadStatement[]): Promise<ThreadTransaction> {
+    const { transaction } = await this.send({ op: 'transaction', statements: [...statements] });
+    if (!transaction) throw new InternalError('the embedded database answered a transaction without its results');
+    return transaction;
   }
 
   /** Closes the database (its last writes flushed), then ends the thread. */
@@ -70,10 +96,10 @@ export class PGliteThread {
     }
   }
 
-  private send(request: { op: 'query'; sql: string; params?: unknown[] } | { op: 'close' }): Promise<ThreadResult> {
+  private send(request: DistributiveOmit<ThreadRequest, 'id'>): Promise<ThreadReply> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
-    return new Promise<ThreadResult>((resolve, reject) => {
+    return new Promise<ThreadReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ ...request, id } as ThreadRequest);
     });
@@ -83,6 +109,11 @@ export class PGliteThread {
    * What typeorm's postgres driver takes as `driver`: a `pg`-like Pool whose one connection
    * is this thread (as typeorm-pglite's pool is its one PGlite instance).
    */
+  /** Remembers that `db` runs on this thread (openEmbeddedDatabase). */
+  serves(db: DataSource): void {
+    threads.set(db, this);
+  }
+
   driver(): { Pool: new () => EventEmitter } {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the Pool class typeorm instantiates needs the thread it belongs to
     const thread = this;

@@ -50,6 +50,62 @@ export class KnownRunStatuses {
   }
 }
 
+/** A statement as the projection (and the embedded log's one-message commits) send it. */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** Reads the stored statuses of `runIds` (rows run_id, status). */
+export function runStatusRead(runIds: readonly string[]): Statement {
+  return { sql: 'SELECT run_id, status FROM audit_run_status WHERE run_id = ANY($1::text[])', params: [[...runIds]] };
+}
+
+/** The statuses as read by runStatusRead, by run id; a run without a row is undefined. */
+export function readRunStatuses(runIds: readonly string[], rows: readonly { run_id: string; status: string }[]): Map<string, RunStatus | undefined> {
+  const statuses = new Map<string, RunStatus | undefined>(runIds.map((runId) => [runId, undefined]));
+  for (const row of rows) statuses.set(row.run_id, isRunStatus(row.status) ? row.status : undefined);
+  return statuses;
+}
+
+/**
+ * The projection of `events` before anything is read: the statuses it starts from (what
+ * `known` or `given` hold; the other runs are `unknown`, assumed to have no row until read),
+ * what they become, and the upsert that stores the change.
+ */
+export function planRunStatuses(
+  events: readonly RunEvent[],
+  known?: KnownRunStatuses,
+  given: ReadonlyMap<string, RunStatus | undefined> = new Map(),
+): { unknown: string[]; statuses: Map<string, RunStatus | undefined>; upsert?: Statement } {
+  const statuses = new Map<string, RunStatus | undefined>();
+  const unknown: string[] = [];
+  for (const runId of new Set(events.map((e) => e.runId))) {
+    if (given.has(runId)) statuses.set(runId, given.get(runId));
+    else if (known?.has(runId)) statuses.set(runId, known.get(runId));
+    else {
+      unknown.push(runId);
+      statuses.set(runId, undefined);
+    }
+  }
+  const changed = new Map<string, { run_id: string; status: RunStatus; status_seq: number }>();
+  for (const { seq, runId, event } of events) {
+    const before = statuses.get(runId);
+    const after = nextRunStatus(before, event);
+    if (after === undefined || after === before) continue;
+    statuses.set(runId, after);
+    changed.set(runId, { run_id: runId, status: after, status_seq: seq });
+  }
+  if (changed.size === 0) return { unknown, statuses };
+  const upsert = {
+    sql: `INSERT INTO audit_run_status (run_id, status, status_seq)
+       SELECT run_id, status, status_seq FROM jsonb_populate_recordset(NULL::audit_run_status, $1::jsonb)
+     ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq`,
+    params: [JSON.stringify([...changed.values()])],
+  };
+  return { unknown, statuses, upsert };
+}
+
 /**
  * Folds events into `audit_run_status`, the table `audit_runs` takes its status from. Runs in
  * the transaction that appends the events (under the append lock), so the status always
@@ -58,34 +114,15 @@ export class KnownRunStatuses {
  * after the events, for `known` to learn once the transaction committed.
  */
 export async function projectRunStatuses(db: Queryable, events: readonly RunEvent[], known?: KnownRunStatuses): Promise<Map<string, RunStatus | undefined>> {
-  const current = new Map<string, RunStatus | undefined>();
-  if (events.length === 0) return current;
-  const unknown: string[] = [];
-  for (const runId of new Set(events.map((e) => e.runId))) {
-    if (known?.has(runId)) current.set(runId, known.get(runId));
-    else unknown.push(runId);
+  if (events.length === 0) return new Map();
+  let plan = planRunStatuses(events, known);
+  if (plan.unknown.length > 0) {
+    const read = runStatusRead(plan.unknown);
+    const rows = (await db.query(read.sql, read.params)) as { run_id: string; status: string }[];
+    plan = planRunStatuses(events, known, readRunStatuses(plan.unknown, rows));
   }
-  if (unknown.length > 0) {
-    const stored = (await db.query('SELECT run_id, status FROM audit_run_status WHERE run_id = ANY($1::text[])', [unknown])) as { run_id: string; status: string }[];
-    for (const runId of unknown) current.set(runId, undefined);
-    for (const row of stored) current.set(row.run_id, isRunStatus(row.status) ? row.status : undefined);
-  }
-  const changed = new Map<string, { run_id: string; status: RunStatus; status_seq: number }>();
-  for (const { seq, runId, event } of events) {
-    const before = current.get(runId);
-    const after = nextRunStatus(before, event);
-    if (after === undefined || after === before) continue;
-    current.set(runId, after);
-    changed.set(runId, { run_id: runId, status: after, status_seq: seq });
-  }
-  if (changed.size === 0) return current;
-  await db.query(
-    `INSERT INTO audit_run_status (run_id, status, status_seq)
-       SELECT run_id, status, status_seq FROM jsonb_populate_recordset(NULL::audit_run_status, $1::jsonb)
-     ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq`,
-    [JSON.stringify([...changed.values()])],
-  );
-  return current;
+  if (plan.upsert) await db.query(plan.upsert.sql, plan.upsert.params);
+  return plan.statuses;
 }
 
 /** A projected row of audit_events as the status fold reads it. */

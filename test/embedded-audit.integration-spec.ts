@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalAuditLog, openEmbeddedDatabase, verifyStoredChain } from '@rungate/persistence';
+import type { DataSource } from 'typeorm';
+
+const received = (runId: string) => ({ type: 'audit.run.received' as const, source: 'test', runId, params: { runId } });
+const started = (runId: string, executor: string) => ({ type: 'audit.run.started' as const, source: 'test', runId, details: { executor } });
+const count = async (db: DataSource, sql: string, params: unknown[] = []) => Number(((await db.query(sql, params)) as { n: string }[])[0]?.n);
+
+/**
+ * `rungate serve`'s audit log on the embedded database itself (PGlite in its worker thread):
+ * each commit is one message to the thread, which runs BEGIN … COMMIT alone (issue 19, ADR 20).
+ * test/in-process-persistence.integration-spec.ts covers the same log on PostgreSQL.
+ */
+describe('the audit log on the embedded database (one message per commit)', () => {
+  let db: DataSource;
+  let log: LocalAuditLog;
+
+  beforeAll(async () => {
+    db = await openEmbeddedDatabase(undefined);
+    log = new LocalAuditLog(db, { soleWriter: true });
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  it('commits publishes and claims together, each resolving once committed, with no other query inside the transaction', async () => {
+    const ledger = log.runLedger();
+    const claimAndStart = ledger.claimAndRecordStart?.bind(ledger);
+    if (!claimAndStart) throw new Error('the embedded ledger records started with the claim');
+    // Queries of other services share the thread's one session: none may run inside the log's transaction.
+    let probing = true;
+    const inTransaction: unknown[] = [];
+    const probe = (async () => {
+      while (probing) {
+        const rows: { xid: unknown }[] = await db.query('SELECT txid_current_if_assigned() AS xid');
+        if (rows[0]?.xid !== null) inTransaction.push(rows[0]?.xid);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const published = Array.from({ length: 150 }, (_, i) =>
+      log.publish(received(`emb-${i}`)).then(async (stored) => ({ stored, committed: await count(db, 'SELECT count(*) AS n FROM audit_events WHERE id = $1', [stored.id]) })),
+    );
+    const claims = Array.from({ length: 30 }, (_, i) =>
+      claimAndStart(`emb-${i}`, 'replica-1', started(`emb-${i}`, 'replica-1')).then(() => count(db, 'SELECT count(*) AS n FROM run_claims WHERE run_id = $1', [`emb-${i}`])),
+    );
+    const results = await Promise.all(published);
+    expect(await Promise.all(claims)).toEqual(Array(30).fill(1));
+    probing = false;
+    await probe;
+    expect(inTransaction).toEqual([]);
+    expect(results.every((r) => r.committed === 1)).toBe(true);
+    expect(await count(db, `SELECT count(*) AS n FROM audit_events WHERE run_id LIKE 'emb-%'`)).toBe(180);
+    // Group commit still: far fewer transactions than events.
+    expect(await count(db, `SELECT count(DISTINCT xmin::text) AS n FROM audit_events WHERE run_id LIKE 'emb-%'`)).toBeLessThan(30);
+    // The projection: a run with received and started is started; one with received alone is received.
+    const statuses: { run_id: string; status: string }[] = await db.query(`SELECT run_id, status FROM audit_run_status WHERE run_id IN ('emb-0', 'emb-149') ORDER BY run_id`);
+    expect(statuses).toEqual([
+      { run_id: 'emb-0', status: 'started' },
+      { run_id: 'emb-149', status: 'received' },
+    ]);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true, rows: 180 });
+  });
+
+  it('a replayed claim in a commit fails alone: the commit is rolled back and runs again with the new claims only', async () => {
+    const ledger = log.runLedger();
+    const claimAndStart = ledger.claimAndRecordStart?.bind(ledger);
+    if (!claimAndStart) throw new Error('the embedded ledger records started with the claim');
+    await ledger.claim('emb-old', 'replica-1');
+    const before = await count(db, 'SELECT count(*) AS n FROM audit_events');
+    const outcomes = await Promise.allSettled([
+      claimAndStart('emb-new', 'replica-1', started('emb-new', 'replica-1')),
+      claimAndStart('emb-old', 'replica-2', started('emb-old', 'replica-2')),
+      claimAndStart('emb-new', 'replica-2', started('emb-new', 'replica-2')),
+      log.publish(received('emb-other')),
+    ]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { code: string }).code : 'ok'))).toEqual(['ok', 'TICKET_REPLAYED', 'TICKET_REPLAYED', 'ok']);
+    const rows: { run_id: string; executor: string | null; xmin: string }[] = await db.query(
+      `SELECT run_id, event->'details'->>'executor' AS executor, xmin::text FROM audit_events WHERE seq > $1 ORDER BY seq`,
+      [before],
+    );
+    expect(rows.map((r) => [r.run_id, r.executor])).toEqual([
+      ['emb-new', 'replica-1'],
+      ['emb-other', null],
+    ]);
+    const claims: { run_id: string; holder: string; xmin: string }[] = await db.query(`SELECT run_id, holder, xmin::text FROM run_claims WHERE run_id IN ('emb-new', 'emb-old') ORDER BY run_id`);
+    expect(claims.map((c) => [c.run_id, c.holder])).toEqual([
+      ['emb-new', 'replica-1'],
+      ['emb-old', 'replica-1'],
+    ]);
+    // The new claim and its started event committed together.
+    expect(claims[0]?.xmin).toBe(rows[0]?.xmin);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('a run whose status the log does not know is read, not assumed: the commit runs again with what was stored', async () => {
+    // A status the log did not write itself (as after a restart, or of a run older than it remembers).
+    await db.query(`INSERT INTO audit_run_status (run_id, status, status_seq) VALUES ('emb-stored', 'started', 1)`);
+    await Promise.all([log.publish(received('emb-stored')), log.publish(received('emb-fresh'))]);
+    const statuses: { run_id: string; status: string }[] = await db.query(`SELECT run_id, status FROM audit_run_status WHERE run_id IN ('emb-stored', 'emb-fresh') ORDER BY run_id`);
+    // received does not move a started run back; the fresh run, with no row, is received.
+    expect(statuses).toEqual([
+      { run_id: 'emb-fresh', status: 'received' },
+      { run_id: 'emb-stored', status: 'started' },
+    ]);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+});
+
+describe('the audit log when the embedded database thread ends', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-embedded-audit-'));
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('every publish that resolved is stored; every later one is refused with AUDIT_UNAVAILABLE', async () => {
+    const db = await openEmbeddedDatabase(dir);
+    const log = new LocalAuditLog(db, { soleWriter: true });
+    await log.publish(received('end-0'));
+    const inFlight = Array.from({ length: 50 }, (_, i) => log.publish(received(`end-${i + 1}`)));
+    // The thread ends while a commit is in flight (sent at the next turn) and more wait for their turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    const closed = db.destroy();
+    const later = Array.from({ length: 20 }, (_, i) => log.publish(received(`late-${i}`)));
+    const outcomes = await Promise.allSettled([...inFlight, ...later]);
+    await closed;
+    const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason as { code: string });
+    expect(refused.every((reason) => reason.code === 'AUDIT_UNAVAILABLE')).toBe(true);
+    expect(outcomes.slice(50).every((o) => o.status === 'rejected')).toBe(true);
+    const resolved = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.id] : []));
+
+    const reopened = await openEmbeddedDatabase(dir);
+    try {
+      const ids: { id: string }[] = await reopened.query('SELECT id FROM audit_events');
+      const stored = new Set(ids.map((r) => r.id));
+      expect(resolved.every((id) => stored.has(id))).toBe(true);
+      expect(await verifyStoredChain(reopened)).toMatchObject({ ok: true });
+    } finally {
+      await reopened.destroy();
+    }
+  });
+});
