@@ -83,7 +83,7 @@ describe('approval_runs shared by policy replicas', () => {
       const decided = await Promise.all([a.approve(run.runId, yes('lee')), b.approve(run.runId, yes('kim'))]);
       expect(decided.every((r) => r !== undefined)).toBe(true);
       expect(decided.map((r) => r?.state).sort()).toEqual(['approved', 'pending']);
-      const claims = await Promise.all([a.transition(run.runId, { from: ['approved'], to: 'executing' }), b.transition(run.runId, { from: ['approved'], to: 'executing' })]);
+      const claims = await Promise.all([a.claim(run.runId), b.claim(run.runId)]);
       expect(claims.filter((c) => c !== undefined)).toHaveLength(1);
       const stored = await a.get(run.runId);
       expect(stored?.decisions.map((d) => d.actor.user).sort()).toEqual(['kim', 'lee']);
@@ -124,7 +124,7 @@ describe('approval_runs shared by policy replicas', () => {
       const { run } = await a.hold(heldRun({ approval: { groups: ['sre', 'dba'], count: 2, allGroups: true, ttlMs: 60_000, holds: [] } }));
       const decided = await Promise.all([a.approve(run.runId, yesFrom('lee', ['sre'])), b.approve(run.runId, yesFrom('dee', ['dba']))]);
       expect(decided.map((r) => r?.state).sort()).toEqual(['approved', 'pending']);
-      const claims = await Promise.all([a.transition(run.runId, { from: ['approved'], to: 'executing' }), b.transition(run.runId, { from: ['approved'], to: 'executing' })]);
+      const claims = await Promise.all([a.claim(run.runId), b.claim(run.runId)]);
       expect(claims.filter((c) => c !== undefined)).toHaveLength(1);
     }
   });
@@ -144,10 +144,52 @@ describe('approval_runs shared by policy replicas', () => {
       const { run } = await a.hold(heldRun({ approval: { groups: ['leads'], count: 2, breakGlassGroups: ['oncall'], ttlMs: 60_000, holds: [] } }));
       const decided = await Promise.all([a.approve(run.runId, yesFrom('lee', ['leads'])), b.approve(run.runId, yesFrom('olga', ['oncall'], true)), a.approve(run.runId, yesFrom('kim', ['leads']))]);
       expect(decided.filter((r) => r?.state === 'approved')).toHaveLength(1);
-      const claims = await Promise.all([a.transition(run.runId, { from: ['approved'], to: 'executing' }), b.transition(run.runId, { from: ['approved'], to: 'executing' })]);
+      const claims = await Promise.all([a.claim(run.runId), b.claim(run.runId)]);
       expect(claims.filter((c) => c !== undefined)).toHaveLength(1);
       expect((await a.get(run.runId))?.state).toBe('executing');
     }
+  });
+
+  it('claims a run with a change window only inside its stored slot, on the database clock; racing replicas claim it once', async () => {
+    const window = { days: ['mon' as const], from: '09:00', to: '17:00', timeZone: 'UTC' };
+    const approval = { groups: ['leads'], count: 1, ttlMs: 3_600_000, windows: [window], holds: [] };
+    const { run } = await a.hold(heldRun({ approval }));
+    await a.approve(run.runId, yes('lee'));
+    // Approved, but no slot yet: nobody may start it, however long it has waited.
+    await first.query("UPDATE approval_runs SET updated_at = now() - interval '1 hour' WHERE run_id = $1", [run.runId]);
+    await expect(a.claim(run.runId)).resolves.toBeUndefined();
+    expect((await b.stalledApproved(0)).map((r) => r.runId)).not.toContain(run.runId);
+    expect((await b.unscheduled()).map((r) => r.runId)).toContain(run.runId);
+    // Its slot opens in an hour: still not startable; the first slot stored stays.
+    const now = await a.now();
+    const slot = { startsAt: now + 3_600_000, endsAt: now + 7_200_000 };
+    const scheduled = await Promise.all([a.schedule(run.runId, slot), b.schedule(run.runId, { startsAt: now, endsAt: now + 60_000 })]);
+    expect(new Set(scheduled.map((r) => r?.startsAt)).size).toBe(1);
+    await first.query('UPDATE approval_runs SET starts_at = $2, window_ends_at = $3 WHERE run_id = $1', [run.runId, new Date(slot.startsAt).toISOString(), new Date(slot.endsAt).toISOString()]);
+    await expect(b.claim(run.runId)).resolves.toBeUndefined();
+    expect((await a.stalledApproved(0)).map((r) => r.runId)).not.toContain(run.runId);
+    expect((await a.waitingForWindow()).map((r) => r.runId)).toContain(run.runId);
+    await expect(a.expireMissedWindows()).resolves.not.toContainEqual(expect.objectContaining({ runId: run.runId }));
+    // The clock reaches the slot (moved to it, as an hour passing would): two replicas race, one claims it.
+    await first.query("UPDATE approval_runs SET starts_at = now() - interval '1 minute', window_ends_at = now() + interval '1 hour' WHERE run_id = $1", [run.runId]);
+    expect((await b.stalledApproved(30_000)).map((r) => r.runId)).toContain(run.runId);
+    const claims = await Promise.all([a.claim(run.runId), b.claim(run.runId), a.claim(run.runId)]);
+    expect(claims.filter((c) => c !== undefined)).toHaveLength(1);
+    await expect(a.get(run.runId)).resolves.toMatchObject({ state: 'executing' });
+  });
+
+  it('expires, once and with why, an approved run whose slot closed before anyone started it; it never starts late', async () => {
+    const approval = { groups: ['leads'], count: 1, ttlMs: 3_600_000, windows: [{ days: ['mon' as const], from: '09:00', to: '17:00', timeZone: 'UTC' }], holds: [] };
+    const { run } = await a.hold(heldRun({ approval }));
+    await a.approve(run.runId, yes('lee'));
+    const now = await a.now();
+    await a.schedule(run.runId, { startsAt: now - 7_200_000, endsAt: now - 3_600_000 });
+    await expect(b.claim(run.runId)).resolves.toBeUndefined();
+    const expired = await Promise.all([a.expireMissedWindows(), b.expireMissedWindows()]);
+    expect(expired.flat().map((r) => r.runId)).toEqual([run.runId]);
+    const stored = await a.get(run.runId);
+    expect(stored).toMatchObject({ state: 'expired', outcome: { status: 'failed', errorCode: 'FORBIDDEN', error: expect.stringContaining('no policy started it before the window closed') } });
+    await expect(a.claim(run.runId)).resolves.toBeUndefined();
   });
 
   it('counts each approver once, however often and wherever they approve', async () => {
@@ -165,7 +207,7 @@ describe('approval_runs shared by policy replicas', () => {
     expect(rejected).toMatchObject({ state: 'rejected', decisions: [{ verdict: 'approved' }, { verdict: 'rejected', actor: { user: 'kim' } }] });
     await expect(a.approve(run.runId, yes('max'))).resolves.toBeUndefined();
     await expect(a.reject(run.runId, no('max'))).resolves.toBeUndefined();
-    await expect(a.transition(run.runId, { from: ['approved'], to: 'executing' })).resolves.toBeUndefined();
+    await expect(a.claim(run.runId)).resolves.toBeUndefined();
   });
 
   it('expires a run past its expiry once however many replicas sweep, and refuses a late approval', async () => {
@@ -194,14 +236,14 @@ describe('approval_runs shared by policy replicas', () => {
   it('keeps the outcome of a finished run, and ends one left executing past its timeout as unknown', async () => {
     const { run } = await a.hold(heldRun({ approval: { groups: ['leads'], count: 1, ttlMs: 60_000, holds: [] } }));
     await a.approve(run.runId, yes('lee'));
-    await a.transition(run.runId, { from: ['approved'], to: 'executing' });
+    await a.claim(run.runId);
     const outcome = { status: 'succeeded' as const, result: { rowCount: 1 } };
     await expect(b.transition(run.runId, { from: ['executing'], to: 'executed', outcome })).resolves.toMatchObject({ state: 'executed', outcome });
     await expect(a.transition(run.runId, { from: ['executing'], to: 'failed' })).resolves.toBeUndefined();
 
     const { run: stuck } = await a.hold(heldRun({ approval: { groups: ['leads'], count: 1, ttlMs: 60_000, holds: [] } }));
     await a.approve(stuck.runId, yes('lee'));
-    await a.transition(stuck.runId, { from: ['approved'], to: 'executing' });
+    await a.claim(stuck.runId);
     await expect(a.abandonStale()).resolves.toEqual([]);
     await first.query("UPDATE approval_runs SET updated_at = now() - interval '71 seconds' WHERE run_id = $1", [stuck.runId]);
     const abandoned = await Promise.all([a.abandonStale(), b.abandonStale()]);
@@ -217,7 +259,7 @@ describe('approval_runs shared by policy replicas', () => {
     if (withdrawn) {
       expect(withdrawn.state).toBe('withdrawn');
       await expect(a.approve(run.runId, yes('kim'))).resolves.toBeUndefined();
-      await expect(b.transition(run.runId, { from: ['approved'], to: 'executing' })).resolves.toBeUndefined();
+      await expect(b.claim(run.runId)).resolves.toBeUndefined();
       await expect(a.withdraw(run.runId, 'alice')).resolves.toBeUndefined();
     } else {
       expect(approved?.state).toBe('approved');

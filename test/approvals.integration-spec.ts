@@ -20,7 +20,7 @@ import { openDatabase } from '@rungate/persistence';
 import { createServiceContext, startService, type RunningService, type ServiceContext } from '@rungate/runtime';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
 import { gitSyncService } from '@rungate/service-git-sync';
-import { policyService } from '@rungate/service-policy';
+import { Approvals, policyService } from '@rungate/service-policy';
 import { createRunbookRepository, createTestDatabase, eventually, writeTicketKeys, type RunbookRepository, type TestDatabase } from '@rungate/testing';
 import type { NatsConnection } from 'nats';
 import { Client } from 'pg';
@@ -63,6 +63,11 @@ describe('approvals: held, decided by humans, executed exactly as approved', () 
   const leeHuman = human(lee, ['leads']);
   const kimHuman = human(kim, ['leads']);
 
+  // Change windows relative to now (UTC, minutes): one open now, one that opens in three hours.
+  const hhmm = (offsetMinutes: number) => new Date(Date.now() + offsetMinutes * 60_000).toISOString().slice(11, 16);
+  const openWindow = `{ from: "${hhmm(-120)}", to: "${hhmm(120)}" }`;
+  const laterWindow = `{ from: "${hhmm(180)}", to: "${hhmm(240)}", timeZone: UTC }`;
+
   function config(extra = ''): string {
     return `
 repositories: [{ name: demo, url: ${repo.dir}, pollInterval: 1s }]
@@ -77,6 +82,8 @@ users:
 rules:
   - { name: notes-pair, groups: [eng], connections: [notes-db], runbooks: ["demo/pair/**"], approval: { groups: [leads], count: 2, ttl: 1h } }
   - { name: notes-one, groups: [eng], connections: [notes-db], runbooks: ["demo/one/**"], approval: { groups: [leads] } }
+  - { name: notes-open, groups: [eng], connections: [notes-db], runbooks: ["demo/open/**"], approval: { groups: [leads], window: ${openWindow} } }
+  - { name: notes-later, groups: [eng], connections: [notes-db], runbooks: ["demo/later/**"], approval: { groups: [leads], window: ${laterWindow} } }
   - { name: notes-all, groups: [eng], connections: [notes-db], runbooks: ["demo/all/**"], approval: { groups: [leads, dbas], count: 2, allGroups: true, breakGlassGroups: [oncall] } }
 gitSync: { cacheDir: ${join(dir, 'cache')}, port: 0 }
 ${readFileSync(join(dir, 'tickets.line'), 'utf8')}
@@ -135,7 +142,7 @@ ${extra}`;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rg-approvals-'));
     writeFileSync(join(dir, 'tickets.line'), writeTicketKeys(dir));
-    repo = createRunbookRepository({ 'pair/set_note.runbook.sql': SET_NOTE, 'one/set_note.runbook.sql': SET_NOTE, 'all/set_note.runbook.sql': SET_NOTE });
+    repo = createRunbookRepository({ 'pair/set_note.runbook.sql': SET_NOTE, 'one/set_note.runbook.sql': SET_NOTE, 'all/set_note.runbook.sql': SET_NOTE, 'open/set_note.runbook.sql': SET_NOTE, 'later/set_note.runbook.sql': SET_NOTE });
     configFile = join(dir, 'rungate.yaml');
     writeFileSync(configFile, config());
     target = await createTestDatabase('rg_appr_target');
@@ -143,7 +150,7 @@ ${extra}`;
     targetClient = new Client({ connectionString: target.url });
     await targetClient.connect();
     await targetClient.query('CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL, writes int NOT NULL DEFAULT 0)');
-    await targetClient.query("INSERT INTO notes (id, body) SELECT g, 'initial' FROM generate_series(1, 20) g");
+    await targetClient.query("INSERT INTO notes (id, body) SELECT g, 'initial' FROM generate_series(1, 30) g");
     pg = await createTestDatabase('rg_approvals');
     dbs = [openDatabase(pg.url), openDatabase(pg.url)];
     nc = await connectNats({ name: 'approvals-test' });
@@ -387,6 +394,71 @@ ${extra}`;
     await eventually(() => approve(leeHuman, survivor.runId), 30_000);
     await expect(ended(leeHuman, survivor.runId)).resolves.toMatchObject({ state: 'executed' });
     expect(await note(9)).toEqual({ body: 'ninth', writes: 1 });
+  });
+
+  /** Every replica's sweep at once, as their 30 s timers would run it. */
+  const sweepAll = () => Promise.all(policies.map(({ service }) => service.app.get(Approvals).sweep()));
+
+  it('starts at once a quorum reached inside its change window', async () => {
+    const held = await hold('demo.open.set_note', 21, 'in the window');
+    expect(held.windows).toEqual([{ days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'], from: hhmm(-120), to: hhmm(120), timeZone: 'UTC' }]);
+    const approved = await approve(leeHuman, held.runId);
+    expect(['executing', 'executed']).toContain(approved.state);
+    await expect(ended(leeHuman, held.runId)).resolves.toMatchObject({ state: 'executed' });
+    expect(await note(21)).toEqual({ body: 'in the window', writes: 1 });
+  });
+
+  it('keeps a quorum reached outside its window approved, with when it may start; the sweep starts it once when the window opens, never before', async () => {
+    const held = await hold('demo.later.set_note', 22, 'later');
+    expect(held.windows).toEqual([expect.objectContaining({ from: hhmm(180), to: hhmm(240), timeZone: 'UTC' })]);
+    const approved = await approve(leeHuman, held.runId, 'in tonight\'s window');
+    expect(approved).toMatchObject({ state: 'approved', startsAt: expect.any(String), windowEndsAt: expect.any(String) });
+    // The next opening, on the database's clock: three hours from now, to the minute.
+    const startsIn = Date.parse(approved.startsAt as string) - Date.now();
+    expect(Math.abs(startsIn - 180 * 60_000)).toBeLessThan(2 * 60_000);
+    expect(Date.parse(approved.windowEndsAt as string) - Date.parse(approved.startsAt as string)).toBe(60 * 60_000);
+    const status = await authorize(requester, RUN_STATUS_TOOL, { runId: held.runId });
+    expect(status).toMatchObject({ effect: 'answered', structuredContent: { state: 'approved', startsAt: approved.startsAt }, text: expect.stringContaining(`may start in its change window from ${approved.startsAt}`) });
+    const [event] = (await auditOf(held.runId)).filter((e) => e.type === 'audit.run.approved');
+    expect(event?.details).toMatchObject({ state: 'approved', startsAt: approved.startsAt, windowEndsAt: approved.windowEndsAt });
+    // Approved long ago by the database's clock, so no grace hides it: the sweeps of both replicas leave it waiting.
+    const db = await (dbs[0] as Promise<DataSource>);
+    await db.query("UPDATE approval_runs SET updated_at = now() - interval '10 minutes' WHERE run_id = $1", [held.runId]);
+    await sweepAll();
+    await expect(get(leeHuman, held.runId)).resolves.toMatchObject({ state: 'approved' });
+    expect(await note(22)).toEqual({ body: 'initial', writes: 0 });
+    // Its slot's opening reached (the stored slot moved to now, as three hours passing would): both replicas sweep, one runs it.
+    await db.query("UPDATE approval_runs SET starts_at = now() - interval '1 minute', window_ends_at = now() + interval '59 minutes' WHERE run_id = $1", [held.runId]);
+    await sweepAll();
+    await expect(ended(leeHuman, held.runId)).resolves.toMatchObject({ state: 'executed' });
+    expect(await note(22)).toEqual({ body: 'later', writes: 1 });
+    const events = await eventually(async () => {
+      const found = await auditOf(held.runId);
+      if (!found.some((e) => e.type === 'audit.run.completed')) throw new Error('no outcome yet');
+      return found;
+    });
+    expect(events.filter((e) => e.type === 'audit.run.started')).toHaveLength(1);
+  });
+
+  it('expires an approved run whose window closed before any replica started it, audited with why; it never starts late', async () => {
+    const held = await hold('demo.later.set_note', 23, 'missed');
+    await expect(approve(leeHuman, held.runId)).resolves.toMatchObject({ state: 'approved' });
+    const db = await (dbs[0] as Promise<DataSource>);
+    // Every replica was down for the whole slot: it opened two hours ago and closed one hour ago.
+    await db.query("UPDATE approval_runs SET starts_at = now() - interval '2 hours', window_ends_at = now() - interval '1 hour' WHERE run_id = $1", [held.runId]);
+    await sweepAll();
+    const run = await get(leeHuman, held.runId);
+    expect(run).toMatchObject({ state: 'expired', outcome: { errorCode: 'FORBIDDEN', error: expect.stringContaining('before the window closed') } });
+    expect(await note(23)).toEqual({ body: 'initial', writes: 0 });
+    const status = await authorize(requester, RUN_STATUS_TOOL, { runId: held.runId });
+    expect(status).toMatchObject({ structuredContent: { state: 'expired', error: { code: 'FORBIDDEN' } } });
+    const expired = await eventually(async () => {
+      const found = (await auditOf(held.runId)).filter((e) => e.type === 'audit.run.expired');
+      if (found.length === 0) throw new Error('not audited yet');
+      return found;
+    });
+    expect(expired).toEqual([expect.objectContaining({ details: expect.objectContaining({ reason: expect.stringContaining('never starts outside its window') }) })]);
+    expect((await auditOf(held.runId)).filter((e) => e.type === 'audit.run.started')).toHaveLength(0);
   });
 
   it('runs the stored body after the runbook changed and its branch moved', async () => {

@@ -12,3 +12,4 @@ export * from './lib/exploration';
 export * from './lib/agent-tokens';
 export * from './lib/approvals';
 export * from './lib/tasks';
+export * from './lib/change-window';

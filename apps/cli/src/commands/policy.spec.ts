@@ -16,6 +16,7 @@ rules:
   - { name: prod-writes, groups: [eng], connections: [prod], runbooks: ["demo/pg/**"], approval: { groups: [sre-leads], count: 1, ttl: 30m } }
   - { name: staging, groups: [eng], connections: [staging], runbooks: ["demo/pg/**"] }
   - { name: hotfix, groups: [eng], connections: [prod], runbooks: ["demo/hotfix/**"], approval: { groups: [sre-leads, eng], count: 2, allGroups: true, breakGlassGroups: [sre-leads] } }
+  - { name: changes, groups: [eng], connections: [prod], runbooks: ["demo/change/**"], approval: { groups: [sre-leads], window: { days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00", timeZone: Europe/Berlin } } }
 guardrails:
   - { name: deletes-need-a-lead, on: input, connections: [staging], match: { sql: { forbid: [delete] } }, action: require_approval, approval: { groups: [sre-leads], count: 2, ttl: 2h } }
 `;
@@ -66,6 +67,12 @@ describe('rungate policy explain', () => {
         '  break glass: one approver in sre-leads approves alone (marked breakGlass in the decision and audit.run.approved)',
       ]),
     );
+  });
+
+  it('prints the change window an approved run starts in, and when it opens', async () => {
+    const code = await explainPolicy({ user: 'alice', group: [], runbook: 'demo/change/set.runbook.sql', connection: 'prod', param: [], config });
+    expect(code).toBe(EXPLAIN_EXIT.approval_required);
+    expect(out.join('')).toMatch(/^ {2}change window: mon, tue, wed, thu, fri 09:00–17:00 Europe\/Berlin — an approved run starts only inside it, (open now \(until|next opening) \d{4}-\d\d-\d\dT/m);
   });
 
   it('lists every approver for another requester', async () => {

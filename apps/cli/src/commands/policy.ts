@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig, type ApprovalConfig, type RungateConfig } from '@rungate/config';
-import type { Identity } from '@rungate/contracts';
+import { WINDOW_HORIZON_DAYS, loadConfig, nextOpening, type ApprovalConfig, type RungateConfig } from '@rungate/config';
+import { describeWindow, type ChangeWindow, type Identity } from '@rungate/contracts';
 import { explainCallGuardrails } from '@rungate/guardrails';
 import { explain } from '@rungate/policy';
 
@@ -32,6 +32,13 @@ function duration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
+/** When a run approved now could start, by this machine's clock (policy uses the database's). */
+function opening(windows: ChangeWindow[], now = Date.now()): string {
+  const slot = nextOpening(windows, now);
+  if (!slot) return `but they never open together within ${WINDOW_HORIZON_DAYS} days: the call is refused`;
+  return slot.startsAt === now ? `open now (until ${new Date(slot.endsAt).toISOString()})` : `next opening ${new Date(slot.startsAt).toISOString()}`;
+}
+
 /**
  * Who could approve a run of this requester: the humans of users: in an approver group, never
  * the requester (ADR 18). With OIDC, approvers from the issuer are not known here.
@@ -41,6 +48,7 @@ export function approvalLines(config: Pick<RungateConfig, 'users' | 'oidc'>, app
   const lines = [`  needs ${approval.count} approval${approval.count === 1 ? '' : 's'} from ${approval.groups.join(', ')} within ${duration(approval.ttl)}`];
   if (approval.allGroups) lines.push(`  allGroups: at least one approver from each of ${approval.groups.join(', ')}`);
   if (approval.breakGlassGroups) lines.push(`  break glass: one approver in ${approval.breakGlassGroups.join(', ')} approves alone (marked breakGlass in the decision and audit.run.approved)`);
+  if (approval.window) lines.push(`  change window: ${describeWindow(approval.window)} — an approved run starts only inside it, ${opening([approval.window])}`);
   const known = approvers.length > 0 ? approvers.join(', ') : 'none in users:';
   lines.push(`  approvers: ${known}${config.oidc ? ' (and OIDC users in those groups)' : ''}; never the requester, never an agent token`);
   if (!config.oidc && approvers.length < approval.count) lines.push(`  warning: only ${approvers.length} approver${approvers.length === 1 ? '' : 's'} other than ${requester}: this call can never be approved`);
@@ -107,6 +115,8 @@ export async function explainPolicy(options: ExplainOptions): Promise<number> {
   for (const held of guardrails.approvals) {
     lines.push(`  guardrail ${held.guardrail} holds this call for approval:`, ...approvalLines(config, held.approval, user).map((line) => `  ${line}`));
   }
+  const windows = [...(decision.effect === 'approval_required' ? [decision.approval] : []), ...guardrails.approvals.map((a) => a.approval)].flatMap((a) => (a.window ? [a.window] : []));
+  if (windows.length > 1) lines.push(`  change windows together: the run starts only while all ${windows.length} are open, ${opening(windows)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   if (decision.effect === 'deny' || guardrails.denied) return EXPLAIN_EXIT.deny;
   return decision.effect === 'approval_required' || guardrails.approvals.length > 0 ? EXPLAIN_EXIT.approval_required : EXPLAIN_EXIT.allow;

@@ -30,8 +30,29 @@ describe('approval: in rungate.yaml', () => {
     });
   });
 
+  it('parses a change window: every day in UTC unless it says otherwise, across midnight when to is before from', () => {
+    expect(parseConfig(withRule('{ groups: [sre-leads], window: { from: "09:00", to: "17:00" } }')).rules[0]?.approval?.window).toEqual({
+      days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'],
+      from: '09:00',
+      to: '17:00',
+      timeZone: 'UTC',
+    });
+    const night = '{ groups: [sre-leads], window: { days: [fri, sat], from: "22:00", to: "02:00", timeZone: Europe/Berlin } }';
+    expect(parseConfig(withRule(night)).rules[0]?.approval?.window).toEqual({ days: ['fri', 'sat'], from: '22:00', to: '02:00', timeZone: 'Europe/Berlin' });
+  });
+
   it.each([
-    ['window (not built: refused, never ignored)', '{ groups: [sre-leads], window: 1h }', 'rules[0].approval', /window/],
+    ['a window that is no object', '{ groups: [sre-leads], window: 1h }', 'rules[0].approval.window', /.+/],
+    ['a window without from and to', '{ groups: [sre-leads], window: { days: [mon] } }', 'rules[0].approval.window.from', /.+/],
+    ['a window that closes as it opens', '{ groups: [sre-leads], window: { from: "09:00", to: "09:00" } }', 'rules[0].approval.window.to', /must differ from from/],
+    ['a window time that is not HH:MM', '{ groups: [sre-leads], window: { from: "9:00", to: "17:00" } }', 'rules[0].approval.window.from', /HH:MM/],
+    ['a window time past 23:59', '{ groups: [sre-leads], window: { from: "09:00", to: "24:00" } }', 'rules[0].approval.window.to', /HH:MM/],
+    ['an unknown time zone', '{ groups: [sre-leads], window: { from: "09:00", to: "17:00", timeZone: Mars/Olympus } }', 'rules[0].approval.window.timeZone', /IANA time zone/],
+    ['an offset for a time zone', '{ groups: [sre-leads], window: { from: "09:00", to: "17:00", timeZone: "+01:00" } }', 'rules[0].approval.window.timeZone', /IANA time zone/],
+    ['a day name it does not know', '{ groups: [sre-leads], window: { days: [monday], from: "09:00", to: "17:00" } }', 'rules[0].approval.window.days[0]', /.+/],
+    ['a day twice', '{ groups: [sre-leads], window: { days: [mon, mon], from: "09:00", to: "17:00" } }', 'rules[0].approval.window.days', /name each day once/],
+    ['no day', '{ groups: [sre-leads], window: { days: [], from: "09:00", to: "17:00" } }', 'rules[0].approval.window.days', /.+/],
+    ['an unknown window key', '{ groups: [sre-leads], window: { from: "09:00", to: "17:00", tz: UTC } }', 'rules[0].approval.window', /tz/],
     ['an allGroups that is not a boolean', '{ groups: [sre-leads], allGroups: yes-please }', 'rules[0].approval.allGroups', /.+/],
     ['no break-glass group', '{ groups: [sre-leads], breakGlassGroups: [] }', 'rules[0].approval.breakGlassGroups', /.+/],
     ['a break-glass group twice', '{ groups: [sre-leads], breakGlassGroups: [eng, eng] }', 'rules[0].approval.breakGlassGroups', /name each group once/],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InternalError } from '@rungate/contracts';
+import { ChangeWindowConfig } from './change-window';
 
 /** `env:NAME` or `file:/path`: secrets are never written into rungate.yaml itself. */
 export const SecretRef = z
@@ -38,6 +39,7 @@ export const ApprovalConfig = z
     breakGlassGroups: GroupList.optional().describe('one human in any of these groups approves alone, whatever count and allGroups say; such an approval is marked breakGlass'),
     count: z.number().int().positive().max(10).default(1).describe('how many different approvers must say yes'),
     ttl: Duration.default(3_600_000).describe('how long the run waits for its approvals before it expires (1m to 168h)'),
+    window: ChangeWindowConfig.optional().describe('the change window an approved run may start in; a quorum reached outside it waits for its next opening (ADR 18 §1)'),
   })
   .superRefine((approval, ctx) => {
     if (approval.ttl < MIN_APPROVAL_TTL_MS) ctx.addIssue({ code: 'custom', path: ['ttl'], message: 'at least 1m: approvers need time to read the body' });

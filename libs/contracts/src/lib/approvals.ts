@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Identity, RequestMeta } from './identity';
+import { ChangeWindow } from './change-window';
 import { ApprovalState, ConnectionRef, HeldApprovers } from './tools';
 
 /**
@@ -10,24 +11,6 @@ import { ApprovalState, ConnectionRef, HeldApprovers } from './tools';
  */
 
 const MAX_COMMENT_CHARS = 1000;
-
-/** Day names of a change window, in the order of `Date#getUTCDay` (sunday first). */
-export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
-export type Weekday = (typeof WEEKDAYS)[number];
-
-/**
- * A change window (ADR 18 §1): the slots in which an approved run may start — on `days`, from
- * `from` to `to` (HH:MM, wall clock in `timeZone`); `to` before `from` runs across midnight
- * into the next day, and `days` names the day a slot opens.
- */
-export const ChangeWindow = z.object({ days: z.array(z.enum(WEEKDAYS)), from: z.string(), to: z.string(), timeZone: z.string() });
-export type ChangeWindow = z.infer<typeof ChangeWindow>;
-
-/** `mon, tue, wed, thu, fri 09:00–17:00 Europe/Berlin`, `every day 22:00–02:00 UTC`: one window as people read it. */
-export function describeWindow(window: ChangeWindow): string {
-  const days = window.days.length === WEEKDAYS.length ? 'every day' : [...WEEKDAYS.slice(1), WEEKDAYS[0]].filter((d) => window.days.includes(d)).join(', ');
-  return `${days} ${window.from}–${window.to} ${window.timeZone}`;
-}
 
 export const RunId = z.string().min(1).max(64);
 
@@ -77,10 +60,15 @@ export const ApprovalRun = z.object({
     allGroups: z.boolean().optional(),
     breakGlassGroups: z.array(z.string()).optional(),
   }),
+  /** The change windows an approved run may start in, all open at once (ADR 18 §1). */
+  windows: z.array(ChangeWindow).optional(),
   holds: z.array(ApprovalHoldView),
   decisions: z.array(ApprovalDecision),
   createdAt: z.string(),
   expiresAt: z.string(),
+  /** Approved with windows: the slot it may start in (the next opening, on the database's clock) and when that closes. */
+  startsAt: z.string().optional(),
+  windowEndsAt: z.string().optional(),
   /** Once the run ended: how (the executor's status, or why it failed before executing) and its masked result. */
   outcome: z
     .object({
@@ -108,6 +96,10 @@ export const ApprovalRequiredResult = z.object({
   expiresAt: z.string(),
   /** `pending`, unless the same call (its idempotency key) came again after the run moved on. */
   state: ApprovalState.optional(),
+  /** The change windows the approved run may start in (ADR 18 §1): it waits for the next opening. */
+  windows: z.array(ChangeWindow).optional(),
+  /** Once approved with windows: when it may start. */
+  startsAt: z.string().optional(),
 });
 export type ApprovalRequiredResult = z.infer<typeof ApprovalRequiredResult>;
 
@@ -125,6 +117,9 @@ export const RunStatusResult = z.object({
   runId: z.string(),
   state: ApprovalState,
   expiresAt: z.string(),
+  /** Approved with change windows: when it may start (its next opening) and when that slot closes. */
+  startsAt: z.string().optional(),
+  windowEndsAt: z.string().optional(),
   decisions: z.array(z.object({ verdict: z.enum(['approved', 'rejected']), at: z.string() })),
   result: z.record(z.string(), z.unknown()).optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConnectionType } from './catalog';
+import { ChangeWindow } from './change-window';
 import { Identity, RequestMeta } from './identity';
 
 export const JsonSchemaObject = z.record(z.string(), z.unknown());
@@ -105,6 +106,10 @@ export const AuthorizeReply = z.discriminatedUnion('effect', [
     expiresAt: z.string(),
     /** The held run's state: `pending` when just stored; another when the same call (its idempotency key) came again later. */
     state: ApprovalState,
+    /** The change windows an approved run may start in (all open at once; ADR 18 §1). */
+    windows: z.array(ChangeWindow).optional(),
+    /** Once approved with windows: when it may start (the next opening). */
+    startsAt: z.string().optional(),
   }),
   z.object({ effect: z.literal('answered'), structuredContent: z.record(z.string(), z.unknown()), text: z.string() }),
 ]);

@@ -1,4 +1,4 @@
-import type { ApprovalDecision, ApprovalState, ConnectionRef, HeldApprovers, MysqlQuoting, RequestMeta, RunLimits, TokenScope } from '@rungate/contracts';
+import type { ApprovalDecision, ApprovalState, ChangeWindow, ConnectionRef, HeldApprovers, MysqlQuoting, RequestMeta, RunLimits, TokenScope } from '@rungate/contracts';
 import type { DataSource } from 'typeorm';
 
 /** The requester's identity as the run ticket will carry it, and where the call came from. */
@@ -31,6 +31,8 @@ export interface HeldApproval {
   /** One approver in any of these approves alone. */
   breakGlassGroups?: string[];
   ttlMs: number;
+  /** The change windows of the holds that have one: an approved run starts only while every one is open (ADR 18 §1). */
+  windows?: ChangeWindow[];
   holds: { by: 'rule' | 'guardrail'; name: string; reason?: string }[];
 }
 
@@ -47,6 +49,11 @@ export function quorumOf(approval: Pick<HeldApproval, 'groups' | 'count' | 'allG
 /** The groups that may decide a held run: its approver groups and its break-glass groups. */
 export function deciderGroupsOf(approval: HeldApproval): string[] {
   return [...new Set([...approval.groups, ...(approval.breakGlassGroups ?? [])])];
+}
+
+/** Where an approved run waits for its change window: the slot it may start in. */
+export function slotOf(run: Pick<ApprovalRunRecord, 'startsAt' | 'windowEndsAt'>): { startsAt?: string; windowEndsAt?: string } {
+  return { ...(run.startsAt ? { startsAt: run.startsAt } : {}), ...(run.windowEndsAt ? { windowEndsAt: run.windowEndsAt } : {}) };
 }
 
 /** How a run ended once it left `executing` (or why it failed before): the executor's status and masked result. */
@@ -77,6 +84,9 @@ export interface ApprovalRunRecord {
   createdAt: string;
   updatedAt: string;
   expiresAt: string;
+  /** An approved run with change windows: the slot it may start in, from `startsAt` until `windowEndsAt` (the database's clock). */
+  startsAt?: string;
+  windowEndsAt?: string;
 }
 
 /** Where a newest-first page of a requester's tasks continues: strictly before this creation time (µs since the epoch) and id. */
@@ -85,7 +95,7 @@ export interface TaskPageKey {
   id: string;
 }
 
-export type NewApprovalRun = Omit<ApprovalRunRecord, 'state' | 'decisions' | 'outcome' | 'createdAt' | 'updatedAt' | 'expiresAt'>;
+export type NewApprovalRun = Omit<ApprovalRunRecord, 'state' | 'decisions' | 'outcome' | 'createdAt' | 'updatedAt' | 'expiresAt' | 'startsAt' | 'windowEndsAt'>;
 
 interface Row {
   run_id: string;
@@ -106,6 +116,8 @@ interface Row {
   created_at: Date | string;
   updated_at: Date | string;
   expires_at: Date | string;
+  starts_at: Date | string | null;
+  window_ends_at: Date | string | null;
 }
 
 /** Enough for every approver's list; a backlog larger than this is a problem of its own. */
@@ -149,13 +161,19 @@ function recordOf(row: Row): ApprovalRunRecord {
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
     expiresAt: iso(row.expires_at),
+    ...(row.starts_at === null || row.starts_at === undefined ? {} : { startsAt: iso(row.starts_at) }),
+    ...(row.window_ends_at === null || row.window_ends_at === undefined ? {} : { windowEndsAt: iso(row.window_ends_at) }),
   };
 }
+
+/** An approved run that may start now: one without windows, or one inside the slot stored for it — on the database's clock. */
+const STARTABLE = `((starts_at IS NULL AND COALESCE(jsonb_array_length(approval->'windows'), 0) = 0) OR (starts_at <= now() AND now() < window_ends_at))`;
 
 /** Every state change of a held run: one conditional UPDATE, answered with the row it changed. */
 export type Transition = {
   from: readonly ApprovalState[];
-  to: ApprovalState;
+  /** Never `executing`: only `claim` starts a run, inside its window. */
+  to: Exclude<ApprovalState, 'executing'>;
   outcome?: HeldOutcome;
 };
 
@@ -305,6 +323,79 @@ export class ApprovalRunStore {
     return rows[0] ? recordOf(rows[0]) : undefined;
   }
 
+  /** The database's clock, which every replica shares: what a run's slot is computed from. */
+  async now(): Promise<number> {
+    const rows: { now: Date | string }[] = await this.db.query('SELECT now() AS now');
+    return Date.parse(iso(rows[0]?.now ?? new Date()));
+  }
+
+  /**
+   * Stores the slot an approved run with change windows may start in; once per run (the first
+   * caller's slot stays, a racing replica's is not written). Answers the run as it then is.
+   */
+  async schedule(runId: string, slot: { startsAt: number; endsAt: number }): Promise<ApprovalRunRecord | undefined> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET starts_at = $2::timestamptz, window_ends_at = $3::timestamptz, updated_at = now()
+       WHERE run_id = $1 AND state = 'approved' AND starts_at IS NULL
+       RETURNING *`,
+        [runId, new Date(slot.startsAt).toISOString(), new Date(slot.endsAt).toISOString()],
+      ),
+    );
+    return rows[0] ? recordOf(rows[0]) : this.get(runId);
+  }
+
+  /**
+   * Moves an approved run on to `executing` when it may start now — no window, or inside its
+   * stored slot, on the database's clock; undefined otherwise (not approved, already claimed,
+   * its slot not open). One conditional UPDATE: of racing replicas, exactly one claims it.
+   */
+  async claim(runId: string): Promise<ApprovalRunRecord | undefined> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET state = 'executing', updated_at = now()
+       WHERE run_id = $1 AND state = 'approved' AND ${STARTABLE}
+       RETURNING *`,
+        [runId],
+      ),
+    );
+    return rows[0] ? recordOf(rows[0]) : undefined;
+  }
+
+  /** Approved runs with change windows whose slot nobody computed yet (the policy that took the last approval stopped in between). */
+  async unscheduled(): Promise<ApprovalRunRecord[]> {
+    const rows: Row[] = await this.db.query(
+      `SELECT * FROM approval_runs WHERE state = 'approved' AND starts_at IS NULL AND COALESCE(jsonb_array_length(approval->'windows'), 0) > 0 ORDER BY updated_at LIMIT ${MAX_LISTED}`,
+    );
+    return rows.map(recordOf);
+  }
+
+  /** Approved runs whose slot has not opened yet: each replica's sweep keeps a timer to their opening. */
+  async waitingForWindow(): Promise<ApprovalRunRecord[]> {
+    const rows: Row[] = await this.db.query(`SELECT * FROM approval_runs WHERE state = 'approved' AND starts_at > now() ORDER BY starts_at LIMIT ${MAX_LISTED}`);
+    return rows.map(recordOf);
+  }
+
+  /**
+   * Ends approved runs whose slot closed before anyone started them (every replica was down
+   * for it): expired, with why. A run never starts outside its window, nor late in the next.
+   * Answers the ones this call ended, so each is expired (and audited) once.
+   */
+  async expireMissedWindows(): Promise<ApprovalRunRecord[]> {
+    const rows = returned(
+      await this.db.query(
+        `UPDATE approval_runs SET state = 'expired', updated_at = now(),
+         outcome = jsonb_build_object('status', 'failed', 'errorCode', 'FORBIDDEN', 'error',
+           'approved to start in its change window from ' || to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+           ' to ' || to_char(window_ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+           ', but no policy started it before the window closed; a run never starts outside its window: nothing was executed, request it again')
+       WHERE state = 'approved' AND window_ends_at <= now()
+       RETURNING *`,
+      ),
+    );
+    return rows.map(recordOf);
+  }
+
   /**
    * Expires the pending runs past their expiry (or only `runId`): answers the ones this call
    * expired, so however many replicas sweep at once, each run is expired (and audited) once.
@@ -322,13 +413,14 @@ export class ApprovalRunStore {
   }
 
   /**
-   * Runs a quorum approved that nobody moved on to `executing` for `olderThanMs` (the policy
-   * that took the last approval stopped in between): the sweep starts them, and the
-   * conditional approved → executing still lets exactly one caller do it.
+   * Runs a quorum approved that nobody moved on to `executing` for `olderThanMs` since they
+   * could start (approved, or their window's slot opened; the policy that would have started
+   * them stopped): the sweep starts them, and the conditional claim still lets exactly one
+   * caller do it. A run whose slot is not open is never among them.
    */
   async stalledApproved(olderThanMs: number): Promise<ApprovalRunRecord[]> {
     const rows: Row[] = await this.db.query(
-      `SELECT * FROM approval_runs WHERE state = 'approved' AND updated_at < now() - $1 * interval '1 millisecond' ORDER BY updated_at LIMIT ${MAX_LISTED}`,
+      `SELECT * FROM approval_runs WHERE state = 'approved' AND ${STARTABLE} AND COALESCE(starts_at, updated_at) < now() - $1 * interval '1 millisecond' ORDER BY updated_at LIMIT ${MAX_LISTED}`,
       [olderThanMs],
     );
     return rows.map(recordOf);

@@ -10,6 +10,7 @@ import { ExplorationSessions1764000000700 } from './migrations/1764000000700-exp
 import { ApprovalRuns1764000000800 } from './migrations/1764000000800-approval-runs';
 import { HumanTokens1764000000850 } from './migrations/1764000000850-human-tokens';
 import { RunTasks1764000000870 } from './migrations/1764000000870-run-tasks';
+import { ApprovalWindows1764000000900 } from './migrations/1764000000900-approval-windows';
 import { readEnvironment } from '@rungate/config';
 import { InternalError } from '@rungate/contracts';
 
@@ -25,6 +26,7 @@ export const MIGRATIONS = [
   ApprovalRuns1764000000800,
   HumanTokens1764000000850,
   RunTasks1764000000870,
+  ApprovalWindows1764000000900,
 ];
 
 export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {

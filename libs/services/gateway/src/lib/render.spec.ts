@@ -64,4 +64,15 @@ describe('rendering a held call for the agent', () => {
     const text = renderHeld('ops.db.update', { ...held, approvers: { groups: ['sre-leads', 'dba'], count: 2, allGroups: true, breakGlassGroups: ['oncall'] } });
     expect(text).toContain('It needs 2 approvals from groups sre-leads, dba (at least one from each), or one approval alone from break-glass group oncall before');
   });
+
+  it('names the change window an approved run starts in, and when it may start once known', () => {
+    const approvers = { groups: ['sre-leads'], count: 2 };
+    const office = { days: ['mon' as const, 'tue' as const, 'wed' as const, 'thu' as const, 'fri' as const], from: '09:00', to: '17:00', timeZone: 'Europe/Berlin' };
+    expect(renderHeld('demo.set', { ...held, approvers, windows: [office] })).toContain('Once approved it starts only inside its change window: mon, tue, wed, thu, fri 09:00–17:00 Europe/Berlin.\n');
+    const night = { days: ['sun' as const, 'mon' as const, 'tue' as const, 'wed' as const, 'thu' as const, 'fri' as const, 'sat' as const], from: '22:00', to: '02:00', timeZone: 'UTC' };
+    expect(renderHeld('demo.set', { ...held, approvers, state: 'approved', windows: [office, night], startsAt: '2026-12-08T08:00:00.000Z' })).toContain(
+      'change windows (all open at once): mon, tue, wed, thu, fri 09:00–17:00 Europe/Berlin; every day 22:00–02:00 UTC; it may start at 2026-12-08T08:00:00.000Z.',
+    );
+    expect(renderHeld('demo.set', { ...held, approvers })).not.toContain('window');
+  });
 });

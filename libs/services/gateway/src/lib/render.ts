@@ -1,5 +1,5 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { RUN_STATUS_TOOL, execResultContent, type ApprovalRequiredResult, type ExecResult, type HeldApprovers } from '@rungate/contracts';
+import { RUN_STATUS_TOOL, describeWindow, execResultContent, type ApprovalRequiredResult, type ExecResult, type HeldApprovers } from '@rungate/contracts';
 
 const TEXT_LIMIT = 64 * 1024;
 
@@ -46,8 +46,12 @@ export function renderHeld(tool: string, held: ApprovalRequiredResult): string {
   const { runId, approvers, expiresAt } = held;
   const who = describeApprovers(approvers);
   const state = held.state && held.state !== 'pending' ? ` This call was made before under the same idempotency key; the run is now ${held.state}.` : '';
+  const windows = held.windows
+    ? `Once approved it starts only inside its change window${held.windows.length === 1 ? '' : 's (all open at once)'}: ${held.windows.map(describeWindow).join('; ')}${held.startsAt ? `; it may start at ${held.startsAt}` : ''}.\n`
+    : '';
   return (
     `${tool} — run ${runId} is held for approval: nothing has run yet. It needs ${who} before ${expiresAt}, when it expires.${state}\n` +
+    windows +
     `An approver (a human, never the requester) approves it with: rungate approve ${runId}\n` +
     `Follow it with the ${RUN_STATUS_TOOL} tool: {"runId": "${runId}"}; once approved it runs exactly as requested and its result is there.`
   );

@@ -374,8 +374,8 @@ function coded(error: unknown): RungateError {
 /** The MCP answer: the report beside its text, or the error's code and message (ERROR_EDGES says which errors are results). */
 function toolResult(tool: string, answer: CallAnswer): ToolCallResult {
   if ('held' in answer) {
-    const { runId, approvers, expiresAt, state } = answer.held;
-    const result: ApprovalRequiredResult = { status: 'approval_required', runId, approvers, expiresAt, ...(state === 'pending' ? {} : { state }) };
+    const { runId, approvers, expiresAt, state, windows, startsAt } = answer.held;
+    const result: ApprovalRequiredResult = { status: 'approval_required', runId, approvers, expiresAt, ...(state === 'pending' ? {} : { state }), ...(windows ? { windows } : {}), ...(startsAt ? { startsAt } : {}) };
     return { isError: false, content: [{ type: 'text', text: renderHeld(tool, result) }], structuredContent: result };
   }
   if ('answered' in answer) return { isError: false, content: [{ type: 'text', text: answer.answered.text }], structuredContent: answer.answered.structuredContent };

@@ -11,7 +11,7 @@ import {
   type RequestMeta,
 } from '@rungate/contracts';
 import { actorOf, derivedEventId, type AuditSink } from '@rungate/messaging';
-import { deciderGroupsOf, quorumOf, type ApprovalRunRecord, type ApprovalRunStore } from '@rungate/persistence';
+import { deciderGroupsOf, quorumOf, slotOf, type ApprovalRunRecord, type ApprovalRunStore } from '@rungate/persistence';
 import { AUDIT_SINK, AttemptAudit } from '@rungate/runtime';
 import { ApprovedRuns } from './approved-runs';
 import { HeldRuns } from './held-runs';
@@ -44,10 +44,12 @@ export function approvalRunView(run: ApprovalRunRecord): ApprovalRun {
     params: run.params,
     requester: { user: identity.user, ...(identity.agent ? { agent: identity.agent } : {}) },
     approval: { ...quorumOf(run.approval), approved: approvalsOf(run) },
+    ...(run.approval.windows ? { windows: run.approval.windows } : {}),
     holds: run.approval.holds,
     decisions: run.decisions,
     createdAt: run.createdAt,
     expiresAt: run.expiresAt,
+    ...slotOf(run),
     ...(run.outcome ? { outcome: run.outcome } : {}),
   };
 }
@@ -170,8 +172,10 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
       const answer = counted && now.state === 'pending' ? new RungateError('RUN_NOT_PENDING', `your decision on run ${now.runId} already counted; each approver counts once`) : notPending(now);
       throw new ApprovalRefusal(answer, now);
     }
-    await this.recordDecision(store, decided, decision, request.meta, identity);
-    return [approvalRunView(decided.state === 'approved' ? await this.approved.start(decided) : decided)];
+    // A quorum with change windows gets its slot first: audit.run.approved says when it may start.
+    const scheduled = await this.approved.schedule(decided);
+    await this.recordDecision(store, scheduled, decision, request.meta, identity);
+    return [approvalRunView(scheduled.state === 'approved' ? await this.approved.start(scheduled) : scheduled)];
   }
 
   private mayDecide(identity: Identity, run: ApprovalRunRecord): boolean {
@@ -217,6 +221,7 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
           count: run.approval.count,
           ...(run.approval.allGroups ? { allGroups: true } : {}),
           state: run.state,
+          ...slotOf(run),
         },
       });
     } catch (error) {
@@ -240,13 +245,15 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
       actor: actorOf({ ...identity, scope: identity.scope ?? {} }, meta),
       runbook: run.runbook,
       connection: run.connection,
-      details: { expiresAt: run.expiresAt, approvals: approvalsOf(run), count: run.approval.count },
+      details: { expiresAt: run.expiresAt, approvals: approvalsOf(run), count: run.approval.count, ...slotOf(run), ...(run.outcome?.error ? { reason: run.outcome.error } : {}) },
     });
   }
 
   /**
-   * Expires the runs past their expiry, starts approved runs a stopped replica left unstarted and
-   * ends those it left executing; idempotent on every replica.
+   * Expires the runs past their expiry and the approved runs whose change window closed
+   * unstarted, gives approved runs waiting for their window a slot and a timer, starts approved
+   * runs a stopped replica left unstarted (only inside their slot) and ends those it left
+   * executing; idempotent on every replica.
    */
   async sweep(): Promise<void> {
     try {
@@ -255,8 +262,16 @@ export class Approvals implements OnModuleInit, OnApplicationShutdown {
         this.log.log(`held run ${run.runId} expired at ${run.expiresAt} with ${approvalsOf(run)} of ${run.approval.count} approvals`);
         await this.recordExpiry(run).catch((error: Error) => this.log.error(`could not audit the expiry of run ${run.runId}: ${error.message}`));
       }
+      for (const run of await store.expireMissedWindows()) {
+        this.log.warn(`approved run ${run.runId} expired: its change window closed at ${run.windowEndsAt} before any policy started it`);
+        await this.recordExpiry(run).catch((error: Error) => this.log.error(`could not audit the expiry of run ${run.runId}: ${error.message}`));
+      }
+      // A quorum left without its slot (its policy stopped in between) gets one; one waiting for its slot gets a timer here too.
+      for (const run of [...(await store.unscheduled()), ...(await store.waitingForWindow())]) {
+        await this.approved.start(run).catch((error: Error) => this.log.error(`could not schedule approved run ${run.runId}: ${error.message}`));
+      }
       for (const run of await store.stalledApproved(SWEEP_EVERY_MS)) {
-        this.log.warn(`approved run ${run.runId} was left unstarted by a stopped policy; starting it now`);
+        this.log.warn(`approved run ${run.runId} could start (approved, or its window open) but nobody started it (a policy stopped); starting it now`);
         await this.approved.start(run).catch((error: Error) => this.log.error(`could not start approved run ${run.runId}: ${error.message}`));
       }
       for (const run of await store.abandonStale()) this.log.warn(`approved run ${run.runId} was left executing by a stopped policy; its outcome is unknown`);

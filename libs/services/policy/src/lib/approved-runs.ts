@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { EXEC_HEARTBEAT_MS, EXEC_REPORT_GRACE_MS, ExecResult, MAX_TICKET_CHARS, RunEventTypes, RungateError, execResultContent, execSubject, type Identity } from '@rungate/contracts';
+import { WINDOW_HORIZON_DAYS, nextOpening } from '@rungate/config';
+import { EXEC_HEARTBEAT_MS, EXEC_REPORT_GRACE_MS, ExecResult, MAX_TICKET_CHARS, RunEventTypes, RungateError, describeWindow, execResultContent, execSubject, type Identity } from '@rungate/contracts';
 import { actorOf, isTransportError, type AuditSink, type Bus } from '@rungate/messaging';
 import type { ApprovalRunRecord, ApprovalRunStore, HeldOutcome } from '@rungate/persistence';
 import { decide, permits, runbookKey } from '@rungate/policy';
@@ -9,6 +10,10 @@ import { HeldRuns } from './held-runs';
 import { signRunbookTicket } from './run-ticket';
 import { TicketSigner } from './ticket-signer';
 
+/** A timer fires this long after its slot opens, so the database's clock has reached it too. */
+const WAKE_MARGIN_MS = 1000;
+/** setTimeout's longest delay is about 24.8 days; a slot is at most 8 days away, but a timer is re-armed if it fires early. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The requester as a decision sees them: the identity stored with the run, its token's narrowing included. */
 function requesterOf(run: ApprovalRunRecord): Identity {
@@ -30,6 +35,9 @@ function requesterOf(run: ApprovalRunRecord): Identity {
 export class ApprovedRuns implements OnApplicationShutdown {
   private readonly log = new Logger(ApprovedRuns.name);
   private readonly running = new Set<Promise<void>>();
+  /** Runs waiting for their change window on this replica: a timer each, to the slot's opening. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private stopped = false;
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigHolder,
@@ -41,13 +49,41 @@ export class ApprovedRuns implements OnApplicationShutdown {
   ) {}
 
   /**
+   * The slot an approved run with change windows may start in (ADR 18 §1), computed once from
+   * the database's clock and stored: the window open now (from now), or its next opening. A run
+   * whose windows do not open together within the horizon fails closed, never executed.
+   */
+  async schedule(run: ApprovalRunRecord): Promise<ApprovalRunRecord> {
+    const { windows } = run.approval;
+    if (run.state !== 'approved' || !windows?.length || run.startsAt) return run;
+    const store = await this.held.store();
+    const slot = nextOpening(windows, await store.now());
+    if (!slot) {
+      const why = `its change windows (${windows.map(describeWindow).join('; ')}) do not open together within ${WINDOW_HORIZON_DAYS} days; nothing was executed`;
+      return this.failBeforeRun(store, run, 'FORBIDDEN', why, 'approved');
+    }
+    const scheduled = (await store.schedule(run.runId, slot)) ?? run;
+    if (scheduled.startsAt && Date.parse(scheduled.startsAt) > Date.parse(scheduled.updatedAt)) this.log.log(`approved run ${run.runId} waits for its change window: it may start at ${scheduled.startsAt}`);
+    return scheduled;
+  }
+
+  /**
    * Starts an approved run and answers it as it then is: `executing` (the executor's report is
    * stored when it comes), `failed` when the re-check refused it, or as another caller left it.
+   * One waiting for its change window stays `approved`, with a timer to its slot's opening (the
+   * sweep starts it too, should this replica stop); only the conditional claim starts it, and
+   * only inside the slot, on the database's clock.
    */
   async start(run: ApprovalRunRecord): Promise<ApprovalRunRecord> {
     const store = await this.held.store();
-    const claimed = await store.transition(run.runId, { from: ['approved'], to: 'executing' });
-    if (!claimed) return (await store.get(run.runId)) ?? run;
+    const scheduled = await this.schedule(run);
+    if (scheduled.state !== 'approved') return scheduled;
+    const claimed = await store.claim(run.runId);
+    if (!claimed) {
+      const now = (await store.get(run.runId)) ?? scheduled;
+      if (now.state === 'approved' && now.startsAt) await this.wakeAt(store, now);
+      return now;
+    }
     const connection = this.config.current.connections.find((c) => c.name === claimed.connection.name && c.type === claimed.connection.type);
     const refusal = this.recheck(claimed, connection !== undefined);
     if (refusal || !connection) return this.failBeforeRun(store, claimed, 'FORBIDDEN', `${refusal}; nothing was executed`);
@@ -84,9 +120,28 @@ export class ApprovedRuns implements OnApplicationShutdown {
     return undefined;
   }
 
-  private async failBeforeRun(store: ApprovalRunStore, run: ApprovalRunRecord, errorCode: string, error: string): Promise<ApprovalRunRecord> {
+  /** A timer on this replica to the opening of the run's slot; the sweep is the safety net when this replica stops. */
+  private async wakeAt(store: ApprovalRunStore, run: ApprovalRunRecord): Promise<void> {
+    if (this.timers.has(run.runId) || this.stopped || !run.startsAt) return;
+    const now = await store.now();
+    // A slot already closed is the sweep's to end (expired): nothing to wait for.
+    if (run.windowEndsAt && Date.parse(run.windowEndsAt) <= now) return;
+    const wait = Date.parse(run.startsAt) - now;
+    // A little past the opening, so the database's clock is there too when the claim is tried.
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(run.runId);
+        void this.start(run).catch((error: Error) => this.log.error(`could not start approved run ${run.runId} in its window: ${error.message}`));
+      },
+      Math.min(Math.max(wait, 0) + WAKE_MARGIN_MS, MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.timers.set(run.runId, timer);
+  }
+
+  private async failBeforeRun(store: ApprovalRunStore, run: ApprovalRunRecord, errorCode: string, error: string, from: 'approved' | 'executing' = 'executing'): Promise<ApprovalRunRecord> {
     this.log.warn(`approved run ${run.runId} failed before it ran: ${error}`);
-    const failed = await store.transition(run.runId, { from: ['executing'], to: 'failed', outcome: { status: 'failed', errorCode, error } });
+    const failed = await store.transition(run.runId, { from: [from], to: 'failed', outcome: { status: 'failed', errorCode, error } });
     await this.audit.publish({
       type: RunEventTypes.failed,
       source: 'policy',
@@ -128,8 +183,11 @@ export class ApprovedRuns implements OnApplicationShutdown {
     }
   }
 
-  /** Runs already sent are waited for (each within its runbook's timeout), so their outcome is stored. */
+  /** Runs already sent are waited for (each within its runbook's timeout), so their outcome is stored; runs waiting for a window are left to the sweep. */
   async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
     await Promise.allSettled([...this.running]);
   }
 }

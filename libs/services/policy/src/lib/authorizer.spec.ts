@@ -43,4 +43,14 @@ describe('authorizer helpers', () => {
     expect(strictestApproval([rule, plain])).toEqual({ groups: ['sre-leads', 'dbas'], count: 2, ttl: 600_000 });
     expect(strictestApproval([rule])).toEqual(rule.approval);
   });
+
+  it('keeps every hold\'s change window: the run starts only while all are open', () => {
+    const office = { days: ['mon' as const, 'tue' as const], from: '09:00', to: '17:00', timeZone: 'Europe/Berlin' };
+    const night = { days: ['mon' as const], from: '22:00', to: '02:00', timeZone: 'UTC' };
+    const rule = { by: 'rule' as const, name: 'prod-writes', approval: { groups: ['sre-leads'], count: 1, ttl: 3_600_000, window: office } };
+    const guardrail = { by: 'guardrail' as const, name: 'deletes', approval: { groups: ['dbas'], count: 1, ttl: 3_600_000, window: night } };
+    const plain = { by: 'guardrail' as const, name: 'big', approval: { groups: ['dbas'], count: 1, ttl: 3_600_000 } };
+    expect(strictestApproval([rule, plain, guardrail]).windows).toEqual([office, night]);
+    expect(strictestApproval([plain])).not.toHaveProperty('windows');
+  });
 });

@@ -1,16 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { ApprovalConfig, ConnectionConfig } from '@rungate/config';
+import { WINDOW_HORIZON_DAYS, nextOpening, type ApprovalConfig, type ConnectionConfig } from '@rungate/config';
 import {
   MAX_PARAMS_BYTES,
   MAX_TICKET_CHARS,
   RUN_STATUS_TOOL,
   RunEventTypes,
   RungateError,
+  describeWindow,
   type AttemptCode,
   type AuditEventInput,
   type AuthorizeReply,
   type AuthorizeRequest,
+  type ChangeWindow,
   type Identity,
   type RunbookEntry,
   type RunLimits,
@@ -90,20 +92,26 @@ function approvalHolds(decision: Extract<Decision, { effect: 'allow' | 'approval
  * The approval a run held by several holds needs (ADR 18 §2): the largest count and the
  * shortest ttl of them, any of their groups approving; one from each of those groups when any
  * hold says `allGroups`; and break glass only through a group every hold names as break-glass
- * (a hold without breakGlassGroups never lets one approver alone release it).
+ * (a hold without breakGlassGroups never lets one approver alone release it). A run starts
+ * only while every hold's change window is open (ADR 18 §1).
  */
-export function strictestApproval(holds: readonly ApprovalHold[]): ApprovalConfig {
+export function strictestApproval(holds: readonly ApprovalHold[]): HeldApprovalConfig {
   const groups = [...new Set(holds.flatMap((h) => h.approval.groups))];
   const [first, ...rest] = holds.map((h) => h.approval.breakGlassGroups ?? []);
   const breakGlassGroups = (first ?? []).filter((g) => rest.every((names) => names.includes(g)));
+  const windows = holds.flatMap((h) => (h.approval.window ? [h.approval.window] : []));
   return {
     groups,
     count: Math.max(...holds.map((h) => h.approval.count)),
     ttl: Math.min(...holds.map((h) => h.approval.ttl)),
     ...(holds.some((h) => h.approval.allGroups === true) ? { allGroups: true } : {}),
     ...(breakGlassGroups.length > 0 ? { breakGlassGroups } : {}),
+    ...(windows.length > 0 ? { windows } : {}),
   };
 }
+
+/** The approval several holds combine to: each hold's change window must be open for the run to start (the intersection). */
+export type HeldApprovalConfig = Omit<ApprovalConfig, 'window'> & { windows?: ChangeWindow[] };
 
 function parseDryRun(value: unknown): boolean {
   if (value === undefined || value === false || value === 'false') return false;
@@ -383,6 +391,14 @@ export class Authorizer {
     const { runId, connection } = claims;
     if (call.key) await this.bindIdempotencyKey(base, call.key, { connection: connection.name, dryRun: false, values: call.values });
     const approval = strictestApproval(holds);
+    if (approval.windows && !nextOpening(approval.windows, Date.now())) {
+      const windows = holds.filter((h) => h.approval.window).map((h) => `${h.by} ${h.name}: ${describeWindow(h.approval.window as ChangeWindow)}`);
+      const error = new RungateError(
+        'APPROVAL_REQUIRED',
+        `${why}; but its change windows (${windows.join('; ')}) do not open together within ${WINDOW_HORIZON_DAYS} days, so an approved run could never start: nothing was held or executed`,
+      );
+      return this.refuse(base, 'approval', error, { reason: 'the change windows of the holds never open together', rule: claims.rule });
+    }
     const store = await this.held.store();
     const { identity, meta } = request;
     const { run, created } = await store.hold({
@@ -405,6 +421,7 @@ export class Authorizer {
       approval: {
         ...quorumOf(approval),
         ttlMs: approval.ttl,
+        ...(approval.windows ? { windows: approval.windows } : {}),
         holds: holds.map(({ by, name, reason }) => ({ by, name, ...(reason ? { reason } : {}) })),
       },
     });
@@ -416,12 +433,13 @@ export class Authorizer {
       return this.refuse({ ...base, runId: randomUUID() }, 'idempotency-conflict', error, { details: { idempotencyKey: call.key, conflictsWithRun: runId } });
     }
     const approvers = quorumOf(run.approval);
+    const windows = run.approval.windows ? { windows: run.approval.windows } : {};
     if (created) {
       try {
         await this.audit.publish({
           ...base,
           decision: { effect: 'approval_required', rule: claims.rule, reason: why },
-          details: { approvers, expiresAt: run.expiresAt, holds: run.approval.holds, idempotencyKey: call.key },
+          details: { approvers, expiresAt: run.expiresAt, ...windows, holds: run.approval.holds, idempotencyKey: call.key },
         });
       } catch (error) {
         // Never a run waiting for approvers that the record does not show: it ends here, before anyone sees it.
@@ -432,7 +450,7 @@ export class Authorizer {
       }
     }
     Metrics.decisions.inc({ effect: 'approval_required' });
-    return { effect: 'approval_required', runId, approvers, expiresAt: run.expiresAt, state: run.state };
+    return { effect: 'approval_required', runId, approvers, expiresAt: run.expiresAt, state: run.state, ...windows, ...(run.startsAt ? { startsAt: run.startsAt } : {}) };
   }
 
   /** Refuses the call: `authorize` records it once (the agent's answer waits for that) and answers `error`. */

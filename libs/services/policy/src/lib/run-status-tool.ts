@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { RunStatusArguments, RungateError, type AuthorizeReply, type AuthorizeRequest, type RunStatusResult } from '@rungate/contracts';
-import type { ApprovalRunRecord } from '@rungate/persistence';
+import { slotOf, type ApprovalRunRecord } from '@rungate/persistence';
 import { guardrailsHold, mayFollowHeldRuns } from '@rungate/policy';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
 import { CatalogStore } from './catalog.store';
@@ -14,6 +14,7 @@ export function runStatusOf(run: ApprovalRunRecord): RunStatusResult {
     runId: run.runId,
     state: run.state,
     expiresAt: run.expiresAt,
+    ...slotOf(run),
     decisions: run.decisions.map(({ verdict, at }) => ({ verdict, at })),
     ...(outcome?.result ? { result: outcome.result } : {}),
     ...(outcome?.errorCode ? { error: { code: outcome.errorCode, message: outcome.error ?? outcome.errorCode } } : {}),
@@ -24,7 +25,8 @@ function describe(status: RunStatusResult): string {
   const decided = status.decisions.length > 0 ? `; decisions: ${status.decisions.map((d) => `${d.verdict} at ${d.at}`).join(', ')}` : '';
   const error = status.error ? `\n${status.error.code}: ${status.error.message}` : '';
   const result = status.result ? `\n${JSON.stringify(status.result)}` : '';
-  return `run ${status.runId}: ${status.state} (expires ${status.expiresAt})${decided}${error}${result}`;
+  const waits = status.state === 'approved' && status.startsAt ? `; it may start in its change window from ${status.startsAt} to ${status.windowEndsAt ?? '?'}` : '';
+  return `run ${status.runId}: ${status.state} (expires ${status.expiresAt})${waits}${decided}${error}${result}`;
 }
 
 /**
