@@ -1,11 +1,14 @@
 import { dirname, join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import type { ApprovalRun, RunStatusResult } from '@rungate/contracts';
 import { openDatabase, verifyStoredChain } from '@rungate/persistence';
 import { RUNGATE_BIN, createRunbookRepository, createTestDatabase, eventually, startProcess, type RunbookRepository, type TestDatabase } from '@rungate/testing';
 import { SET_NOTE, createNotesTarget, type NotesTarget } from './support/notes';
 import { TRANSPORTS, catalogClient, embeddedEnv, newToken, resultText, restartService, runCli, startStack, type CallResult, type Stack } from './support/stack';
+
+/** gateway.heldCallWait of this suite: long enough for a decision made as the first notification arrives, on a loaded machine. */
+const HELD_CALL_WAIT_S = 15;
 
 const CHANGED = `-- @description Set a note, changed after the request
 UPDATE notes SET body = 'changed: {{ .body }}', writes = writes + 100 WHERE id = {{ .id | type "number" }} RETURNING id, body, writes;
@@ -86,6 +89,8 @@ rules:
   - { name: notes-pair, groups: [eng], connections: [notes-db], runbooks: ["demo/pair/**"], approval: { groups: [leads], count: 2 } }
   - { name: notes-brief, groups: [eng], connections: [notes-db], runbooks: ["demo/brief/**"], approval: { groups: [leads], ttl: 1m } }
 `,
+      // A call asking for progress stays open this long for its decision; every other call (no progressToken) is answered at once.
+      gateway: { heldCallWait: `${HELD_CALL_WAIT_S}s` },
     });
     client = await catalogClient(stack, alice.token, 3);
   });
@@ -165,6 +170,71 @@ rules:
     expect(results.find((r) => r.code !== 0)?.stderr).toContain('RUN_NOT_PENDING');
     await expect(ended(runId)).resolves.toMatchObject({ state: 'executed' });
     expect(await note(4)).toEqual({ body: 'raced', writes: 1 });
+  });
+
+  /** A held call whose client asks for progress (the SDK's onprogress sets _meta.progressToken); `decide` runs on each notification. */
+  async function waitedCall(tool: string, args: Record<string, unknown>, decide: (runId: string, update: Progress) => void, signal?: AbortSignal) {
+    const updates: Progress[] = [];
+    const result = (await client.callTool({ name: tool, arguments: args }, undefined, {
+      ...(signal ? { signal } : {}),
+      onprogress: (update) => {
+        updates.push(update);
+        const runId = /run (\S+) waits for approval/.exec(update.message ?? '')?.[1];
+        if (runId) decide(runId, update);
+      },
+    })) as CallResult;
+    return { result, updates };
+  }
+  const increasing = (updates: Progress[]) => updates.every((u, i) => i === 0 || u.progress > (updates[i - 1] as Progress).progress);
+
+  it('keeps a held call open while its client asks for progress: approved meanwhile by two humans, the same call answers the run it ran once', async () => {
+    const decisions: Promise<{ status: number }>[] = [];
+    const { result, updates } = await waitedCall('demo.pair.set_note', { id: 6, body: 'waited' }, (runId, update) => {
+      // One approver per notification: lee on the first (0 of 2), kim once one approval shows (1 of 2).
+      if (update.progress === 0 && decisions.length === 0) decisions.push(api(lee.token, 'POST', `/v1/runs/${runId}/approve`, {}));
+      if (update.progress === 1 && decisions.length === 1) decisions.push(api(kim.token, 'POST', `/v1/runs/${runId}/approve`, { comment: 'while it waits' }));
+    });
+    expect((await Promise.all(decisions)).map((d) => d.status)).toEqual([200, 200]);
+    expect(result).toMatchObject({ isError: false, structuredContent: { kind: 'sql', rows: [{ id: 6, body: 'waited', writes: 1 }] } });
+    expect(resultText(result)).toContain('1 row(s)');
+    expect(updates[0]).toMatchObject({ progress: 0, total: 2, message: expect.stringContaining('needs 2 approvals from group leads') });
+    expect(updates.map((u) => Math.floor(u.progress))).toEqual(expect.arrayContaining([0, 1]));
+    expect(increasing(updates)).toBe(true);
+    expect(await note(6)).toEqual({ body: 'waited', writes: 1 });
+  });
+
+  it('answers a waited-on call rejected meanwhile RUN_NOT_APPROVED, with the reason; nothing ran', async () => {
+    let rejecting: Promise<{ status: number }> | undefined;
+    const { result } = await waitedCall('demo.one.set_note', { id: 7, body: 'refused' }, (runId) => {
+      rejecting ??= api(kim.token, 'POST', `/v1/runs/${runId}/reject`, { reason: 'not during the freeze' });
+    });
+    await expect(rejecting).resolves.toMatchObject({ status: 200 });
+    expect(result).toMatchObject({ isError: true, structuredContent: { code: 'RUN_NOT_APPROVED', message: expect.stringContaining('rejected: not during the freeze; nothing was executed') } });
+    expect(await note(7)).toEqual({ body: 'initial', writes: 0 });
+  });
+
+  it('stops waiting when the client cancels the call, and leaves its run pending', async () => {
+    const abort = new AbortController();
+    let held: string | undefined;
+    const cancelled = waitedCall('demo.one.set_note', { id: 8, body: 'later' }, (runId) => {
+      held = runId;
+      abort.abort('the user pressed escape');
+    }, abort.signal);
+    await expect(cancelled).rejects.toThrow();
+    await expect(status(held as string)).resolves.toMatchObject({ state: 'pending', decisions: [] });
+    // Still decidable: approved later, it runs, and rungate_run_status has its result.
+    expect((await api(lee.token, 'POST', `/v1/runs/${held as string}/approve`, {})).status).toBe(200);
+    await expect(ended(held as string)).resolves.toMatchObject({ state: 'executed', result: { rows: [{ id: 8, body: 'later', writes: 1 }] } });
+  });
+
+  it('answers approval_required, the run pending, once the wait is over without a decision', async () => {
+    const { result, updates } = await waitedCall('demo.pair.set_note', { id: 9, body: 'undecided' }, () => undefined);
+    expect(result).toMatchObject({ isError: false, structuredContent: { status: 'approval_required', approvers: { groups: ['leads'], count: 2 } } });
+    expect(result.structuredContent?.['state']).toBeUndefined();
+    expect(updates[0]).toMatchObject({ progress: 0, total: 2 });
+    expect(increasing(updates)).toBe(true);
+    await expect(status(result.structuredContent?.['runId'] as string)).resolves.toMatchObject({ state: 'pending' });
+    expect(await note(9)).toEqual({ body: 'initial', writes: 0 });
   });
 
   it('runs the approved body after the runbook changed, and keeps a pending run across a restart', async () => {

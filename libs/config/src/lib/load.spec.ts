@@ -71,9 +71,22 @@ describe('rungate.yaml', () => {
       authFailureLimit: { failures: 5, window: 600_000 },
     });
     expect(problems(`${minimal}gateway: { headersTimeout: 40s, requestTimeout: 30s }\n`)).toEqual([{ key: 'gateway.headersTimeout', message: 'headersTimeout must not be longer than requestTimeout' }]);
+    expect(problems(`${minimal}gateway: { callTimeout: 30s, heldCallWait: 31s }\n`)).toEqual([
+      { key: 'gateway.heldCallWait', message: 'heldCallWait must not be longer than callTimeout, which bounds the whole call' },
+    ]);
     expect(problems(`${minimal}gateway: { requestTimeout: 10m }\n`)).toEqual([{ key: 'gateway.requestTimeout', message: 'at most 5m (a slow client holds a connection this long)' }]);
     expect(problems(`${minimal}gateway: { authFailureLimit: { failures: 0, window: 1m } }\n`)).toEqual([{ key: 'gateway.authFailureLimit.failures', message: expect.any(String) }]);
     expect(problems(`${minimal}audit: { attemptLimit: { events: 5, window: forever } }\n`)).toEqual([{ key: 'audit.attemptLimit.window', message: expect.any(String) }]);
+  });
+
+  it('answers a held call at once unless gateway.heldCallWait says how long to keep it open, within callTimeout', () => {
+    expect(parseConfig(minimal).gateway.heldCallWait).toBe(0);
+    expect(parseConfig(`${minimal}gateway: { heldCallWait: 0 }\n`).gateway.heldCallWait).toBe(0);
+    expect(parseConfig(`${minimal}gateway: { heldCallWait: 0s }\n`).gateway.heldCallWait).toBe(0);
+    expect(parseConfig(`${minimal}gateway: { heldCallWait: 45s }\n`).gateway.heldCallWait).toBe(45_000);
+    expect(parseConfig(`${minimal}gateway: { callTimeout: 5m, heldCallWait: 5m }\n`).gateway.heldCallWait).toBe(300_000);
+    expect(problems(`${minimal}gateway: { heldCallWait: 2m }\n`)).toEqual([{ key: 'gateway.heldCallWait', message: 'heldCallWait must not be longer than callTimeout, which bounds the whole call' }]);
+    for (const bad of ['-1', 'soon', '1.5']) expect(problems(`${minimal}gateway: { heldCallWait: ${bad} }\n`)).toEqual([{ key: 'gateway.heldCallWait', message: expect.any(String) }]);
   });
 
   it('gives a static token only the scopes it lists, and only known ones', () => {

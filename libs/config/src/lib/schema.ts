@@ -436,6 +436,12 @@ export const RungateConfig = z
           .describe(
             "longest a tools/call may take, authorization and run included (default 60s); then the run is stopped and audited timed_out. A run's limit is the smaller of this (less what authorization took) and its runbook's @timeout",
           ),
+        heldCallWait: z
+          .union([z.literal(0), duration])
+          .default(0)
+          .describe(
+            'how long a tools/call held for approval stays open when its client asked for progress (_meta.progressToken), sending notifications/progress until the run is decided and answering its result; default 0: answer approval_required at once. At most callTimeout',
+          ),
         headersTimeout: edgeTimeout
           .default(DEFAULT_HEADERS_TIMEOUT_MS)
           .describe("longest a client may take to send a request's headers (default 10s); then the connection is answered 408 and closed. Applies to every Rungate HTTP listener"),
@@ -447,11 +453,16 @@ export const RungateConfig = z
         ),
       })
       .refine((gateway) => gateway.headersTimeout <= gateway.requestTimeout, { message: 'headersTimeout must not be longer than requestTimeout', path: ['headersTimeout'] })
+      .refine((gateway) => gateway.heldCallWait <= gateway.callTimeout, {
+        message: 'heldCallWait must not be longer than callTimeout, which bounds the whole call',
+        path: ['heldCallWait'],
+      })
       .default({
         host: '127.0.0.1',
         port: 8080,
         maxBodyBytes: 1024 * 1024,
         callTimeout: 60_000,
+        heldCallWait: 0,
         headersTimeout: DEFAULT_HEADERS_TIMEOUT_MS,
         requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS,
         authFailureLimit: DEFAULT_AUTH_FAILURE_LIMIT,

@@ -108,6 +108,7 @@ export function attemptCodeOf(code: ErrorCode): AttemptCode {
     case 'GUARDRAIL_BLOCKED':
       return 'guardrail';
     case 'APPROVAL_REQUIRED':
+    case 'RUN_NOT_APPROVED':
       return 'approval';
     case 'UNKNOWN_RUN':
     case 'RUN_NOT_PENDING':

@@ -21,6 +21,8 @@ export const ErrorCode = z.enum([
   'UNKNOWN_RUN',
   /** The run is no longer pending: approved, rejected, expired, executed, or a decision of this approver already counted. */
   'RUN_NOT_PENDING',
+  /** A held call its client waited on (gateway.heldCallWait) ended unexecuted: its run was rejected or expired. */
+  'RUN_NOT_APPROVED',
   /** The caller is not in any of the run's approver groups. */
   'NOT_AN_APPROVER',
   /** The requester's own human (through any of their agents) may not approve their run. */
@@ -87,6 +89,7 @@ export const ERROR_EDGES: Readonly<Record<ErrorCode, ErrorEdge>> = {
   APPROVAL_REQUIRED: { http: 403, mcp: 'result', exit: 1 },
   UNKNOWN_RUN: { http: 404, mcp: 'result', exit: 1 },
   RUN_NOT_PENDING: { http: 409, mcp: 'result', exit: 1 },
+  RUN_NOT_APPROVED: { http: 403, mcp: 'result', exit: 1 },
   NOT_AN_APPROVER: { http: 403, mcp: 'result', exit: 1 },
   SELF_APPROVAL: { http: 403, mcp: 'result', exit: 1 },
   AGENT_CANNOT_APPROVE: { http: 403, mcp: 'result', exit: 1 },

@@ -22,6 +22,7 @@ import type { Request, Response } from 'express';
 import { BodyNotJsonError, BodyTooLargeError, readJsonBody } from './body';
 import { BearerGate, metaOf } from './bearer-gate';
 import { EdgeAttempts } from './edge-attempts';
+import type { HeldProgress } from './held-wait';
 import type { Caller } from './identity.guard';
 import { InFlightCalls } from './in-flight-calls';
 import { inspectBody } from './jsonrpc';
@@ -68,6 +69,12 @@ function requestedTool(body: unknown): string | undefined {
   if (method !== 'tools/call' || typeof params !== 'object' || params === null) return undefined;
   const name = (params as { name?: unknown }).name;
   return typeof name === 'string' ? name : undefined;
+}
+
+/** The progress token a tools/call asks progress for (`params._meta.progressToken`), if any. */
+function progressTokenOf(message: unknown): unknown {
+  const { method, params } = message as { method?: unknown; params?: { _meta?: { progressToken?: unknown } } };
+  return method === 'tools/call' ? params?._meta?.progressToken : undefined;
 }
 
 /** The session id a client sends back, if it is a well-formed one. */
@@ -162,7 +169,10 @@ export class McpController {
       close();
     };
     const server = this.mcpServer(caller, sessionOf(req), meta, req.headers['idempotency-key'], cancelled);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    // A JSON answer carries no notifications: a call that may wait for an approval and report
+    // progress (gateway.heldCallWait) is answered as an event stream, the progress on it.
+    const streamed = this.config.current.gateway.heldCallWait > 0 && progressTokenOf(message) !== undefined;
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !streamed });
     // Closing the transport aborts the signal of a request still being handled: a client that
     // goes away mid-call (its connection closes) cancels the call.
     const close = () => {
@@ -235,9 +245,12 @@ export class McpController {
       extra.signal.addEventListener('abort', onClientGone, { once: true });
       const untrack = this.calls.register({ caller: caller.digest, requestId: extra.requestId, ...(session === undefined ? {} : { session }) }, call);
       const args = [identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal, session] as const;
+      const progressToken = request.params._meta?.progressToken;
+      const progress =
+        progressToken === undefined ? undefined : (update: HeldProgress) => extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...update } });
       try {
         // A task-augmented call answers its task (CreateTaskResult); policy refuses it for a tool that is never held.
-        return request.params.task ? await this.tasks.create(...args, true) : await this.toolCalls.call(...args);
+        return request.params.task ? await this.tasks.create(...args, true) : await this.toolCalls.call(...args, false, progress);
       } catch (error) {
         if (error instanceof CallCancelled) cancelled();
         throw protocolError(error);

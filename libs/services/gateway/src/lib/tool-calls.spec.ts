@@ -43,8 +43,8 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
   let sink: RecordingSink;
   let stops: unknown[];
 
-  function toolCalls(callTimeout: number): ToolCalls {
-    const config = new ConfigHolder(RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }], gateway: { callTimeout } }));
+  function toolCalls(callTimeout: number, heldCallWait = 0): ToolCalls {
+    const config = new ConfigHolder(RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }], gateway: { callTimeout, heldCallWait } }));
     const attempts = new EdgeAttempts(new AttemptAudit({ service: 'gateway' } as ServiceContext, config, sink));
     return new ToolCalls(new InProcessBus(broker), sink, config, attempts);
   }
@@ -154,6 +154,50 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
     expect(text).toContain('rungate_run_status');
     expect(executed).toBe(false);
     expect(sink.events).toEqual([]);
+  });
+
+  it('keeps a held call open only when its client asked for progress, and answers the run once policy shows it executed', async () => {
+    const held = { effect: 'approval_required', runId: 'run-w', approvers: { groups: ['sre-leads'], count: 1 }, expiresAt: '2026-12-07T13:00:00.000Z', state: 'pending' };
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: held })));
+    const reads: unknown[] = [];
+    const report = { runId: 'run-w', durationMs: 2, dryRun: false, kind: 'process', exitCode: 0, stdout: 'done\n', stderr: '', truncated: false };
+    const view = { tool: 'demo.pg.write', rule: 'r', runbook: { repository: 'demo', path: 'p', commit: 'c', sha256: 's' }, connection: { name: 'app-db', type: 'postgres' }, body: 'b', bodySha256: 'h', params: {} };
+    const runAt = (n: number) =>
+      n < 2
+        ? { runId: 'run-w', state: 'pending', decisions: [] }
+        : { runId: 'run-w', state: 'executed', decisions: [{ actor: { user: 'lee' }, verdict: 'approved', at: 'x' }], outcome: { status: 'succeeded', result: report } };
+    broker.register(
+      Subjects.policyApprovals,
+      handler((request) => {
+        reads.push(request);
+        const shown = runAt(reads.length);
+        return { ok: true, value: { runs: [{ ...view, ...shown, requester: { user: identity.user }, approval: { groups: ['sre-leads'], count: 1, approved: 0 }, holds: [], createdAt: 'x', expiresAt: held.expiresAt }] } };
+      }),
+    );
+    // Without a progress token: approval_required at once, whatever the wait says; policy is not asked again.
+    const atOnce = await toolCalls(60_000, 30_000).call(identity, {}, 'demo.pg.write', {}, undefined, new AbortController().signal);
+    expect(atOnce.structuredContent).toMatchObject({ status: 'approval_required', runId: 'run-w' });
+    expect(reads).toEqual([]);
+    const updates: { progress: number; total: number }[] = [];
+    const waited = await toolCalls(60_000, 30_000).call(identity, {}, 'demo.pg.write', {}, undefined, new AbortController().signal, undefined, false, async (update) => {
+      updates.push(update);
+    });
+    expect(waited).toMatchObject({ isError: false, structuredContent: { runId: 'run-w', kind: 'process', exitCode: 0, stdout: 'done\n' } });
+    expect((waited.content[0] as { text: string }).text).toContain('demo.pg.write — run run-w: exit code 0');
+    expect(reads).toEqual([expect.objectContaining({ action: 'get', runId: 'run-w', identity }), expect.objectContaining({ action: 'get' })]);
+    expect(updates[0]).toMatchObject({ progress: 0, total: 1 });
+    // The run's result is on the record already (the executor's); the waiting call adds no event.
+    expect(sink.events).toEqual([]);
+  });
+
+  it('stops waiting on a held call its client cancels, and answers nothing', async () => {
+    const held = { effect: 'approval_required', runId: 'run-c', approvers: { groups: ['sre-leads'], count: 1 }, expiresAt: '2026-12-07T13:00:00.000Z', state: 'pending' };
+    broker.register(Subjects.policyAuthorize, handler(() => ({ ok: true, value: held })));
+    const cancel = new AbortController();
+    const calling = toolCalls(60_000, 30_000).call(identity, {}, 'demo.pg.write', {}, undefined, cancel.signal, undefined, false, async () => {
+      cancel.abort();
+    });
+    await expect(calling).rejects.toBeInstanceOf(CallCancelled);
   });
 
   it('names allGroups and the break-glass groups of a held call, in its result and its text', async () => {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
+  ApprovalsReply,
   AuthorizeReply,
   type AllowReply,
   ERROR_EDGES,
@@ -18,6 +19,7 @@ import {
   execSubject,
   jsonDepth,
   type ApprovalRequiredResult,
+  type ApprovalRun,
   type AttemptCode,
   type AuditOutcome,
   type ExecCancel,
@@ -29,6 +31,19 @@ import {
 import { actorOf, isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { EdgeAttempts } from './edge-attempts';
+import {
+  HELD_KEEPALIVE_MS,
+  HELD_POLL_MS,
+  HELD_POLL_TIMEOUT_MS,
+  ProgressCounter,
+  endedAnswer,
+  hasEnded,
+  progressKey,
+  progressMessage,
+  progressOf,
+  quorumSize,
+  type ProgressSink,
+} from './held-wait';
 import { errorResult, renderHeld, reportResult } from './render';
 
 export type ToolCallResult = CallToolResult;
@@ -85,11 +100,8 @@ class CallLimit {
  * with, a run held for approval (nothing sent to an executor), or policy's own answer (a
  * built-in tool that runs nothing).
  */
-type CallAnswer =
-  | { report: ExecResult }
-  | { error: RungateError }
-  | { held: Extract<AuthorizeReply, { effect: 'approval_required' }> }
-  | { answered: Extract<AuthorizeReply, { effect: 'answered' }> };
+type HeldReply = Extract<AuthorizeReply, { effect: 'approval_required' }>;
+type CallAnswer = { report: ExecResult } | { error: RungateError } | { held: HeldReply } | { answered: Extract<AuthorizeReply, { effect: 'answered' }> };
 
 /** The path of one call (docs/design.md §2): authorize with policy, then run on an executor. */
 @Injectable()
@@ -113,7 +125,8 @@ export class ToolCalls {
    * a code MCP answers as a protocol error (ERROR_EDGES: UNKNOWN_TOOL, BAD_REQUEST) is thrown
    * as a RungateError, and a call its caller cancelled (`signal`) throws CallCancelled. The whole call,
    * authorization and run, ends within `gateway.callTimeout`: then the run is stopped and the
-   * answer is a TIMEOUT result.
+   * answer is a TIMEOUT result. A call held for approval whose client asked for progress
+   * (`progress`) waits up to `gateway.heldCallWait` for the run's decision (awaitDecision).
    */
   async call(
     identity: Identity,
@@ -126,12 +139,13 @@ export class ToolCalls {
     session?: string,
     /** Task-augmented (MCP tasks): policy refuses it for a tool that is never held (ADR 18 §8). */
     task = false,
+    progress?: ProgressSink,
   ): Promise<ToolCallResult> {
     const stopTimer = Metrics.toolCallSeconds.startTimer();
     const limit = new CallLimit(signal, this.config.current.gateway.callTimeout);
     let outcome = 'unknown_tool';
     try {
-      const answer = await this.callOnce({ identity, meta, tool, idempotencyKey, session, task }, args, limit);
+      const answer = await this.callOnce({ identity, meta, tool, idempotencyKey, session, task, progress }, args, limit);
       outcome = outcomeLabel(answer);
       return toolResult(tool, answer);
     } catch (error) {
@@ -185,8 +199,74 @@ export class ToolCalls {
     const decision = first.decision;
     if (decision.effect === 'answered') return { answered: decision };
     setRunId(decision.runId);
-    if (decision.effect === 'approval_required') return { held: decision };
+    if (decision.effect === 'approval_required') {
+      const waitMs = this.config.current.gateway.heldCallWait;
+      // The issue ties holding the call to the client asking for progress: without a token, answered at once.
+      if (!call.progress || waitMs === 0 || hasEnded(decision.state)) return { held: decision };
+      return this.awaitDecision(call, decision, limit, waitMs, call.progress);
+    }
     return this.execute(call, decision, limit);
+  }
+
+  /**
+   * Keeps a held call open up to `waitMs` (ADR 18 §9): every HELD_POLL_MS it reads the run from
+   * policy as its requester (`get` on rungate.policy.approvals.v1: any replica, both modes, no
+   * audit record), sends a progress notification when the approvals or the state changed (and
+   * at least every HELD_KEEPALIVE_MS), and answers the run's own result once it ran, its error
+   * once it failed, RUN_NOT_APPROVED once rejected or expired. Otherwise the wait (or
+   * gateway.callTimeout) runs out and the call answers approval_required with the run's state
+   * then. A cancelled call stops waiting and throws CallCancelled; its run stays pending.
+   */
+  private async awaitDecision(call: CallContext, held: HeldReply, limit: CallLimit, waitMs: number, progress: ProgressSink): Promise<CallAnswer> {
+    const until = performance.now() + waitMs;
+    const counter = new ProgressCounter(quorumSize(held.approvers));
+    let state = held.state;
+    let key = '';
+    let sentAt = 0;
+    const notify = async (done: number, message: string) => {
+      const value = counter.next(done);
+      sentAt = performance.now();
+      if (value === undefined) return;
+      // A client gone cannot be told; its connection closing cancels the call (limit.stopped).
+      await progress({ progress: value, total: counter.total, message }).catch(() => undefined);
+    };
+    await notify(0, progressMessage(call.tool, held.runId, held.approvers));
+    for (;;) {
+      const left = until - performance.now();
+      if (left <= 0 || limit.reason) break;
+      await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(HELD_POLL_MS, left)).unref()), limit.stopped]);
+      if (limit.reason) break;
+      const run = await this.heldRun(call, held.runId, limit);
+      if (run === 'retry') continue;
+      if (run === 'refused') break;
+      state = run.state;
+      const ended = endedAnswer(run);
+      if (ended) return ended;
+      if (hasEnded(run.state)) break;
+      if (progressKey(run) !== key || performance.now() - sentAt >= HELD_KEEPALIVE_MS) {
+        key = progressKey(run);
+        await notify(progressOf(run, counter.total), progressMessage(call.tool, held.runId, held.approvers, run));
+      }
+    }
+    if (limit.reason === 'cancelled') throw new CallCancelled();
+    return { held: { ...held, state } };
+  }
+
+  /**
+   * The held run as its requester sees it; `retry` when policy did not answer this time (the
+   * next poll asks again), `refused` when it refused the read (on its record: never asked again).
+   */
+  private async heldRun(call: CallContext, runId: string, limit: CallLimit): Promise<ApprovalRun | 'retry' | 'refused'> {
+    const asking = this.bus.request(Subjects.policyApprovals, { action: 'get', identity: call.identity, meta: call.meta, runId }, ApprovalsReply, { timeoutMs: HELD_POLL_TIMEOUT_MS });
+    const reply = await Promise.race([asking.catch((error: unknown) => ({ error })), limit.stopped.then(() => undefined)]);
+    if (!reply) return 'retry';
+    if ('error' in reply) {
+      const { error } = reply;
+      this.log.warn(`run ${runId}: could not read the held run (${error instanceof Error ? error.message : String(error)})`);
+      // The one refusal of a requester's read (recorded by policy): the run is not theirs, or gone. Anything else may pass.
+      return error instanceof RungateError && error.code === 'UNKNOWN_RUN' ? 'refused' : 'retry';
+    }
+    return reply.runs[0] ?? 'refused';
   }
 
   /**
@@ -326,6 +406,8 @@ interface CallContext {
   /** The MCP session id the client sent back: it groups explorations into sessions (ADR 19). */
   session?: string;
   task: boolean;
+  /** Set when the client asked for progress (`_meta.progressToken`): a held call may then wait for its decision. */
+  progress?: ProgressSink;
 }
 
 function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: string): RungateError {
