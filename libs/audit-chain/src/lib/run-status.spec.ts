@@ -9,6 +9,8 @@ const EVENT_FOR: Record<RunStatus, RunStatusEvent> = {
   // How policy records a refusal since issue 15; an older policy's audit.run.decided deny reads the same (below).
   denied: { type: 'audit.attempt.denied', decision: { effect: 'deny' }, outcome: { status: 'denied', errorCode: 'no-rule' } },
   rejected: { type: 'audit.run.rejected' },
+  expired: { type: 'audit.run.expired' },
+  withdrawn: { type: 'audit.run.withdrawn' },
   refused: { type: 'audit.run.failed', outcome: { status: 'refused', errorCode: 'TICKET_REPLAYED' } },
   started: { type: 'audit.run.started' },
   outcome_unknown: { type: 'audit.run.failed', outcome: { status: 'unknown', errorCode: 'OUTCOME_UNKNOWN' } },
@@ -19,17 +21,19 @@ const EVENT_FOR: Record<RunStatus, RunStatusEvent> = {
 };
 
 const FINAL: RunStatus[] = ['succeeded', 'failed', 'timed_out', 'cancelled'];
-const AFTER_DECISION: RunStatus[] = ['approved', 'denied', 'rejected', 'refused', 'started', 'outcome_unknown', ...FINAL];
+const AFTER_DECISION: RunStatus[] = ['approved', 'denied', 'rejected', 'expired', 'withdrawn', 'refused', 'started', 'outcome_unknown', ...FINAL];
 
 /** Every status and the events that move it; every other event leaves it where it is. */
 const MOVES: Record<RunStatus, RunStatus[]> = {
   received: RUN_STATUSES.filter((s) => s !== 'received'),
   decided: AFTER_DECISION,
   awaiting_approval: AFTER_DECISION,
-  approved: ['denied', 'rejected', 'refused', 'started', 'outcome_unknown', ...FINAL],
+  approved: ['denied', 'rejected', 'expired', 'withdrawn', 'refused', 'started', 'outcome_unknown', ...FINAL],
   // Ended without running: a new decision for the same id reopens it; so does its own start.
   denied: ['decided', 'awaiting_approval', 'started', 'outcome_unknown', ...FINAL],
   rejected: ['decided', 'awaiting_approval', 'started', 'outcome_unknown', ...FINAL],
+  expired: ['decided', 'awaiting_approval', 'started', 'outcome_unknown', ...FINAL],
+  withdrawn: ['decided', 'awaiting_approval', 'started', 'outcome_unknown', ...FINAL],
   refused: ['decided', 'awaiting_approval', 'started', 'outcome_unknown', ...FINAL],
   started: ['outcome_unknown', ...FINAL],
   outcome_unknown: FINAL,
@@ -89,6 +93,14 @@ describe('run status state machine', () => {
   it('reopens a denied run id when a retry with its idempotency key is allowed', () => {
     expect(foldRunStatus([EVENT_FOR.denied, EVENT_FOR.decided])).toBe('decided');
     expect(foldRunStatus([EVENT_FOR.denied, EVENT_FOR.decided, EVENT_FOR.started, EVENT_FOR.succeeded])).toBe('succeeded');
+  });
+
+  it('ends a held run expired or withdrawn, and one approved whose change window closed unstarted expired (ADR 18)', () => {
+    expect(foldRunStatus([EVENT_FOR.awaiting_approval, EVENT_FOR.expired])).toBe('expired');
+    expect(foldRunStatus([EVENT_FOR.awaiting_approval, EVENT_FOR.withdrawn])).toBe('withdrawn');
+    expect(foldRunStatus([EVENT_FOR.awaiting_approval, EVENT_FOR.approved, EVENT_FOR.expired])).toBe('expired');
+    // A late approval refused after expiry is an attempt on the record; it never reopens the run.
+    expect(foldRunStatus([EVENT_FOR.awaiting_approval, EVENT_FOR.expired, EVENT_FOR.approved])).toBe('expired');
   });
 
   it('keeps the first final outcome', () => {

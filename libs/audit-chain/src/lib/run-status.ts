@@ -3,7 +3,7 @@
  * order, not whatever its last event says. A run moves forward only:
  *
  *   received → decided | awaiting_approval → approved → started → outcome_unknown → succeeded | failed | timed_out | cancelled
- *                 ↘ denied | rejected | refused (ended without running)
+ *                 ↘ denied | rejected | expired | withdrawn | refused (ended without running)
  *
  * so events that arrive later about other attempts at the same run id — a replayed ticket
  * refused, a retry denied or decided again, the gateway's late "outcome unknown" — are on
@@ -20,6 +20,8 @@ export const RUN_STATUSES = [
   'approved',
   'denied',
   'rejected',
+  'expired',
+  'withdrawn',
   'refused',
   'started',
   'outcome_unknown',
@@ -45,6 +47,8 @@ const PROGRESS: Record<RunStatus, number> = {
   approved: 2,
   denied: 3,
   rejected: 3,
+  expired: 3,
+  withdrawn: 3,
   refused: 3,
   started: 4,
   outcome_unknown: 5,
@@ -54,7 +58,7 @@ const PROGRESS: Record<RunStatus, number> = {
   cancelled: 6,
 };
 
-const ENDED_WITHOUT_RUNNING: ReadonlySet<RunStatus> = new Set(['denied', 'rejected', 'refused']);
+const ENDED_WITHOUT_RUNNING: ReadonlySet<RunStatus> = new Set(['denied', 'rejected', 'expired', 'withdrawn', 'refused']);
 const NEW_DECISION: ReadonlySet<RunStatus> = new Set(['decided', 'awaiting_approval']);
 
 function outcomeStatus(outcome: NonNullable<RunStatusEvent['outcome']>): RunStatus | undefined {
@@ -93,6 +97,11 @@ export function statusOfEvent(event: RunStatusEvent): RunStatus | undefined {
       return 'approved';
     case 'audit.run.rejected':
       return 'rejected';
+    case 'audit.run.expired':
+      // Its approval ttl ran out, or its change window closed before it could start (ADR 18).
+      return 'expired';
+    case 'audit.run.withdrawn':
+      return 'withdrawn';
     case 'audit.run.started':
       return 'started';
     case 'audit.run.completed':
