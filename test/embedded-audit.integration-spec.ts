@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalAuditLog, openEmbeddedDatabase, verifyStoredChain } from '@rungate/persistence';
+import { AuditStore, LocalAuditLog, openEmbeddedDatabase, verifyStoredChain } from '@rungate/persistence';
 import type { DataSource } from 'typeorm';
 
 const received = (runId: string) => ({ type: 'audit.run.received' as const, source: 'test', runId, params: { runId } });
@@ -10,7 +10,8 @@ const count = async (db: DataSource, sql: string, params: unknown[] = []) => Num
 
 /**
  * `rungate serve`'s audit log on the embedded database itself (PGlite in its worker thread):
- * each commit is one message to the thread, which runs BEGIN … COMMIT alone (issue 19, ADR 20).
+ * each commit is one message to the thread and one statement there, a function of the session
+ * that checks what the log assumed before it writes (issue 19, ADR 20).
  * test/in-process-persistence.integration-spec.ts covers the same log on PostgreSQL.
  */
 describe('the audit log on the embedded database (one message per commit)', () => {
@@ -64,7 +65,7 @@ describe('the audit log on the embedded database (one message per commit)', () =
     expect(await verifyStoredChain(db)).toMatchObject({ ok: true, rows: 180 });
   });
 
-  it('a replayed claim in a commit fails alone: the commit is rolled back and runs again with the new claims only', async () => {
+  it('a replayed claim in a commit fails alone: nothing of the commit is stored, and it runs again with the new claims only', async () => {
     const ledger = log.runLedger();
     const claimAndStart = ledger.claimAndRecordStart?.bind(ledger);
     if (!claimAndStart) throw new Error('the embedded ledger records started with the claim');
@@ -105,6 +106,24 @@ describe('the audit log on the embedded database (one message per commit)', () =
       { run_id: 'emb-fresh', status: 'received' },
       { run_id: 'emb-stored', status: 'started' },
     ]);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('a commit the database refuses stores nothing of it and refuses every publish and claim in it; the next one chains on', async () => {
+    const ledger = log.runLedger();
+    const claimAndStart = ledger.claimAndRecordStart?.bind(ledger);
+    if (!claimAndStart) throw new Error('the embedded ledger records started with the claim');
+    await log.publish(received('emb-before'));
+    // Another writer appends after all (a sole writer should be alone): the log's next row takes a seq already stored.
+    const head = await new AuditStore(db).loadHead();
+    await new AuditStore(db).append([{ seq: head.seq + 1, subject: 'audit.run.received', data: 'not an event' }]);
+    const outcomes = await Promise.allSettled([log.publish(received('emb-refused')), claimAndStart('emb-refused-run', 'replica-1', started('emb-refused-run', 'replica-1'))]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { code: string }).code : 'ok'))).toEqual(['AUDIT_UNAVAILABLE', 'SERVICE_UNAVAILABLE']);
+    expect(await count(db, `SELECT count(*) AS n FROM audit_events WHERE run_id IN ('emb-refused', 'emb-refused-run')`)).toBe(0);
+    expect(await count(db, `SELECT count(*) AS n FROM run_claims WHERE run_id = 'emb-refused-run'`)).toBe(0);
+    // Refused, not taken: the same run id claims now, on the reloaded head.
+    await claimAndStart('emb-refused-run', 'replica-1', started('emb-refused-run', 'replica-1'));
+    expect(await count(db, `SELECT count(*) AS n FROM audit_events WHERE run_id = 'emb-refused-run'`)).toBe(1);
     expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
   });
 });

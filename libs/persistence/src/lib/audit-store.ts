@@ -2,9 +2,17 @@ import { createHash } from 'node:crypto';
 import { InternalError, type AuditEvent } from '@rungate/contracts';
 import { GENESIS_HASH, canonicalJson, type RunStatus, chainHashOfCanonical, encodeAuditText, readAuditMessage, verifyChain, type ChainVerification } from '@rungate/audit-chain';
 import type { DataSource } from 'typeorm';
-import type { ThreadResult, ThreadStatement } from './pglite-protocol';
 import { embeddedThread, type PGliteThread } from './pglite-worker';
-import { KnownRunStatuses, planRunStatuses, projectRunStatuses, readRunStatuses, runStatusRead, type RunEvent, type Statement } from './run-status-projection';
+import type { RunClaim } from './run-claims';
+import {
+  KnownRunStatuses,
+  planRunStatuses,
+  projectRunStatuses,
+  readRunStatuses,
+  runStatusReadSql,
+  runStatusUpsertSql,
+  type RunEvent,
+} from './run-status-projection';
 
 /** One message off the AUDIT stream: its stream sequence, subject and raw bytes. */
 export interface StreamedEvent {
@@ -163,6 +171,8 @@ export class AuditStore {
   private readonly known?: KnownRunStatuses;
   /** A sole writer's embedded database thread, for appends in one message (appendAtOnce). */
   private readonly thread?: PGliteThread;
+  /** COMMIT_AT_ONCE_DEFINITION sent to the thread's session (once: the session is this process's for its life). */
+  private commitDefined?: Promise<void>;
 
   constructor(
     private readonly db: DataSource,
@@ -180,46 +190,45 @@ export class AuditStore {
   }
 
   /**
-   * A sole writer's append on the embedded database in one message (issue 19, ADR 20): the
-   * `first` statements (the log's claims), the rows and the run-status projection go in one
-   * transaction that the database's thread runs whole — one hop instead of one per statement,
-   * and no other query of the shared session inside it. The projection assumes that a run it
-   * does not know has no status row yet; the read that checks it expects no row, and if a run
-   * has one the thread rolls back and the append runs once more with what was read. Answers
-   * how many rows were stored or, when a `first` statement's expectRows failed (rolled back,
-   * nothing stored), that statement's index and result.
+   * A sole writer's append on the embedded database in one message and one statement (issue
+   * 19, ADR 20): the claims (each must be new), the rows and the run-status projection are
+   * one call of COMMIT_AT_ONCE, a function of the database session, so PostgreSQL plans its
+   * statements once per session instead of once per commit and PGlite runs one statement, not
+   * seven. It assumes that every claim is new and that a run the projection does not know has
+   * no status row yet; it checks both before it writes anything, and if either is wrong it
+   * stores nothing and answers what it found: the run statuses are folded in and the append
+   * runs once more; the claims already taken are answered (`taken`), nothing stored.
    */
-  async appendAtOnce(first: readonly ThreadStatement[], batch: readonly StreamedEvent[]): Promise<{ stored: number } | { abortedAt: number; result: ThreadResult }> {
+  async appendAtOnce(claims: readonly RunClaim[], batch: readonly StreamedEvent[]): Promise<{ stored: number } | { taken: Set<string> }> {
     const thread = this.thread;
     if (!thread) throw new InternalError('appendAtOnce is for a sole writer on the embedded database');
     const ordered = [...batch].sort((a, b) => a.seq - b.seq);
     let given = new Map<string, RunStatus | undefined>();
     try {
+      this.commitDefined ??= thread.query(COMMIT_AT_ONCE_DEFINITION).then(() => undefined);
+      await this.commitDefined;
       const planned = chainRows(ordered, this.head ?? (await this.loadHead()));
-      // A second attempt reads nothing (it knows every run's status), so it cannot abort on the read.
+      // A second attempt reads nothing (it knows every run's status), so it cannot stop at the read.
       for (let attempt = 0; attempt < 2; attempt++) {
-        const statements: ThreadStatement[] = [...first];
-        let plan: ReturnType<typeof planRunStatuses> | undefined;
-        let readAt = -1;
-        if (planned.rows.length > 0) {
-          statements.push(insertStatement(planned.rows));
-          plan = planRunStatuses(planned.runEvents, this.known, given);
-          if (plan.unknown.length > 0) {
-            readAt = statements.length;
-            statements.push({ ...runStatusRead(plan.unknown), expectRows: 0 });
-          }
-          if (plan.upsert) statements.push(plan.upsert);
-        }
-        if (statements.length === 0) return { stored: 0 };
-        const outcome = await thread.transaction(statements);
-        if (outcome.abortedAt === undefined) {
+        const plan = planned.rows.length > 0 ? planRunStatuses(planned.runEvents, this.known, given) : undefined;
+        if (!plan && claims.length === 0) return { stored: 0 };
+        const result = await thread.query(COMMIT_AT_ONCE, [
+          claims.map((c) => c.runId),
+          claims.map((c) => c.holder),
+          rowsParam(planned.rows),
+          plan?.unknown ?? [],
+          plan?.changes ?? null,
+        ]);
+        const outcome = (result.rows[0] as { outcome?: CommitAtOnceOutcome } | undefined)?.outcome;
+        if (!outcome) throw new InternalError('the embedded database answered an append without its outcome');
+        if (outcome.stored) {
           this.head = planned.to;
           if (plan) this.known?.learn(plan.statuses);
           return { stored: planned.rows.length };
         }
-        const result = outcome.results[outcome.abortedAt] ?? { rows: [] };
-        if (outcome.abortedAt !== readAt || !plan) return { abortedAt: outcome.abortedAt, result };
-        given = readRunStatuses(plan.unknown, result.rows as { run_id: string; status: string }[]);
+        if ((outcome.taken ?? []).length > 0) return { taken: new Set(outcome.taken) };
+        if (!plan) break;
+        given = readRunStatuses(plan.unknown, outcome.statuses ?? []);
       }
       throw new InternalError('the embedded database changed run statuses under its sole writer');
     } catch (error) {
@@ -317,15 +326,57 @@ function chainRows(ordered: readonly StreamedEvent[], from: ChainHead): { from: 
  * which costs far less on both sides than tens of thousands of bind parameters.
  */
 async function insertRows(db: Queryable, rows: string[]): Promise<void> {
-  const statement = insertStatement(rows);
-  await db.query(statement.sql, statement.params);
+  await db.query(insertRowsSql('$1'), [rowsParam(rows)]);
 }
 
-const INSERT_ROWS = `INSERT INTO audit_events (${COLUMNS.join(',')}) SELECT ${COLUMNS.join(',')} FROM jsonb_populate_recordset(NULL::audit_events, $1::jsonb)`;
-
-function insertStatement(rows: readonly string[]): Statement {
-  return { sql: INSERT_ROWS, params: [`[${rows.join(',')}]`] };
+/** The insert of the rows `rows` names (rowsParam's JSON array): `$1`, or a function's argument. */
+function insertRowsSql(rows: string): string {
+  return `INSERT INTO audit_events (${COLUMNS.join(',')}) SELECT ${COLUMNS.join(',')} FROM jsonb_populate_recordset(NULL::audit_events, ${rows}::jsonb)`;
 }
+
+function rowsParam(rows: readonly string[]): string {
+  return `[${rows.join(',')}]`;
+}
+
+/** What COMMIT_AT_ONCE answers: stored, or (nothing stored) the claims already taken and the statuses of the runs it was to read. */
+interface CommitAtOnceOutcome {
+  stored?: boolean;
+  taken?: string[];
+  statuses?: { run_id: string; status: string }[];
+}
+
+/**
+ * A sole writer's whole commit as one statement (AuditStore.appendAtOnce), defined in the
+ * embedded database's session — a temporary function: nothing of it is stored, and no
+ * migration is needed — from the same statements the other paths send (insertRowsSql,
+ * runStatusReadSql, runStatusUpsertSql). A statement is atomic, so it stores all or nothing;
+ * PL/pgSQL keeps each statement's plan for the session. It checks before it writes: claims
+ * already taken, or statuses where it assumed none, answer what they found with nothing
+ * written. The claims are then inserted without ON CONFLICT, so a claim some other writer
+ * took meanwhile fails the whole statement rather than pass unnoticed.
+ */
+const COMMIT_AT_ONCE_DEFINITION = `CREATE OR REPLACE FUNCTION pg_temp.rungate_commit_at_once(
+    claim_ids text[], claim_holders text[], event_rows jsonb, unread_runs text[], status_changes jsonb)
+  RETURNS jsonb LANGUAGE plpgsql AS $commit$
+DECLARE
+  taken jsonb;
+  statuses jsonb;
+BEGIN
+  SELECT jsonb_agg(claim.run_id) INTO taken FROM run_claims claim WHERE claim.run_id = ANY(claim_ids);
+  SELECT jsonb_agg(to_jsonb(stored_status)) INTO statuses FROM (${runStatusReadSql('unread_runs')}) stored_status;
+  IF taken IS NOT NULL OR statuses IS NOT NULL THEN
+    RETURN jsonb_build_object('taken', coalesce(taken, '[]'::jsonb), 'statuses', coalesce(statuses, '[]'::jsonb));
+  END IF;
+  INSERT INTO run_claims (run_id, holder) SELECT * FROM unnest(claim_ids, claim_holders);
+  ${insertRowsSql('event_rows')};
+  IF status_changes IS NOT NULL THEN
+    ${runStatusUpsertSql('status_changes')};
+  END IF;
+  RETURN jsonb_build_object('stored', true);
+END
+$commit$`;
+
+const COMMIT_AT_ONCE = 'SELECT pg_temp.rungate_commit_at_once($1::text[], $2::text[], $3::jsonb, $4::text[], $5::jsonb) AS outcome';
 
 /** Where verification starts: a stream sequence, or the first event at or after a time. */
 export type VerifyFrom = { seq: number } | { time: Date };

@@ -2,7 +2,7 @@ import { InternalError, RungateError, type AuditEvent, type AuditEventInput } fr
 import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type RunLedger } from '@rungate/messaging';
 import type { DataSource } from 'typeorm';
 import { AuditStore, type AuditStoreOptions } from './audit-store';
-import { claimedRuns, claimRuns, claimStatement, type RunClaim } from './run-claims';
+import { claimRuns, type RunClaim } from './run-claims';
 
 /** How many recent event ids are remembered to drop a re-published event, as JetStream's duplicate window does. */
 const RECENT_IDS = 10_000;
@@ -156,10 +156,9 @@ export class LocalAuditLog implements AuditSink {
 
   /**
    * The commit as one message to the embedded database's thread (AuditStore.appendAtOnce):
-   * it assumes every claim is new, and the claim statement expects a row for each. A replay
-   * among them rolls it all back; it runs once more with the claims that were new only (the
-   * others are replays: a claim is never taken back, and this log is the only one taking
-   * them), and fails the commit if even those are not.
+   * it assumes every claim is new. When some were taken already, nothing is stored and it runs
+   * once more with the others only (those are replays: a claim is never taken back, and this
+   * log is the only one taking them); it fails the commit if even those are not new.
    */
   private async commitAtOnce(events: readonly PendingEvent[], claims: PendingClaim[]): Promise<{ claimed: Set<string>; stored: PendingEvent[] }> {
     let contenders = claims;
@@ -169,17 +168,15 @@ export class LocalAuditLog implements AuditSink {
       const stored = this.storable(events, (claim) => contending.has(claim));
       this.seq ??= (await this.store.loadHead()).seq;
       const from = this.seq;
-      const first = contenders.length > 0 ? [{ ...claimStatement(contenders), expectRows: contenders.length }] : [];
       const outcome = await this.store.appendAtOnce(
-        first,
+        contenders,
         stored.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event) })),
       );
       if ('stored' in outcome) {
         this.seq = from + stored.length;
         return { claimed, stored };
       }
-      const won = claimedRuns(outcome.result.rows as { run_id: string }[]);
-      contenders = contenders.filter((c) => won.has(c.runId));
+      contenders = contenders.filter((c) => !outcome.taken.has(c.runId));
     }
     throw new InternalError('the embedded database refused claims that were new a moment before');
   }

@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, types } from '@electric-sql/pglite';
 import { InternalError } from '@rungate/contracts';
 import { pgliteTemplate } from './embedded-template';
-import type { ThreadReply, ThreadRequest, ThreadStart, ThreadStatement, ThreadTransaction } from './pglite-protocol';
+import type { ThreadReply, ThreadRequest, ThreadStart } from './pglite-protocol';
 
 const port = parentPort;
 if (!port) throw new InternalError('pglite-thread runs as a worker thread');
@@ -29,32 +29,6 @@ function plainError(error: unknown): ThreadReply['error'] {
   return { ...fields, name: error.name, message: error.message };
 }
 
-/**
- * BEGIN, the statements, COMMIT — all here, in one message: PGlite runs no other statement
- * until the transaction ends (its transaction lock), so nothing sent meanwhile on the shared
- * session lands inside it. A statement whose row count is not the expected one rolls it back
- * (answered with `abortedAt`); a failing one rolls it back and fails the message. Answered
- * only once COMMIT has been written out.
- */
-async function runTransaction(db: PGlite, statements: readonly ThreadStatement[]): Promise<ThreadTransaction> {
-  const results: ThreadTransaction['results'] = [];
-  let abortedAt: number | undefined;
-  await db.transaction(async (tx) => {
-    for (const [index, statement] of statements.entries()) {
-      const result = await tx.query(statement.sql, statement.params ?? []);
-      results.push(result);
-      if (statement.expectRows !== undefined && result.rows.length !== statement.expectRows) {
-        abortedAt = index;
-        await tx.rollback();
-        return;
-      }
-    }
-  });
-  // Inside a transaction PGlite defers its file-system sync to the end; the COMMIT answered here is on disk.
-  await db.syncToFs();
-  return { results, ...(abortedAt === undefined ? {} : { abortedAt }) };
-}
-
 async function main(): Promise<void> {
   const { dataDir, template } = workerData as ThreadStart;
   const loadDataDir = pgliteTemplate(dataDir, template);
@@ -63,13 +37,6 @@ async function main(): Promise<void> {
     if (request.op === 'close') {
       void db.close().then(
         () => port.postMessage({ id: request.id, result: { rows: [] } } satisfies ThreadReply),
-        (error: unknown) => port.postMessage({ id: request.id, error: plainError(error) } satisfies ThreadReply),
-      );
-      return;
-    }
-    if (request.op === 'transaction') {
-      runTransaction(db, request.statements).then(
-        (transaction) => port.postMessage({ id: request.id, transaction } satisfies ThreadReply),
         (error: unknown) => port.postMessage({ id: request.id, error: plainError(error) } satisfies ThreadReply),
       );
       return;

@@ -3,7 +3,7 @@ import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InternalError } from '@rungate/contracts';
 import type { DataSource } from 'typeorm';
-import type { ThreadReply, ThreadRequest, ThreadResult, ThreadStart, ThreadStatement, ThreadTransaction } from './pglite-protocol';
+import type { ThreadReply, ThreadRequest, ThreadResult, ThreadStart } from './pglite-protocol';
 
 type Callback = (error: Error | null, result?: ThreadResult) => void;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -11,7 +11,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** The thread behind each DataSource openEmbeddedDatabase opened (embeddedThread). */
 const threads = new WeakMap<DataSource, PGliteThread>();
 
-/** The embedded database's thread behind `db`, if it is one (for whole transactions in one message). */
+/** The embedded database's thread behind `db`, if it is one (for the audit log's commits in one message). */
 export function embeddedThread(db: DataSource): PGliteThread | undefined {
   return threads.get(db);
 }
@@ -72,18 +72,6 @@ export class PGliteThread {
 
   async query(sql: string, params?: unknown[]): Promise<ThreadResult> {
     return (await this.send({ op: 'query', sql, ...(params ? { params } : {}) })).result ?? { rows: [] };
-  }
-
-  /**
-   * A whole transaction in one message and one answer (issue 19): the thread runs BEGIN, the
-   * statements and COMMIT itself, and no other statement in between. Answers once COMMIT has
-   * been written (or, with `abortedAt`, once a statement's `expectRows` failed and it was rolled
-   * back); rejects when a statement failed (rolled back) or the thread is gone.
-   */
-  async transaction(statements: readonly ThreadStatement[]): Promise<ThreadTransaction> {
-    const { transaction } = await this.send({ op: 'transaction', statements: [...statements] });
-    if (!transaction) throw new InternalError('the embedded database answered a transaction without its results');
-    return transaction;
   }
 
   /** Closes the database (its last writes flushed), then ends the thread. */

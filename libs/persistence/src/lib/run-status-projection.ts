@@ -56,9 +56,21 @@ export interface Statement {
   params: unknown[];
 }
 
+/** The read of stored statuses (rows run_id, status) of the run ids `runIds` names: `$1`, or a function's argument. */
+export function runStatusReadSql(runIds: string): string {
+  return `SELECT run_id, status FROM audit_run_status WHERE run_id = ANY(${runIds}::text[])`;
+}
+
 /** Reads the stored statuses of `runIds` (rows run_id, status). */
 export function runStatusRead(runIds: readonly string[]): Statement {
-  return { sql: 'SELECT run_id, status FROM audit_run_status WHERE run_id = ANY($1::text[])', params: [[...runIds]] };
+  return { sql: runStatusReadSql('$1'), params: [[...runIds]] };
+}
+
+/** The upsert of the statuses `changes` names (a JSON array of run_id, status, status_seq): `$1`, or a function's argument. */
+export function runStatusUpsertSql(changes: string): string {
+  return `INSERT INTO audit_run_status (run_id, status, status_seq)
+       SELECT run_id, status, status_seq FROM jsonb_populate_recordset(NULL::audit_run_status, ${changes}::jsonb)
+     ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq`;
 }
 
 /** The statuses as read by runStatusRead, by run id; a run without a row is undefined. */
@@ -71,13 +83,13 @@ export function readRunStatuses(runIds: readonly string[], rows: readonly { run_
 /**
  * The projection of `events` before anything is read: the statuses it starts from (what
  * `known` or `given` hold; the other runs are `unknown`, assumed to have no row until read),
- * what they become, and the upsert that stores the change.
+ * what they become, and the change to store (`changes`, the JSON runStatusUpsertSql takes).
  */
 export function planRunStatuses(
   events: readonly RunEvent[],
   known?: KnownRunStatuses,
   given: ReadonlyMap<string, RunStatus | undefined> = new Map(),
-): { unknown: string[]; statuses: Map<string, RunStatus | undefined>; upsert?: Statement } {
+): { unknown: string[]; statuses: Map<string, RunStatus | undefined>; changes?: string } {
   const statuses = new Map<string, RunStatus | undefined>();
   const unknown: string[] = [];
   for (const runId of new Set(events.map((e) => e.runId))) {
@@ -97,13 +109,7 @@ export function planRunStatuses(
     changed.set(runId, { run_id: runId, status: after, status_seq: seq });
   }
   if (changed.size === 0) return { unknown, statuses };
-  const upsert = {
-    sql: `INSERT INTO audit_run_status (run_id, status, status_seq)
-       SELECT run_id, status, status_seq FROM jsonb_populate_recordset(NULL::audit_run_status, $1::jsonb)
-     ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq`,
-    params: [JSON.stringify([...changed.values()])],
-  };
-  return { unknown, statuses, upsert };
+  return { unknown, statuses, changes: JSON.stringify([...changed.values()]) };
 }
 
 /**
@@ -121,7 +127,7 @@ export async function projectRunStatuses(db: Queryable, events: readonly RunEven
     const rows = (await db.query(read.sql, read.params)) as { run_id: string; status: string }[];
     plan = planRunStatuses(events, known, readRunStatuses(plan.unknown, rows));
   }
-  if (plan.upsert) await db.query(plan.upsert.sql, plan.upsert.params);
+  if (plan.changes) await db.query(runStatusUpsertSql('$1'), [plan.changes]);
   return plan.statuses;
 }
 
