@@ -1,5 +1,5 @@
 /** Times each hop of one call on a running stack: where do the milliseconds go? */
-import { AuthenticateReply, AuthorizeReply, ExecResult, Subjects, ToolsReply, execSubject } from '@rungate/contracts';
+import { AuthenticateReply, AuthorizeReply, BearerAuthorizeReply, ExecResult, Subjects, ToolsReply, execSubject } from '@rungate/contracts';
 import { NatsBus, connectNats, JetStreamAuditSink } from '@rungate/messaging';
 import { createRunbookRepository, createTestDatabase, eventually } from '@rungate/testing';
 import { Pool } from 'pg';
@@ -38,6 +38,8 @@ rules: [{ name: r, groups: [g], connections: [db], runbooks: ["demo/**"] }]
     show('authenticate', await timeAsync(() => bus.request(Subjects.policyAuthenticate, { bearer: t.token }, AuthenticateReply, { timeoutMs: 5000 }), 500));
     show('tools', await timeAsync(() => bus.request(Subjects.policyTools, { identity }, ToolsReply, { timeoutMs: 5000 }), 300));
     show('authorize', await timeAsync(() => bus.request(Subjects.policyAuthorize, { identity, tool: 'demo.pg.get', arguments: { id: 1 } }, AuthorizeReply, { timeoutMs: 5000 }), 300));
+    // What a tools/call asks policy (ADR 24): authenticate and authorize in one request.
+    show('authorize.v2 (bearer)', await timeAsync(() => bus.request(Subjects.policyAuthorizeBearer, { bearer: t.token, tool: 'demo.pg.get', arguments: { id: 1 } }, BearerAuthorizeReply, { timeoutMs: 5000 }), 300));
     const grants: { ticket: string; body: string }[] = [];
     for (let i = 0; i < 700; i++) {
       const g = await bus.request(Subjects.policyAuthorize, { identity, tool: 'demo.pg.get', arguments: { id: 1 } }, AuthorizeReply, { timeoutMs: 5000 });

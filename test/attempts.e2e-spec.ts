@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { createRunbookRepository, createTestDatabase, eventually, type TestDatabase } from '@rungate/testing';
+import { RUNGATE_BIN, createRunbookRepository, createTestDatabase, eventually, startProcess, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
 import { TRANSPORTS, catalogClient, mcpClient, newToken, startStack, type Stack } from './support/stack';
 
@@ -243,6 +244,89 @@ rules:
     }
     expect(rows.map((r) => r.event.outcome?.error)).toEqual(['missing bearer token', 'malformed Authorization header; expected "Bearer <token>"', 'unknown or revoked token']);
     expect(rows[2]?.event.details?.['tokenSha256Prefix']).toBe(stranger.sha256.slice(0, 12));
+    expect(JSON.stringify(rows)).not.toContain(stranger.token);
+  });
+
+  /**
+   * The real SDK client whose bearer token can be changed after it connected (`use`), and the
+   * gateway's last answer to it, to read the headers the SDK does not pass on.
+   */
+  async function switchableClient(token: string, userAgent: string) {
+    let bearer = token;
+    let last: Response | undefined;
+    const transport = new StreamableHTTPClientTransport(new URL(`${stack.gatewayUrl}/mcp`), {
+      fetch: async (url, init) => {
+        const headers = new Headers(init?.headers);
+        headers.set('authorization', `Bearer ${bearer}`);
+        headers.set('user-agent', userAgent);
+        last = await fetch(url, { ...init, headers });
+        return last;
+      },
+    });
+    const sdk = new Client({ name: 'attempts-e2e', version: '1.0.0' });
+    await sdk.connect(transport);
+    return { sdk, use: (next: string) => (bearer = next), last: () => last };
+  }
+  const unauthenticatedRows = (userAgent: string) =>
+    attempts(`type = 'audit.attempt.denied' AND error_code = 'unauthenticated' AND event->'actor'->>'userAgent' = $1`, [userAgent]);
+
+  it('refuses a revoked token on the very next tools/call: 401 with the MCP auth challenge, recorded once, never authorized', async () => {
+    const cli = (...args: string[]) => {
+      const proc = startProcess('cli', process.execPath, [RUNGATE_BIN, 'token', ...args], stack.env);
+      return proc.exited.then((code) => ({ code, output: proc.output() }));
+    };
+    const created = await cli('create', '--user', ALICE, '--agent', 'revoked-bot', '--ttl', '1h');
+    expect(created.code).toBe(0);
+    const token = /^(rg_[A-Za-z0-9_-]{43})$/m.exec(created.output)?.[1] as string;
+    const id = /created (tok_[0-9a-f]+)/.exec(created.output)?.[1] as string;
+    const userAgent = `attempts-e2e-revoked/${TAG}`;
+    const agent = await switchableClient(token, userAgent);
+    try {
+      const ran = await agent.sdk.callTool({ name: 'att.postgres.get_order', arguments: { order_id: 7 } });
+      expect(ran.isError).toBeFalsy();
+      expect((await cli('revoke', id)).code).toBe(0);
+      const refused = await agent.sdk.callTool({ name: 'att.postgres.get_order', arguments: { order_id: 8 } }).catch((error: unknown) => error);
+      // The SDK's error for an HTTP status: its code the status, its message the body.
+      expect(refused).toMatchObject({ code: 401, message: expect.stringContaining('"error_description":"token revoked"') });
+      expect(agent.last()?.status).toBe(401);
+      expect(agent.last()?.headers.get('www-authenticate')).toMatch(/^Bearer resource_metadata="[^"]+", error="invalid_token", error_description="token revoked"$/);
+    } finally {
+      await agent.sdk.close();
+    }
+    const [row, ...more] = await eventually(async () => {
+      const rows = await unauthenticatedRows(userAgent);
+      if (rows.length === 0) throw new Error('not stored yet');
+      return rows;
+    });
+    expect(more).toEqual([]);
+    expect(row).toMatchObject({ source: 'gateway', actor_user: 'anonymous', outcome_status: 'denied' });
+    expect(row?.event.details).toMatchObject({ answered: 'http:401', token: { id, user: ALICE, agent: 'revoked-bot' } });
+    // Only the call before the revocation reached authorization: one decision by that token.
+    const decided = await attempts(`type = 'audit.run.decided' AND event->'actor'->>'tokenId' = $1`, [id]);
+    expect(decided).toHaveLength(1);
+  });
+
+  it('answers a tools/call with a bad token 401 before the SDK serves it, and records it once', async () => {
+    const stranger = newToken();
+    const userAgent = `attempts-e2e-stranger/${TAG}`;
+    const agent = await switchableClient(alice.token, userAgent);
+    try {
+      agent.use(stranger.token);
+      const refused = await agent.sdk.callTool({ name: 'att.postgres.get_order', arguments: { order_id: 9 } }).catch((error: unknown) => error);
+      expect(refused).toMatchObject({ code: 401, message: expect.stringContaining('{"error":"invalid_token","error_description":"unknown or revoked token"}') });
+      expect(agent.last()?.status).toBe(401);
+      expect(agent.last()?.headers.get('www-authenticate')).toMatch(/^Bearer resource_metadata="[^"]+", error="invalid_token", error_description="unknown or revoked token"$/);
+    } finally {
+      await agent.sdk.close();
+    }
+    const rows = await eventually(async () => {
+      const found = await attempts(`type LIKE 'audit.attempt.%' AND event->'actor'->>'userAgent' = $1`, [userAgent]);
+      if (found.length === 0) throw new Error('not stored yet');
+      return found;
+    });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ source: 'gateway', error_code: 'unauthenticated', actor_user: 'anonymous', tool: null });
+    expect(rows[0]?.event.details).toMatchObject({ answered: 'http:401', tokenSha256Prefix: stranger.sha256.slice(0, 12) });
     expect(JSON.stringify(rows)).not.toContain(stranger.token);
   });
 

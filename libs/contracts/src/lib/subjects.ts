@@ -7,6 +7,8 @@ import type { ConnectionType } from './catalog';
 export const Subjects = {
   policyAuthenticate: 'rungate.policy.authenticate.v1',
   policyAuthorize: 'rungate.policy.authorize.v1',
+  /** authenticate.v1 and authorize.v1 in one request: the gateway's tools/call (ADR 24). */
+  policyAuthorizeBearer: 'rungate.policy.authorize.v2',
   policyTools: 'rungate.policy.tools.v1',
   /** A user's own agent tokens, from the web console (ADR 23). */
   policyTokens: 'rungate.policy.tokens.v1',

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ConnectionType } from './catalog';
 import { ChangeWindow } from './change-window';
-import { Identity, RequestMeta } from './identity';
+import { ErrorBody } from './errors';
+import { AuthenticateRequest, Identity, RequestMeta } from './identity';
 
 export const JsonSchemaObject = z.record(z.string(), z.unknown());
 
@@ -114,6 +115,25 @@ export const AuthorizeReply = z.discriminatedUnion('effect', [
   z.object({ effect: z.literal('answered'), structuredContent: z.record(z.string(), z.unknown()), text: z.string() }),
 ]);
 export type AuthorizeReply = z.infer<typeof AuthorizeReply>;
+
+/**
+ * `rungate.policy.authorize.v2` (ADR 24): a tools/call in one round trip. The caller's bearer
+ * token in place of an identity: policy authenticates it (as `authenticate.v1`, on this very
+ * request, so a revoked token is refused at once) and then authorizes the call as `authorize.v1`.
+ */
+export const BearerAuthorizeRequest = AuthorizeRequest.omit({ identity: true }).extend({ bearer: AuthenticateRequest.shape.bearer });
+export type BearerAuthorizeRequest = z.infer<typeof BearerAuthorizeRequest>;
+
+/**
+ * A token that does not authenticate is the request's error (as on `authenticate.v1`); once it
+ * did, the reply names whom, with policy's decision or the typed error it refused the call with
+ * (as on `authorize.v1`: `details.attemptRecorded` when policy recorded it).
+ */
+export const BearerAuthorizeReply = z.union([
+  z.object({ identity: Identity, decision: AuthorizeReply }),
+  z.object({ identity: Identity, refusal: ErrorBody }),
+]);
+export type BearerAuthorizeReply = z.infer<typeof BearerAuthorizeReply>;
 
 /** The web console's catalog (ADR 23): the runbooks tools/list gives this identity, with origin, commit, granting rules and lint status. */
 export const CatalogViewRequest = z.object({ identity: Identity });

@@ -180,8 +180,14 @@ export class NatsBus implements Bus {
   }
 }
 
-function noResponders(subject: string): RungateError {
-  return transportError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
+/** Nobody subscribes to the subject (NATS's 503, or no handler in process): the request was never delivered. */
+export function noResponders(subject: string): RungateError {
+  return new RungateError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`, { transport: true, noResponders: true });
+}
+
+/** The request reached nobody, so nothing acted on it: the one transport error after which asking otherwise is safe. */
+export function isNoResponders(error: unknown): boolean {
+  return isTransportError(error) && error.details?.['noResponders'] === true;
 }
 
 /** Headers for the next hop: the caller's trace context (requests and events alike), then any extras. */

@@ -1,6 +1,6 @@
 import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
 import type { z } from 'zod';
-import { transportError, unwrapReply, type Bus, type RequestOptions } from './bus';
+import { noResponders, transportError, unwrapReply, type Bus, type RequestOptions } from './bus';
 import { invokeHandler } from './dispatch';
 import { outgoingTraceparent, withContext } from './trace';
 
@@ -42,7 +42,7 @@ export class InProcessBroker {
   async request(subject: string, payload: unknown, timeoutMs: number): Promise<unknown> {
     const route = this.routes.get(subject);
     if (!route || route.queue.length === 0) {
-      throw transportError('SERVICE_UNAVAILABLE', `no service is answering ${subject}; is it running?`);
+      throw noResponders(subject);
     }
     const handler = route.queue[route.next++ % route.queue.length] as MessageHandler;
     let timer: NodeJS.Timeout | undefined;

@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { RungateError, type AttemptCode, type RequestMeta } from '@rungate/contracts';
+import { RungateError, type AttemptCode, type Identity, type RequestMeta } from '@rungate/contracts';
 import { anonymousActor } from '@rungate/messaging';
 import type { Request } from 'express';
 import { AuthFailures } from './auth-failures';
 import { EdgeAttempts, digestPrefix } from './edge-attempts';
-import { Authenticator, presentedBearer, type Caller } from './identity.guard';
+import { Authenticator, presentedBearer, requiredBearer, type Caller } from './identity.guard';
 import { callerDigest } from './in-flight-calls';
 
 /** Why a request was answered before it was served, for each edge to word in its own format. */
@@ -36,10 +36,33 @@ export class BearerGate {
 
   /** `details`: what the edge adds to a refusal's attempt record (the API path, say). */
   async identify(req: Request, details: Record<string, unknown> = {}): Promise<{ caller: Caller } | { refusal: BearerRefusal }> {
+    return this.identifyWith(req, async (bearer) => ({ identity: await this.authenticator.identityOf(bearer), answer: undefined }), details);
+  }
+
+  /**
+   * Whether the request presents a well-formed bearer token from a source not over its limit:
+   * only then may `identify` need policy (the MCP edge reads such a request's body first, ADR 24).
+   */
+  mayAuthenticate(req: Request): boolean {
+    const bearer = presentedBearer(req.headers.authorization);
+    return bearer !== undefined && this.authFailures.refusal(sourceOf(req), callerDigest(bearer), Date.now()) === undefined;
+  }
+
+  /**
+   * `identify`, with `resolve` in place of policy's authenticate: it resolves the bearer token
+   * to an identity and answers whatever else the same request to policy asked (tools/call's
+   * decision, ADR 24). The same checks, records and refusals: a token `resolve` rejects with
+   * UNAUTHENTICATED is refused 401, any other failure 503.
+   */
+  async identifyWith<T>(
+    req: Request,
+    resolve: (bearer: string) => Promise<{ identity: Identity; answer: T }>,
+    details: Record<string, unknown> = {},
+  ): Promise<{ caller: Caller; answer: T } | { refusal: BearerRefusal }> {
     const header = req.headers.authorization;
     const bearer = presentedBearer(header);
     const digest = bearer === undefined ? undefined : callerDigest(bearer);
-    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const source = sourceOf(req);
     const actor = anonymousActor(metaOf(req));
     const retryAfterMs = this.authFailures.refusal(source, digest, Date.now());
     if (retryAfterMs !== undefined) {
@@ -47,9 +70,11 @@ export class BearerGate {
       return { refusal: { kind: 'rate-limited', retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) } };
     }
     try {
-      const caller = await this.authenticator.authenticate(header);
+      const presented = requiredBearer(header);
+      const { identity, answer } = await resolve(presented);
+      const caller = { identity, digest: callerDigest(presented) };
       this.authFailures.succeeded(source, caller.digest, Date.now());
-      return { caller };
+      return { caller, answer };
     } catch (error) {
       const unauthenticated = error instanceof RungateError && error.code === 'UNAUTHENTICATED';
       // A request without a token is how OAuth clients discover the metadata: audited, not held against the source.
@@ -67,4 +92,8 @@ export class BearerGate {
       return { refusal: { kind: 'unavailable', message: error instanceof RungateError ? error.message : 'authentication is unavailable' } };
     }
   }
+}
+
+function sourceOf(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }

@@ -12,22 +12,23 @@ import {
   ListTasksRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  type CallToolRequest,
   type RequestId,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { ERROR_EDGES, GatewayCancel, RungateError, Subjects, type AttemptCode, type Identity, type RequestMeta } from '@rungate/contracts';
+import { ERROR_EDGES, GatewayCancel, MAX_TOOL_NAME, RungateError, Subjects, type AttemptCode, type Identity, type RequestMeta } from '@rungate/contracts';
 import { actorOf, withContext, type Bus } from '@rungate/messaging';
 import { BUS, CONFIG, type ConfigHolder } from '@rungate/runtime';
 import type { Request, Response } from 'express';
 import { BodyNotJsonError, BodyTooLargeError, readJsonBody } from './body';
-import { BearerGate, metaOf } from './bearer-gate';
+import { BearerGate, metaOf, type BearerRefusal } from './bearer-gate';
 import { EdgeAttempts } from './edge-attempts';
 import type { HeldProgress } from './held-wait';
-import type { Caller } from './identity.guard';
-import { InFlightCalls } from './in-flight-calls';
-import { inspectBody } from './jsonrpc';
+import { presentedBearer, type Caller } from './identity.guard';
+import { InFlightCalls, callerDigest } from './in-flight-calls';
+import { inspectBody, type InspectedBody } from './jsonrpc';
 import { resourceMetadataUrl } from './protected-resource';
-import { CallCancelled, ToolCalls } from './tool-calls';
+import { CallCancelled, ToolCalls, type EarlyAuthorization } from './tool-calls';
 import { ToolTasks } from './tool-tasks';
 
 const SERVER_INFO = { name: 'rungate', version: '0.1.0' };
@@ -77,6 +78,32 @@ function progressTokenOf(message: unknown): unknown {
   return method === 'tools/call' ? params?._meta?.progressToken : undefined;
 }
 
+/** The idempotency key of a tools/call: its `_meta` key, else the Idempotency-Key header. */
+function idempotencyKeyOf(params: CallToolRequest['params'], headerKey: string | string[] | undefined): unknown {
+  // Passed on as sent, whatever its type: policy refuses a bad key on the record rather
+  // than the gateway dropping it (a dropped key would let a retry run twice).
+  const metaKey: unknown = params._meta?.[IDEMPOTENCY_META_KEY];
+  return metaKey !== undefined ? metaKey : headerKey;
+}
+
+/**
+ * The tools/call a body is, when policy may authenticate and authorize it in one round trip
+ * (ADR 24); not one whose name no tool can have (answered unknown without asking policy).
+ */
+function singleToolCall(inspected: InspectedBody): { message: CallToolRequest; id: RequestId } | undefined {
+  if (inspected.kind !== 'message' || inspected.request?.method !== 'tools/call') return undefined;
+  // inspectBody checked the params with the SDK's own CallToolRequestSchema.
+  const message = inspected.message as unknown as CallToolRequest;
+  return message.params.name.length <= MAX_TOOL_NAME ? { message, id: inspected.request.id } : undefined;
+}
+
+/** A tools/call authorized before the SDK saw it (ADR 24): its id, its cancellation, and policy's answer. */
+interface AuthorizedCall {
+  requestId: RequestId;
+  call: AbortController;
+  early: EarlyAuthorization;
+}
+
 /** The session id a client sends back, if it is a well-formed one. */
 function sessionOf(req: Request): string | undefined {
   const value = req.headers[SESSION_HEADER];
@@ -121,17 +148,59 @@ export class McpController {
     return withContext(typeof traceparent === 'string' ? traceparent : undefined, () => this.serve(req, res));
   }
 
+  /**
+   * A request presenting a token has its body read first: a tools/call is then authenticated and
+   * authorized in one round trip to policy (ADR 24), answered 401 before the SDK sees it when its
+   * token does not authenticate. Anything else is authenticated first, as a request without a
+   * well-formed token always is, before its body is read.
+   */
   private async serve(req: Request, res: Response): Promise<void> {
+    const read = this.gate.mayAuthenticate(req) ? await this.readBody(req) : undefined;
+    const inspected = read && 'body' in read ? inspectBody(read.body) : undefined;
+    const toolCall = inspected && singleToolCall(inspected);
+    if (toolCall) return this.serveToolCall(req, res, toolCall.message, toolCall.id);
     const caller = await this.identify(req, res);
     if (!caller) return;
-    let body: unknown;
+    const body = read ?? (await this.readBody(req));
+    if ('error' in body) return this.refuseBody(req, res, caller, body.error);
+    await this.serveBody(req, res, caller, body.body, inspected ?? inspectBody(body.body));
+  }
+
+  private async readBody(req: Request): Promise<{ body: unknown } | { error: unknown }> {
     try {
-      body = await readJsonBody(req, this.config.current.gateway.maxBodyBytes);
+      return { body: await readJsonBody(req, this.config.current.gateway.maxBodyBytes) };
     } catch (error) {
-      await this.refuseBody(req, res, caller, error);
-      return;
+      return { error };
     }
-    const inspected = inspectBody(body);
+  }
+
+  /**
+   * One tools/call, its token authenticated in the same request to policy that authorizes it.
+   * The call is cancellable from the start (a notifications/cancelled, its client going away),
+   * and its time limit counts from then: as when policy was asked from the SDK's handler.
+   */
+  private async serveToolCall(req: Request, res: Response, message: CallToolRequest, requestId: RequestId): Promise<void> {
+    const bearer = presentedBearer(req.headers.authorization) ?? '';
+    const session = sessionOf(req);
+    const call = new AbortController();
+    const untrack = this.calls.register({ caller: callerDigest(bearer), requestId, ...(session === undefined ? {} : { session }) }, call);
+    const gone = () => call.abort('the client closed its connection');
+    res.once('close', gone);
+    try {
+      const startedAt = performance.now();
+      const { name, arguments: args = {}, task } = message.params;
+      const request = { tool: name, args, idempotencyKey: idempotencyKeyOf(message.params, req.headers['idempotency-key']), task: task !== undefined, ...(session === undefined ? {} : { session }) };
+      const identified = await this.gate.identifyWith(req, (presented) => this.toolCalls.authorizeBearer(presented, metaOf(req), request));
+      if ('refusal' in identified) return this.answerRefusal(req, res, identified.refusal);
+      const early = { startedAt, ...(identified.answer === undefined ? {} : { decided: identified.answer }) };
+      await this.serveMessage(req, res, identified.caller, message, { requestId, call, early });
+    } finally {
+      res.off('close', gone);
+      untrack();
+    }
+  }
+
+  private async serveBody(req: Request, res: Response, caller: Caller, body: unknown, inspected: InspectedBody): Promise<void> {
     switch (inspected.kind) {
       case 'error': {
         const { status, code, message, id } = inspected.error;
@@ -161,14 +230,15 @@ export class McpController {
     }
   }
 
-  private async serveMessage(req: Request, res: Response, caller: Caller, message: unknown): Promise<void> {
+  /** `authorized`: the tools/call this message is, when it was authorized before (serveToolCall). */
+  private async serveMessage(req: Request, res: Response, caller: Caller, message: unknown, authorized?: AuthorizedCall): Promise<void> {
     const meta = metaOf(req);
     const cancelled = () => {
       endWithoutResponse(res);
       // Closed before the handler settles, so the SDK sends nothing for the cancelled request.
       close();
     };
-    const server = this.mcpServer(caller, sessionOf(req), meta, req.headers['idempotency-key'], cancelled);
+    const server = this.mcpServer(caller, sessionOf(req), meta, req.headers['idempotency-key'], cancelled, authorized);
     // A JSON answer carries no notifications: a call that may wait for an approval and report
     // progress (gateway.heldCallWait) is answered as an event stream, the progress on it.
     const streamed = this.config.current.gateway.heldCallWait > 0 && progressTokenOf(message) !== undefined;
@@ -223,7 +293,14 @@ export class McpController {
   }
 
   /** `cancelled` runs when a call was cancelled, before its handler settles. */
-  private mcpServer(caller: Caller, session: string | undefined, meta: RequestMeta, headerKey: string | string[] | undefined, cancelled: () => void): Server {
+  private mcpServer(
+    caller: Caller,
+    session: string | undefined,
+    meta: RequestMeta,
+    headerKey: string | string[] | undefined,
+    cancelled: () => void,
+    authorized: AuthorizedCall | undefined,
+  ): Server {
     const { identity } = caller;
     const server = new Server(SERVER_INFO, { capabilities: CAPABILITIES, jsonSchemaValidator: SCHEMA_VALIDATOR });
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
@@ -235,22 +312,21 @@ export class McpController {
       }
     });
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-      // Passed on as sent, whatever its type: policy refuses a bad key on the record rather
-      // than the gateway dropping it (a dropped key would let a retry run twice).
-      const metaKey: unknown = request.params._meta?.[IDEMPOTENCY_META_KEY];
-      const key = metaKey !== undefined ? metaKey : headerKey;
-      const call = new AbortController();
+      const key = idempotencyKeyOf(request.params, headerKey);
+      // Authorized before the SDK saw it, the call was tracked (for cancellation) from then.
+      const early = authorized?.requestId === extra.requestId ? authorized : undefined;
+      const call = early?.call ?? new AbortController();
       // The SDK aborts its signal when the transport closes, i.e. when the client went away.
       const onClientGone = () => call.abort('the client closed its connection');
       extra.signal.addEventListener('abort', onClientGone, { once: true });
-      const untrack = this.calls.register({ caller: caller.digest, requestId: extra.requestId, ...(session === undefined ? {} : { session }) }, call);
+      const untrack = early ? () => undefined : this.calls.register({ caller: caller.digest, requestId: extra.requestId, ...(session === undefined ? {} : { session }) }, call);
       const args = [identity, meta, request.params.name, request.params.arguments ?? {}, key, call.signal, session] as const;
       const progressToken = request.params._meta?.progressToken;
       const progress =
         progressToken === undefined ? undefined : (update: HeldProgress) => extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...update } });
       try {
         // A task-augmented call answers its task (CreateTaskResult); policy refuses it for a tool that is never held.
-        return request.params.task ? await this.tasks.create(...args, true) : await this.toolCalls.call(...args, false, progress);
+        return request.params.task ? await this.tasks.create(...args, true, undefined, early?.early) : await this.toolCalls.call(...args, false, progress, early?.early);
       } catch (error) {
         if (error instanceof CallCancelled) cancelled();
         throw protocolError(error);
@@ -286,12 +362,16 @@ export class McpController {
   private async identify(req: Request, res: Response): Promise<Caller | undefined> {
     const identified = await this.gate.identify(req);
     if ('caller' in identified) return identified.caller;
-    const { refusal } = identified;
+    this.answerRefusal(req, res, identified.refusal);
+    return undefined;
+  }
+
+  private answerRefusal(req: Request, res: Response, refusal: BearerRefusal): void {
     switch (refusal.kind) {
       case 'rate-limited':
         res.setHeader('Retry-After', String(refusal.retryAfterSeconds));
         res.status(429).json({ error: 'rate_limited', error_description: `too many failed bearer tokens from this address; retry in ${refusal.retryAfterSeconds} s` });
-        return undefined;
+        return;
       case 'unauthenticated': {
         const description = refusal.error.message.replace(/["\\]/g, '');
         const metadata = resourceMetadataUrl(this.config.current, req.socket);
@@ -302,12 +382,12 @@ export class McpController {
             : `Bearer resource_metadata="${metadata}", error="invalid_token", error_description="${description}"`,
         );
         res.status(401).json({ error: 'invalid_token', error_description: refusal.error.message });
-        return undefined;
+        return;
       }
       case 'unavailable':
         this.log.warn(`authentication unavailable: ${refusal.message}`);
         res.status(503).json({ error: 'temporarily_unavailable', error_description: 'the gateway cannot verify tokens right now; retry shortly' });
-        return undefined;
+        return;
     }
   }
 

@@ -1,10 +1,11 @@
 import type { MessageHandler } from '@nestjs/microservices';
 import { RungateConfig } from '@rungate/config';
-import { Subjects, execCancelSubject, execSubject, type AuditEvent, type AuditEventInput, type Reply } from '@rungate/contracts';
+import { AuthorizeReply, Subjects, execCancelSubject, execSubject, type AuditEvent, type AuditEventInput, type Reply } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, completeAuditEvent, type AuditSink } from '@rungate/messaging';
 import { AttemptAudit, ConfigHolder, Metrics, type ServiceContext } from '@rungate/runtime';
 import { EdgeAttempts } from './edge-attempts';
-import { CallCancelled, ToolCalls } from './tool-calls';
+import { Authenticator } from './identity.guard';
+import { CallCancelled, ToolCalls, type Decided } from './tool-calls';
 
 class RecordingSink implements AuditSink {
   readonly events: AuditEvent[] = [];
@@ -46,7 +47,8 @@ describe('a tools/call that is cancelled or runs out of gateway.callTimeout', ()
   function toolCalls(callTimeout: number, heldCallWait = 0): ToolCalls {
     const config = new ConfigHolder(RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }], gateway: { callTimeout, heldCallWait } }));
     const attempts = new EdgeAttempts(new AttemptAudit({ service: 'gateway' } as ServiceContext, config, sink));
-    return new ToolCalls(new InProcessBus(broker), sink, config, attempts);
+    const bus = new InProcessBus(broker);
+    return new ToolCalls(bus, sink, config, attempts, new Authenticator(bus));
   }
 
   /** An executor that runs until it is told to stop, then reports how the run ended; resolves once the run reached it. */
@@ -218,7 +220,8 @@ describe('the attempts a tools/call records at the gateway', () => {
 
   function toolCalls(): ToolCalls {
     const config = new ConfigHolder(RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }] }));
-    return new ToolCalls(new InProcessBus(broker), sink, config, new EdgeAttempts(new AttemptAudit({ service: 'gateway' } as ServiceContext, config, sink)));
+    const bus = new InProcessBus(broker);
+    return new ToolCalls(bus, sink, config, new EdgeAttempts(new AttemptAudit({ service: 'gateway' } as ServiceContext, config, sink)), new Authenticator(bus));
   }
   const call = (tool = 'demo.pg.get') => toolCalls().call(identity, meta, tool, {}, undefined, new AbortController().signal);
 
@@ -286,4 +289,104 @@ describe('the attempts a tools/call records at the gateway', () => {
     expect(sink.events).toEqual([expect.objectContaining({ type: 'audit.attempt.denied', tool: `${name.slice(0, 256)}…`, outcome: expect.objectContaining({ errorCode: 'unknown-tool' }) })]);
   });
 
+});
+
+/** A tools/call authenticated and authorized in one request to policy (authorize.v2, ADR 24). */
+describe('a tools/call authorized with its bearer token in one round trip', () => {
+  let broker: InProcessBroker;
+  let sink: RecordingSink;
+  const meta = { ip: '10.0.0.8', userAgent: 'agent/1' };
+  const request = { tool: 'demo.pg.get', args: { id: 1 }, idempotencyKey: undefined, task: false };
+  const output = { kind: 'sql', columns: [], rows: [], rowCount: 0, statements: [{ command: 'SELECT', rowCount: 1 }], truncated: false };
+
+  function toolCalls(callTimeout = 60_000): ToolCalls {
+    const config = new ConfigHolder(RungateConfig.parse({ repositories: [{ name: 'demo', url: '/tmp/runbooks' }], gateway: { callTimeout } }));
+    const bus = new InProcessBus(broker);
+    return new ToolCalls(bus, sink, config, new EdgeAttempts(new AttemptAudit({ service: 'gateway' } as ServiceContext, config, sink)), new Authenticator(bus));
+  }
+  /** Counts what the gateway asks policy, by subject. */
+  const asked: string[] = [];
+  const policyAnswers = (subject: string, value: () => unknown) => broker.register(subject, handler(() => (asked.push(subject), value())));
+
+  beforeEach(() => {
+    broker = new InProcessBroker();
+    sink = new RecordingSink();
+    asked.length = 0;
+  });
+
+  it('asks authorize.v2 once and runs the call on its decision, never asking authenticate or authorize.v1', async () => {
+    policyAnswers(Subjects.policyAuthorizeBearer, () => ({ ok: true, value: { identity, decision: allow('run-v2') } }));
+    policyAnswers(Subjects.policyAuthenticate, () => ({ ok: true, value: { identity, expiresAt: 0 } }));
+    policyAnswers(Subjects.policyAuthorize, () => ({ ok: true, value: allow('run-v1') }));
+    broker.register(EXEC, handler(() => ({ ok: true, value: { runId: 'run-v2', status: 'succeeded', durationMs: 1, dryRun: false, output } })));
+    const calls = toolCalls();
+    const { identity: who, answer } = await calls.authorizeBearer('rg_token', meta, request);
+    expect(who).toEqual(identity);
+    const result = await calls.call(who, meta, request.tool, request.args, undefined, new AbortController().signal, undefined, false, undefined, { startedAt: performance.now(), decided: answer });
+    expect(result.isError).toBe(false);
+    expect(asked).toEqual([Subjects.policyAuthorizeBearer]);
+  });
+
+  it('rejects as authenticate.v1 does when the token does not authenticate, and asks nothing else', async () => {
+    policyAnswers(Subjects.policyAuthorizeBearer, () => ({ ok: false, error: { code: 'UNAUTHENTICATED', message: 'token revoked', details: { tokenId: 'tok_1' } } }));
+    policyAnswers(Subjects.policyAuthenticate, () => ({ ok: true, value: { identity, expiresAt: 0 } }));
+    await expect(toolCalls().authorizeBearer('rg_token', meta, request)).rejects.toMatchObject({ code: 'UNAUTHENTICATED', message: 'token revoked' });
+    expect(asked).toEqual([Subjects.policyAuthorizeBearer]);
+  });
+
+  it('answers a refusal as authorize.v1\'s, recorded once by policy, nothing more at the gateway', async () => {
+    policyAnswers(Subjects.policyAuthorizeBearer, () => ({ ok: true, value: { identity, refusal: { code: 'FORBIDDEN', message: 'no rule allows it', details: { attemptRecorded: true } } } }));
+    const calls = toolCalls();
+    const { answer } = await calls.authorizeBearer('rg_token', meta, request);
+    const result = await calls.call(identity, meta, request.tool, request.args, undefined, new AbortController().signal, undefined, false, undefined, { startedAt: performance.now(), decided: answer });
+    expect(result).toEqual({ isError: true, content: [{ type: 'text', text: 'FORBIDDEN: no rule allows it' }], structuredContent: { code: 'FORBIDDEN', message: 'no rule allows it' } });
+    expect(sink.events).toEqual([]);
+  });
+
+  it('falls back to authenticate.v1 then authorize.v1 when no policy serves authorize.v2 (an older replica)', async () => {
+    policyAnswers(Subjects.policyAuthenticate, () => ({ ok: true, value: { identity, expiresAt: 0 } }));
+    policyAnswers(Subjects.policyAuthorize, () => ({ ok: true, value: allow('run-v1') }));
+    broker.register(EXEC, handler(() => ({ ok: true, value: { runId: 'run-v1', status: 'succeeded', durationMs: 1, dryRun: false, output } })));
+    const calls = toolCalls();
+    const { identity: who, answer } = await calls.authorizeBearer('rg_token', meta, request);
+    expect(answer).toBeUndefined();
+    const result = await calls.call(who, meta, request.tool, request.args, undefined, new AbortController().signal, undefined, false, undefined, { startedAt: performance.now() });
+    expect(result.isError).toBe(false);
+    expect(asked).toEqual([Subjects.policyAuthenticate, Subjects.policyAuthorize]);
+  });
+
+  it('never asks otherwise after authorize.v2 failed in transit: policy may have decided (fails closed)', async () => {
+    broker.register(Subjects.policyAuthorizeBearer, handler(() => new Promise(() => undefined)));
+    policyAnswers(Subjects.policyAuthenticate, () => ({ ok: true, value: { identity, expiresAt: 0 } }));
+    const pending = toolCalls().authorizeBearer('rg_token', meta, request);
+    await expect(pending).rejects.toMatchObject({ code: 'TIMEOUT', details: { transport: true } });
+    expect(asked).toEqual([]);
+  }, 15_000);
+
+  it('records a run allowed while its call was cancelled as never sent, and sends nothing', async () => {
+    let executed = false;
+    broker.register(EXEC, handler(() => (executed = true)));
+    const cancel = new AbortController();
+    cancel.abort();
+    const recorded = sink.next();
+    const decided: Decided = { decision: AuthorizeReply.parse(allow('run-gone')) };
+    const early = { startedAt: performance.now(), decided };
+    await expect(toolCalls().call(identity, meta, request.tool, request.args, undefined, cancel.signal, undefined, false, undefined, early)).rejects.toBeInstanceOf(CallCancelled);
+    await recorded;
+    expect(sink.events).toEqual([expect.objectContaining({ type: 'audit.run.failed', runId: 'run-gone', outcome: expect.objectContaining({ status: 'cancelled', errorCode: 'CANCELLED' }) })]);
+    expect(executed).toBe(false);
+  });
+
+  it('counts the call\'s time limit from when its authorization began', async () => {
+    let executed = false;
+    broker.register(EXEC, handler(() => (executed = true)));
+    const recorded = sink.next();
+    const decided: Decided = { decision: AuthorizeReply.parse(allow('run-slow')) };
+    const early = { startedAt: performance.now() - 100, decided };
+    const result = await toolCalls(50).call(identity, meta, request.tool, request.args, undefined, new AbortController().signal, undefined, false, undefined, early);
+    expect(result).toMatchObject({ isError: true, structuredContent: { code: 'TIMEOUT' } });
+    await recorded;
+    expect(sink.events).toEqual([expect.objectContaining({ runId: 'run-slow', outcome: expect.objectContaining({ status: 'timed_out' }) })]);
+    expect(executed).toBe(false);
+  });
 });

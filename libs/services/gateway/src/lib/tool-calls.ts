@@ -3,6 +3,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
   ApprovalsReply,
   AuthorizeReply,
+  BearerAuthorizeReply,
   type AllowReply,
   ERROR_EDGES,
   EXEC_HEARTBEAT_MS,
@@ -28,9 +29,10 @@ import {
   type StopReason,
   type ToolDefinition,
 } from '@rungate/contracts';
-import { actorOf, isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
+import { actorOf, isNoResponders, isTransportError, setRunId, type AuditSink, type Bus } from '@rungate/messaging';
 import { AUDIT_SINK, BUS, CONFIG, Metrics, type ConfigHolder } from '@rungate/runtime';
 import { EdgeAttempts } from './edge-attempts';
+import { Authenticator } from './identity.guard';
 import {
   HELD_KEEPALIVE_MS,
   HELD_POLL_MS,
@@ -71,9 +73,11 @@ class CallLimit {
   private timer?: NodeJS.Timeout;
   private onAbort?: () => void;
 
+  /** `elapsedMs`: how much of the call's time has passed already (an authorization begun before, ADR 24). */
   constructor(
     private readonly signal: AbortSignal,
     readonly timeoutMs: number,
+    elapsedMs = 0,
   ) {
     this.stopped = new Promise<StopReason>((resolve) => {
       const stop = (reason: StopReason) => {
@@ -84,8 +88,9 @@ class CallLimit {
       };
       this.onAbort = () => stop('cancelled');
       if (signal.aborted) return stop('cancelled');
+      if (elapsedMs >= timeoutMs) return stop('call_timeout');
       signal.addEventListener('abort', this.onAbort, { once: true });
-      this.timer = setTimeout(() => stop('call_timeout'), timeoutMs);
+      this.timer = setTimeout(() => stop('call_timeout'), timeoutMs - elapsedMs);
     });
   }
 
@@ -101,6 +106,28 @@ class CallLimit {
  * built-in tool that runs nothing).
  */
 type HeldReply = Extract<AuthorizeReply, { effect: 'approval_required' }>;
+/** Policy's answer to an authorization: its decision, or why there is none (a typed refusal, the bus failing). */
+export type Decided = { decision: AuthorizeReply } | { error: unknown };
+
+/**
+ * A tools/call whose authorization began before the MCP SDK saw it (ADR 24): when it began (the
+ * call's time limit counts from then), and policy's answer when it came with the identity
+ * (authorize.v2); without one (an older policy) the call is authorized as before.
+ */
+export interface EarlyAuthorization {
+  startedAt: number;
+  decided?: Decided;
+}
+
+/** What a tools/call asks policy, beside who asks. */
+export interface CallRequest {
+  tool: string;
+  args: Record<string, unknown>;
+  idempotencyKey: unknown;
+  session?: string;
+  task: boolean;
+}
+
 type CallAnswer = { report: ExecResult } | { error: RungateError } | { held: HeldReply } | { answered: Extract<AuthorizeReply, { effect: 'answered' }> };
 
 /** The path of one call (docs/design.md §2): authorize with policy, then run on an executor. */
@@ -113,7 +140,27 @@ export class ToolCalls {
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
     @Inject(CONFIG) private readonly config: ConfigHolder,
     private readonly attempts: EdgeAttempts,
+    private readonly authenticator: Authenticator,
   ) {}
+
+  /**
+   * Authenticates the bearer token and authorizes the call in one round trip to policy
+   * (authorize.v2, ADR 24). Rejects as authenticate.v1 does when the token does not
+   * authenticate or policy cannot be asked; a refusal of the call itself is the answer's.
+   * When no policy replica serves authorize.v2 (older replicas mid-upgrade: the request
+   * reached nobody) the token is authenticated with authenticate.v1 and the call is left to
+   * authorize.v1, as before; every other failure is final, never retried otherwise.
+   */
+  async authorizeBearer(bearer: string, meta: RequestMeta, request: CallRequest): Promise<{ identity: Identity; answer: Decided | undefined }> {
+    let reply: BearerAuthorizeReply;
+    try {
+      reply = await this.bus.request(Subjects.policyAuthorizeBearer, { bearer, ...this.authorizeRequest(meta, request) }, BearerAuthorizeReply, { timeoutMs: AUTHORIZE_TIMEOUT_MS });
+    } catch (error) {
+      if (!isNoResponders(error)) throw error;
+      return { identity: await this.authenticator.identityOf(bearer), answer: undefined };
+    }
+    return { identity: reply.identity, answer: 'decision' in reply ? { decision: reply.decision } : { error: RungateError.from(reply.refusal) } };
+  }
 
   /** One page of the caller's tools; `nextCursor` when more follow (MCP tools/list pagination). */
   async list(identity: Identity, cursor?: string): Promise<{ tools: ToolDefinition[]; nextCursor?: string }> {
@@ -140,12 +187,13 @@ export class ToolCalls {
     /** Task-augmented (MCP tasks): policy refuses it for a tool that is never held (ADR 18 §8). */
     task = false,
     progress?: ProgressSink,
+    early?: EarlyAuthorization,
   ): Promise<ToolCallResult> {
-    const stopTimer = Metrics.toolCallSeconds.startTimer();
-    const limit = new CallLimit(signal, this.config.current.gateway.callTimeout);
+    const startedAt = early?.startedAt ?? performance.now();
+    const limit = new CallLimit(signal, this.config.current.gateway.callTimeout, performance.now() - startedAt);
     let outcome = 'unknown_tool';
     try {
-      const answer = await this.callOnce({ identity, meta, tool, idempotencyKey, session, task, progress }, args, limit);
+      const answer = await this.callOnce({ identity, meta, tool, idempotencyKey, session, task, progress, decided: early?.decided }, args, limit);
       outcome = outcomeLabel(answer);
       return toolResult(tool, answer);
     } catch (error) {
@@ -154,41 +202,38 @@ export class ToolCalls {
     } finally {
       limit.dispose();
       Metrics.toolCalls.inc({ outcome });
-      const seconds = stopTimer();
+      const seconds = (performance.now() - startedAt) / 1000;
+      Metrics.toolCallSeconds.observe(seconds);
       // One line per call; the log context adds its trace id and, once policy decided, its run id.
       this.log.log(`tools/call ${tool} by ${identity.user}${identity.agent ? ` via ${identity.agent}` : ''}: ${outcome} in ${(seconds * 1000).toFixed(1)} ms`);
     }
   }
 
   private async callOnce(call: CallContext, args: Record<string, unknown>, limit: CallLimit): Promise<CallAnswer> {
-    const { identity, meta, tool, idempotencyKey, session, task } = call;
+    const { identity, meta, tool } = call;
     // Cancelled before it began (the cancellation overtook the call): policy is not even asked.
-    if (limit.reason) return stoppedBeforeRun(limit.reason, limit);
+    if (limit.reason && !call.decided) return stoppedBeforeRun(limit.reason, limit);
     // No tool has such a name, and policy would refuse the request itself: answered as any unknown tool.
     if (tool.length > MAX_TOOL_NAME) {
       const reason = `a tool name of ${tool.length} characters; no tool's is longer than ${MAX_TOOL_NAME}`;
       await this.attempts.record({ actor: actorOf(identity, meta), code: 'unknown-tool', reason, answered: 'UNKNOWN_TOOL', tool });
       return { error: new RungateError('UNKNOWN_TOOL', 'unknown tool') };
     }
-    const authorizing = this.bus.request(
-      Subjects.policyAuthorize,
-      { identity, tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta, ...(session === undefined ? {} : { session }), ...(task ? { task: true as const } : {}) },
-      AuthorizeReply,
-      { timeoutMs: AUTHORIZE_TIMEOUT_MS },
-    );
-    const first = await Promise.race([
-      authorizing.then(
-        (decision) => ({ decision }),
-        (error: unknown) => ({ error }),
-      ),
-      limit.stopped.then((reason) => ({ reason })),
-    ]);
+    const authorizing: Promise<Decided> = call.decided
+      ? Promise.resolve(call.decided)
+      : this.bus
+          .request(Subjects.policyAuthorize, { identity, ...this.authorizeRequest(meta, { ...call, args }) }, AuthorizeReply, { timeoutMs: AUTHORIZE_TIMEOUT_MS })
+          .then(
+            (decision) => ({ decision }),
+            (error: unknown) => ({ error }),
+          );
+    // Stopped while policy decided (ADR 24: the decision may have come with the identity): stopped it stays.
+    const first = limit.reason ? { reason: limit.reason } : await Promise.race([authorizing, limit.stopped.then((reason) => ({ reason }))]);
     if ('reason' in first) {
       // Policy may still allow the run: it is then recorded as stopped before it was sent.
-      void authorizing.then(
+      void authorizing.then((settled) =>
         // A held run waits for its approvers whatever its caller does; only an allowed one was not sent.
-        (decision) => (decision.effect === 'allow' ? this.auditNotSent(call, decision, first.reason, limit) : undefined),
-        (error: unknown) => this.recordUnanswered(call, error),
+        'error' in settled ? this.recordUnanswered(call, settled.error) : settled.decision.effect === 'allow' ? this.auditNotSent(call, settled.decision, first.reason, limit) : undefined,
       );
       return stoppedBeforeRun(first.reason, limit);
     }
@@ -206,6 +251,12 @@ export class ToolCalls {
       return this.awaitDecision(call, decision, limit, waitMs, call.progress);
     }
     return this.execute(call, decision, limit);
+  }
+
+  /** What authorize.v1 and v2 ask beside who: values too deep to cross the bus go on empty, for policy to refuse on the record. */
+  private authorizeRequest(meta: RequestMeta, request: CallRequest) {
+    const { tool, args, idempotencyKey, session, task } = request;
+    return { tool, arguments: forwardableArguments(args), idempotencyKey: forwardable(idempotencyKey), meta, ...(session === undefined ? {} : { session }), ...(task ? { task: true as const } : {}) };
   }
 
   /**
@@ -408,6 +459,8 @@ interface CallContext {
   task: boolean;
   /** Set when the client asked for progress (`_meta.progressToken`): a held call may then wait for its decision. */
   progress?: ProgressSink;
+  /** Policy's answer, when it came with the identity (authorize.v2, ADR 24). */
+  decided?: Decided;
 }
 
 function stoppedBeforeRunError(reason: StopReason, limit: CallLimit, subject: string): RungateError {

@@ -8,6 +8,8 @@ import {
   AuthenticateRequest,
   CatalogViewRequest,
   AuthorizeRequest,
+  BearerAuthorizeRequest,
+  type BearerAuthorizeReply,
   CatalogUpdatedEvent,
   RUN_STATUS_TOOL,
   Subjects,
@@ -96,6 +98,21 @@ export class PolicyController {
   @MessagePattern(Subjects.policyAuthorize)
   authorize(payload: unknown): Promise<Reply<AuthorizeReply>> {
     return answer(() => this.authorizer.authorize(parsePayload(AuthorizeRequest, payload)));
+  }
+
+  /**
+   * A tools/call in one round trip (ADR 24): the bearer is authenticated exactly as on
+   * authenticate.v1 — a token that does not is this request's error, recorded by the gateway as
+   * then — and the call is then authorized as on authorize.v1, its refusal carried beside the identity.
+   */
+  @MessagePattern(Subjects.policyAuthorizeBearer)
+  authorizeBearer(payload: unknown): Promise<Reply<BearerAuthorizeReply>> {
+    return answer(async () => {
+      const { bearer, ...call } = parsePayload(BearerAuthorizeRequest, payload);
+      const { identity } = await this.authenticator.authenticate(bearer);
+      const decided = await answer(() => this.authorizer.authorize({ ...call, identity }));
+      return decided.ok ? { identity, decision: decided.value } : { identity, refusal: decided.error };
+    });
   }
 
   @EventPattern(Subjects.catalogUpdated)
