@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   const nc = await connectNats({ url: nats.url, name: 'audit-bench' });
   try {
     await ensureAuditStream(await nc.jetstreamManager());
-    const publisher = new JetStreamAuditSink(nc.jetstream());
+    const publisher = new JetStreamAuditSink(nc);
     console.log(`audit chain writer, ${EVENTS.toLocaleString('en')} events of ~${JSON.stringify(runEvent(0)).length} bytes\n`);
 
     const store = await storeThroughput();

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const echo = responder.subscribe(`bench.floor.${randomUUID()}`, { callback: (_error, msg) => msg.respond(msg.data) });
     await responder.flush();
     const ledger = await KvRunLedger.open(responder.jetstream());
-    const audit = new JetStreamAuditSink(responder.jetstream());
+    const audit = new JetStreamAuditSink(responder);
     const request = new TextEncoder().encode(JSON.stringify(h.sign(TRIVIAL)));
     const floor = async () => {
       await h.nc.request(echo.getSubject(), request);

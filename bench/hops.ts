@@ -26,7 +26,7 @@ rules: [{ name: r, groups: [g], connections: [db], runbooks: ["demo/**"] }]
   try {
     const nc = await connectNats({ name: 'hops' });
     const bus = new NatsBus(nc);
-    const sink = new JetStreamAuditSink(nc.jetstream());
+    const sink = new JetStreamAuditSink(nc);
     const client = await eventually(async () => {
       const c = await mcpClient(stack.gatewayUrl, t.token);
       if ((await c.listTools()).tools.length === 0) throw new Error('not yet');

@@ -108,7 +108,7 @@ ${sinks}
     db = await openDatabase(database.url);
     nc = await connectNats({ name: 'audit-service-test' });
     jsm = await nc.jetstreamManager();
-    publisher = new JetStreamAuditSink(nc.jetstream());
+    publisher = new JetStreamAuditSink(nc);
     webhook = await new WebhookReceiver().start();
     secondHook = await new WebhookReceiver().start();
     syslog = await new SyslogReceiver().start();

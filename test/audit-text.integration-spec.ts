@@ -50,7 +50,7 @@ describe('hostile text on the audit path', () => {
     database = await createTestDatabase('rgaudittext');
     db = await openDatabase(database.url);
     store = new AuditStore(db);
-    sink = new JetStreamAuditSink(nc.jetstream());
+    sink = new JetStreamAuditSink(nc);
   });
 
   afterAll(async () => {

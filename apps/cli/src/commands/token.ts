@@ -46,7 +46,7 @@ class StreamAudit implements AuditSink {
       throw new RungateError('SERVICE_UNAVAILABLE', `NATS is unreachable: ${error.message}`);
     });
     await ensureAuditStream(await this.nc.jetstreamManager());
-    return new JetStreamAuditSink(this.nc.jetstream()).publish(event);
+    return new JetStreamAuditSink(this.nc).publish(event);
   }
 
   async close(): Promise<void> {

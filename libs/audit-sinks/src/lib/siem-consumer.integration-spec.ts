@@ -103,7 +103,7 @@ describe('docs/siem.md: a SIEM reading AUDIT with its own durable consumer', () 
     await ensureAuditStream(jsm);
     await jsm.consumers.add(AUDIT_STREAM, documentedConsumer('siem-splunk'));
     await jsm.consumers.add(AUDIT_STREAM, documentedConsumer('rungate-sink-other'));
-    const publisher = new JetStreamAuditSink(operator.jetstream());
+    const publisher = new JetStreamAuditSink(operator);
     const published = [];
     for (let i = 0; i < 3; i++) published.push(await publisher.publish({ type: 'audit.run.decided', source: 'test', runId: `r${i}` }));
 
@@ -114,7 +114,7 @@ describe('docs/siem.md: a SIEM reading AUDIT with its own durable consumer', () 
     expect(forwarded).toEqual(published.map((e) => e.id));
     await eventually(async () => expect((await jsm.consumers.info(AUDIT_STREAM, 'siem-splunk')).ack_floor.stream_seq).toBe(3));
 
-    await expect(new JetStreamAuditSink(siem.jetstream(), 1000).publish({ type: 'audit.run.decided', source: 'forged' })).rejects.toMatchObject({
+    await expect(new JetStreamAuditSink(siem, 1000).publish({ type: 'audit.run.decided', source: 'forged' })).rejects.toMatchObject({
       code: 'AUDIT_UNAVAILABLE',
     });
     await expect(siem.jetstream().consumers.get(AUDIT_STREAM, 'rungate-sink-other')).rejects.toThrow();

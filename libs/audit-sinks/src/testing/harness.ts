@@ -20,7 +20,7 @@ export class AuditHarness {
     this.nc = await connectNats({ name: 'audit-sinks-test' });
     this.jsm = await this.nc.jetstreamManager();
     await ensureAuditStream(this.jsm);
-    this.publisher = new JetStreamAuditSink(this.nc.jetstream());
+    this.publisher = new JetStreamAuditSink(this.nc);
   }
 
   async close(): Promise<void> {

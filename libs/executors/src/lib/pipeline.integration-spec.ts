@@ -55,7 +55,7 @@ describe('RunPipeline on JetStream', () => {
       verifyKeys: () => [verifyKeyFromPem(keys.publicPem)],
       connections: () => connections,
       ledger: await KvRunLedger.open(nc.jetstream()),
-      audit: new JetStreamAuditSink(connection.jetstream(), 500),
+      audit: new JetStreamAuditSink(connection, 500),
     });
   }
 

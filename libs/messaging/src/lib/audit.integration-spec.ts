@@ -19,7 +19,7 @@ describe('write-ahead audit on JetStream', () => {
   afterAll(() => nc.close());
 
   it('stores an event once even when the publish is retried', async () => {
-    const sink = new JetStreamAuditSink(nc.jetstream());
+    const sink = new JetStreamAuditSink(nc);
     const runId = randomUUID();
     const before = (await (await nc.jetstreamManager()).streams.info(AUDIT_STREAM)).state.last_seq;
     const event = await sink.publish({ type: 'audit.run.decided', source: 'test', runId, decision: { effect: 'allow', rule: 'r' } });
@@ -43,10 +43,10 @@ describe('write-ahead audit on JetStream', () => {
   });
 
   it('fails closed with AUDIT_UNAVAILABLE when the stream does not answer', async () => {
-    const sink = new JetStreamAuditSink(nc.jetstream(), 500);
+    const sink = new JetStreamAuditSink(nc, 500);
     const orphan = await connectNats({ name: 'audit-test-closed' });
     await orphan.close();
-    const closedSink = new JetStreamAuditSink(orphan.jetstream(), 500);
+    const closedSink = new JetStreamAuditSink(orphan, 500);
     await expect(closedSink.publish({ type: 'audit.run.started', source: 'test' })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     await expect(sink.publish({ type: 'not-an-audit-type', source: 'test' })).rejects.toThrow();
   });

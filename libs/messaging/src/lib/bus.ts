@@ -91,9 +91,82 @@ interface ReplyInbox {
   pending: Map<string, (message: Msg) => void>;
 }
 
-export class NatsBus implements Bus {
-  private replies?: ReplyInbox;
+/** One wildcard reply inbox per connection, shared by every bus and audit sink on it. */
+const inboxes = new WeakMap<NatsConnection, ReplyInbox>();
 
+function sharedInbox(nc: NatsConnection): ReplyInbox {
+  let inbox = inboxes.get(nc);
+  if (!inbox) {
+    const created: ReplyInbox = { prefix: createInbox(), next: 0, pending: new Map() };
+    nc.subscribe(`${created.prefix}.*`, {
+      callback: (error, message) => {
+        if (error) return;
+        created.pending.get(message.subject.slice(created.prefix.length + 1))?.(message);
+      },
+    });
+    inboxes.set(nc, created);
+    inbox = created;
+  }
+  return inbox;
+}
+
+export interface InboxRequest {
+  /** The subject as sent (already scoped). */
+  subject: string;
+  /** The subject as named in errors. */
+  name: string;
+  data: Uint8Array;
+  headers?: MsgHdrs;
+  timeoutMs: number;
+  /** See RequestOptions.heartbeatMs; already bounded below by MIN_HEARTBEAT_MS. */
+  heartbeatMs?: number;
+}
+
+/**
+ * A request whose reply arrives on the connection's one wildcard inbox (subscribed once, not
+ * per request), routed by its last token. Not nats.js's `request`: its per-request
+ * bookkeeping builds a "cancelled" NatsError, stack trace and all, for every request it
+ * resolves (bench/README.md: ~30 µs of CPU a request). With `heartbeatMs` the responder may
+ * send heartbeats before its reply, and the request fails once it has been silent too long;
+ * without, only `timeoutMs` bounds it. A 503 status is NATS saying that nobody subscribes to
+ * the subject. Every failure is a transport error, or what `nc.publish` threw.
+ */
+export function requestOnSharedInbox(nc: NatsConnection, request: InboxRequest): Promise<Msg> {
+  const { name, heartbeatMs: interval } = request;
+  const inbox = sharedInbox(nc);
+  const token = String(++inbox.next);
+  return new Promise<Msg>((resolve, reject) => {
+    let silence: NodeJS.Timeout | undefined;
+    const done = (settle: () => void) => {
+      clearTimeout(silence);
+      clearTimeout(deadline);
+      inbox.pending.delete(token);
+      settle();
+    };
+    const listen = () => {
+      if (interval === undefined) return;
+      clearTimeout(silence);
+      silence = setTimeout(
+        () => done(() => reject(transportError('TIMEOUT', `the service answering ${name} stopped reporting (silent for ${interval * HEARTBEAT_MISSES} ms)`))),
+        interval * HEARTBEAT_MISSES,
+      );
+    };
+    const deadline = setTimeout(() => done(() => reject(transportError('TIMEOUT', `no answer on ${name} within ${request.timeoutMs} ms`))), request.timeoutMs);
+    listen();
+    inbox.pending.set(token, (message) => {
+      if (message.data.length === 0 && message.headers?.code === 503) return done(() => reject(noResponders(name)));
+      if (message.headers?.get(WORKING_HEADER)) return listen();
+      done(() => resolve(message));
+    });
+    try {
+      nc.publish(request.subject, request.data, { reply: `${inbox.prefix}.${token}`, ...(request.headers ? { headers: request.headers } : {}) });
+    } catch (error) {
+      done(() => reject(error));
+    }
+  });
+}
+
+export class NatsBus implements Bus {
   constructor(
     private readonly nc: NatsConnection,
     private readonly prefix = subjectPrefix(),
@@ -102,7 +175,16 @@ export class NatsBus implements Bus {
   async request<S extends z.ZodTypeAny>(subject: string, payload: unknown, schema: S, options: RequestOptions): Promise<z.infer<S>> {
     let message: Msg;
     try {
-      message = await this.requestOnInbox(subject, payload, options);
+      const interval = options.heartbeatMs ? Math.max(MIN_HEARTBEAT_MS, options.heartbeatMs) : undefined;
+      const headers = hopHeaders(interval === undefined ? options.headers : { ...options.headers, [HEARTBEAT_HEADER]: String(interval) });
+      message = await requestOnSharedInbox(this.nc, {
+        subject: scopedSubject(subject, this.prefix),
+        name: subject,
+        data: encodeJson(payload),
+        timeoutMs: options.timeoutMs,
+        ...(headers ? { headers } : {}),
+        ...(interval === undefined ? {} : { heartbeatMs: interval }),
+      });
     } catch (error) {
       if (isTransportError(error)) throw error;
       throw transportError('SERVICE_UNAVAILABLE', `the message bus is unavailable (${(error as NatsError).code ?? 'error'})`);
@@ -114,65 +196,6 @@ export class NatsBus implements Bus {
       throw new RungateError('INTERNAL', `reply on ${subject} is not JSON`);
     }
     return unwrapReply(subject, raw, schema);
-  }
-
-  /**
-   * Every request's reply arrives on one wildcard inbox this bus subscribes once (no
-   * subscription per request), routed by its last token. Not nats.js's `request`: its
-   * per-request bookkeeping builds a "cancelled" NatsError, stack trace and all, for every
-   * request it resolves (bench/README.md: ~30 µs of CPU a request). With `heartbeatMs` the
-   * responder may send heartbeats before its reply, and the request fails once it has been
-   * silent too long; without, only `timeoutMs` bounds it. A 503 status is NATS saying that
-   * nobody subscribes to the subject.
-   */
-  private requestOnInbox(subject: string, payload: unknown, options: RequestOptions): Promise<Msg> {
-    const interval = options.heartbeatMs ? Math.max(MIN_HEARTBEAT_MS, options.heartbeatMs) : undefined;
-    const inbox = this.inbox();
-    const token = String(++inbox.next);
-    const headers = hopHeaders(interval === undefined ? options.headers : { ...options.headers, [HEARTBEAT_HEADER]: String(interval) });
-    return new Promise<Msg>((resolve, reject) => {
-      let silence: NodeJS.Timeout | undefined;
-      const done = (settle: () => void) => {
-        clearTimeout(silence);
-        clearTimeout(deadline);
-        inbox.pending.delete(token);
-        settle();
-      };
-      const listen = () => {
-        if (interval === undefined) return;
-        clearTimeout(silence);
-        silence = setTimeout(
-          () => done(() => reject(transportError('TIMEOUT', `the service answering ${subject} stopped reporting (silent for ${interval * HEARTBEAT_MISSES} ms)`))),
-          interval * HEARTBEAT_MISSES,
-        );
-      };
-      const deadline = setTimeout(() => done(() => reject(transportError('TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`))), options.timeoutMs);
-      listen();
-      inbox.pending.set(token, (message) => {
-        if (message.data.length === 0 && message.headers?.code === 503) return done(() => reject(noResponders(subject)));
-        if (message.headers?.get(WORKING_HEADER)) return listen();
-        done(() => resolve(message));
-      });
-      try {
-        this.nc.publish(scopedSubject(subject, this.prefix), encodeJson(payload), { reply: `${inbox.prefix}.${token}`, ...(headers ? { headers } : {}) });
-      } catch (error) {
-        done(() => reject(error));
-      }
-    });
-  }
-
-  private inbox(): ReplyInbox {
-    if (!this.replies) {
-      const inbox: ReplyInbox = { prefix: createInbox(), next: 0, pending: new Map() };
-      this.nc.subscribe(`${inbox.prefix}.*`, {
-        callback: (error, message) => {
-          if (error) return;
-          inbox.pending.get(message.subject.slice(inbox.prefix.length + 1))?.(message);
-        },
-      });
-      this.replies = inbox;
-    }
-    return this.replies;
   }
 
   emit(subject: string, payload: unknown): void {

@@ -36,7 +36,7 @@ export async function createServiceContext(name: string, configFile = configPath
   const config = new ConfigHolder(loadConfig(configFile));
   const nc = await connectNats({ name: `rungate-${name}` });
   await ensureAuditStream(await nc.jetstreamManager());
-  return { service: name, configFile, config, nc, bus: new NatsBus(nc), audit: new JetStreamAuditSink(nc.jetstream()) };
+  return { service: name, configFile, config, nc, bus: new NatsBus(nc), audit: new JetStreamAuditSink(nc) };
 }
 
 export interface StartOptions {

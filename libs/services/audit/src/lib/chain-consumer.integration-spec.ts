@@ -31,7 +31,7 @@ describe('ChainConsumer on the real AUDIT stream', () => {
     nc = await connectNats({ name: 'chain-consumer-test' });
     jsm = await nc.jetstreamManager();
     await ensureAuditStream(jsm);
-    publisher = new JetStreamAuditSink(nc.jetstream());
+    publisher = new JetStreamAuditSink(nc);
   });
 
   afterAll(async () => {
