@@ -85,10 +85,15 @@ export function unwrapReply<S extends z.ZodTypeAny>(subject: string, raw: unknow
   return reply.value;
 }
 
+interface PendingRequest {
+  deliver(message: Msg): void;
+  fail(error: RungateError): void;
+}
+
 interface ReplyInbox {
   prefix: string;
   next: number;
-  pending: Map<string, (message: Msg) => void>;
+  pending: Map<string, PendingRequest>;
 }
 
 /** One wildcard reply inbox per connection, shared by every bus and audit sink on it. */
@@ -101,8 +106,12 @@ function sharedInbox(nc: NatsConnection): ReplyInbox {
     nc.subscribe(`${created.prefix}.*`, {
       callback: (error, message) => {
         if (error) return;
-        created.pending.get(message.subject.slice(created.prefix.length + 1))?.(message);
+        created.pending.get(message.subject.slice(created.prefix.length + 1))?.deliver(message);
       },
+    });
+    // No reply can come any more: fail what waits now rather than at its timeout.
+    void nc.closed().then(() => {
+      for (const request of [...created.pending.values()]) request.fail(transportError('SERVICE_UNAVAILABLE', 'the connection to the message bus closed before the answer came'));
     });
     inboxes.set(nc, created);
     inbox = created;
@@ -129,7 +138,8 @@ export interface InboxRequest {
  * resolves (bench/README.md: ~30 µs of CPU a request). With `heartbeatMs` the responder may
  * send heartbeats before its reply, and the request fails once it has been silent too long;
  * without, only `timeoutMs` bounds it. A 503 status is NATS saying that nobody subscribes to
- * the subject. Every failure is a transport error, or what `nc.publish` threw.
+ * the subject. Every failure is a transport error (the connection closing fails what waits at
+ * once), or what `nc.publish` threw.
  */
 export function requestOnSharedInbox(nc: NatsConnection, request: InboxRequest): Promise<Msg> {
   const { name, heartbeatMs: interval } = request;
@@ -153,10 +163,13 @@ export function requestOnSharedInbox(nc: NatsConnection, request: InboxRequest):
     };
     const deadline = setTimeout(() => done(() => reject(transportError('TIMEOUT', `no answer on ${name} within ${request.timeoutMs} ms`))), request.timeoutMs);
     listen();
-    inbox.pending.set(token, (message) => {
-      if (message.data.length === 0 && message.headers?.code === 503) return done(() => reject(noResponders(name)));
-      if (message.headers?.get(WORKING_HEADER)) return listen();
-      done(() => resolve(message));
+    inbox.pending.set(token, {
+      deliver: (message) => {
+        if (message.data.length === 0 && message.headers?.code === 503) return done(() => reject(noResponders(name)));
+        if (message.headers?.get(WORKING_HEADER)) return listen();
+        done(() => resolve(message));
+      },
+      fail: (error) => done(() => reject(error)),
     });
     try {
       nc.publish(request.subject, request.data, { reply: `${inbox.prefix}.${token}`, ...(request.headers ? { headers: request.headers } : {}) });

@@ -203,3 +203,23 @@ describe.each(transports)('the %s transport', (name, make) => {
     expect(events.filter((e) => e.endsWith(what)).sort()).toEqual([`a:${what}`, `b:${what}`]);
   });
 });
+
+describe('NatsBus when its connection closes', () => {
+  it('fails a request waiting for its answer at once, as a transport error', async () => {
+    const prefix = `test.closing.${randomUUID()}`;
+    const responder = await connectNats({ name: 'closing-responder' });
+    const requester = await connectNats({ name: 'closing-requester' });
+    try {
+      // Takes the request and never answers.
+      responder.subscribe(scopedSubject('test.silent.v1', prefix), { callback: () => undefined });
+      await responder.flush();
+      const bus = new NatsBus(requester, prefix);
+      const request = bus.request('test.silent.v1', {}, EchoReply, { timeoutMs: 600_000 });
+      await requester.flush();
+      await requester.close();
+      await expect(request).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', details: { transport: true } });
+    } finally {
+      await responder.close();
+    }
+  });
+});
