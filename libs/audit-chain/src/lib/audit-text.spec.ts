@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { hostileJson, hostileText, nestedValue } from '../testing/hostile-text';
-import { AUDIT_TEXT_MARK, decodeAuditStrings, decodeAuditText, encodeAuditStrings, encodeAuditText, hasUnstorableText, isUnstorableText } from './audit-text';
+import { AUDIT_TEXT_MARK, decodeAuditStrings, decodeAuditText, encodeAuditStrings, encodeAuditText, hasUnstorableText, isUnstorableText, withAuditStrings } from './audit-text';
+import { readAuditMessage, storableAuditValue } from './stream-message';
+import { AuditEvent, jsonDepth } from '@rungate/contracts';
 import { canonicalJson } from './chain';
 
 describe('audit text encoding', () => {
@@ -71,5 +73,50 @@ describe('audit text encoding', () => {
     const deep = nestedValue(200_000, 'k\u0000', 'leaf\ud800');
     expect(hasUnstorableText(deep)).toBe(true);
     expect(hasUnstorableText(encodeAuditStrings(deep))).toBe(false);
+  });
+
+  it('withAuditStrings gives exactly encodeAuditStrings, and the value itself when nothing needs encoding', () => {
+    fc.assert(
+      fc.property(hostileJson, (value) => {
+        const encoded = withAuditStrings(value);
+        expect(canonicalJson(encoded)).toBe(canonicalJson(encodeAuditStrings(value)));
+        if (canonicalJson(encodeAuditStrings(value)) === canonicalJson(value)) expect(encoded).toBe(value);
+      }),
+      { numRuns: 1000 },
+    );
+    const marked = { details: { [`${AUDIT_TEXT_MARK}key`]: 'plain' } };
+    expect(withAuditStrings(marked)).not.toBe(marked);
+    expect(withAuditStrings(marked)).toEqual(encodeAuditStrings(marked));
+  });
+
+  it('readAuditMessage reads hostile messages exactly as walking event and message apart did', () => {
+    // The reading before it skipped the event's own walk when the message needs no encoding.
+    const readApart = (text: string) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        return { ok: false };
+      }
+      if (jsonDepth(json, 512) > 512) return { ok: false };
+      const parsed = AuditEvent.safeParse(json);
+      if (!parsed.success) return { ok: false };
+      return { ok: true, event: storableAuditValue(parsed.data), published: storableAuditValue(json) };
+    };
+    const event = (extra: unknown, text: string) => ({ v: 1, id: text || 'id', time: 't', type: 'audit.run.decided', source: text, params: { [text]: text }, details: { extra }, [text]: extra });
+    fc.assert(
+      fc.property(hostileJson, hostileText, (extra, text) => {
+        for (const message of [JSON.stringify(event(extra, text)), JSON.stringify(extra)]) {
+          const read = readAuditMessage(message);
+          const before = readApart(message);
+          expect(read.ok).toBe(before.ok);
+          if (read.ok && before.ok) {
+            expect(canonicalJson(read.event)).toBe(canonicalJson(before.event));
+            expect(canonicalJson(read.published)).toBe(canonicalJson(before.published));
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

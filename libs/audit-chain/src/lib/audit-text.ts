@@ -100,6 +100,15 @@ export function encodeAuditStrings<T>(value: T): T {
   return mapStrings(value, encodeAuditText) as T;
 }
 
+/**
+ * What encodeAuditStrings gives, without copying a value it leaves unchanged: one that holds
+ * no string (key or value) that encodeAuditText would change. The value itself is returned
+ * then, not a copy.
+ */
+export function withAuditStrings<T>(value: T): T {
+  return someString(value, (text) => isUnstorableText(text) || text.startsWith(AUDIT_TEXT_MARK)) ? encodeAuditStrings(value) : value;
+}
+
 /** The inverse of encodeAuditStrings: what the publisher had before encoding. */
 export function decodeAuditStrings<T>(value: T): T {
   return mapStrings(value, decodeAuditText) as T;

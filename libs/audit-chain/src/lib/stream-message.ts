@@ -39,5 +39,7 @@ export function readAuditMessage(text: string): AuditMessage {
   if (jsonDepth(json, MAX_AUDIT_EVENT_DEPTH) > MAX_AUDIT_EVENT_DEPTH) return { ok: false, problem: `nested deeper than ${MAX_AUDIT_EVENT_DEPTH} levels` };
   const parsed = AuditEvent.safeParse(json);
   if (!parsed.success) return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
-  return { ok: true, event: storableAuditValue(parsed.data), published: storableAuditValue(json as Record<string, unknown>) };
+  // The event's strings are some of the published ones: when those need no encoding, neither do its.
+  if (!hasUnstorableText(json)) return { ok: true, event: parsed.data, published: json as Record<string, unknown> };
+  return { ok: true, event: storableAuditValue(parsed.data), published: encodeAuditStrings(json as Record<string, unknown>) };
 }

@@ -3,6 +3,7 @@ import { RungateError, type RunTicketClaims } from '@rungate/contracts';
 import {
   assertBodyMatches,
   generateTicketKeyPair,
+  prepareTicket,
   sha256Hex,
   signTicket,
   signingKeyFromPem,
@@ -112,6 +113,27 @@ describe('run tickets', () => {
     expect(codeOf(() => verifyTicket('not-a-ticket', [verifying], now))).toBe('TICKET_INVALID');
     const none = `${Buffer.from('{"alg":"none","typ":"rungate-ticket+jws"}').toString('base64url')}.e30.`;
     expect(codeOf(() => verifyTicket(none, [verifying], now))).toBe('TICKET_INVALID');
+  });
+
+  it('knows a prepared ticket\'s length before signing it', () => {
+    for (const overrides of [{}, { params: { id: 'x'.repeat(5000) } }, { identity: { user: 'ü@example.com', groups: Array.from({ length: 50 }, (_, i) => `g${i}`) } }]) {
+      const prepared = prepareTicket(claims(overrides), signing);
+      const ticket = prepared.sign();
+      expect(ticket).toHaveLength(prepared.length);
+      expect(verifyTicket(ticket, [verifying], now)).toEqual(claims(overrides));
+    }
+  });
+
+  it('signs what policy built without parsing it: the executor refuses claims policy got wrong', () => {
+    // signTicket trusts its caller's typed claims; verifyTicket is where they are checked.
+    const wrong = [
+      { ...claims(), approvedBy: 'bob' },
+      { ...claims(), limits: { timeoutMs: -1, maxRows: 100, maxBytes: 1000 } },
+      { ...claims(), params: { id: 1 } },
+      { ...claims(), runbook: undefined },
+      { ...claims(), v: 3 },
+    ] as unknown as RunTicketClaims[];
+    for (const claim of wrong) expect(codeOf(() => verifyTicket(signTicket(claim, signing), [verifying], now))).toBe('TICKET_INVALID');
   });
 
   it('never signs a ticket that lives longer than 60 seconds', () => {

@@ -49,13 +49,37 @@ export function sha256Hex(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Signs claims as a compact JWS (EdDSA). Expiry is capped at 60 s whatever the caller asks. */
-export function signTicket(claims: RunTicketClaims, key: SigningKey): string {
+/** An Ed25519 signature is 64 bytes: 86 characters of base64url. */
+const SIGNATURE_CHARS = 86;
+
+/** A ticket whose claims are encoded but not yet signed: its length is already known. */
+export interface PreparedTicket {
+  /** The length of the signed ticket, in characters. */
+  readonly length: number;
+  sign(): string;
+}
+
+/**
+ * Encodes claims as a compact JWS (EdDSA), to be signed by `sign()`: a caller can refuse a
+ * ticket by its length, or sign while it waits for something else. Expiry is capped at 60 s
+ * whatever the caller asks.
+ *
+ * The claims are policy's own, built from typed parts, and are not parsed again here: the
+ * executor parses every ticket it receives against the strict schema (verifyTicket), so a
+ * claim policy got wrong is refused there and nothing runs.
+ */
+export function prepareTicket(claims: RunTicketClaims, key: SigningKey): PreparedTicket {
   if (claims.exp - claims.iat > MAX_TICKET_TTL_S) throw new InternalError(`a run ticket lives at most ${MAX_TICKET_TTL_S}s`);
-  const header = base64url(JSON.stringify({ alg: 'EdDSA', typ: HEADER_TYPE, kid: key.kid }));
-  const payload = base64url(JSON.stringify(RunTicketClaims.parse(claims)));
-  const signature = sign(null, Buffer.from(`${header}.${payload}`), key.privateKey);
-  return `${header}.${payload}.${base64url(signature)}`;
+  const signingInput = `${base64url(JSON.stringify({ alg: 'EdDSA', typ: HEADER_TYPE, kid: key.kid }))}.${base64url(JSON.stringify(claims))}`;
+  return {
+    length: signingInput.length + 1 + SIGNATURE_CHARS,
+    sign: () => `${signingInput}.${base64url(sign(null, Buffer.from(signingInput), key.privateKey))}`,
+  };
+}
+
+/** Signs claims as a compact JWS (EdDSA); see prepareTicket. */
+export function signTicket(claims: RunTicketClaims, key: SigningKey): string {
+  return prepareTicket(claims, key).sign();
 }
 
 /**
