@@ -53,7 +53,7 @@ import { quorumOf } from '@rungate/persistence';
 import { HeldRuns } from './held-runs';
 import { Refusal, isRecorded, recordedAnswer, refusalOf, type RefusalBase, type RefusalRecord } from './refusal';
 import { RunStatusTool } from './run-status-tool';
-import { signRunbookTicket, type RunbookClaims } from './run-ticket';
+import { prepareRunbookTicket, type RunbookClaims } from './run-ticket';
 import { TicketSigner } from './ticket-signer';
 
 const DEFAULT_MAX_ROWS = 1000;
@@ -238,16 +238,16 @@ export class Authorizer {
     const holds = dryRun ? [] : approvalHolds(decision, verdict.approvals);
     if (holds.length > 0) return this.holdForApproval({ ...decided, ...records }, request, holds, claims, body, { key: key.key, values });
 
-    const { ticket, outputGuardrails, masking } = signRunbookTicket(this.signer, this.config.current, guardrails, connection, claims);
-    if (ticket.length > MAX_TICKET_CHARS) {
+    const { ticket: prepared, outputGuardrails, masking } = prepareRunbookTicket(this.signer, this.config.current, guardrails, connection, claims);
+    if (prepared.length > MAX_TICKET_CHARS) {
       // MAX_PARAMS_BYTES keeps parameters well inside the ticket; this is the rest of it (very many groups).
-      const error = new RungateError('PARAMS_TOO_LARGE', `the run ticket would be ${ticket.length} characters; the limit is ${MAX_TICKET_CHARS}, so the run was not executed`);
-      return this.refuse({ ...decided, ...records }, 'params-too-large', error, { rule: decision.rule, details: { ticketChars: ticket.length, limit: MAX_TICKET_CHARS } });
+      const error = new RungateError('PARAMS_TOO_LARGE', `the run ticket would be ${prepared.length} characters; the limit is ${MAX_TICKET_CHARS}, so the run was not executed`);
+      return this.refuse({ ...decided, ...records }, 'params-too-large', error, { rule: decision.rule, details: { ticketChars: prepared.length, limit: MAX_TICKET_CHARS } });
     }
     if (key.key) await this.bindIdempotencyKey({ ...decided, ...records }, key.key, { connection: connection.name, dryRun, values });
 
     Metrics.decisions.inc({ effect: 'allow' });
-    await this.audit.publish({
+    const recorded = this.audit.publish({
       ...decided,
       decision: { effect: 'allow', rule: decision.rule },
       ...records,
@@ -258,6 +258,9 @@ export class Authorizer {
         ...(masking ? { masking: masking.profile } : {}),
       },
     });
+    // Signed while `decided` is on its way (nats.js writes it in a microtask queued before this
+    // one), answered only once it is acknowledged: no ticket leaves without its record (ADR 20).
+    const [ticket] = await Promise.all([Promise.resolve().then(() => prepared.sign()), recorded]);
     return { effect: 'allow', runId, connection: { name: connection.name, type: connection.type }, ticket, body, timeoutMs: entry.metadata.timeoutMs };
   }
 

@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { resolveSecret } from '@rungate/config';
 import type { RunTicketClaims } from '@rungate/contracts';
 import { CONFIG, type ConfigHolder } from '@rungate/runtime';
-import { signTicket, signingKeyFromPem, type SigningKey } from '@rungate/tickets';
+import { prepareTicket, signingKeyFromPem, type PreparedTicket, type SigningKey } from '@rungate/tickets';
 import { InternalError } from '@rungate/contracts';
 
 /** Holds policy's Ed25519 signing key; only policy has it, executors hold public keys. */
@@ -27,6 +27,11 @@ export class TicketSigner {
   }
 
   sign(claims: RunTicketClaims): string {
-    return signTicket(claims, this.key);
+    return this.prepare(claims).sign();
+  }
+
+  /** The ticket encoded, its length known, to be signed later (see prepareTicket). */
+  prepare(claims: RunTicketClaims): PreparedTicket {
+    return prepareTicket(claims, this.key);
   }
 }

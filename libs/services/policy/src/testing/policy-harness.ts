@@ -1,6 +1,6 @@
 import type { MessageHandler } from '@nestjs/microservices';
 import type { RungateConfig } from '@rungate/config';
-import { Subjects, ToolsReply, type AuditEvent, type AuditEventInput, type Identity, type RepositoryCatalog } from '@rungate/contracts';
+import { RungateError, Subjects, ToolsReply, type AuditEvent, type AuditEventInput, type Identity, type RepositoryCatalog } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer, completeAuditEvent, type AuditSink } from '@rungate/messaging';
 import { parseRunbook, toolName } from '@rungate/runbooks';
 import { ConfigHolder, startService, type RunningService } from '@rungate/runtime';
@@ -10,9 +10,13 @@ import { policyService } from '../lib/definition';
 
 export class RecordingSink implements AuditSink {
   events: AuditEvent[] = [];
+  /** While set, a publish is recorded at once but acknowledged only when this settles: rejected, it is AUDIT_UNAVAILABLE. */
+  ack?: Promise<void>;
+
   async publish(input: AuditEventInput): Promise<AuditEvent> {
     const event = completeAuditEvent(input);
     this.events.push(event);
+    if (this.ack) await this.ack.catch(() => Promise.reject(new RungateError('AUDIT_UNAVAILABLE', `the audit stream did not acknowledge ${event.type}; nothing was executed`)));
     return event;
   }
 }
