@@ -1,4 +1,4 @@
-import { currentContext, outgoingTraceparent, parseTraceparent, setRunId, withContext } from './trace';
+import { currentContext, newSpanId, outgoingTraceparent, parseTraceparent, setRunId, withContext } from './trace';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -55,6 +55,15 @@ describe('withContext', () => {
     );
     for (const header of seen) expect(header).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(new Set(seen.map((h) => h?.split('-')[1])).size).toBe(3);
+  });
+
+  it('gives every span and trace ids of their own, also across the id pool\'s refills', () => {
+    // 1,000 traces draw 24 bytes each: several 4 KiB refills of the pool.
+    const headers = Array.from({ length: 1000 }, () => withContext(undefined, () => outgoingTraceparent() as string));
+    for (const header of headers) expect(header).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(new Set(headers.map((h) => h.split('-')[1])).size).toBe(1000);
+    expect(new Set(headers.map((h) => h.split('-')[2])).size).toBe(1000);
+    expect(new Set(Array.from({ length: 1000 }, newSpanId)).size).toBe(1000);
   });
 
   it('has no context, and nothing to send, outside a call', () => {
