@@ -15,7 +15,7 @@ import {
   type AuditEvent,
   type Identity,
 } from '@rungate/contracts';
-import { NatsBus, connectNats, decodeJson } from '@rungate/messaging';
+import { NatsBus, connectNats, decodeJson, ensureAuditStream } from '@rungate/messaging';
 import { openDatabase } from '@rungate/persistence';
 import { createServiceContext, startService, type RunningService, type ServiceContext } from '@rungate/runtime';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
@@ -63,8 +63,10 @@ describe('approvals: held, decided by humans, executed exactly as approved', () 
   const leeHuman = human(lee, ['leads']);
   const kimHuman = human(kim, ['leads']);
 
-  // Change windows relative to now (UTC, minutes): one open now, one that opens in three hours.
-  const hhmm = (offsetMinutes: number) => new Date(Date.now() + offsetMinutes * 60_000).toISOString().slice(11, 16);
+  // Change windows relative to one instant (UTC, minutes): one open now, one that opens in three hours. One instant,
+  // so the config and the expectations name the same minutes even when a minute turns between them.
+  const suiteStart = Date.now();
+  const hhmm = (offsetMinutes: number) => new Date(suiteStart + offsetMinutes * 60_000).toISOString().slice(11, 16);
   const openWindow = `{ from: "${hhmm(-120)}", to: "${hhmm(120)}" }`;
   const laterWindow = `{ from: "${hhmm(180)}", to: "${hhmm(240)}", timeZone: UTC }`;
 
@@ -155,7 +157,9 @@ ${extra}`;
     dbs = [openDatabase(pg.url), openDatabase(pg.url)];
     nc = await connectNats({ name: 'approvals-test' });
     bus = new NatsBus(nc);
-    fromSeq = (await (await nc.jetstreamManager()).streams.info(AUDIT_STREAM)).state.last_seq + 1;
+    const jsm = await nc.jetstreamManager();
+    await ensureAuditStream(jsm); // on a fresh NATS no service has made it yet
+    fromSeq = (await jsm.streams.info(AUDIT_STREAM)).state.last_seq + 1;
     services = [
       await startService(gitSyncService, await createServiceContext('git-sync', configFile), { shutdownHooks: false }),
       await startService(executorPostgresService, await createServiceContext('executor-postgres', configFile), { shutdownHooks: false }),
