@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { verifyWebhookSignature } from '@rungate/audit-sinks';
 import { AUDIT_STREAM, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
-import { JetStreamAuditSink, connectNats, subjectPrefix } from '@rungate/messaging';
+import { JetStreamAuditSink, connectNats, ensureAuditStream, subjectPrefix } from '@rungate/messaging';
 import { chainHash } from '@rungate/audit-chain';
 import { openDatabase, verifyStoredChain, type StoredAuditEvent } from '@rungate/persistence';
 import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
@@ -112,6 +112,7 @@ ${sinks}
     webhook = await new WebhookReceiver().start();
     secondHook = await new WebhookReceiver().start();
     syslog = await new SyslogReceiver().start();
+    await ensureAuditStream(jsm); // on a fresh NATS no service has made it yet
     firstSeq = (await jsm.streams.info(AUDIT_STREAM)).state.last_seq + 1;
     auditPort = await freePort();
     writeConfig(auditPort, `${hookSink(sinkNames.hook, webhook.url, firstSeq)}\n${syslogSink(firstSeq)}`);

@@ -13,7 +13,7 @@ import {
   type RungateError,
 } from '@rungate/contracts';
 import { signWebhookBody } from '@rungate/git-catalog';
-import { NatsBus, connectNats, decodeJson, scopedSubject, subjectPrefix } from '@rungate/messaging';
+import { NatsBus, connectNats, decodeJson, ensureAuditStream, scopedSubject, subjectPrefix } from '@rungate/messaging';
 import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
 import { createRunbookRepository, eventually, type RunbookRepository } from '@rungate/testing';
 import type { NatsConnection, Subscription } from 'nats';
@@ -103,6 +103,7 @@ gitSync: { cacheDir: ${join(dir, 'cache')}, port: 0 }
     configFile = join(dir, 'rungate.yaml');
     writeFileSync(configFile, config());
     nc = await connectNats({ name: 'git-sync-test' });
+    await ensureAuditStream(await nc.jetstreamManager()); // on a fresh NATS no service has made it yet
     bus = new NatsBus(nc);
     updates = [];
     subscription = nc.subscribe(scopedSubject(Subjects.catalogUpdated, subjectPrefix()), {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIT_STREAM, AgentTokensReply, Subjects, type AuditEvent, type Identity } from '@rungate/contracts';
-import { NatsBus, connectNats, decodeJson } from '@rungate/messaging';
+import { NatsBus, connectNats, decodeJson, ensureAuditStream } from '@rungate/messaging';
 import { openDatabase } from '@rungate/persistence';
 import { createServiceContext, startService, type RunningService } from '@rungate/runtime';
 import { createTestDatabase, writeTicketKeys, type TestDatabase } from '@rungate/testing';
@@ -67,7 +67,9 @@ ${writeTicketKeys(dir)}
     db = openDatabase(pg.url);
     nc = await connectNats({ name: 'agent-tokens-test' });
     bus = new NatsBus(nc);
-    fromSeq = (await (await nc.jetstreamManager()).streams.info(AUDIT_STREAM)).state.last_seq + 1;
+    const jsm = await nc.jetstreamManager();
+    await ensureAuditStream(jsm); // on a fresh NATS no service has made it yet
+    fromSeq = (await jsm.streams.info(AUDIT_STREAM)).state.last_seq + 1;
     policy = await startService(policyService, { ...(await createServiceContext('policy', configFile)), database: () => db }, { shutdownHooks: false });
   });
 
