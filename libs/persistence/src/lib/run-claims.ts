@@ -1,7 +1,6 @@
 import { assertRunId, ledgerUnavailable, runReplayed, type RunLedger } from '@rungate/messaging';
 import type { DataSource } from 'typeorm';
 import type { Queryable } from './audit-store';
-import type { Statement } from './run-status-projection';
 
 /** One claim as `claimRuns` takes it. */
 export interface RunClaim {
@@ -16,20 +15,10 @@ export interface RunClaim {
  */
 export async function claimRuns(db: Queryable, claims: readonly RunClaim[]): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
-  const statement = claimStatement(claims);
-  return claimedRuns((await db.query(statement.sql, statement.params)) as { run_id: string }[]);
-}
-
-/** claimRuns' statement (answering rows of run_id), for a caller that sends it itself. */
-export function claimStatement(claims: readonly RunClaim[]): Statement {
-  return {
-    sql: 'INSERT INTO run_claims (run_id, holder) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (run_id) DO NOTHING RETURNING run_id',
-    params: [claims.map((c) => c.runId), claims.map((c) => c.holder)],
-  };
-}
-
-/** The run ids claimStatement's rows say were new. */
-export function claimedRuns(rows: readonly { run_id: string }[]): Set<string> {
+  const rows = (await db.query(
+    'INSERT INTO run_claims (run_id, holder) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (run_id) DO NOTHING RETURNING run_id',
+    [claims.map((c) => c.runId), claims.map((c) => c.holder)],
+  )) as { run_id: string }[];
   return new Set(rows.map((r) => r.run_id));
 }
 
