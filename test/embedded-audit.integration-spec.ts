@@ -2,6 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditStore, LocalAuditLog, openEmbeddedDatabase, verifyStoredChain } from '@rungate/persistence';
+import type { RunTicketClaims } from '@rungate/contracts';
+import { RunPipeline } from '@rungate/executors';
+import type { RunLedger } from '@rungate/messaging';
+import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, verifyKeyFromPem } from '@rungate/tickets';
 import type { DataSource } from 'typeorm';
 
 const received = (runId: string) => ({ type: 'audit.run.received' as const, source: 'test', runId, params: { runId } });
@@ -158,5 +162,153 @@ describe('the audit log when the embedded database thread ends', () => {
     } finally {
       await reopened.destroy();
     }
+  });
+});
+
+describe('claims taken ahead on the embedded database (ADR 20)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-claim-ahead-'));
+  let db: DataSource;
+  let log: LocalAuditLog;
+  const second = () => Math.floor(Date.now() / 1000);
+  /** A ticket issued now (by this process's policy, as in `rungate serve`). */
+  const issuedNow = () => ({ iat: second(), exp: second() + 30 });
+
+  async function open(): Promise<void> {
+    db = await openEmbeddedDatabase(dir);
+    log = new LocalAuditLog(db, { soleWriter: true });
+    // Tickets issued in the second the log opened wait for their commit: start past it.
+    const opened = second();
+    while (second() === opened) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  function aheadOf(ledger: RunLedger) {
+    const claimAhead = ledger.claimAhead?.bind(ledger);
+    if (!claimAhead) throw new Error('the embedded ledger claims ahead');
+    return claimAhead;
+  }
+
+  beforeAll(open);
+
+  afterAll(async () => {
+    await db?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('claims at once: a replay is refused before the commit, and the claim and started commit together after', async () => {
+    const ledger = log.runLedger();
+    const claimAhead = aheadOf(ledger);
+    const ahead = claimAhead('ahead-1', 'replica-1', started('ahead-1', 'replica-1'), issuedNow());
+    if (!ahead) throw new Error('a ticket issued after the log opened is claimed ahead');
+    expect(() => claimAhead('ahead-1', 'replica-2', started('ahead-1', 'replica-2'), issuedNow())).toThrow(expect.objectContaining({ code: 'TICKET_REPLAYED' }));
+    await expect(ledger.claimAndRecordStart?.('ahead-1', 'replica-2', started('ahead-1', 'replica-2'))).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+    expect(await count(db, `SELECT count(*) AS n FROM run_claims WHERE run_id = 'ahead-1'`)).toBe(0);
+    await ahead.recorded;
+    const claim: { holder: string; xmin: string }[] = await db.query(`SELECT holder, xmin::text FROM run_claims WHERE run_id = 'ahead-1'`);
+    const events: { executor: string; xmin: string }[] = await db.query(`SELECT event->'details'->>'executor' AS executor, xmin::text FROM audit_events WHERE run_id = 'ahead-1'`);
+    expect(events).toEqual([{ executor: 'replica-1', xmin: claim[0]?.xmin }]);
+    expect(claim[0]?.holder).toBe('replica-1');
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('a ticket issued before the log opened, in its second, or ahead of its clock waits for its commit; after a restart the database refuses a run claimed before', async () => {
+    const claimAhead = aheadOf(log.runLedger());
+    expect(claimAhead('ahead-old', 'replica-1', started('ahead-old', 'replica-1'), { iat: second() - 5, exp: second() + 25 })).toBeUndefined();
+    expect(claimAhead('ahead-future', 'replica-1', started('ahead-future', 'replica-1'), { iat: second() + 2, exp: second() + 30 })).toBeUndefined();
+    const ticket = issuedNow();
+    await claimAhead('ahead-restart', 'replica-1', started('ahead-restart', 'replica-1'), ticket)?.recorded;
+    await db.destroy();
+    // The same ticket, presented to the process after: issued before its log opened, so the database decides.
+    db = await openEmbeddedDatabase(dir);
+    log = new LocalAuditLog(db, { soleWriter: true });
+    const ledger = log.runLedger();
+    expect(aheadOf(ledger)('ahead-restart', 'replica-2', started('ahead-restart', 'replica-2'), ticket)).toBeUndefined();
+    await expect(ledger.claimAndRecordStart?.('ahead-restart', 'replica-2', started('ahead-restart', 'replica-2'))).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+    expect(await count(db, `SELECT count(*) AS n FROM audit_events WHERE run_id = 'ahead-restart'`)).toBe(1);
+    await db.destroy();
+    await open();
+  });
+
+  it('two executors on the log race one ticket: it runs once, and the chain holds its started before its outcome', async () => {
+    const keys = generateTicketKeyPair();
+    const body = 'UPDATE notes SET body = $1';
+    const now = second();
+    const claims: RunTicketClaims = {
+      v: 1,
+      runId: `ahead-race-${now}`,
+      iat: now,
+      exp: now + 30,
+      identity: { user: 'alice@example.com', groups: ['eng'], agent: 'claude-code' },
+      runbook: { repository: 'demo', path: 'notes/set.runbook.sql', commit: 'abc', sha256: 'f00' },
+      bodySha256: sha256Hex(body),
+      tool: 'demo.notes.set',
+      connection: { name: 'app-db', type: 'postgres' },
+      params: { body: 'x' },
+      env: {},
+      limits: { timeoutMs: 2000, maxRows: 10, maxBytes: 10_000 },
+      readOnly: false,
+      dryRun: false,
+    };
+    const payload = { ticket: signTicket(claims, signingKeyFromPem(keys.privatePem)), body };
+    const ran: string[] = [];
+    const ledger = log.runLedger();
+    const executor = (replica: string) =>
+      new RunPipeline<'postgres', string>({
+        source: 'executor-postgres',
+        replica,
+        adapter: {
+          type: 'postgres',
+          prepare: () => replica,
+          run: async (prepared) => {
+            ran.push(prepared);
+            return { kind: 'sql', columns: [], rows: [], rowCount: 1, statements: [{ command: 'UPDATE', rowCount: 1 }], truncated: false };
+          },
+          cancel: async () => undefined,
+          close: async () => undefined,
+        },
+        verifyKeys: () => [verifyKeyFromPem(keys.publicPem)],
+        connections: () => [{ name: 'app-db', type: 'postgres', url: 'env:UNUSED', pool: { max: 1 }, maxRows: 10, maxBytes: 10_000 }],
+        ledger,
+        audit: log,
+      });
+    const replicas = [executor('replica-1'), executor('replica-2')];
+    const claimedAhead = jest.spyOn(ledger as Required<RunLedger>, 'claimAhead');
+    const outcomes = await Promise.allSettled(replicas.map((replica) => replica.execute(payload)));
+    await Promise.all(replicas.map((replica) => replica.recorded()));
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { code: string }).code : o.value.status)).sort()).toEqual(['TICKET_REPLAYED', 'succeeded']);
+    expect(ran).toHaveLength(1);
+    // The winner's claim was taken ahead; the loser's was refused by it, before any commit.
+    expect(claimedAhead.mock.results.map((r) => r.type)).toEqual(['return', 'throw']);
+    expect(claimedAhead.mock.results[0]?.value).toEqual({ recorded: expect.any(Promise) });
+    const events: { type: string; executor: string; status: string | null }[] = await db.query(
+      `SELECT type, event->'details'->>'executor' AS executor, event->'outcome'->>'status' AS status FROM audit_events WHERE run_id = $1 ORDER BY seq`,
+      [claims.runId],
+    );
+    const winner = ran[0];
+    expect(events.filter((e) => e.executor === winner).map((e) => [e.type, e.status])).toEqual([
+      ['audit.run.started', null],
+      ['audit.run.completed', 'succeeded'],
+    ]);
+    expect(events.filter((e) => e.executor !== winner).map((e) => [e.type, e.status])).toEqual([['audit.run.failed', 'refused']]);
+    expect(await count(db, 'SELECT count(*) AS n FROM run_claims WHERE run_id = $1', [claims.runId])).toBe(1);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('after a commit fails every claim waits for its commit, until one succeeds; a run claimed ahead whose commit failed stays taken', async () => {
+    const ledger = log.runLedger();
+    const claimAhead = aheadOf(ledger);
+    await log.publish(received('ahead-before'));
+    // Another writer appends after all: the log's next commit collides and stores nothing.
+    const head = await new AuditStore(db).loadHead();
+    await new AuditStore(db).append([{ seq: head.seq + 1, subject: 'audit.run.received', data: 'not an event' }]);
+    const failed = claimAhead('ahead-failed', 'replica-1', started('ahead-failed', 'replica-1'), issuedNow());
+    await expect(failed?.recorded).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(claimAhead('ahead-next', 'replica-1', started('ahead-next', 'replica-1'), issuedNow())).toBeUndefined();
+    // Not on the record, but it may have run: taken all the same.
+    await expect(ledger.claimAndRecordStart?.('ahead-failed', 'replica-1', started('ahead-failed', 'replica-1'))).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+    await ledger.claimAndRecordStart?.('ahead-next', 'replica-1', started('ahead-next', 'replica-1'));
+    const again = claimAhead('ahead-again', 'replica-1', started('ahead-again', 'replica-1'), issuedNow());
+    expect(again).toBeDefined();
+    await again?.recorded;
+    expect(await count(db, `SELECT count(*) AS n FROM run_claims WHERE run_id IN ('ahead-failed', 'ahead-next', 'ahead-again')`)).toBe(2);
   });
 });

@@ -113,6 +113,8 @@ describe('in-process audit log and run ledger', () => {
     const started = (runId: string, executor: string) => ({ type: 'audit.run.started' as const, source: 'test', runId, details: { executor } });
     const claimAndStart = ledger.claimAndRecordStart?.bind(ledger);
     if (!claimAndStart) throw new Error('the embedded ledger records started with the claim');
+    // On PostgreSQL others may claim too (DATABASE_URL): every claim waits for its commit.
+    expect(ledger.claimAhead).toBeUndefined();
     // A new run, the same run again in the same batch (a replay racing it), and one claimed before.
     await ledger.claim('started-old', 'replica-1');
     const outcomes = await Promise.allSettled([

@@ -43,13 +43,29 @@ class MemoryLedger implements RunLedger {
 
 /** A ledger on the audit log's own database (the embedded mode): claim and `started` in one commit. */
 class SharedCommitLedger extends MemoryLedger {
-  constructor(private readonly sink: RecordingSink) {
+  constructor(protected readonly sink: RecordingSink) {
     super();
   }
 
   async claimAndRecordStart(runId: string, _holder: string, started: AuditEventInput): Promise<void> {
     await this.claim(runId);
     await this.sink.publish(started);
+  }
+}
+
+/**
+ * A ledger that claims ahead (the embedded database, ADR 20): the claim is taken at once,
+ * its commit with `started` settles when the test says, or it answers "wait for the commit".
+ */
+class AheadLedger extends SharedCommitLedger {
+  ahead = true;
+  commit: Promise<void> = Promise.resolve();
+
+  claimAhead(runId: string, _holder: string, started: AuditEventInput): { recorded: Promise<void> } | undefined {
+    if (!this.ahead) return undefined;
+    if (this.claimed.has(runId)) throw new RungateError('TICKET_REPLAYED', `run ${runId} was already executed; it will not run again`);
+    this.claimed.add(runId);
+    return { recorded: this.commit.then(() => this.sink.publish(started)).then(() => undefined) };
   }
 }
 
@@ -287,6 +303,75 @@ describe('RunPipeline', () => {
     // The started event went through the ledger's one commit, once: the replay has none.
     expect(published.mock.calls.filter(([event]) => event.type === 'audit.run.started')).toHaveLength(1);
     expect(sink.events[0]).toMatchObject({ type: 'audit.run.started', runId: claims.runId, details: { executor: 'replica-1', bodySha256: claims.bodySha256 } });
+  });
+
+  describe('a claim taken ahead (the embedded ledger, ADR 20)', () => {
+    let ahead: AheadLedger;
+    let commit: { resolve: () => void; reject: (error: Error) => void };
+    beforeEach(() => {
+      ahead = new AheadLedger(sink);
+      ledger = ahead;
+      ahead.commit = new Promise<void>((resolve, reject) => (commit = { resolve, reject }));
+    });
+
+    it('runs the body while the claim and started commit, and replies only once they did, the outcome after started', async () => {
+      let ran = false;
+      adapter.behaviour = async () => {
+        ran = true;
+        return SQL;
+      };
+      const { payload, claims } = request();
+      const runs = pipeline();
+      let replied = false;
+      const running = runs.execute(payload).finally(() => (replied = true));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(ran).toBe(true);
+      expect(replied).toBe(false);
+      expect(sink.events).toEqual([]);
+      // A replay is refused at once, by the claim already taken.
+      await expect(runs.execute(payload)).rejects.toMatchObject({ code: 'TICKET_REPLAYED' });
+      commit.resolve();
+      await expect(running).resolves.toMatchObject({ runId: claims.runId, status: 'succeeded' });
+      expect((await audited()).types().filter((t) => !t.includes('refused'))).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+      expect(adapter.calls.filter((c) => c.startsWith('run:'))).toHaveLength(1);
+      expect(sink.events.find((e) => e.type === 'audit.run.completed')?.details).not.toHaveProperty('unrecordedStart');
+    });
+
+    it('a start that did not commit: the run had gone ahead, so its outcome says unrecordedStart and the operator is told', async () => {
+      const { payload, claims } = request();
+      const running = pipeline().execute(payload);
+      commit.reject(new RungateError('SERVICE_UNAVAILABLE', `cannot record run ${claims.runId} in the run ledger; nothing was executed`));
+      await expect(running).resolves.toMatchObject({ runId: claims.runId, status: 'succeeded' });
+      expect((await audited()).types()).toEqual(['audit.run.completed:succeeded']);
+      expect(sink.events[0]?.details).toMatchObject({ executor: 'replica-1', unrecordedStart: true });
+      expect(logged.some((m) => m.includes(`run ${claims.runId}: its claim and audit.run.started were not committed`))).toBe(true);
+    });
+
+    it('a failed run waits for its start to commit too, and its failure follows started', async () => {
+      adapter.behaviour = async () => {
+        throw new RungateError('EXECUTION_FAILED', 'duplicate key');
+      };
+      const running = pipeline().execute(request().payload);
+      let replied = false;
+      void running.catch(() => (replied = true));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(replied).toBe(false);
+      commit.resolve();
+      await expect(running).rejects.toMatchObject({ code: 'EXECUTION_FAILED' });
+      expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.failed:failed']);
+    });
+
+    it('where the ledger says to wait for the commit, nothing runs before it', async () => {
+      ahead.ahead = false;
+      let release: () => void = () => undefined;
+      ahead.gate = new Promise((resolve) => (release = resolve));
+      const running = pipeline().execute(request().payload);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(adapter.calls).toEqual(['prepare:app-db']);
+      release();
+      await expect(running).resolves.toMatchObject({ status: 'succeeded' });
+      expect((await audited()).types()).toEqual(['audit.run.started', 'audit.run.completed:succeeded']);
+    });
   });
 
   it('runs nothing when the audit stream does not acknowledge "started"', async () => {

@@ -125,6 +125,13 @@ interface InFlightRun {
 
 class CancelledRunDidNotStop extends Error {}
 
+/** Whether a run's claim and `started` are on the record: at once, or once a claim taken ahead committed. */
+interface StartRecord {
+  recorded: Promise<boolean>;
+}
+
+const RECORDED: StartRecord = { recorded: Promise.resolve(true) };
+
 const quietLog: PipelineLog = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
@@ -418,8 +425,12 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     await this.options.adapter.abandon(prepared).catch((error: unknown) => this.log.warn(`run ${claims.runId}: closing its unused session failed: ${this.describe(error)}`));
   }
 
-  /** The run id is claimed once, then `started` is acknowledged: write-ahead, without both nothing runs. */
-  private async recordStart({ payload, claims }: Admitted<Prepared>): Promise<void> {
+  /**
+   * The run id is claimed once, then `started` is acknowledged: write-ahead, without both
+   * nothing runs. Where the ledger claims ahead (ADR 20) the claim is taken at once and the run
+   * goes ahead while it and `started` commit: what is answered then says whether they did.
+   */
+  private async recordStart({ payload, claims }: Admitted<Prepared>): Promise<StartRecord> {
     const { ledger, replica } = this.options;
     const started: AuditEventInput = {
       ...this.runEvent(claims, RunEventTypes.started),
@@ -434,8 +445,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       },
     };
     try {
+      const ahead = ledger.claimAhead?.(claims.runId, replica, started, claims);
+      if (ahead) return this.startRecord(claims, ahead.recorded);
       // One commit for both where the ledger can (ADR 20); never the event of a refused claim.
-      if (ledger.claimAndRecordStart) return await ledger.claimAndRecordStart(claims.runId, replica, started);
+      if (ledger.claimAndRecordStart) {
+        await ledger.claimAndRecordStart(claims.runId, replica, started);
+        return RECORDED;
+      }
       await ledger.claim(claims.runId, replica);
     } catch (caught) {
       const error = this.expected(caught, 'refusing a run request');
@@ -458,11 +474,25 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
       this.options.observer?.runFinished({ status: 'refused' });
       throw error;
     }
+    return RECORDED;
+  }
+
+  /** A claim taken ahead: whether it and `started` committed, an operator told if not. */
+  private startRecord(claims: RunTicketClaims, recorded: Promise<void>): StartRecord {
+    return {
+      recorded: recorded.then(
+        () => true,
+        (error: unknown) => {
+          this.log.error(`run ${claims.runId}: its claim and audit.run.started were not committed, and it was already running: ${this.describe(error)}`);
+          return false;
+        },
+      ),
+    };
   }
 
   private async startAndRun(admitted: Admitted<Prepared>, session: Session, run: InFlightRun): Promise<ExecResult> {
     const { claims, prepared, masking } = admitted;
-    await this.recordStart(admitted);
+    const start = await this.recordStart(admitted);
     const startedAt = performance.now();
     let output: RunOutput;
     let warnings: GuardrailFinding[];
@@ -493,8 +523,10 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
         },
         ...guardrailRecords(screened.findings),
         details: { executor: this.options.replica, ...this.explorationDetails(claims) },
-      });
+      }, start);
       this.options.observer?.runFinished({ status, durationMs });
+      // No reply before its start is on the record (or the log says why not).
+      await start.recorded;
       throw new RungateError(error.code, message, error.details);
     }
     const durationMs = roundMs(performance.now() - startedAt);
@@ -519,8 +551,9 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
         ...this.explorationDetails(claims),
         ...(output.kind === 'sql' ? { rowCount: output.rowCount, statements: output.statements.slice(0, AUDITED_STATEMENTS) } : {}),
       },
-    });
+    }, start);
     this.options.observer?.runFinished({ status, durationMs });
+    await start.recorded;
     return { runId: claims.runId, status, durationMs, dryRun: claims.dryRun, output };
   }
 
@@ -686,8 +719,13 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
    * and the reply does not wait for its ack (`started` was the write-ahead). It is retried
    * with the same event id before giving up loudly, and shutdown waits for it.
    */
-  private auditTerminal(event: AuditEventInput): void {
-    this.trail(new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.publishTerminal(event)));
+  private auditTerminal(event: AuditEventInput, start: StartRecord = RECORDED): void {
+    this.trail(
+      Promise.all([start.recorded, new Promise<void>((resolve) => setImmediate(resolve))]).then(([recorded]) =>
+        // After `started`, in the chain's order; one whose start did not commit says so.
+        this.publishTerminal(recorded ? event : { ...event, details: { ...event.details, unrecordedStart: true } }),
+      ),
+    );
   }
 
   private async publishTerminal(event: AuditEventInput): Promise<void> {

@@ -17,6 +17,21 @@ export interface RunLedger {
    * Resolves once both are durable; rejects as `claim` does (nothing stored) otherwise.
    */
   claimAndRecordStart?(runId: string, holder: string, started: AuditEventInput): Promise<void>;
+  /**
+   * A ledger that alone decides which run ids are taken (the embedded database, one process
+   * holding it) claims at once, in memory, and commits the claim and `started` together after:
+   * the run goes ahead while they commit, and `recorded` settles once they did (ADR 20). Throws
+   * TICKET_REPLAYED at once for a run id it holds. Answers undefined when the run must wait for
+   * its commit instead (claimAndRecordStart): a ticket issued before the ledger opened, or
+   * after a commit failed and before one succeeded again.
+   */
+  claimAhead?(runId: string, holder: string, started: AuditEventInput, ticket: TicketTimes): { recorded: Promise<void> } | undefined;
+}
+
+/** A ticket's issue and expiry times, in seconds since the epoch (its iat and exp). */
+export interface TicketTimes {
+  iat: number;
+  exp: number;
 }
 
 const RUN_ID = /^[A-Za-z0-9_=-]{1,200}$/;

@@ -1,5 +1,6 @@
 import { InternalError, RungateError, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
-import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type RunLedger } from '@rungate/messaging';
+import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type RunLedger, type TicketTimes } from '@rungate/messaging';
+import { MAX_TICKET_TTL_S } from '@rungate/tickets';
 import type { DataSource } from 'typeorm';
 import { AuditStore, type AuditStoreOptions } from './audit-store';
 import { claimRuns, type RunClaim } from './run-claims';
@@ -8,6 +9,11 @@ import { claimRuns, type RunClaim } from './run-claims';
 const RECENT_IDS = 10_000;
 /** Most events and claims one commit takes; the rest wait for the next. */
 const MAX_BATCH = 1000;
+/**
+ * How long past its ticket's expiry a claimed run id is remembered: a ticket is refused once
+ * `exp` is before the current whole second, so nothing can present it after this.
+ */
+const CLAIM_MEMORY_PAST_EXPIRY_MS = 2000;
 
 interface PendingEvent {
   event: AuditEvent;
@@ -32,6 +38,13 @@ interface PendingClaim extends RunClaim {
  * transaction for the lot instead of one each. Each publish still resolves only once the
  * transaction holding its row committed, and a failed commit fails every publish in it.
  * The run ledger's claims (`runLedger()`) ride in the same transactions, ahead of the rows.
+ *
+ * Claim ahead (ADR 20): a sole writer is the only one taking claims on its database, so it
+ * can tell at once whether a run id is new — from the run ids it claimed itself while their
+ * tickets live — for a ticket issued after it opened (any earlier ticket may have been claimed
+ * by the process before, so it waits for the database to say). Such a run goes ahead while its
+ * claim and `started` commit. After a commit fails, the next run waits for its own commit
+ * again, until one succeeds.
  */
 export class LocalAuditLog implements AuditSink {
   private readonly store: AuditStore;
@@ -41,6 +54,12 @@ export class LocalAuditLog implements AuditSink {
   private events: PendingEvent[] = [];
   private claims: PendingClaim[] = [];
   private writing = false;
+  /** The whole second this log opened in: a ticket issued in it or before waits for its commit. */
+  private readonly openedSecond = Math.floor(Date.now() / 1000);
+  /** Run ids this log claimed, each until nothing can present its ticket (epoch ms). */
+  private readonly taken = new Map<string, number>();
+  /** A commit failed and none succeeded since: every claim waits for its commit. */
+  private commitFailed = false;
 
   /** `soleWriter`: nothing else appends to this database's chain (see AuditStoreOptions). */
   constructor(
@@ -63,24 +82,64 @@ export class LocalAuditLog implements AuditSink {
    * transaction; `claimAndRecordStart` puts a run's claim and its `started` event in one.
    */
   runLedger(): RunLedger {
-    const claim = (runId: string, holder: string, started?: AuditEvent) =>
-      new Promise<void>((resolve, reject) => {
-        const pending: PendingClaim = { runId, holder, resolve, reject };
-        this.claims.push(pending);
-        // The claim's outcome is the caller's answer; the event settles with the same commit.
-        if (started) this.events.push({ event: started, ifClaimed: pending, resolve: () => undefined, reject: () => undefined });
-        this.schedule();
-      });
     return {
-      claim: async (runId, holder) => {
-        assertRunId(runId);
-        return claim(runId, holder);
-      },
-      claimAndRecordStart: async (runId, holder, started) => {
-        assertRunId(runId);
-        return claim(runId, holder, completeAuditEvent(started));
-      },
+      claim: (runId, holder) => this.claim(runId, holder),
+      claimAndRecordStart: (runId, holder, started) => this.claim(runId, holder, started),
+      ...(this.store.atOnce ? { claimAhead: (runId: string, holder: string, started: AuditEventInput, ticket: TicketTimes) => this.claimAhead(runId, holder, started, ticket) } : {}),
     };
+  }
+
+  /** Waits for the commit. Held from the start for as long as any ticket lives; let go only if the commit failed. */
+  private async claim(runId: string, holder: string, started?: AuditEventInput): Promise<void> {
+    assertRunId(runId);
+    if (this.holds(runId)) throw runReplayed(runId);
+    const committed = this.commitClaim(runId, holder, started);
+    this.remember(runId, Date.now() + MAX_TICKET_TTL_S * 1000 + CLAIM_MEMORY_PAST_EXPIRY_MS);
+    try {
+      await committed;
+    } catch (error) {
+      if (!(error instanceof RungateError && error.code === 'TICKET_REPLAYED')) this.taken.delete(runId);
+      throw error;
+    }
+  }
+
+  private claimAhead(runId: string, holder: string, started: AuditEventInput, ticket: TicketTimes): { recorded: Promise<void> } | undefined {
+    assertRunId(runId);
+    // Issued by this process's policy, after this log opened: on this clock, never ahead of it.
+    if (this.commitFailed || ticket.iat <= this.openedSecond || ticket.iat > Math.floor(Date.now() / 1000)) return undefined;
+    if (this.holds(runId)) throw runReplayed(runId);
+    const recorded = this.commitClaim(runId, holder, started);
+    // Taken from now on, whatever its commit does: the run may be executing.
+    this.remember(runId, ticket.exp * 1000 + CLAIM_MEMORY_PAST_EXPIRY_MS);
+    return { recorded };
+  }
+
+  /** Queues the claim (and its `started`, stored only if the claim is new) for the next commit. */
+  private commitClaim(runId: string, holder: string, started?: AuditEventInput): Promise<void> {
+    const event = started && completeAuditEvent(started);
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingClaim = { runId, holder, resolve, reject };
+      this.claims.push(pending);
+      // The claim's outcome is the caller's answer; the event settles with the same commit.
+      if (event) this.events.push({ event, ifClaimed: pending, resolve: () => undefined, reject: () => undefined });
+      this.schedule();
+    });
+  }
+
+  private holds(runId: string): boolean {
+    const now = Date.now();
+    for (const [id, until] of this.taken) {
+      // Roughly in expiry order: stop at the first one still current.
+      if (until > now) break;
+      this.taken.delete(id);
+    }
+    const until = this.taken.get(runId);
+    return until !== undefined && until > now;
+  }
+
+  private remember(runId: string, until: number): void {
+    this.taken.delete(runId);
+    this.taken.set(runId, until);
   }
 
   /** Called with every stored event, after it is committed (e.g. to follow the trail live). */
@@ -132,7 +191,9 @@ export class LocalAuditLog implements AuditSink {
         });
         this.seq = from + stored.length;
       }
+      this.commitFailed = false;
     } catch (error) {
+      this.commitFailed = true;
       this.seq = undefined;
       const message = (error as Error).message;
       for (const pending of events) {
