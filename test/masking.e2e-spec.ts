@@ -32,14 +32,19 @@ describe.each(TRANSPORTS)('masking over %s: what an executor returns leaves it m
   let stack: Stack;
   let client: Client;
   const alice = newToken();
+  /** The runs this file made: the AUDIT stream is shared with the files running beside it. */
+  const runIds: string[] = [];
 
   /** An executor that is still subscribing answers no-responders: nothing ran, so calling again is safe. */
   async function call(name: string, args: Record<string, unknown>): Promise<CallResult> {
-    return eventually(async () => {
-      const result = (await client.callTool({ name, arguments: args })) as CallResult;
-      if (/did not report run/.test(resultText(result))) throw new Error(resultText(result));
-      return result;
+    const result = await eventually(async () => {
+      const answered = (await client.callTool({ name, arguments: args })) as CallResult;
+      if (/did not report run/.test(resultText(answered))) throw new Error(resultText(answered));
+      return answered;
     }, 20_000);
+    const runId = / — run ([A-Za-z0-9_=-]+)/.exec(resultText(result))?.[1];
+    if (runId) runIds.push(runId);
+    return result;
   }
 
   beforeAll(async () => {
@@ -149,7 +154,8 @@ masking:
     try {
       const completed = await eventually(async () => {
         const { rows } = await db.query<{ connection_name: string; event: { outcome: { masking?: unknown } } }>(
-          `SELECT connection_name, event FROM audit_events WHERE type = 'audit.run.completed' ORDER BY seq`,
+          `SELECT connection_name, event FROM audit_events WHERE type = 'audit.run.completed' AND run_id = ANY($1) ORDER BY seq`,
+          [runIds],
         );
         if (new Set(rows.map((r) => r.connection_name)).size < 3) throw new Error(`completed runs so far: ${rows.map((r) => r.connection_name).join(', ')}`);
         return rows;
@@ -159,7 +165,8 @@ masking:
       expect(masking('app-db')).toEqual({ ...profile, counts: { column: 2, credit_card: 1, email: 2, iban: 1, phone: 2 } });
       expect(masking('local-shell')).toEqual({ ...profile, counts: { credit_card: 1, email: 1, iban: 1 } });
       expect(masking('bastion')).toEqual({ ...profile, counts: { credit_card: 1, email: 1, iban: 1 } });
-      const { rows: started } = await db.query(`SELECT event FROM audit_events WHERE type = 'audit.run.started'`);
+      const { rows: started } = await db.query(`SELECT event FROM audit_events WHERE type = 'audit.run.started' AND run_id = ANY($1)`, [runIds]);
+      expect(started).toHaveLength(runIds.length);
       expect(started.every((r) => r.event.details.masking === 'pii')).toBe(true);
       const { rows: everything } = await db.query<{ event: string }>('SELECT event::text AS event FROM audit_events');
       const stored = everything.map((r) => r.event).join('\n');
