@@ -5,6 +5,7 @@ import { RungateConfig, loadConfig, readEnvironment } from '@rungate/config';
 import { RungateError, InternalError } from '@rungate/contracts';
 import { InProcessBroker, InProcessBus, InProcessRpcServer } from '@rungate/messaging';
 import { LocalAuditLog, TokenAdmin, TokenStore, openDatabase, openEmbeddedDatabase, pgliteTemplate } from '@rungate/persistence';
+import { IssuedTickets } from '@rungate/tickets';
 import { ConfigHolder, ConfigWatcher, Readiness, startService, type ConfigOrigin, type RunningService, type ServiceContext, type ServiceDefinition } from '@rungate/runtime';
 import { auditService } from '@rungate/service-audit';
 import { executorPostgresService } from '@rungate/service-executor-postgres';
@@ -287,6 +288,8 @@ export async function serve(options: ServeOptions): Promise<Served> {
     else closers.push(() => admin.close());
     // Claims commit in the audit log's own transactions (group commit, ADR 20).
     const ledger = audit.runLedger();
+    // Policy and the executors share this process, its signing key with them: a ticket signed here is not verified again (ADR 25).
+    const issuedTickets = new IssuedTickets();
     const database = async (): Promise<DataSource> => db;
     const context = (service: string): ServiceContext => ({
       service,
@@ -296,6 +299,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
       audit,
       ledger,
       database,
+      issuedTickets,
       transport: () => new InProcessRpcServer(broker),
     });
     // Listening where the plan says; the gateway's own definition would read PORT itself.

@@ -95,6 +95,7 @@ async function createPipeline<T extends ConnectionType, Prepared>(
     replica: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`,
     adapter: spec.adapter(),
     verifyKeys: () => keys.current,
+    ...(ctx.issuedTickets ? { issuedTickets: ctx.issuedTickets } : {}),
     connections: () => config.current.connections,
     ledger: await openRunLedger(ctx),
     audit,

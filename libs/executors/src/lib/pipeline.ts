@@ -16,7 +16,7 @@ import {
 } from '@rungate/contracts';
 import { OutputGuardrails, describeFindings, guardrailRecord, guardrailVerdict, type GuardrailFinding } from '@rungate/guardrails';
 import { AUDIT_DUPLICATE_WINDOW_MS, setRunId, type AuditSink, type RunLedger } from '@rungate/messaging';
-import { assertBodyMatches, verifyTicket, type VerifyKey } from '@rungate/tickets';
+import { assertBodyMatches, verifyTicket, type IssuedTickets, type VerifyKey } from '@rungate/tickets';
 import type { ConnectionOf, ExecutorAdapter } from './adapter';
 import { MaskingProfiles, type MaskingReport, type OutputMasking, type RunMasking } from './masking';
 import { settlesWithin } from './settles-within';
@@ -43,6 +43,8 @@ export interface RunPipelineOptions<T extends ConnectionType, Prepared> {
   adapter: ExecutorAdapter<T, Prepared>;
   /** The current ticket verify keys (several during a key rotation). */
   verifyKeys: () => readonly VerifyKey[];
+  /** The tickets policy signed in this process (the all-in-one mode): each is spared its signature check once (ADR 25). */
+  issuedTickets?: IssuedTickets;
   /** The current connections of rungate.yaml (hot-reloaded). */
   connections: () => readonly ConnectionConfig[];
   ledger: RunLedger;
@@ -334,7 +336,7 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     let claims: RunTicketClaims | undefined;
     try {
       const request = parseExecRequest(payload);
-      claims = verifyTicket(request.ticket, this.options.verifyKeys(), this.options.now?.());
+      claims = verifyTicket(request.ticket, this.options.verifyKeys(), this.options.now?.(), this.options.issuedTickets);
       setRunId(claims.runId);
       this.track(claims.runId, run);
       const connection = this.connectionFor(claims);

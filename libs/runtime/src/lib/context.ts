@@ -1,6 +1,7 @@
 import { readEnvironment, type RungateConfig } from '@rungate/config';
 import { KvRunLedger, type AuditSink, type Bus, type RunLedger } from '@rungate/messaging';
 import { databaseUrl, openDatabase } from '@rungate/persistence';
+import type { IssuedTickets } from '@rungate/tickets';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import type { NatsConnection } from 'nats';
 import type { DataSource } from 'typeorm';
@@ -21,6 +22,8 @@ export interface ServiceContext {
   readonly ledger?: RunLedger;
   /** Rungate's own database, when one is shared in-process (the all-in-one mode's PGlite). */
   readonly database?: () => Promise<DataSource>;
+  /** The tickets policy signed, for executors in the same process (the all-in-one mode, ADR 25). */
+  readonly issuedTickets?: IssuedTickets;
 }
 
 /** The run ledger executors claim run ids in: the context's own, else JetStream KV. */

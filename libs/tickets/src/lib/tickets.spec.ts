@@ -1,6 +1,7 @@
 import { sign } from 'node:crypto';
 import { RungateError, type RunTicketClaims } from '@rungate/contracts';
 import {
+  IssuedTickets,
   assertBodyMatches,
   generateTicketKeyPair,
   prepareTicket,
@@ -143,5 +144,55 @@ describe('run tickets', () => {
   it('refuses a body that differs from the authorized hash', () => {
     expect(() => assertBodyMatches(claims(), body)).not.toThrow();
     expect(codeOf(() => assertBodyMatches(claims(), `${body}; DROP TABLE users`))).toBe('BODY_MISMATCH');
+  });
+
+  describe('a ticket this process signed (IssuedTickets, ADR 25)', () => {
+    /** A ticket as it would be with its signature replaced: the check would refuse it. */
+    const badlySigned = (token: string) => `${token.split('.').slice(0, 2).join('.')}.${Buffer.alloc(64, 7).toString('base64url')}`;
+
+    it('is spared its signature check once, then verified as any ticket', () => {
+      const issued = new IssuedTickets();
+      const token = badlySigned(signTicket(claims(), signing));
+      issued.add(token, claims(), now);
+      // The signature is not what let it through: it would not verify.
+      expect(verifyTicket(token, [verifying], now, issued)).toEqual(claims());
+      expect(codeOf(() => verifyTicket(token, [verifying], now, issued))).toBe('TICKET_INVALID');
+      expect(issued.size).toBe(0);
+    });
+
+    it('is checked for everything else: a current verify key, expiry, the claims', () => {
+      const issued = new IssuedTickets();
+      const stranger = signingKeyFromPem(generateTicketKeyPair().privatePem);
+      const unknownKey = signTicket(claims(), stranger);
+      issued.add(unknownKey, claims(), now);
+      expect(codeOf(() => verifyTicket(unknownKey, [verifying], now, issued))).toBe('TICKET_INVALID');
+      const token = signTicket(claims(), signing);
+      issued.add(token, claims(), now);
+      expect(codeOf(() => verifyTicket(token, [verifying], now + 31_000, issued))).toBe('TICKET_EXPIRED');
+      const unknownClaim = signTicket({ ...claims(), extra: true } as RunTicketClaims, signing);
+      issued.add(unknownClaim, claims(), now);
+      expect(codeOf(() => verifyTicket(unknownClaim, [verifying], now, issued))).toBe('TICKET_INVALID');
+    });
+
+    it('leaves every other ticket to its signature: another string, one never added', () => {
+      const issued = new IssuedTickets();
+      const token = signTicket(claims(), signing);
+      issued.add(token, claims(), now);
+      expect(codeOf(() => verifyTicket(badlySigned(token), [verifying], now, issued))).toBe('TICKET_INVALID');
+      expect(verifyTicket(token, [verifying], now, issued).runId).toBe('run-1');
+    });
+
+    it('forgets a ticket once it expired, and holds at most 100,000', () => {
+      const issued = new IssuedTickets();
+      issued.add('old', { exp: Math.floor(now / 1000) }, now);
+      expect(issued.take('old', now + 5_000)).toBe(false);
+      issued.add('expiring', { exp: Math.floor(now / 1000) }, now);
+      issued.add('fresh', { exp: Math.floor(now / 1000) + 30 }, now + 5_000);
+      expect(issued.size).toBe(1);
+      for (let i = 0; i < 100_005; i++) issued.add(`t${i}`, { exp: Math.floor(now / 1000) + 30 }, now);
+      expect(issued.size).toBe(100_000);
+      expect(issued.take('fresh', now)).toBe(false);
+      expect(issued.take('t100004', now)).toBe(true);
+    });
   });
 });

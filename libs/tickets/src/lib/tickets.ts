@@ -82,11 +82,49 @@ export function signTicket(claims: RunTicketClaims, key: SigningKey): string {
   return prepareTicket(claims, key).sign();
 }
 
+/** Most tickets an IssuedTickets holds; past it the oldest go (they are then verified as any ticket). */
+const MAX_ISSUED_TICKETS = 100_000;
+
+/**
+ * The tickets this process signed, for executors in the same process (`rungate serve`, ADR
+ * 25): the signer's private key is this process's, so checking its signature again proves
+ * nothing a tampered process could not fake — an Ed25519 verify is ~100 µs of a call's CPU.
+ * verifyTicket takes a ticket found here out (each is spared its signature check once) and
+ * checks all the rest as for any ticket. Anything else — another string, a replay, a ticket
+ * from elsewhere — is verified in full. A ticket is kept until it expires, at most.
+ */
+export class IssuedTickets {
+  /** Ticket → when it expires (epoch ms); insertion order is issue order. */
+  private readonly tickets = new Map<string, number>();
+
+  add(ticket: string, claims: Pick<RunTicketClaims, 'exp'>, nowMs = Date.now()): void {
+    for (const [issued, until] of this.tickets) {
+      if (until >= nowMs && this.tickets.size < MAX_ISSUED_TICKETS) break;
+      this.tickets.delete(issued);
+    }
+    this.tickets.set(ticket, (claims.exp + 1) * 1000);
+  }
+
+  /** True once for a ticket this process signed and that has not expired; it is forgotten then. */
+  take(ticket: string, nowMs = Date.now()): boolean {
+    const until = this.tickets.get(ticket);
+    if (until === undefined) return false;
+    this.tickets.delete(ticket);
+    return until >= nowMs;
+  }
+
+  get size(): number {
+    return this.tickets.size;
+  }
+}
+
 /**
  * Verifies signature (against any of the current keys, for rotation), header, expiry and
  * shape. Every failure is a typed error; nothing about the ticket is trusted before this.
+ * With `issued`, a ticket this process signed itself is spared the signature check, once
+ * (IssuedTickets); its key must still be a current verify key, and all the rest is checked.
  */
-export function verifyTicket(token: string, keys: readonly VerifyKey[], nowMs = Date.now()): RunTicketClaims {
+export function verifyTicket(token: string, keys: readonly VerifyKey[], nowMs = Date.now(), issued?: IssuedTickets): RunTicketClaims {
   const parts = token.split('.');
   if (parts.length !== 3) throw new RungateError('TICKET_INVALID', 'malformed run ticket');
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
@@ -99,7 +137,7 @@ export function verifyTicket(token: string, keys: readonly VerifyKey[], nowMs = 
   if (header.alg !== 'EdDSA' || header.typ !== HEADER_TYPE) throw new RungateError('TICKET_INVALID', 'unsupported run ticket type');
   const key = keys.find((k) => k.kid === header.kid);
   if (!key) throw new RungateError('TICKET_INVALID', 'run ticket signed by an unknown key');
-  const valid = verify(null, Buffer.from(`${headerPart}.${payloadPart}`), key.publicKey, Buffer.from(signaturePart, 'base64url'));
+  const valid = issued?.take(token, nowMs) || verify(null, Buffer.from(`${headerPart}.${payloadPart}`), key.publicKey, Buffer.from(signaturePart, 'base64url'));
   if (!valid) throw new RungateError('TICKET_INVALID', 'run ticket signature does not verify');
   let claims: RunTicketClaims;
   try {

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { resolveSecret } from '@rungate/config';
 import type { RunTicketClaims } from '@rungate/contracts';
-import { CONFIG, type ConfigHolder } from '@rungate/runtime';
-import { prepareTicket, signingKeyFromPem, type PreparedTicket, type SigningKey } from '@rungate/tickets';
+import { CONFIG, SERVICE_CONTEXT, type ConfigHolder, type ServiceContext } from '@rungate/runtime';
+import { prepareTicket, signingKeyFromPem, type IssuedTickets, type PreparedTicket, type SigningKey } from '@rungate/tickets';
 import { InternalError } from '@rungate/contracts';
 
 /** Holds policy's Ed25519 signing key; only policy has it, executors hold public keys. */
@@ -12,8 +12,11 @@ export class TicketSigner {
   private readonly key: SigningKey;
   /** Derived from the signing key, so every policy replica has it and the database does not. */
   readonly digestKey: Buffer;
+  /** Where an executor in this process finds what was signed here (ADR 25); absent across processes. */
+  private readonly issued?: IssuedTickets;
 
-  constructor(@Inject(CONFIG) config: ConfigHolder) {
+  constructor(@Inject(CONFIG) config: ConfigHolder, @Inject(SERVICE_CONTEXT) ctx: ServiceContext) {
+    this.issued = ctx.issuedTickets;
     const ref = config.current.tickets.signingKey;
     if (!ref) throw new InternalError('tickets.signingKey is not configured: policy cannot sign run tickets (see `rungate keys generate`)');
     this.key = signingKeyFromPem(resolveSecret(ref));
@@ -32,6 +35,16 @@ export class TicketSigner {
 
   /** The ticket encoded, its length known, to be signed later (see prepareTicket). */
   prepare(claims: RunTicketClaims): PreparedTicket {
-    return prepareTicket(claims, this.key);
+    const prepared = prepareTicket(claims, this.key);
+    const issued = this.issued;
+    if (!issued) return prepared;
+    return {
+      length: prepared.length,
+      sign: () => {
+        const ticket = prepared.sign();
+        issued.add(ticket, claims);
+        return ticket;
+      },
+    };
   }
 }
