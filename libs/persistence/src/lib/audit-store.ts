@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { InternalError, type AuditEvent } from '@rungate/contracts';
-import { GENESIS_HASH, canonicalJson, type RunStatus, chainHashOfCanonical, encodeAuditText, readAuditMessage, verifyChain, type ChainVerification } from '@rungate/audit-chain';
+import { InternalError, jsonDepth, type AuditEvent } from '@rungate/contracts';
+import { GENESIS_HASH, MAX_AUDIT_EVENT_DEPTH, canonicalJson, type RunStatus, chainHashOfCanonical, encodeAuditText, readAuditMessage, verifyChain, type ChainVerification } from '@rungate/audit-chain';
 import type { DataSource } from 'typeorm';
 import { embeddedThread, type PGliteThread } from './pglite-worker';
 import type { RunClaim } from './run-claims';
@@ -19,6 +19,12 @@ export interface StreamedEvent {
   seq: number;
   subject: string;
   data: string;
+  /**
+   * The event `data` is the JSON of, when the writer made it itself (LocalAuditLog: what
+   * completeAuditEvent gave, validated and in the audit text encoding): chained as it is
+   * rather than read back from `data`, which gives the same event (audit-store.spec.ts).
+   */
+  event?: AuditEvent;
 }
 
 const COLUMNS = [
@@ -55,6 +61,11 @@ export function legacyInvalidContent(message: StreamedEvent): Record<string, unk
  * message always yields the same content (verify --stream relies on it).
  */
 export function chainedContent(message: StreamedEvent): ChainedContent {
+  const own = message.event;
+  if (own && jsonDepth(own, MAX_AUDIT_EVENT_DEPTH) <= MAX_AUDIT_EVENT_DEPTH) {
+    const content = own as unknown as Record<string, unknown>;
+    return { content, canonical: canonicalJson(content), event: own };
+  }
   const read = readAuditMessage(message.data);
   if (!read.ok) return invalidContent(message);
   const content = read.event as unknown as Record<string, unknown>;

@@ -187,7 +187,7 @@ export class LocalAuditLog implements AuditSink {
         await this.store.append(async (db) => {
           claimed = await claimRuns(db, [...firsts.values()]);
           stored = this.storable(events, (claim) => firsts.get(claim.runId) === claim && claimed.has(claim.runId));
-          return stored.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event) }));
+          return stored.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event), event: pending.event }));
         });
         this.seq = from + stored.length;
       }
@@ -231,7 +231,7 @@ export class LocalAuditLog implements AuditSink {
       const from = this.seq;
       const outcome = await this.store.appendAtOnce(
         contenders,
-        stored.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event) })),
+        stored.map((pending, i) => ({ seq: from + i + 1, subject: pending.event.type, data: JSON.stringify(pending.event), event: pending.event })),
       );
       if ('stored' in outcome) {
         this.seq = from + stored.length;
