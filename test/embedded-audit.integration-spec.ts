@@ -132,6 +132,36 @@ describe('the audit log on the embedded database (one message per commit)', () =
   });
 });
 
+describe('trailing events on the embedded log (a run\'s outcome, after its reply)', () => {
+  it('a trailing event waits for what is published next and shares its commit, in publication order; alone it is stored soon after', async () => {
+    const completed = (runId: string) => ({ type: 'audit.run.completed' as const, source: 'test', runId, outcome: { status: 'succeeded' as const } });
+    const db = await openEmbeddedDatabase(undefined);
+    // A wait long enough that only what comes next can end it (the default is TRAILING_WAIT_MS).
+    const patient = new LocalAuditLog(db, { soleWriter: true, trailingWaitMs: 60_000 });
+    const trailing = patient.publish(completed('emb-trail-1'), { trailing: true });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await count(db, `SELECT count(*) AS n FROM audit_events WHERE run_id = 'emb-trail-1'`)).toBe(0);
+    const next = patient.publish(received('emb-trail-2'));
+    await Promise.all([trailing, next]);
+    const rows: { run_id: string; seq: string; xmin: string }[] = await db.query(`SELECT run_id, seq, xmin::text FROM audit_events WHERE run_id IN ('emb-trail-1', 'emb-trail-2') ORDER BY seq`);
+    expect(rows.map((r) => r.run_id)).toEqual(['emb-trail-1', 'emb-trail-2']);
+    expect(rows[0]?.xmin).toBe(rows[1]?.xmin);
+    // Ahead of a claim too: the claim's started follows it in the same commit.
+    const before = patient.publish(completed('emb-trail-3'), { trailing: true });
+    await patient.runLedger().claimAndRecordStart?.('emb-trail-4', 'replica-1', started('emb-trail-4', 'replica-1'));
+    await before;
+    const claimed: { run_id: string; xmin: string }[] = await db.query(`SELECT run_id, xmin::text FROM audit_events WHERE run_id IN ('emb-trail-3', 'emb-trail-4') ORDER BY seq`);
+    expect(claimed.map((r) => r.run_id)).toEqual(['emb-trail-3', 'emb-trail-4']);
+    expect(claimed[0]?.xmin).toBe(claimed[1]?.xmin);
+    // Nothing after it: stored all the same, after the default wait (a log of its own, the patient one done).
+    await new LocalAuditLog(db, { soleWriter: true }).publish(completed('emb-trail-5'), { trailing: true });
+    expect(await count(db, `SELECT count(*) AS n FROM audit_events WHERE run_id = 'emb-trail-5'`)).toBe(1);
+    expect(await verifyStoredChain(db)).toMatchObject({ ok: true });
+    await db.destroy();
+  });
+
+});
+
 describe('the audit log when the embedded database thread ends', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rg-embedded-audit-'));
 

@@ -736,7 +736,8 @@ export class RunPipeline<T extends ConnectionType, Prepared> {
     const giveUpAt = Date.now() + TERMINAL_AUDIT_RETRY_MS;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.audit.publish(retried);
+        // Nothing waits on it: the embedded log may store it with the next call's first event.
+        await this.options.audit.publish(retried, { trailing: true });
         return;
       } catch (error) {
         if (Date.now() >= giveUpAt) {

@@ -6,7 +6,16 @@ import { decodeJson, encodeJson, requestOnSharedInbox } from './bus';
 
 export interface AuditSink {
   /** Resolves once the event is durably stored; rejects with AUDIT_UNAVAILABLE otherwise. */
-  publish(event: AuditEventInput): Promise<AuditEvent>;
+  publish(event: AuditEventInput, options?: PublishOptions): Promise<AuditEvent>;
+}
+
+export interface PublishOptions {
+  /**
+   * The event records what already happened and nothing waits on it before answering (a run's
+   * outcome, published after its reply): a sink may hold it briefly to store it with what
+   * comes next. It is stored all the same, in the order it was published (LocalAuditLog).
+   */
+  trailing?: boolean;
 }
 
 /**

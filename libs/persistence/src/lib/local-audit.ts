@@ -1,5 +1,5 @@
 import { InternalError, RungateError, type AuditEvent, type AuditEventInput } from '@rungate/contracts';
-import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type RunLedger, type TicketTimes } from '@rungate/messaging';
+import { assertRunId, completeAuditEvent, ledgerUnavailable, runReplayed, type AuditSink, type PublishOptions, type RunLedger, type TicketTimes } from '@rungate/messaging';
 import { MAX_TICKET_TTL_S } from '@rungate/tickets';
 import type { DataSource } from 'typeorm';
 import { AuditStore, type AuditStoreOptions } from './audit-store';
@@ -14,6 +14,12 @@ const MAX_BATCH = 1000;
  * `exp` is before the current whole second, so nothing can present it after this.
  */
 const CLAIM_MEMORY_PAST_EXPIRY_MS = 2000;
+/**
+ * Longest a trailing event (PublishOptions.trailing: a run's outcome, after its reply) waits to
+ * share the commit of what comes next — at one call at a time, the next call's `decided` —
+ * instead of a commit of its own that the next call's would then wait behind.
+ */
+export const TRAILING_WAIT_MS = 3;
 
 interface PendingEvent {
   event: AuditEvent;
@@ -60,21 +66,46 @@ export class LocalAuditLog implements AuditSink {
   private readonly taken = new Map<string, number>();
   /** A commit failed and none succeeded since: every claim waits for its commit. */
   private commitFailed = false;
+  /** Trailing events published since the last commit began, in order, waiting for company. */
+  private trailing: PendingEvent[] = [];
+  private trailingTimer?: NodeJS.Timeout;
+
+  private readonly trailingWaitMs: number;
 
   /** `soleWriter`: nothing else appends to this database's chain (see AuditStoreOptions). */
   constructor(
     private readonly db: DataSource,
-    options: AuditStoreOptions = {},
+    options: AuditStoreOptions & { trailingWaitMs?: number } = {},
   ) {
     this.store = new AuditStore(db, options);
+    this.trailingWaitMs = options.trailingWaitMs ?? TRAILING_WAIT_MS;
   }
 
-  publish(input: AuditEventInput): Promise<AuditEvent> {
+  publish(input: AuditEventInput, options?: PublishOptions): Promise<AuditEvent> {
     const event = completeAuditEvent(input);
     return new Promise<AuditEvent>((resolve, reject) => {
+      if (options?.trailing) {
+        this.trailing.push({ event, resolve, reject });
+        this.trailingTimer ??= setTimeout(() => {
+          this.trailingTimer = undefined;
+          this.releaseTrailing();
+          this.schedule();
+        }, this.trailingWaitMs);
+        return;
+      }
+      this.releaseTrailing();
       this.events.push({ event, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Trailing events go ahead of what is published after them: the chain keeps publication order. */
+  private releaseTrailing(): void {
+    if (this.trailing.length === 0) return;
+    this.events.push(...this.trailing);
+    this.trailing = [];
+    clearTimeout(this.trailingTimer);
+    this.trailingTimer = undefined;
   }
 
   /**
@@ -118,6 +149,7 @@ export class LocalAuditLog implements AuditSink {
   private commitClaim(runId: string, holder: string, started?: AuditEventInput): Promise<void> {
     const event = started && completeAuditEvent(started);
     return new Promise<void>((resolve, reject) => {
+      this.releaseTrailing();
       const pending: PendingClaim = { runId, holder, resolve, reject };
       this.claims.push(pending);
       // The claim's outcome is the caller's answer; the event settles with the same commit.
