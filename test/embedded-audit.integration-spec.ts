@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditStore, LocalAuditLog, openEmbeddedDatabase, verifyStoredChain } from '@rungate/persistence';
-import type { RunTicketClaims } from '@rungate/contracts';
 import { RunPipeline } from '@rungate/executors';
 import type { RunLedger } from '@rungate/messaging';
-import { generateTicketKeyPair, sha256Hex, signTicket, signingKeyFromPem, verifyKeyFromPem } from '@rungate/tickets';
+import { generateTicketKeyPair, signingKeyFromPem, verifyKeyFromPem } from '@rungate/tickets';
+import { signedRequest, testClaims } from '@rungate/testing';
 import type { DataSource } from 'typeorm';
 
 const received = (runId: string) => ({ type: 'audit.run.received' as const, source: 'test', runId, params: { runId } });
@@ -261,24 +261,8 @@ describe('claims taken ahead on the embedded database (ADR 20)', () => {
   it('two executors on the log race one ticket: it runs once, and the chain holds its started before its outcome', async () => {
     const keys = generateTicketKeyPair();
     const body = 'UPDATE notes SET body = $1';
-    const now = second();
-    const claims: RunTicketClaims = {
-      v: 1,
-      runId: `ahead-race-${now}`,
-      iat: now,
-      exp: now + 30,
-      identity: { user: 'alice@example.com', groups: ['eng'], agent: 'claude-code' },
-      runbook: { repository: 'demo', path: 'notes/set.runbook.sql', commit: 'abc', sha256: 'f00' },
-      bodySha256: sha256Hex(body),
-      tool: 'demo.notes.set',
-      connection: { name: 'app-db', type: 'postgres' },
-      params: { body: 'x' },
-      env: {},
-      limits: { timeoutMs: 2000, maxRows: 10, maxBytes: 10_000 },
-      readOnly: false,
-      dryRun: false,
-    };
-    const payload = { ticket: signTicket(claims, signingKeyFromPem(keys.privatePem)), body };
+    const claims = testClaims(body, { path: 'notes/set.runbook.sql', connection: { name: 'app-db', type: 'postgres' }, groups: ['eng'], rule: 'notes', params: { body: 'x' } });
+    const payload = signedRequest(claims, body, signingKeyFromPem(keys.privatePem));
     const ran: string[] = [];
     const ledger = log.runLedger();
     const executor = (replica: string) =>

@@ -5,7 +5,7 @@ import { openDatabase, searchAuditEvents } from '@rungate/persistence';
 import { createRunbookRepository, createTestDatabase, eventually, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
 import type { DataSource } from 'typeorm';
-import { TRANSPORTS, catalogClient, newToken, resultText as text, startStack, type CallResult, type Stack } from './support/stack';
+import { TRANSPORTS, catalogClient, newToken, resultText as text, runIdOf, startStack, type CallResult, type Stack } from './support/stack';
 
 const ADD_NOTE = `-- @description Append a note
 INSERT INTO notes (note) VALUES ('{{ .note | required "note is required" }}');
@@ -82,9 +82,6 @@ rules:
 
   const call = (name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) =>
     client.callTool({ name, arguments: { connection: 'app-db', ...args }, ...(meta ? { _meta: meta } : {}) }) as Promise<CallResult>;
-
-  /** The run id a result names. */
-  const runIdOf = (result: CallResult) => /run ([0-9a-f-]{36})/.exec(text(result))?.[1];
 
   /** Waits for the refusal of a call made after `afterSeq` (its one `audit.attempt.denied`), then returns every row of that run. */
   async function decisionAfter(afterSeq: number, tool: string): Promise<AuditRow[]> {

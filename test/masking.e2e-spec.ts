@@ -1,7 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createRunbookRepository, createTestDatabase, eventually, startSshd, type Sshd, type TestDatabase } from '@rungate/testing';
 import { Client as PgClient } from 'pg';
-import { SERVICES, TRANSPORTS, catalogClient, newToken, resultText, startStack, type CallResult, type Stack } from './support/stack';
+import { SERVICES, TRANSPORTS, catalogClient, newToken, resultText, runIdOf, startStack, type CallResult, type Stack } from './support/stack';
 
 const CUSTOMERS = `-- @description Customers and how they pay
 -- @readonly
@@ -42,7 +42,7 @@ describe.each(TRANSPORTS)('masking over %s: what an executor returns leaves it m
       if (/did not report run/.test(resultText(answered))) throw new Error(resultText(answered));
       return answered;
     }, 20_000);
-    const runId = / — run ([A-Za-z0-9_=-]+)/.exec(resultText(result))?.[1];
+    const runId = runIdOf(result);
     if (runId) runIds.push(runId);
     return result;
   }

@@ -143,6 +143,11 @@ export function resultText(result: CallResult): string {
   return result.content.map((c) => c.text ?? '').join('\n');
 }
 
+/** The run id a result's text names ("… — run <id>…"), if any. */
+export function runIdOf(result: CallResult): string | undefined {
+  return /run ([0-9a-f-]{36})/.exec(resultText(result))?.[1];
+}
+
 export interface RunningServe {
   process: ServiceProcess;
   /** The gateway, e.g. http://127.0.0.1:41234 (MCP on /mcp). */

@@ -1,31 +1,14 @@
 import { parseConfig } from '@rungate/config';
-import type { RunTicketClaims } from '@rungate/contracts';
 import { ConfigHolder, type ServiceContext } from '@rungate/runtime';
-import { IssuedTickets, generateTicketKeyPair, sha256Hex, verifyKeyFromPem, verifyTicket } from '@rungate/tickets';
+import { testClaims } from '@rungate/testing';
+import { IssuedTickets, generateTicketKeyPair, verifyKeyFromPem, verifyTicket } from '@rungate/tickets';
 import { TicketSigner } from './ticket-signer';
 
 const keys = generateTicketKeyPair();
 process.env['TICKET_SIGNER_SPEC_KEY'] = keys.privatePem;
 const config = new ConfigHolder(parseConfig('repositories: [{ name: demo, url: /srv/demo }]\ntickets: { signingKey: env:TICKET_SIGNER_SPEC_KEY }\n', 'rungate.yaml'));
 
-function claims(): RunTicketClaims {
-  const iat = Math.floor(Date.now() / 1000);
-  return {
-    v: 1,
-    runId: 'run-signer-1',
-    iat,
-    exp: iat + 30,
-    identity: { user: 'alice@example.com', groups: ['eng'], agent: 'claude-code' },
-    runbook: { repository: 'demo', path: 'pg/get.runbook.sql', commit: 'abc', sha256: 'def' },
-    bodySha256: sha256Hex('SELECT 1'),
-    connection: { name: 'db', type: 'postgres' },
-    params: {},
-    env: {},
-    limits: { timeoutMs: 1000, maxRows: 10, maxBytes: 1000 },
-    readOnly: true,
-    dryRun: false,
-  };
-}
+const claims = () => testClaims('SELECT 1', { path: 'pg/get.runbook.sql', connection: { name: 'db', type: 'postgres' }, groups: ['eng'], rule: 'engineering' }, { runId: 'run-signer-1' });
 
 describe('TicketSigner', () => {
   it('in one process with its executors, leaves each ticket it signs where they find it (ADR 25)', () => {
