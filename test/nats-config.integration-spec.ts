@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureAuditStream } from '@rungate/messaging';
-import { eventually, freePort, startProcess, type ServiceProcess } from '@rungate/testing';
+import { eventually, freePorts, startProcess, type ServiceProcess } from '@rungate/testing';
 import { connect, type NatsConnection } from 'nats';
 
 const CONF = join(__dirname, '..', 'deploy', 'nats', 'nats.conf');
@@ -20,13 +20,14 @@ describe('deploy/nats/nats.conf', () => {
   }
 
   beforeAll(async () => {
-    port = await freePort();
+    let monitorPort: number;
+    [port, monitorPort] = (await freePorts(2)) as [number, number];
     const env = { ...process.env, RUNGATE_NATS_PASSWORD: 'svc-pass', RUNGATE_NATS_OPERATOR_PASSWORD: 'op-pass' };
     // The shipped file, with only its storage moved to a scratch folder.
     const dir = mkdtempSync(join(tmpdir(), 'rg-nats-'));
     const conf = join(dir, 'nats.conf');
     writeFileSync(conf, readFileSync(CONF, 'utf8').replace('"/data/jetstream"', JSON.stringify(join(dir, 'js'))));
-    server = startProcess('nats', '/usr/sbin/nats-server', ['-c', conf, '-a', '127.0.0.1', '-p', String(port), '-m', String(await freePort())], env);
+    server = startProcess('nats', '/usr/sbin/nats-server', ['-c', conf, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)], env);
     await eventually(async () => (await as('operator', 'op-pass')).flush());
   });
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { tokenSha256 } from '@rungate/policy';
-import { eventually, freePort, RUNGATE_BIN, serviceArgs, startProcess, type ServiceProcess } from '@rungate/testing';
+import { eventually, freePorts, RUNGATE_BIN, serviceArgs, startProcess, type ServiceProcess } from '@rungate/testing';
 import { generateTicketKeyPair } from '@rungate/tickets';
 
 /** A runbook that changes nothing, for suites about everything but the run. */
@@ -64,7 +64,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const keys = generateTicketKeyPair();
   writeFileSync(join(dir, 'policy.ed25519'), keys.privatePem, { mode: 0o600 });
   writeFileSync(join(dir, 'policy.ed25519.pub'), keys.publicPem);
-  const [gatewayPort, gitSyncPort, auditPort] = [await freePort(), await freePort(), await freePort()];
+  const [gatewayPort, gitSyncPort, auditPort] = (await freePorts(3)) as [number, number, number];
   const configFile = join(dir, 'rungate.yaml');
   writeFileSync(
     configFile,
